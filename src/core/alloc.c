@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* Allocation wrappers with fault injection, so tests can fail the Nth malloc. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+/* Fault-injection state: process-wide by design (a test hook, armed only by tests);
+ * listed in docs/ARCHITECTURE.md as one of the few globals. */
+static atomic_long fail_countdown;
+static atomic_long alloc_count;
+
+static int should_fail(void)
+{
+    atomic_fetch_add(&alloc_count, 1);
+    long c = atomic_load(&fail_countdown);
+    if (c <= 0)
+        return 0;
+    c = atomic_fetch_sub(&fail_countdown, 1);
+    return c == 1;
+}
+
+void fy__alloc_fail_at(long n) { atomic_store(&fail_countdown, n); }
+long fy__alloc_count(void) { return atomic_load(&alloc_count); }
+
+void *fy__malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
+
+void *fy__calloc(size_t n, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    if (n == 0 || size == 0)
+        return calloc(1, 1);
+    return calloc(n, size);
+}
+
+void *fy__realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
+
+char *fy__strndup(const char *s, size_t n)
+{
+    char *r = fy__malloc(n + 1);
+    if (r) {
+        memcpy(r, s, n);
+        r[n] = 0;
+    }
+    return r;
+}
+
+char *fy__strdup(const char *s) { return fy__strndup(s, strlen(s)); }
+
+void fy__free(void *p) { free(p); }

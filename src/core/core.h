@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal helpers of the core module: diagnostics, checked arithmetic, allocation. */
+#ifndef FERRY_CORE_H
+#define FERRY_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/error.h"
+#include "ferry/tensor.h"
+
+/* Format into d (if non-NULL) and return code, so failures read `return fy__diag_set(...)`. */
+int fy__diag_set(fy_diag *d, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Overflow-checked arithmetic: return 1 on overflow. */
+static inline int fy__mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *r)
+{
+    return __builtin_mul_overflow(a, b, r);
+}
+static inline int fy__add_overflow_u64(uint64_t a, uint64_t b, uint64_t *r)
+{
+    return __builtin_add_overflow(a, b, r);
+}
+
+/* Allocation hooks. Tests can make the Nth allocation fail (fy__alloc_fail_at)
+ * to prove parsers return FY_ENOMEM and leak nothing. Not thread-safe to arm;
+ * counting is atomic. */
+void *fy__malloc(size_t n);
+void *fy__calloc(size_t n, size_t size);
+void *fy__realloc(void *p, size_t n);
+char *fy__strdup(const char *s);
+char *fy__strndup(const char *s, size_t n);
+void fy__free(void *p);
+/* Make the nth allocation from now fail (1 = the next one); 0 disarms. */
+void fy__alloc_fail_at(long n);
+/* Allocations made since process start (for tests counting heap use). */
+long fy__alloc_count(void);
+
+/* Read a whole regular file (refusing directories, devices and files over max). */
+int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d);
+
+#endif

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* The reference executor: runs nodes in topological order, allocating each result
+ * as it is produced and freeing it after its last use. Subgraphs (If, Loop) run
+ * through the same code with a link to the enclosing scope. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/core.h"
+#include "../onnx/onnx.h"
+#include "../ops/ops.h"
+#include "engine.h"
+#include "ferry/engine.h"
+
+struct fy_session {
+    const fy_model *model;
+};
+
+/* Values of one running graph; parent links to the enclosing graph's scope. */
+typedef struct run_env {
+    const fy__graph *g;
+    fy_tensor *vals;
+    const struct run_env *parent;
+    fy_session *s;
+    int depth;
+} run_env;
+
+static int resolve_ops(const fy__graph *g, fy_diag *d)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        fy__node *nd = &g->nodes[i];
+        const fy__op_def *def = fy__op_find(nd->domain, nd->op_type);
+        if (!def)
+            return fy__diag_set(d, FY_EUNSUPPORTED,
+                                "node '%s': operator %s%s%s (opset %d) is not supported by ferry",
+                                nd->name, *nd->domain ? nd->domain : "", *nd->domain ? "." : "",
+                                nd->op_type, nd->opset);
+        /* The graph is immutable to users of the model; resolving the kernel
+         * pointer once is the only write, and it is idempotent. */
+        nd->def = def;
+        for (int k = 0; k < nd->n_attrs; k++) {
+            const fy__attr *a = &nd->attrs[k];
+            int rc = FY_OK;
+            if (a->g)
+                rc = resolve_ops(a->g, d);
+            for (int64_t j = 0; rc == FY_OK && a->graphs && j < a->n; j++)
+                rc = resolve_ops(a->graphs[j], d);
+            if (rc != FY_OK)
+                return rc;
+        }
+    }
+    return FY_OK;
+}
+
+int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts *opts,
+                      fy_diag *d)
+{
+    (void)opts;
+    int rc = resolve_ops(m->graph, d);
+    if (rc != FY_OK)
+        return rc;
+    fy_session *s = fy__calloc(1, sizeof *s);
+    if (!s)
+        return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    s->model = m;
+    *out = s;
+    return FY_OK;
+}
+
+void fy_session_free(fy_session *s) { fy__free(s); }
+
+static fy_tensor view_of(const fy_tensor *t)
+{
+    fy_tensor v = *t;
+    v.owns = 0;
+    return v;
+}
+
+static const fy_tensor *outer_lookup(const run_env *env, const char *name)
+{
+    for (const run_env *e = env; e; e = e->parent) {
+        int id = fy__graph_find(e->g, name);
+        if (id >= 0 && e->vals[id].data)
+            return &e->vals[id];
+    }
+    return NULL;
+}
+
+static int check_input(const fy__value *v, const fy_tensor *t, fy_diag *d)
+{
+    char got[128];
+    const fy__value_info *vi = &v->info;
+    if (vi->dtype != FY_DTYPE_UNDEFINED && vi->dtype != t->dtype)
+        return fy__diag_set(d, FY_EINVAL, "input '%s': expected %s, got %s", v->name,
+                            fy_dtype_name(vi->dtype), fy_tensor_describe(t, got, sizeof got));
+    if (vi->rank >= 0 && vi->rank != t->rank)
+        return fy__diag_set(d, FY_EINVAL, "input '%s': expected rank %d, got %s", v->name,
+                            vi->rank, fy_tensor_describe(t, got, sizeof got));
+    for (int i = 0; vi->rank >= 0 && i < vi->rank; i++)
+        if (vi->dims[i] >= 0 && vi->dims[i] != t->dims[i])
+            return fy__diag_set(d, FY_EINVAL, "input '%s': dimension %d must be %lld, got %s",
+                                v->name, i, (long long)vi->dims[i],
+                                fy_tensor_describe(t, got, sizeof got));
+    if (!t->data && fy_tensor_numel(t) > 0)
+        return fy__diag_set(d, FY_EINVAL, "input '%s' has no data", v->name);
+    return FY_OK;
+}
+
+/* Run g with inputs bound by position; outputs are owned copies or moved results. */
+static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_out,
+                     fy_tensor *out, fy_diag *d)
+{
+    const fy__graph *g = env->g;
+    int rc = FY_ENOMEM;
+    int *last_use = NULL;
+    fy_tensor *outs = NULL;
+    const fy_tensor **ins = NULL;
+    env->vals = fy__calloc((size_t)g->n_values + 1, sizeof(fy_tensor));
+    last_use = fy__malloc(((size_t)g->n_values + 1) * sizeof *last_use);
+    if (!env->vals || !last_use) {
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (n_in > g->n_inputs) {
+        rc = fy__diag_set(d, FY_EINVAL, "%d inputs given, the graph takes %d", n_in, g->n_inputs);
+        goto done;
+    }
+    for (int i = 0; i < g->n_values; i++) {
+        const fy__value *v = &g->values[i];
+        last_use[i] = -1;
+        if (v->init) {
+            env->vals[i] = view_of(v->init);
+        } else if (v->is_outer) {
+            const fy_tensor *t = outer_lookup(env->parent, v->name);
+            if (t)
+                env->vals[i] = view_of(t);
+        }
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        const fy__value *v = &g->values[g->inputs[i]];
+        if (i >= n_in || !in[i]) {
+            rc = fy__diag_set(d, FY_EINVAL, "input '%s' is missing", v->name);
+            goto done;
+        }
+        if ((rc = check_input(v, in[i], d)) != FY_OK)
+            goto done;
+        env->vals[g->inputs[i]] = view_of(in[i]);
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const fy__node *nd = &g->nodes[i];
+        for (int k = 0; k < nd->n_inputs; k++)
+            if (nd->inputs[k] >= 0)
+                last_use[nd->inputs[k]] = i;
+        for (int k = 0; k < nd->n_implicit; k++)
+            last_use[nd->implicit[k]] = i;
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        last_use[g->outputs[i]] = g->n_nodes;
+
+    int max_io = 1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].n_inputs > max_io)
+            max_io = g->nodes[i].n_inputs;
+        if (g->nodes[i].n_outputs > max_io)
+            max_io = g->nodes[i].n_outputs;
+    }
+    outs = fy__calloc((size_t)max_io, sizeof *outs);
+    ins = fy__calloc((size_t)max_io, sizeof *ins);
+    if (!outs || !ins) {
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const fy__node *nd = &g->nodes[i];
+        for (int k = 0; k < nd->n_inputs; k++) {
+            int v = nd->inputs[k];
+            ins[k] = NULL;
+            if (v < 0)
+                continue;
+            if (!env->vals[v].data) {
+                rc = fy__diag_set(d, FY_EINVAL, "node '%s' (%s): input '%s' has no value",
+                                  nd->name, nd->op_type, g->values[v].name);
+                goto done;
+            }
+            ins[k] = &env->vals[v];
+        }
+        memset(outs, 0, (size_t)nd->n_outputs * sizeof *outs);
+        fy__op_ctx c = {nd, nd->opset, nd->n_inputs, ins, nd->n_outputs, outs, d, env};
+        if (d)
+            d->msg[0] = 0;
+        rc = nd->def->run(&c);
+        if (rc == FY_OK) {
+            for (int k = 0; k < nd->n_outputs; k++)
+                if (nd->outputs[k] >= 0 && !outs[k].data && last_use[nd->outputs[k]] >= 0) {
+                    rc = fy__diag_set(d, FY_EINVAL, "node '%s' (%s): output %d was not produced",
+                                      nd->name, nd->op_type, k);
+                    break;
+                }
+        } else if (d && !d->msg[0]) {
+            fy__diag_set(d, rc, "node '%s' (%s): %s", nd->name, nd->op_type, fy_strerror(rc));
+        }
+        if (rc != FY_OK) {
+            for (int k = 0; k < nd->n_outputs; k++)
+                fy_tensor_deinit(&outs[k]);
+            goto done;
+        }
+        for (int k = 0; k < nd->n_outputs; k++) {
+            int v = nd->outputs[k];
+            if (v < 0 || last_use[v] < 0) {
+                fy_tensor_deinit(&outs[k]); /* nobody reads it */
+                continue;
+            }
+            env->vals[v] = outs[k];
+        }
+        /* Free what no later node reads. */
+        for (int k = 0; k < nd->n_inputs + nd->n_implicit; k++) {
+            int v = k < nd->n_inputs ? nd->inputs[k] : nd->implicit[k - nd->n_inputs];
+            if (v >= 0 && last_use[v] == i)
+                fy_tensor_deinit(&env->vals[v]);
+        }
+    }
+    for (int i = 0; i < n_out && i < g->n_outputs; i++) {
+        fy_tensor *t = &env->vals[g->outputs[i]];
+        if (!t->data) {
+            rc = fy__diag_set(d, FY_EINVAL, "output '%s' has no value",
+                              g->values[g->outputs[i]].name);
+            goto done;
+        }
+    }
+    for (int i = 0; i < n_out; i++) {
+        fy_tensor *t = &env->vals[g->outputs[i]];
+        if (t->owns) {
+            out[i] = *t;
+            /* Several outputs may name the same value: later ones copy. */
+            memset(t, 0, sizeof *t);
+            t->data = out[i].data;
+            t->dtype = out[i].dtype;
+            t->rank = out[i].rank;
+            memcpy(t->dims, out[i].dims, sizeof t->dims);
+        } else if ((rc = fy_tensor_copy(&out[i], t, d)) != FY_OK) {
+            for (int k = 0; k < i; k++)
+                fy_tensor_deinit(&out[k]);
+            goto done;
+        }
+    }
+    rc = FY_OK;
+done:
+    if (env->vals)
+        for (int i = 0; i < g->n_values; i++)
+            fy_tensor_deinit(&env->vals[i]);
+    fy__free(env->vals);
+    env->vals = NULL;
+    fy__free(last_use);
+    fy__free(outs);
+    fy__free(ins);
+    return rc;
+}
+
+int fy__engine_run_subgraph(void *engine, const fy__graph *g, int n_in,
+                            const fy_tensor *const *in, int n_out, fy_tensor *out, fy_diag *d)
+{
+    const run_env *parent = engine;
+    if (parent->depth >= FY_GRAPH_MAX_DEPTH)
+        return fy__diag_set(d, FY_ELIMIT, "subgraphs nested deeper than %d", FY_GRAPH_MAX_DEPTH);
+    if (n_out > g->n_outputs)
+        return fy__diag_set(d, FY_EINVAL, "subgraph '%s' has %d outputs, %d expected", g->name,
+                            g->n_outputs, n_out);
+    run_env env = {g, NULL, parent, parent->s, parent->depth + 1};
+    return run_graph(&env, n_in, in, n_out, out, d);
+}
+
+int fy_session_run(fy_session *s, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
+                   fy_diag *d)
+{
+    const fy__graph *g = s->model->graph;
+    if (n_out > g->n_outputs)
+        return fy__diag_set(d, FY_EINVAL, "%d outputs requested, the model has %d", n_out,
+                            g->n_outputs);
+    const fy_tensor *ptrs[64] = {0};
+    const fy_tensor **pin = ptrs;
+    if (n_in > 64 && !(pin = fy__malloc((size_t)n_in * sizeof *pin)))
+        return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    for (int i = 0; i < n_in; i++)
+        pin[i] = &in[i];
+    run_env env = {g, NULL, NULL, s, 0};
+    int rc = run_graph(&env, n_in, pin, n_out, out, d);
+    if (pin != ptrs)
+        fy__free(pin);
+    return rc;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* Kernel interface: how the engine calls one operator, and the helpers every
+ * kernel shares (element access across dtypes, broadcasting, errors). */
+#ifndef FERRY_OPS_H
+#define FERRY_OPS_H
+
+#include <stdint.h>
+
+#include "../graph/graph.h"
+#include "ferry/error.h"
+#include "ferry/tensor.h"
+
+/* One call of one node. Inputs are borrowed; in[i] is NULL when optional input i
+ * is omitted (or i >= the node's input count, up to n_in). Outputs arrive zeroed
+ * (rank 0, no data); the kernel must fy_tensor_alloc each output it produces
+ * (the engine frees them). out[i] for an omitted optional output may be left empty. */
+typedef struct fy__op_ctx {
+    const fy__node *node;
+    int opset; /* opset of the node's domain in this model: version-dependent behaviour */
+    int n_in;
+    const fy_tensor *const *in;
+    int n_out;
+    fy_tensor *out;
+    fy_diag *diag;
+    void *engine; /* for control-flow ops (If, Loop, Scan) that run subgraphs */
+} fy__op_ctx;
+
+typedef int (*fy__kernel_fn)(fy__op_ctx *c);
+
+/* One registered operator. Registered per file in NULL-name-terminated tables. */
+typedef struct fy__op_def {
+    const char *name;   /* ONNX op_type, e.g. "Conv" */
+    const char *domain; /* "" for ai.onnx, "com.microsoft" ... */
+    fy__kernel_fn run;
+} fy__op_def;
+
+/* Tables, one per source file under ops/ref/. */
+extern const fy__op_def fy__ops_elementwise[]; /* ref/elementwise.c: unary, binary, logic, Where, Cast, Clip ... */
+extern const fy__op_def fy__ops_nn[];          /* ref/nn.c: Conv, ConvTranspose, pools, norms, Gemm, MatMul, Resize, Pad ... */
+extern const fy__op_def fy__ops_shape[];       /* ref/shape.c: Reshape, Transpose, Concat, Slice, Gather ... */
+extern const fy__op_def fy__ops_reduce[];      /* ref/reduce.c: Reduce*, softmax family, ArgMax, TopK, CumSum, losses ... */
+extern const fy__op_def fy__ops_quant[];       /* ref/quant.c: QuantizeLinear, QLinearConv, MatMulInteger ... */
+extern const fy__op_def fy__ops_control[];     /* ref/control.c: If, Loop (engine-assisted) */
+
+/* Look up an op; NULL if ferry has no kernel for it. */
+const fy__op_def *fy__op_find(const char *domain, const char *op_type);
+/* Every registered op, for `ferry conformance` and docs (callback per op). */
+void fy__op_each(void (*fn)(const fy__op_def *def, void *ctx), void *ctx);
+
+/* Fill c->diag with "node NAME (OP): <message>" and return code. Use for every
+ * failure so the user learns which node and why. */
+int fy__op_fail(fy__op_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Shorthand checks: input i present (else FY_EINVAL naming it). */
+int fy__op_need(fy__op_ctx *c, int i);
+
+/* ---- dtype classes ---- */
+int fy__dtype_is_float(fy_dtype dt); /* F16, BF16, F32, F64 */
+int fy__dtype_is_int(fy_dtype dt);   /* all signed and unsigned integers (not BOOL) */
+int fy__dtype_is_signed(fy_dtype dt);
+
+/* ---- element access by linear index, any numeric dtype (slow, simple: ref kernels) ---- */
+double fy__get_f64(const fy_tensor *t, int64_t i);
+void fy__set_f64(fy_tensor *t, int64_t i, double v);   /* ints: truncates toward zero, saturates nothing */
+int64_t fy__get_i64(const fy_tensor *t, int64_t i);
+void fy__set_i64(fy_tensor *t, int64_t i, int64_t v);
+/* Copy element si of src into element di of dst; same dtype. */
+void fy__copy_elem(fy_tensor *dst, int64_t di, const fy_tensor *src, int64_t si);
+
+/* Read a 1-D (or scalar) integer tensor (int32/int64) into out[0..max); returns
+ * the count, or a negative error (with diag) if it is not integer or too long. */
+int fy__read_ints(fy__op_ctx *c, const fy_tensor *t, int64_t *out, int max, const char *what);
+
+/* ---- shapes and broadcasting ---- */
+/* Row-major strides of dims. */
+void fy__strides(int rank, const int64_t *dims, int64_t *strides);
+/* Multidirectional (numpy) broadcast of n shapes into (rank, dims). */
+int fy__broadcast(fy__op_ctx *c, int n, const fy_tensor *const *ts, int *rank, int64_t *dims);
+/* Strides of t when viewed with the broadcast shape (rank, dims): 0 on broadcast axes. */
+void fy__broadcast_strides(const fy_tensor *t, int rank, const int64_t *dims, int64_t *strides);
+/* Normalize an axis in [-rank, rank) (or [-rank-1, rank] when extra is 1) to >= 0;
+ * negative error with diag if out of range. */
+int fy__axis(fy__op_ctx *c, int64_t axis, int rank, int extra);
+
+/* Iterator over all indices of a shape, tracking the offset into up to 4 operands
+ * whose strides are given (use broadcast strides for broadcasting). */
+#define FY_ITER_MAX_OPS 4
+typedef struct fy__iter {
+    int rank, n_ops;
+    int64_t dims[FY_MAX_RANK];
+    int64_t idx[FY_MAX_RANK];
+    int64_t strides[FY_ITER_MAX_OPS][FY_MAX_RANK];
+    int64_t off[FY_ITER_MAX_OPS];
+} fy__iter;
+void fy__iter_init(fy__iter *it, int rank, const int64_t *dims, int n_ops,
+                   const int64_t (*strides)[FY_MAX_RANK]);
+/* Advance to the next index; call numel-1 times after init. */
+void fy__iter_next(fy__iter *it);
+
+#endif

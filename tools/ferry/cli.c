@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the subcommands: exit codes, error messages, JSON strings. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_exit_for(int rc)
+{
+    switch (rc) {
+    case FY_OK: return EXIT_OK;
+    case FY_EPARSE: case FY_EINVAL: case FY_ELIMIT: return EXIT_INVALID;
+    case FY_EUNSUPPORTED: return EXIT_UNSUPPORTED;
+    default: return EXIT_IO;
+    }
+}
+
+int cli_error(const char *cmd, int code, const char *hint, const char *fmt, ...)
+{
+    fprintf(stderr, "ferry %s: error: ", cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (hint)
+        fprintf(stderr, "hint: %s\n", hint);
+    return code;
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+int cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}

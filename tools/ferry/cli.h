@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by the ferry subcommands: exit codes, error printing, JSON output helpers. */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <stdio.h>
+
+#include "ferry/ferry.h"
+
+/* Exit codes, documented in `ferry help` and README.md. */
+enum {
+    EXIT_OK = 0,          /* success */
+    EXIT_FAILED = 1,      /* ran, but a check failed (conformance case, gate) */
+    EXIT_USAGE = 2,       /* bad command line */
+    EXIT_INVALID = 3,     /* invalid input: model, data or tensor file */
+    EXIT_UNSUPPORTED = 4, /* valid input that ferry does not support yet */
+    EXIT_IO = 5,          /* file not found, unreadable, out of memory */
+};
+
+/* Map a library error code to an exit code. */
+int cli_exit_for(int rc);
+/* "ferry CMD: error: MSG" on stderr, plus "hint: HINT" if hint is non-NULL; returns code. */
+int cli_error(const char *cmd, int code, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Write s as a JSON string literal (with quotes). */
+void cli_json_str(FILE *f, const char *s);
+/* Is this argument one of the help flags? */
+int cli_is_help(const char *arg);
+
+int cmd_inspect(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_conformance(int argc, char **argv);
+
+#endif

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* The ferry command: dispatches to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"inspect", cmd_inspect, "describe a model: inputs, outputs, opset, ops, parameters"},
+    {"run", cmd_run, "run a model on input tensors (.npy, .pb, .json)"},
+    {"eval", cmd_eval, "measure a classifier's top-1 accuracy and speed on a dataset"},
+    {"conformance", cmd_conformance, "run ONNX's backend test cases and report per op"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ferry [--version] [help] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'ferry COMMAND --help' describes one command.\n"
+               "\nexit codes:\n"
+               "  0  success\n"
+               "  1  ran, but a check failed (a conformance case, an accuracy gate)\n"
+               "  2  bad command line\n"
+               "  3  invalid input (model, dataset or tensor file)\n"
+               "  4  valid input that ferry does not support yet\n"
+               "  5  file not found or unreadable, out of memory\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("ferry %s\n", FERRY_VERSION);
+        return EXIT_OK;
+    }
+    if (cli_is_help(cmd) || strcmp(cmd, "help") == 0) {
+        if (argc >= 3 && strcmp(cmd, "help") == 0) {
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (strcmp(commands[i].name, argv[2]) == 0) {
+                    char *hargv[] = {argv[2], (char *)"--help", NULL};
+                    return commands[i].fn(2, hargv);
+                }
+        }
+        usage(stdout);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, cmd) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "ferry: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
