@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Attribute lookup by name for kernels and passes. */
+#include <math.h>
 #include <string.h>
 
 #include "graph.h"
@@ -17,8 +18,8 @@ int64_t fy__attr_int(const fy__node *n, const char *name, int64_t def)
     const fy__attr *a = fy__attr_find(n, name);
     if (a && a->type == FY_ATTR_INT)
         return a->i;
-    if (a && a->type == FY_ATTR_FLOAT)
-        return (int64_t)a->f;
+    if (a && a->type == FY_ATTR_FLOAT) /* saturate: NaN or huge floats must not be UB */
+        return isnan(a->f) ? 0 : a->f >= 9.2e18f ? INT64_MAX : a->f <= -9.2e18f ? INT64_MIN : (int64_t)a->f;
     return def;
 }
 

@@ -66,7 +66,11 @@ static inline int kh_run(kh_node *k, int n_in, const fy_tensor *const *in, int n
     if (!def)
         return FY_EUNSUPPORTED;
     fy__op_ctx c = {&k->node, k->node.opset, n_in, in, n_out, out, d, NULL};
-    return def->run(&c);
+    int rc = def->run(&c);
+    if (rc != FY_OK) /* as the engine does: a failed kernel's outputs are freed */
+        for (int i = 0; i < n_out; i++)
+            fy_tensor_deinit(&out[i]);
+    return rc;
 }
 
 /* A float32 tensor view over caller memory. */

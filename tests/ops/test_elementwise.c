@@ -580,6 +580,16 @@ TEST(where_and_prelu)
     FY_CHECK_NEAR(((float *)o.data)[2], 3, 0);
     FY_CHECK_NEAR(((float *)o.data)[3], -2, 0);
     fy_tensor_deinit(&o);
+    /* opset 6: a 1-D slope runs along the channel axis 1 */
+    float x3[] = {-1, -1, -1, -1, -1, -1};
+    fy_tensor t32 = kh_f32(x3, 3, (const int64_t[]){1, 3, 2});
+    kh_init(&k, "PRelu", 6);
+    FY_CHECK_EQ(run(&k, &o, &d, &t32, &ts, NULL), FY_OK);
+    FY_CHECK_NEAR(((float *)o.data)[1], -0.5, 0);
+    FY_CHECK_NEAR(((float *)o.data)[2], -2, 0);
+    FY_CHECK_NEAR(((float *)o.data)[5], -1, 0);
+    fy_tensor_deinit(&o);
+    kh_init(&k, "PRelu", 16);
     /* the slope may not grow the output */
     FY_CHECK_EQ(run(&k, &o, &d, &ts, &tpx, NULL), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "shape of input 0");

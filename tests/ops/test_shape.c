@@ -745,6 +745,66 @@ TEST(unique_sorted_and_not)
     FREE_ALL(out);
 }
 
+TEST(empty_and_extreme)
+{
+    fy_tensor out[4] = {{0}};
+    fy_diag d = {{0}};
+    kh_node k;
+    /* Slice with a negative step over a zero-length axis: empty, not one element. */
+    float x[1] = {0};
+    int64_t zd[2] = {0, 1}, one[1] = {1}, st[1] = {-1}, en[1] = {INT64_MIN}, ax[1] = {0},
+            sp[1] = {-1};
+    fy_tensor in[5] = {kh_f32(x, 2, zd), tv(FY_DTYPE_I64, st, 1, one), tv(FY_DTYPE_I64, en, 1, one),
+                       tv(FY_DTYPE_I64, ax, 1, one), tv(FY_DTYPE_I64, sp, 1, one)};
+    const fy_tensor *ins[5] = {&in[0], &in[1], &in[2], &in[3], &in[4]};
+    kh_init(&k, "Slice", 13);
+    FY_CHECK_EQ(krun(&k, 5, ins, 1, out, &d), FY_OK);
+    FY_CHECK_EQ(out[0].dims[0], 0);
+    /* Gather on a zero-length axis: any index is out of range. */
+    int64_t gi = 0;
+    fy_tensor gin[2] = {kh_f32(x, 2, zd), tv(FY_DTYPE_I64, &gi, 0, NULL)};
+    const fy_tensor *gins[2] = {&gin[0], &gin[1]};
+    kh_init(&k, "Gather", 13);
+    FY_CHECK_EQ(krun(&k, 2, gins, 1, out, &d), FY_EINVAL);
+    FY_CHECK_CONTAINS(d.msg, "size 0");
+    /* Unique of nothing: four empty outputs. */
+    int64_t z1[1] = {0};
+    fy_tensor uin = kh_f32(x, 1, z1);
+    const fy_tensor *uins[1] = {&uin};
+    kh_init(&k, "Unique", 11);
+    FY_CHECK_EQ(krun(&k, 1, uins, 4, out, &d), FY_OK);
+    FY_CHECK_EQ(out[0].dims[0], 0);
+    FY_CHECK_EQ(out[2].dims[0], 0);
+    /* Range over the whole int64 line in 4 steps, without signed overflow. */
+    int64_t s64 = INT64_MIN, l64 = INT64_MAX, d64 = INT64_C(1) << 62;
+    fy_tensor r[3] = {tv(FY_DTYPE_I64, &s64, 0, NULL), tv(FY_DTYPE_I64, &l64, 0, NULL),
+                      tv(FY_DTYPE_I64, &d64, 0, NULL)};
+    const fy_tensor *rins[3] = {&r[0], &r[1], &r[2]};
+    kh_init(&k, "Range", 11);
+    FY_CHECK_EQ(krun(&k, 3, rins, 1, out, &d), FY_OK);
+    FY_CHECK_EQ(out[0].dims[0], 4);
+    FY_CHECK_EQ(I64(out[0], 3), INT64_C(1) << 62);
+    /* Mixed dtypes in Concat; GatherND batch mismatch; Trilu on a vector. */
+    int32_t xi[1] = {0};
+    fy_tensor cin[2] = {kh_f32(x, 1, one), tv(FY_DTYPE_I32, xi, 1, one)};
+    const fy_tensor *cins[2] = {&cin[0], &cin[1]};
+    kh_init(&k, "Concat", 13);
+    kh_attr_int(&k, "axis", 0);
+    FY_CHECK_EQ(krun(&k, 2, cins, 1, out, &d), FY_EINVAL);
+    FY_CHECK_CONTAINS(d.msg, "input 1 is int32");
+    kh_init(&k, "Trilu", 14);
+    FY_CHECK_EQ(krun(&k, 1, cins, 1, out, &d), FY_EINVAL);
+    float m[4] = {0};
+    int64_t md[2] = {2, 2}, nid[2] = {3, 1}, nidx[3] = {0, 0, 0};
+    fy_tensor nin[2] = {kh_f32(m, 2, md), tv(FY_DTYPE_I64, nidx, 2, nid)};
+    const fy_tensor *nins[2] = {&nin[0], &nin[1]};
+    kh_init(&k, "GatherND", 13);
+    kh_attr_int(&k, "batch_dims", 1);
+    FY_CHECK_EQ(krun(&k, 2, nins, 1, out, &d), FY_EINVAL);
+    FY_CHECK_CONTAINS(d.msg, "batch dimension 0");
+    FREE_ALL(out);
+}
+
 int main(void)
 {
     RUN(reshape_zero_and_infer);
@@ -763,5 +823,6 @@ int main(void)
     RUN(onehot_trilu_eyelike);
     RUN(nonzero_compress_reverse);
     RUN(unique_sorted_and_not);
+    RUN(empty_and_extreme);
     return TEST_SUMMARY();
 }

@@ -76,8 +76,8 @@ static double clamp01(double v)
  * contiguous for every operand are merged, so the inner row is as long as possible:
  * Add(X[1,64,56,56], B[1,64,1,1]) walks 64 rows of 3136 with B's stride 0. */
 typedef struct walk {
-    fy__iter it;                   /* over all but the last merged dimension */
-    int64_t rows, n;               /* row count and row length */
+    fy__iter it;                    /* over all but the last merged dimension */
+    int64_t rows, n;                /* row count and row length */
     int64_t inner[FY_ITER_MAX_OPS]; /* element stride along a row, per operand */
 } walk;
 
@@ -129,8 +129,10 @@ typedef struct unop {
     double (*fd)(double x, const prm *p);
     unary_f32_fn ff;                        /* float32 fast path, or NULL */
     int64_t (*fi)(int64_t x, const prm *p); /* exact path for ints/bool, or NULL: via double */
-    const char *a1; double d1;              /* attribute read into alpha, its default */
-    const char *a2; double d2;              /* attribute read into beta, its default */
+    const char *a1;                         /* attribute read into alpha, */
+    double d1;                              /* and its default */
+    const char *a2;                         /* attribute read into beta, */
+    double d2;                              /* and its default */
 } unop;
 
 /* One expression, two functions: a double scalar (every dtype) and a float32 loop
@@ -550,20 +552,30 @@ static int bin_apply(fy__op_ctx *c, const binop *op, const fy_tensor *a, const f
 }
 
 /* Opset < 7 broadcasting: with broadcast=1 and `axis`, B's dims line up with A's
- * starting at axis. View B with trailing 1s so numpy alignment puts it there. */
-static int legacy_view(fy__op_ctx *c, const fy_tensor *a, const fy_tensor *b, fy_tensor *view)
+ * starting at axis; PRelu-6 applies a 1-D slope along the channel axis 1. View B
+ * with trailing 1s so numpy alignment puts it there. */
+static int legacy_view(fy__op_ctx *c, const binop *op, const fy_tensor *a, const fy_tensor *b,
+                       fy_tensor *view)
 {
     *view = *b;
-    if (c->opset >= 7 || fy__attr_int(c->node, "broadcast", 0) == 0 ||
-        !fy__attr_find(c->node, "axis"))
+    int64_t axis;
+    if (c->opset >= 7)
         return FY_OK;
-    int axis = fy__axis(c, fy__attr_int(c->node, "axis", 0), a->rank, 0);
-    if (axis < 0)
-        return axis;
+    if (op->flags & B_UNI) {
+        if (b->rank != 1 || a->rank < 2 || b->dims[0] == 1)
+            return FY_OK;
+        axis = 1;
+    } else {
+        if (fy__attr_int(c->node, "broadcast", 0) == 0 || !fy__attr_find(c->node, "axis"))
+            return FY_OK;
+        axis = fy__axis(c, fy__attr_int(c->node, "axis", 0), a->rank, 0);
+        if (axis < 0)
+            return (int)axis;
+    }
     if (axis + b->rank > a->rank)
         return fy__op_fail(c, FY_EINVAL, "input 1 of rank %d does not fit input 0 of rank %d at "
-                           "axis %d", b->rank, a->rank, axis);
-    view->rank = a->rank - axis;
+                           "axis %d", b->rank, a->rank, (int)axis);
+    view->rank = a->rank - (int)axis;
     for (int i = b->rank; i < view->rank; i++)
         view->dims[i] = 1;
     return FY_OK;
@@ -578,14 +590,15 @@ static int binary_run(fy__op_ctx *c, const binop *op)
         return rc;
     const fy_tensor *a = c->in[0];
     fy_tensor b;
-    if ((rc = legacy_view(c, a, c->in[1], &b)))
+    if ((rc = legacy_view(c, op, a, c->in[1], &b)))
         return rc;
     const fy_tensor *ab[2] = {a, &b};
     int rank;
     int64_t dims[FY_MAX_RANK];
     if ((rc = fy__broadcast(c, 2, ab, &rank, dims)))
         return rc;
-    if ((op->flags & B_UNI) && (rank != a->rank || memcmp(dims, a->dims, sizeof(int64_t) * (size_t)rank)))
+    if ((op->flags & B_UNI) &&
+        (rank != a->rank || memcmp(dims, a->dims, sizeof(int64_t) * (size_t)rank) != 0))
         return fy__op_fail(c, FY_EINVAL, "input 1 must broadcast to the shape of input 0");
     fy_dtype odt = (op->flags & B_BOOL_OUT) ? FY_DTYPE_BOOL : a->dtype;
     if ((rc = fy_tensor_alloc(&c->out[0], odt, rank, dims, c->diag)))
@@ -761,8 +774,10 @@ static int op_clip(fy__op_ctx *c)
                                    "elements", k, k == 1 ? "min" : "max",
                                    (long long)fy_tensor_numel(b));
             has[k - 1] = 1;
-            *(k == 1 ? &lo : &hi) = fy__get_f64(b, 0);
-            *(k == 1 ? &ilo : &ihi) = fy__get_i64(b, 0);
+            if (k == 1)
+                lo = fy__get_f64(b, 0), ilo = fy__get_i64(b, 0);
+            else
+                hi = fy__get_f64(b, 0), ihi = fy__get_i64(b, 0);
         }
     }
     fy_tensor *y = &c->out[0];

@@ -154,9 +154,10 @@ static int op_quantize(fy__op_ctx *c)
                                "y_zero_point dtype %s", (long long)odt, fy_dtype_name(zp->dtype));
         dt = zp->dtype;
     } else if (odt) {
+        if (odt < 0 || odt > 64)
+            return fy__op_fail(c, FY_EINVAL, "attribute 'output_dtype' %lld is not a dtype",
+                               (long long)odt);
         dt = (fy_dtype)odt;
-        if (odt != dt) /* out of the enum's range */
-            dt = FY_DTYPE_UNDEFINED;
     }
     int64_t lo, hi;
     if (!quant_range(dt, &lo, &hi))
@@ -207,7 +208,7 @@ static int op_dequantize(fy__op_ctx *c)
     fy_dtype odt = sc->dtype;
     int64_t oa = c->opset >= 23 ? fy__attr_int(c->node, "output_dtype", 0) : 0;
     if (oa) {
-        if (oa > 64 || !fy__dtype_is_float((fy_dtype)oa))
+        if (oa < 0 || oa > 64 || !fy__dtype_is_float((fy_dtype)oa))
             return fy__op_fail(c, FY_EINVAL, "attribute 'output_dtype' %lld is not a float type",
                                (long long)oa);
         odt = (fy_dtype)oa;

@@ -11,10 +11,7 @@
 
 /* ---- shared helpers ---- */
 
-static size_t esize(const fy_tensor *t)
-{
-    return fy_dtype_size(t->dtype);
-}
+static size_t esize(const fy_tensor *t) { return fy_dtype_size(t->dtype); }
 
 /* Copy n consecutive elements. */
 static void copy_run(fy_tensor *dst, int64_t di, const fy_tensor *src, int64_t si, int64_t n)
@@ -60,8 +57,8 @@ static int need_data(fy__op_ctx *c, int i)
     if (rc != FY_OK)
         return rc;
     if (esize(c->in[i]) == 0)
-        return fy__op_fail(c, FY_EUNSUPPORTED, "input %d has element type %s, not supported",
-                           i, fy_dtype_name(c->in[i]->dtype));
+        return fy__op_fail(c, FY_EUNSUPPORTED, "input %d has element type %s, not supported", i,
+                           fy_dtype_name(c->in[i]->dtype));
     return FY_OK;
 }
 
@@ -85,8 +82,8 @@ static int out_alloc(fy__op_ctx *c, int i, fy_dtype dt, int rank, const int64_t 
     if (i >= c->n_out)
         return fy__op_fail(c, FY_EINVAL, "output %d is missing", i);
     if (rank > FY_MAX_RANK)
-        return fy__op_fail(c, FY_ELIMIT, "output %d would have rank %d, above the limit of %d",
-                           i, rank, FY_MAX_RANK);
+        return fy__op_fail(c, FY_ELIMIT, "output %d would have rank %d, above the limit of %d", i,
+                           rank, FY_MAX_RANK);
     fy_diag d;
     d.msg[0] = '\0';
     int rc = fy_tensor_alloc(&c->out[i], dt, rank, dims, &d);
@@ -111,8 +108,8 @@ static int wrap_index(fy__op_ctx *c, int64_t v, int64_t dim, int axis, int64_t *
 /* A list of ints that is attribute `name` before opset `since` and input `idx`
  * from then on. *n is -1 when neither is given. Old opsets also accept the input,
  * which some exporters (and Split-1/2) use. */
-static int attr_or_input(fy__op_ctx *c, const char *name, int since, int idx, int64_t *out,
-                         int max, int *n)
+static int attr_or_input(fy__op_ctx *c, const char *name, int since, int idx, int64_t *out, int max,
+                         int *n)
 {
     *n = -1;
     if (c->opset < since) {
@@ -120,8 +117,9 @@ static int attr_or_input(fy__op_ctx *c, const char *name, int since, int idx, in
         int64_t cnt = fy__attr_ints(c->node, name, &v);
         if (cnt >= 0) {
             if (cnt > max)
-                return fy__op_fail(c, FY_ELIMIT, "attribute %s has %lld entries, at most %d allowed",
-                                   name, (long long)cnt, max);
+                return fy__op_fail(c, FY_ELIMIT,
+                                   "attribute %s has %lld entries, at most %d allowed", name,
+                                   (long long)cnt, max);
             for (int64_t i = 0; i < cnt; i++)
                 out[i] = v[i];
             *n = (int)cnt;
@@ -146,22 +144,27 @@ static void copy_all(fy_tensor *out, const fy_tensor *x)
 }
 
 /* Gather through strides: out (already allocated) element i comes from
- * in[base + sum(idx[d] * strides[d])] as the iterator walks out's shape. */
-static void strided_copy(fy_tensor *out, const fy_tensor *in, int64_t base,
-                         const int64_t *strides)
+ * in[base + sum(idx[d] * strides[d])] as the iterator walks out's shape. When the
+ * innermost axis is contiguous in the input, whole rows are copied at once. */
+static void strided_copy(fy_tensor *out, const fy_tensor *in, int64_t base, const int64_t *strides)
 {
-    int64_t n = fy_tensor_numel(out);
+    int64_t n = fy_tensor_numel(out), run = 1;
     if (n == 0)
         return;
+    int r = out->rank;
+    if (r > 0 && strides[r - 1] == 1) {
+        run = out->dims[r - 1];
+        r--;
+    }
     int64_t st[1][FY_MAX_RANK];
-    for (int d = 0; d < out->rank; d++)
+    for (int d = 0; d < r; d++)
         st[0][d] = strides[d];
     fy__iter it;
-    fy__iter_init(&it, out->rank, out->dims, 1, (const int64_t(*)[FY_MAX_RANK])st);
-    for (int64_t i = 0; i < n; i++) {
+    fy__iter_init(&it, r, out->dims, 1, (const int64_t(*)[FY_MAX_RANK])st);
+    for (int64_t i = 0; i < n / run; i++) {
         if (i)
             fy__iter_next(&it);
-        fy__copy_elem(out, i, in, base + it.off[0]);
+        copy_run(out, i * run, in, base + it.off[0], run);
     }
 }
 
@@ -178,8 +181,9 @@ static int op_reshape(fy__op_ctx *c)
     if ((rc = attr_or_input(c, "shape", 5, 1, shape, FY_MAX_RANK, &n)) != FY_OK)
         return rc;
     if (n < 0)
-        return fy__op_fail(c, FY_EINVAL, c->opset < 5 ? "attribute shape is missing"
-                                                      : "required input 1 (shape) is missing");
+        return fy__op_fail(c, FY_EINVAL,
+                           c->opset < 5 ? "attribute shape is missing"
+                                        : "required input 1 (shape) is missing");
     int allowzero = c->opset >= 14 ? (int)fy__attr_int(c->node, "allowzero", 0) : 0;
     int infer = -1;
     uint64_t known = 1;
@@ -188,8 +192,8 @@ static int op_reshape(fy__op_ctx *c)
         int64_t v = shape[i];
         if (v == -1) {
             if (infer >= 0)
-                return fy__op_fail(c, FY_EINVAL, "shape has more than one -1 (at %d and %d)",
-                                   infer, i);
+                return fy__op_fail(c, FY_EINVAL, "shape has more than one -1 (at %d and %d)", infer,
+                                   i);
             infer = i;
             dims[i] = 1;
             continue;
@@ -260,7 +264,8 @@ static int op_squeeze(fy__op_ctx *c)
     int n, drop[FY_MAX_RANK] = {0};
     if ((rc = attr_or_input(c, "axes", 13, 1, axes, FY_MAX_RANK, &n)) != FY_OK)
         return rc;
-    if (n < 0) {
+    /* No axes (or an empty list, as onnxruntime reads it): drop every 1. */
+    if (n <= 0) {
         for (int d = 0; d < x->rank; d++)
             drop[d] = x->dims[d] == 1;
     }
@@ -296,8 +301,9 @@ static int op_unsqueeze(fy__op_ctx *c)
     if ((rc = attr_or_input(c, "axes", 13, 1, axes, FY_MAX_RANK, &n)) != FY_OK)
         return rc;
     if (n < 0)
-        return fy__op_fail(c, FY_EINVAL, c->opset < 13 ? "attribute axes is missing"
-                                                       : "required input 1 (axes) is missing");
+        return fy__op_fail(c, FY_EINVAL,
+                           c->opset < 13 ? "attribute axes is missing"
+                                         : "required input 1 (axes) is missing");
     int r = x->rank + n;
     if (r > FY_MAX_RANK)
         return fy__op_fail(c, FY_ELIMIT, "output would have rank %d, above the limit of %d", r,
@@ -340,9 +346,9 @@ static int op_transpose(fy__op_ctx *c)
                                (long long)n, r);
         for (int i = 0; i < r; i++) {
             if (p[i] < 0 || p[i] >= r || used[p[i]])
-                return fy__op_fail(c, FY_EINVAL,
-                                   "attribute perm is not a permutation of 0..%d (entry %d is %lld)",
-                                   r - 1, i, (long long)p[i]);
+                return fy__op_fail(
+                    c, FY_EINVAL, "attribute perm is not a permutation of 0..%d (entry %d is %lld)",
+                    r - 1, i, (long long)p[i]);
             used[p[i]] = 1;
             perm[i] = p[i];
         }
@@ -482,8 +488,9 @@ static int op_split(fy__op_ctx *c)
         }
     } else {
         if (dim % n_out != 0) {
-            rc = fy__op_fail(c, FY_EINVAL, "axis %d of size %lld cannot be split into %d equal parts",
-                             a, (long long)dim, n_out);
+            rc = fy__op_fail(c, FY_EINVAL,
+                             "axis %d of size %lld cannot be split into %d equal parts", a,
+                             (long long)dim, n_out);
             goto done;
         }
         for (int i = 0; i < n_out; i++)
@@ -528,10 +535,7 @@ static int64_t slice_count(int64_t start, int64_t end, int64_t step)
     return (int64_t)(diff / mag + (diff % mag != 0));
 }
 
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 static int op_slice(fy__op_ctx *c)
 {
@@ -569,8 +573,8 @@ static int op_slice(fy__op_ctx *c)
     for (int i = 0; i < ns; i++) {
         int64_t ax = na >= 0 ? axes[i] : i;
         if (na < 0 && i >= r)
-            return fy__op_fail(c, FY_EINVAL, "starts has %d entries but the input has rank %d",
-                               ns, r);
+            return fy__op_fail(c, FY_EINVAL, "starts has %d entries but the input has rank %d", ns,
+                               r);
         int a = fy__axis(c, ax, r, 0);
         if (a < 0)
             return a;
@@ -863,8 +867,8 @@ static int op_gather_nd(fy__op_ctx *c)
                            (long long)k, (long long)(r - b), r, (long long)b);
     int orank = q - 1 + r - (int)k - (int)b;
     if (orank > FY_MAX_RANK)
-        return fy__op_fail(c, FY_ELIMIT, "output would have rank %d, above the limit of %d",
-                           orank, FY_MAX_RANK);
+        return fy__op_fail(c, FY_ELIMIT, "output would have rank %d, above the limit of %d", orank,
+                           FY_MAX_RANK);
     int64_t dims[FY_MAX_RANK], xs[FY_MAX_RANK];
     int nd = 0;
     for (int d = 0; d < q - 1; d++)
@@ -918,20 +922,36 @@ static void reduce_elem(fy_tensor *dst, int64_t di, const fy_tensor *src, int64_
     } else if (fy__dtype_is_float(dst->dtype)) {
         double a = fy__get_f64(dst, di), b = fy__get_f64(src, si), v;
         switch (red) {
-        case RED_ADD: v = a + b; break;
-        case RED_MUL: v = a * b; break;
-        case RED_MAX: v = isnan(a) || isnan(b) ? NAN : a > b ? a : b; break;
-        default: v = isnan(a) || isnan(b) ? NAN : a < b ? a : b; break;
+        case RED_ADD:
+            v = a + b;
+            break;
+        case RED_MUL:
+            v = a * b;
+            break;
+        case RED_MAX:
+            v = isnan(a) || isnan(b) ? NAN : a > b ? a : b;
+            break;
+        default:
+            v = isnan(a) || isnan(b) ? NAN : a < b ? a : b;
+            break;
         }
         fy__set_f64(dst, di, v);
     } else {
         int64_t a = fy__get_i64(dst, di), b = fy__get_i64(src, si), v;
         int less = dst->dtype == FY_DTYPE_U64 ? (uint64_t)a < (uint64_t)b : a < b;
         switch (red) {
-        case RED_ADD: v = (int64_t)((uint64_t)a + (uint64_t)b); break;
-        case RED_MUL: v = (int64_t)((uint64_t)a * (uint64_t)b); break;
-        case RED_MAX: v = less ? b : a; break;
-        default: v = less ? a : b; break;
+        case RED_ADD:
+            v = (int64_t)((uint64_t)a + (uint64_t)b);
+            break;
+        case RED_MUL:
+            v = (int64_t)((uint64_t)a * (uint64_t)b);
+            break;
+        case RED_MAX:
+            v = less ? b : a;
+            break;
+        default:
+            v = less ? a : b;
+            break;
         }
         fy__set_i64(dst, di, v);
     }
@@ -940,10 +960,12 @@ static void reduce_elem(fy_tensor *dst, int64_t di, const fy_tensor *src, int64_
 static int op_scatter_elements(fy__op_ctx *c)
 {
     int rc = need_data(c, 0), red = RED_NONE;
-    if (rc != FY_OK || (rc = need_index(c, 1, "indices")) != FY_OK || (rc = need_data(c, 2)) != FY_OK)
+    if (rc != FY_OK || (rc = need_index(c, 1, "indices")) != FY_OK ||
+        (rc = need_data(c, 2)) != FY_OK)
         return rc;
     const fy_tensor *x = c->in[0], *ind = c->in[1], *upd = c->in[2];
-    if (strcmp(c->node->op_type, "ScatterElements") == 0 && (rc = parse_reduction(c, &red)) != FY_OK)
+    if (strcmp(c->node->op_type, "ScatterElements") == 0 &&
+        (rc = parse_reduction(c, &red)) != FY_OK)
         return rc;
     int a = fy__axis(c, fy__attr_int(c->node, "axis", 0), x->rank, 0);
     if (a < 0)
@@ -986,7 +1008,8 @@ static int op_scatter_elements(fy__op_ctx *c)
 static int op_scatter_nd(fy__op_ctx *c)
 {
     int rc = need_data(c, 0), red = RED_NONE;
-    if (rc != FY_OK || (rc = need_index(c, 1, "indices")) != FY_OK || (rc = need_data(c, 2)) != FY_OK)
+    if (rc != FY_OK || (rc = need_index(c, 1, "indices")) != FY_OK ||
+        (rc = need_data(c, 2)) != FY_OK)
         return rc;
     if ((rc = parse_reduction(c, &red)) != FY_OK)
         return rc;
@@ -1095,8 +1118,7 @@ static int op_range(fy__op_ctx *c)
     }
     uint64_t cnt = diff / mag + (diff % mag != 0);
     if (cnt > (uint64_t)RANGE_MAX_COUNT)
-        return fy__op_fail(c, FY_ELIMIT, "range would have %llu elements",
-                           (unsigned long long)cnt);
+        return fy__op_fail(c, FY_ELIMIT, "range would have %llu elements", (unsigned long long)cnt);
     n = (int64_t)cnt;
     if ((rc = out_alloc(c, 0, dt, 1, &n)) != FY_OK)
         return rc;
@@ -1126,8 +1148,7 @@ static int op_constant_of_shape(fy__op_ctx *c)
         return n;
     for (int i = 0; i < n; i++)
         if (dims[i] < 0)
-            return fy__op_fail(c, FY_EINVAL, "shape[%d] = %lld is negative", i,
-                               (long long)dims[i]);
+            return fy__op_fail(c, FY_EINVAL, "shape[%d] = %lld is negative", i, (long long)dims[i]);
     const fy_tensor *v = fy__attr_tensor(c->node, "value");
     if (!v)
         return out_alloc(c, 0, FY_DTYPE_F32, n, dims); /* default: float32 zeros */
@@ -1145,8 +1166,8 @@ static int op_constant_of_shape(fy__op_ctx *c)
 
 static int op_constant(fy__op_ctx *c)
 {
-    static const char *const names[] = {"value",     "value_float",  "value_floats",
-                                        "value_int", "value_ints",   "value_string",
+    static const char *const names[] = {"value",         "value_float", "value_floats",
+                                        "value_int",     "value_ints",  "value_string",
                                         "value_strings", "sparse_value"};
     const fy__attr *at = NULL;
     for (int i = 0; i < 8; i++) {
@@ -1208,8 +1229,7 @@ static int op_eye_like(fy__op_ctx *c)
         return fy__op_fail(c, FY_EINVAL, "input must be 2-D, got rank %d", x->rank);
     int64_t dt = fy__attr_int(c->node, "dtype", x->dtype);
     if (dt <= 0 || dt > FY_DTYPE_BF16 || fy_dtype_size((fy_dtype)dt) == 0)
-        return fy__op_fail(c, FY_EUNSUPPORTED, "output dtype %lld is not supported",
-                           (long long)dt);
+        return fy__op_fail(c, FY_EUNSUPPORTED, "output dtype %lld is not supported", (long long)dt);
     int64_t k = fy__attr_int(c->node, "k", 0), rows = x->dims[0], cols = x->dims[1];
     if ((rc = out_alloc(c, 0, (fy_dtype)dt, 2, x->dims)) != FY_OK)
         return rc;
@@ -1337,8 +1357,10 @@ static int op_space_to_depth(fy__op_ctx *c)
         return fy__op_fail(c, FY_EINVAL, "input must be 4-D (NCHW), got rank %d", x->rank);
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
     if (H % b != 0 || W % b != 0)
-        return fy__op_fail(c, FY_EINVAL, "height %lld and width %lld must be divisible by "
-                           "blocksize %lld", (long long)H, (long long)W, (long long)b);
+        return fy__op_fail(c, FY_EINVAL,
+                           "height %lld and width %lld must be divisible by "
+                           "blocksize %lld",
+                           (long long)H, (long long)W, (long long)b);
     uint64_t ocu;
     if (fy__mul_overflow_u64((uint64_t)C, (uint64_t)(b * b), &ocu) || ocu > INT64_MAX)
         return fy__op_fail(c, FY_ELIMIT, "output channel count is too large");
@@ -1352,7 +1374,8 @@ static int op_space_to_depth(fy__op_ctx *c)
                 for (int64_t xx = 0; xx < dims[3]; xx++, o++) {
                     /* Output depth is (block row, block col, input channel). */
                     int64_t ch = oc % C, blk = oc / C, i = blk / b, j = blk % b;
-                    fy__copy_elem(&c->out[0], o, x, ((n * C + ch) * H + y * b + i) * W + xx * b + j);
+                    fy__copy_elem(&c->out[0], o, x,
+                                  ((n * C + ch) * H + y * b + i) * W + xx * b + j);
                 }
     return FY_OK;
 }
@@ -1443,8 +1466,10 @@ static int op_compress(fy__op_ctx *c)
         return rc;
     const fy_tensor *x = c->in[0], *cond = c->in[1];
     if (cond->dtype != FY_DTYPE_BOOL || cond->rank != 1)
-        return fy__op_fail(c, FY_EINVAL, "input 1 (condition) must be a 1-D bool tensor, got %s "
-                           "of rank %d", fy_dtype_name(cond->dtype), cond->rank);
+        return fy__op_fail(c, FY_EINVAL,
+                           "input 1 (condition) must be a 1-D bool tensor, got %s "
+                           "of rank %d",
+                           fy_dtype_name(cond->dtype), cond->rank);
     const uint8_t *cv = cond->data;
     int64_t len = cond->dims[0], kept = 0;
     const fy__attr *aa = fy__attr_find(c->node, "axis");
@@ -1657,8 +1682,8 @@ static int op_unique(fy__op_ctx *c)
         goto done;
     for (int64_t g = 0; g < u; g++)
         for (int64_t o = 0; o < s.outer; o++)
-            copy_run(&c->out[0], (o * u + remap[g]) * s.inner, x,
-                     (o * n + first[g]) * s.inner, s.inner);
+            copy_run(&c->out[0], (o * u + remap[g]) * s.inner, x, (o * n + first[g]) * s.inner,
+                     s.inner);
     int64_t lens[4] = {0, u, n, u};
     for (int k = 1; k < 4 && k < c->n_out; k++) {
         if ((rc = out_alloc(c, k, FY_DTYPE_I64, 1, &lens[k])) != FY_OK)
