@@ -75,7 +75,7 @@ fuzz:
 	    -o $(BUILD)/libfuzzer/$$n || exit 1; \
 	  mkdir -p $(BUILD)/libfuzzer/corpus-$$n; \
 	  $(BUILD)/libfuzzer/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
-	    $(BUILD)/libfuzzer/corpus-$$n fuzz/corpus/$${n#fuzz_} || exit 1; done
+	    $(BUILD)/libfuzzer/corpus-$$n tests/corpus/$${n#fuzz_} || exit 1; done
 
 unit: build
 	@scripts/run-tests.sh $(BUILD)
@@ -86,6 +86,7 @@ conformance: $(BUILD)/ferry
 # The README's test command: installs what is missing, builds, runs every test
 # (unit, CLI, conformance, fuzz replay) normally and under ASan+UBSan.
 test: deps
+	@scripts/lint.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) build
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-san OPT="-O1 -g" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" build

@@ -27,16 +27,12 @@ typedef struct run_env {
 static int resolve_ops(const fy__graph *g, fy_diag *d)
 {
     for (int i = 0; i < g->n_nodes; i++) {
-        fy__node *nd = &g->nodes[i];
-        const fy__op_def *def = fy__op_find(nd->domain, nd->op_type);
-        if (!def)
+        const fy__node *nd = &g->nodes[i];
+        if (!nd->def)
             return fy__diag_set(d, FY_EUNSUPPORTED,
                                 "node '%s': operator %s%s%s (opset %d) is not supported by ferry",
                                 nd->name, *nd->domain ? nd->domain : "", *nd->domain ? "." : "",
                                 nd->op_type, nd->opset);
-        /* The graph is immutable to users of the model; resolving the kernel
-         * pointer once is the only write, and it is idempotent. */
-        nd->def = def;
         for (int k = 0; k < nd->n_attrs; k++) {
             const fy__attr *a = &nd->attrs[k];
             int rc = FY_OK;

@@ -534,6 +534,9 @@ static int convert_node(loader *L, fy__graph *g, const Onnx__NodeProto *np, fy__
                                 nd->name, nd->op_type);
     }
     nd->opset = (int)ver;
+    /* Resolved once here so the model stays immutable afterwards; NULL means no
+     * kernel, which sessions refuse and `ferry inspect` reports. */
+    nd->def = fy__op_find(nd->domain, nd->op_type);
     if (np->n_input > FY_NODE_MAX_IO || np->n_output > FY_NODE_MAX_IO)
         return fy__diag_set(d, FY_ELIMIT, "node '%s' (%s): more than %d inputs or outputs",
                             nd->name, nd->op_type, FY_NODE_MAX_IO);

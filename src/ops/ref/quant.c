@@ -31,7 +31,10 @@ static int quant_range(fy_dtype dt, int64_t *lo, int64_t *hi)
 }
 
 /* Round half to even, add the zero point and saturate; NaN saturates to lo, as the
- * float-to-int conversion of the ONNX reference ends up doing. */
+ * float-to-int conversion of the ONNX reference ends up doing. Rounding comes before
+ * the zero point, as the spec words it ("(x / y_scale) rounded, + y_zero_point") for
+ * every op here; ONNX's numpy reference of QLinearConv/QLinearMatMul adds the zero
+ * point first, which differs only on exact .5 ties with an odd zero point. */
 static int64_t quant_sat(double q, int64_t zp, int64_t lo, int64_t hi)
 {
     double v = nearbyint(q) + (double)zp;
@@ -337,6 +340,16 @@ static int zp_sub(fy__op_ctx *c, const fy_tensor *x, const fy_tensor *zp, int id
     return FY_OK;
 }
 
+/* A conv weight zero point is per tensor or one per output channel (w.dims[0]). */
+static int check_wzp(fy__op_ctx *c, const fy_tensor *wzp, const fy_tensor *w, int idx)
+{
+    int64_t n = fy_tensor_numel(wzp);
+    if (n != 1 && (wzp->rank != 1 || n != w->dims[0]))
+        return fy__op_fail(c, FY_EINVAL, "w_zero_point (input %d) must be a scalar or 1-D of "
+                           "size M=%lld", idx, (long long)w->dims[0]);
+    return FY_OK;
+}
+
 static int is_q8(fy_dtype dt)
 {
     return dt == FY_DTYPE_U8 || dt == FY_DTYPE_I8;
@@ -538,8 +551,9 @@ static int op_qlinear_matmul(fy__op_ctx *c)
     for (int64_t bi = 0; bi < g.batch; bi++)
         for (int64_t m = 0; m < g.M; m++)
             for (int64_t n = 0; n < g.N; n++) {
-                float sa = as[(g.abat[bi] * g.M + m) * g.K];
-                float sb = bs[g.bbat[bi] * g.K * g.N + n];
+                /* K == 0: nothing to scale (acc is 0) and the scale buffers are empty. */
+                float sa = g.K ? as[(g.abat[bi] * g.M + m) * g.K] : 0.0f;
+                float sb = g.K ? bs[g.bbat[bi] * g.K * g.N + n] : 0.0f;
                 /* The multiplier is formed in float32, the product in double (numpy's
                  * int32 * float32 promotion), like the ONNX reference. */
                 float mult = sa * sb / y_s;
@@ -732,7 +746,8 @@ static int op_conv_integer(fy__op_ctx *c)
     if (!is_q8(x->dtype) || !is_q8(w->dtype))
         return fy__op_fail(c, FY_EUNSUPPORTED, "x and w must be uint8 or int8, got %s and %s",
                            fy_dtype_name(x->dtype), fy_dtype_name(w->dtype));
-    if (xzp && (rc = need_scalar(c, xzp, 2, "x_zero_point")))
+    if ((xzp && (rc = need_scalar(c, xzp, 2, "x_zero_point"))) ||
+        (opt_in(c, 3) && (rc = check_wzp(c, opt_in(c, 3), w, 3))))
         return rc;
     conv_geom g;
     int32_t *x32 = NULL, *w32 = NULL;
@@ -781,7 +796,8 @@ static int op_qlinear_conv(fy__op_ctx *c)
                            fy_dtype_name(odt));
     if ((rc = need_scalar(c, xs, 1, "x_scale")) || (rc = need_scalar(c, ys, 6, "y_scale")) ||
         (xzp && (rc = need_scalar(c, xzp, 2, "x_zero_point"))) ||
-        (yzp && (rc = need_scalar(c, yzp, 7, "y_zero_point"))))
+        (yzp && (rc = need_scalar(c, yzp, 7, "y_zero_point"))) ||
+        (opt_in(c, 5) && (rc = check_wzp(c, opt_in(c, 5), w, 5))))
         return rc;
     if (!fy__dtype_is_float(xs->dtype) || !fy__dtype_is_float(ws->dtype) ||
         !fy__dtype_is_float(ys->dtype))

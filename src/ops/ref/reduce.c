@@ -439,15 +439,19 @@ static void softmax_row(int kind, double *v, int64_t n)
     for (int64_t i = 1; i < n; i++)
         if (v[i] > m)
             m = v[i];
-    for (int64_t i = 0; i < n; i++)
-        s += exp(v[i] - m);
     if (kind == SM_LOG) {
+        for (int64_t i = 0; i < n; i++)
+            s += exp(v[i] - m);
         double ls = log(s);
         for (int64_t i = 0; i < n; i++)
             v[i] = v[i] - m - ls;
     } else {
+        for (int64_t i = 0; i < n; i++) {
+            v[i] = exp(v[i] - m);
+            s += v[i];
+        }
         for (int64_t i = 0; i < n; i++)
-            v[i] = exp(v[i] - m) / s;
+            v[i] /= s;
     }
 }
 
