@@ -109,6 +109,9 @@ lint:
 	@scripts/lint.sh
 check: lint test
 
+bench: deps
+	@bench/fashion_eval.sh $(BUILD)
+
 clean:
 	rm -rf build build-san
 

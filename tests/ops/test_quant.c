@@ -112,8 +112,8 @@ TEST(dequantize_int8_int32_per_axis)
     int8_t z[] = {-28};
     float s[] = {0.5f};
     int64_t xd[] = {4};
-    fy_tensor tx = mk(FY_DTYPE_I8, x, 1, xd), ts = kh_f32(s, 0, NULL), tz = mk(FY_DTYPE_I8, z, 0,
-                                                                                  NULL);
+    fy_tensor tx = mk(FY_DTYPE_I8, x, 1, xd), ts = kh_f32(s, 0, NULL),
+              tz = mk(FY_DTYPE_I8, z, 0, NULL);
     const fy_tensor *in[] = {&tx, &ts, &tz};
     fy_tensor out[1] = {{0}};
     kh_node k;

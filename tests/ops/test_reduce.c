@@ -24,8 +24,14 @@ static void free_outs(fy_tensor *o, int n)
         fy_tensor_deinit(&o[i]);
 }
 
-static float outf(const fy_tensor *t, int64_t i) { return ((const float *)t->data)[i]; }
-static int64_t outl(const fy_tensor *t, int64_t i) { return ((const int64_t *)t->data)[i]; }
+static float outf(const fy_tensor *t, int64_t i)
+{
+    return ((const float *)t->data)[i];
+}
+static int64_t outl(const fy_tensor *t, int64_t i)
+{
+    return ((const int64_t *)t->data)[i];
+}
 
 /* ---------------------------------------------------------------- Reduce* */
 
@@ -123,8 +129,8 @@ TEST(reduce_empty_set)
     const fy_tensor *in[] = {&tx, &ta};
     fy_tensor out[1] = {{0}};
     kh_node k;
-    const char *ops[] = {"ReduceSum", "ReduceProd", "ReduceMax", "ReduceMin", "ReduceLogSumExp",
-                         "ReduceSumSquare"};
+    const char *ops[] = {"ReduceSum", "ReduceProd",      "ReduceMax",
+                         "ReduceMin", "ReduceLogSumExp", "ReduceSumSquare"};
     double want[] = {0, 1, -INFINITY, INFINITY, -INFINITY, 0};
     for (int i = 0; i < 6; i++) {
         kh_init(&k, ops[i], 18);
@@ -556,6 +562,22 @@ TEST(einsum_forms)
     kh_attr_str(&k, "equation", "ij->ik");
     FY_CHECK_EQ(kh_run(&k, 1, in, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "'k'");
+    free_outs(out, 1);
+    /* numpy refuses to drop ellipsis dims silently */
+    kh_init(&k, "Einsum", 12);
+    kh_attr_str(&k, "equation", "...ij->ij");
+    FY_CHECK_EQ(kh_run(&k, 1, in3, 1, out, &d), FY_EINVAL);
+    FY_CHECK_CONTAINS(d.msg, "'...'");
+    free_outs(out, 1);
+    /* a size-1 labelled axis broadcasts: (2,1) x (2,2) over "ij,ij->i" */
+    int64_t d21[] = {2, 1};
+    fy_tensor t21 = kh_f32(a, 2, d21);
+    const fy_tensor *in5[] = {&t21, &tb};
+    kh_init(&k, "Einsum", 12);
+    kh_attr_str(&k, "equation", "ij,ij->i");
+    FY_CHECK_EQ(kh_run(&k, 2, in5, 1, out, NULL), FY_OK);
+    FY_CHECK_NEAR(outf(&out[0], 0), 1 * (5 + 6), 0);
+    FY_CHECK_NEAR(outf(&out[0], 1), 2 * (7 + 8), 0);
     free_outs(out, 1);
     kh_init(&k, "Einsum", 12);
     kh_attr_str(&k, "equation", "i.j");

@@ -22,10 +22,22 @@ static int64_t prod_dims(const int64_t *dims, int from, int to)
 static int quant_range(fy_dtype dt, int64_t *lo, int64_t *hi)
 {
     switch (dt) {
-    case FY_DTYPE_U8: *lo = 0; *hi = 255; return 1;
-    case FY_DTYPE_I8: *lo = -128; *hi = 127; return 1;
-    case FY_DTYPE_U16: *lo = 0; *hi = 65535; return 1;
-    case FY_DTYPE_I16: *lo = -32768; *hi = 32767; return 1;
+    case FY_DTYPE_U8:
+        *lo = 0;
+        *hi = 255;
+        return 1;
+    case FY_DTYPE_I8:
+        *lo = -128;
+        *hi = 127;
+        return 1;
+    case FY_DTYPE_U16:
+        *lo = 0;
+        *hi = 65535;
+        return 1;
+    case FY_DTYPE_I16:
+        *lo = -32768;
+        *hi = 32767;
+        return 1;
     default: return 0;
     }
 }
@@ -48,8 +60,8 @@ static int64_t quant_sat(double q, int64_t zp, int64_t lo, int64_t hi)
 static int need_scalar(fy__op_ctx *c, const fy_tensor *t, int i, const char *what)
 {
     if (fy_tensor_numel(t) != 1)
-        return fy__op_fail(c, FY_EINVAL, "%s (input %d) must be a scalar, has %lld elements",
-                           what, i, (long long)fy_tensor_numel(t));
+        return fy__op_fail(c, FY_EINVAL, "%s (input %d) must be a scalar, has %lld elements", what,
+                           i, (long long)fy_tensor_numel(t));
     return FY_OK;
 }
 
@@ -64,10 +76,10 @@ static const fy_tensor *opt_in(const fy__op_ctx *c, int i)
  * along axis, or (blocked, opset 21) one per block of block_size indices. */
 typedef struct qparam {
     const fy_tensor *t;
-    int mode;       /* 0 scalar, 1 per axis, 2 blocked */
-    int64_t d;      /* x's size along axis */
-    int64_t pd;     /* the parameter's size along axis (blocked) */
-    int64_t inner;  /* x's elements after axis */
+    int mode;      /* 0 scalar, 1 per axis, 2 blocked */
+    int64_t d;     /* x's size along axis */
+    int64_t pd;    /* the parameter's size along axis (blocked) */
+    int64_t inner; /* x's elements after axis */
     int64_t block;
 } qparam;
 
@@ -86,22 +98,25 @@ static int qparam_init(fy__op_ctx *c, qparam *q, const fy_tensor *p, int idx, co
     if (block == 0) {
         if (p->rank != 1 || p->dims[0] != x->dims[axis])
             return fy__op_fail(c, FY_EINVAL,
-                               "%s (input %d) must be a scalar or 1-D of size %lld (axis %d)",
-                               what, idx, (long long)x->dims[axis], axis);
+                               "%s (input %d) must be a scalar or 1-D of size %lld (axis %d)", what,
+                               idx, (long long)x->dims[axis], axis);
         q->mode = 1;
         return FY_OK;
     }
     int64_t nb = x->dims[axis] / block + (x->dims[axis] % block != 0);
     if (p->rank != x->rank)
-        return fy__op_fail(c, FY_EINVAL, "%s (input %d) has rank %d, blocked quantization needs "
-                           "rank %d", what, idx, p->rank, x->rank);
+        return fy__op_fail(c, FY_EINVAL,
+                           "%s (input %d) has rank %d, blocked quantization needs "
+                           "rank %d",
+                           what, idx, p->rank, x->rank);
     for (int i = 0; i < x->rank; i++) {
         int64_t want = i == axis ? nb : x->dims[i];
         if (p->dims[i] != want)
             return fy__op_fail(c, FY_EINVAL,
                                "%s (input %d) dimension %d is %lld, expected %lld for "
-                               "block_size %lld", what, idx, i, (long long)p->dims[i],
-                               (long long)want, (long long)block);
+                               "block_size %lld",
+                               what, idx, i, (long long)p->dims[i], (long long)want,
+                               (long long)block);
     }
     q->mode = 2;
     q->pd = nb;
@@ -153,8 +168,10 @@ static int op_quantize(fy__op_ctx *c)
     fy_dtype dt = FY_DTYPE_U8;
     if (zp) {
         if (odt && odt != zp->dtype)
-            return fy__op_fail(c, FY_EINVAL, "attribute 'output_dtype' %lld differs from "
-                               "y_zero_point dtype %s", (long long)odt, fy_dtype_name(zp->dtype));
+            return fy__op_fail(c, FY_EINVAL,
+                               "attribute 'output_dtype' %lld differs from "
+                               "y_zero_point dtype %s",
+                               (long long)odt, fy_dtype_name(zp->dtype));
         dt = zp->dtype;
     } else if (odt) {
         if (odt < 0 || odt > 64)
@@ -164,8 +181,10 @@ static int op_quantize(fy__op_ctx *c)
     }
     int64_t lo, hi;
     if (!quant_range(dt, &lo, &hi))
-        return fy__op_fail(c, FY_EUNSUPPORTED, "output dtype %s is not supported (uint8, int8, "
-                           "uint16, int16)", fy_dtype_name(dt));
+        return fy__op_fail(c, FY_EUNSUPPORTED,
+                           "output dtype %s is not supported (uint8, int8, "
+                           "uint16, int16)",
+                           fy_dtype_name(dt));
     qparam qs, qz;
     if ((rc = qparam_init(c, &qs, sc, 1, x, axis, block, "y_scale")))
         return rc;
@@ -180,8 +199,7 @@ static int op_quantize(fy__op_ctx *c)
         int64_t z = zp ? fy__get_i64(zp, qparam_index(&qz, i)) : 0;
         /* float32 / float32 divides in single precision, as the reference does, so
          * ties round the same way. */
-        double q = f32 ? (double)(((const float *)x->data)[i] / (float)s)
-                       : fy__get_f64(x, i) / s;
+        double q = f32 ? (double)(((const float *)x->data)[i] / (float)s) : fy__get_f64(x, i) / s;
         fy__set_i64(&c->out[0], i, quant_sat(q, z, lo, hi));
     }
     return FY_OK;
@@ -292,9 +310,10 @@ static int zp_sub(fy__op_ctx *c, const fy_tensor *x, const fy_tensor *zp, int id
     *out = NULL;
     if (zp) {
         if (zp->dtype != x->dtype)
-            return fy__op_fail(c, FY_EINVAL, "zero point (input %d) dtype %s differs from its "
-                               "data's %s", idx, fy_dtype_name(zp->dtype),
-                               fy_dtype_name(x->dtype));
+            return fy__op_fail(c, FY_EINVAL,
+                               "zero point (input %d) dtype %s differs from its "
+                               "data's %s",
+                               idx, fy_dtype_name(zp->dtype), fy_dtype_name(x->dtype));
         v = *zp;
         if (fy_tensor_numel(zp) == 1) {
             v.rank = 0;
@@ -310,14 +329,17 @@ static int zp_sub(fy__op_ctx *c, const fy_tensor *x, const fy_tensor *zp, int id
                 v.dims[i] = 1;
         }
         if (v.rank > x->rank)
-            return fy__op_fail(c, FY_EINVAL, "zero point (input %d) has rank %d, above its "
-                               "data's %d", idx, v.rank, x->rank);
+            return fy__op_fail(c, FY_EINVAL,
+                               "zero point (input %d) has rank %d, above its "
+                               "data's %d",
+                               idx, v.rank, x->rank);
         for (int i = 0; i < v.rank; i++) {
             int64_t xd = x->dims[x->rank - v.rank + i];
             if (v.dims[i] != 1 && v.dims[i] != xd)
-                return fy__op_fail(c, FY_EINVAL, "zero point (input %d) dimension %d is %lld, "
-                                   "cannot broadcast to %lld", idx, i, (long long)v.dims[i],
-                                   (long long)xd);
+                return fy__op_fail(c, FY_EINVAL,
+                                   "zero point (input %d) dimension %d is %lld, "
+                                   "cannot broadcast to %lld",
+                                   idx, i, (long long)v.dims[i], (long long)xd);
         }
         fy__broadcast_strides(&v, x->rank, x->dims, zs[0]);
     }
@@ -345,8 +367,10 @@ static int check_wzp(fy__op_ctx *c, const fy_tensor *wzp, const fy_tensor *w, in
 {
     int64_t n = fy_tensor_numel(wzp);
     if (n != 1 && (wzp->rank != 1 || n != w->dims[0]))
-        return fy__op_fail(c, FY_EINVAL, "w_zero_point (input %d) must be a scalar or 1-D of "
-                           "size M=%lld", idx, (long long)w->dims[0]);
+        return fy__op_fail(c, FY_EINVAL,
+                           "w_zero_point (input %d) must be a scalar or 1-D of "
+                           "size M=%lld",
+                           idx, (long long)w->dims[0]);
     return FY_OK;
 }
 
@@ -379,8 +403,10 @@ static int mm_geom_init(fy__op_ctx *c, const fy_tensor *a, const fy_tensor *b, m
     int64_t kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
     g->N = b->rank == 1 ? 1 : b->dims[b->rank - 1];
     if (g->K != kb)
-        return fy__op_fail(c, FY_EINVAL, "matmul inner dimensions differ: A has K=%lld, B has "
-                           "K=%lld", (long long)g->K, (long long)kb);
+        return fy__op_fail(c, FY_EINVAL,
+                           "matmul inner dimensions differ: A has K=%lld, B has "
+                           "K=%lld",
+                           (long long)g->K, (long long)kb);
     ta.rank = a->rank > 2 ? a->rank - 2 : 0;
     tb.rank = b->rank > 2 ? b->rank - 2 : 0;
     memcpy(ta.dims, a->dims, sizeof ta.dims[0] * (size_t)ta.rank);
@@ -487,9 +513,10 @@ static int scale_expand(fy__op_ctx *c, const fy_tensor *x, const fy_tensor *s, i
     for (int i = 0; i < v.rank; i++) {
         int xa = x->rank - v.rank + i;
         if ((v.dims[i] != 1 && v.dims[i] != x->dims[xa]) || (xa == kaxis && v.dims[i] != 1))
-            return fy__op_fail(c, FY_EINVAL, "scale (input %d) dimension %d is %lld: must be 1 "
-                               "or %lld, and 1 along K", idx, i, (long long)v.dims[i],
-                               (long long)x->dims[xa]);
+            return fy__op_fail(c, FY_EINVAL,
+                               "scale (input %d) dimension %d is %lld: must be 1 "
+                               "or %lld, and 1 along K",
+                               idx, i, (long long)v.dims[i], (long long)x->dims[xa]);
     }
     fy__broadcast_strides(&v, x->rank, x->dims, ss[0]);
     float *o = malloc(sizeof *o * (size_t)(n ? n : 1));
@@ -521,8 +548,8 @@ static int op_qlinear_matmul(fy__op_ctx *c)
     if (!is_q8(odt) || !quant_range(odt, &lo, &hi))
         return fy__op_fail(c, FY_EUNSUPPORTED, "y_zero_point dtype %s is not supported",
                            fy_dtype_name(odt));
-    if ((rc = need_scalar(c, ys, 6, "y_scale")) || (yzp && (rc = need_scalar(c, yzp, 7,
-                                                                               "y_zero_point"))))
+    if ((rc = need_scalar(c, ys, 6, "y_scale")) ||
+        (yzp && (rc = need_scalar(c, yzp, 7, "y_zero_point"))))
         return rc;
     if (!fy__dtype_is_float(ys->dtype))
         return fy__op_fail(c, FY_EINVAL, "y_scale (input 6) must be float");
@@ -585,8 +612,7 @@ typedef struct conv_geom {
 } conv_geom;
 
 /* Read an ints attribute of exactly n values (or defaults when absent). */
-static int conv_ints(fy__op_ctx *c, const char *name, int n, int64_t def, int64_t min,
-                     int64_t *out)
+static int conv_ints(fy__op_ctx *c, const char *name, int n, int64_t def, int64_t min, int64_t *out)
 {
     const int64_t *v;
     int64_t cnt = fy__attr_ints(c->node, name, &v);
@@ -599,9 +625,10 @@ static int conv_ints(fy__op_ctx *c, const char *name, int n, int64_t def, int64_
                            (long long)cnt, n);
     for (int i = 0; i < n; i++) {
         if (v[i] < min || v[i] > CONV_MAX_ATTR)
-            return fy__op_fail(c, FY_EINVAL, "attribute '%s'[%d] is %lld, out of range [%lld, "
-                               "%lld]", name, i, (long long)v[i], (long long)min,
-                               (long long)CONV_MAX_ATTR);
+            return fy__op_fail(c, FY_EINVAL,
+                               "attribute '%s'[%d] is %lld, out of range [%lld, "
+                               "%lld]",
+                               name, i, (long long)v[i], (long long)min, (long long)CONV_MAX_ATTR);
         out[i] = v[i];
     }
     return FY_OK;
@@ -623,9 +650,11 @@ static int conv_geom_init(fy__op_ctx *c, const fy_tensor *x, const fy_tensor *w,
     g->group = fy__attr_int(c->node, "group", 1);
     if (g->group < 1 || g->group > g->C || g->C % g->group || g->M % g->group ||
         w->dims[1] * g->group != g->C)
-        return fy__op_fail(c, FY_EINVAL, "group %lld does not fit x channels %lld, w shape "
-                           "(%lld, %lld, ...)", (long long)g->group, (long long)g->C,
-                           (long long)g->M, (long long)w->dims[1]);
+        return fy__op_fail(c, FY_EINVAL,
+                           "group %lld does not fit x channels %lld, w shape "
+                           "(%lld, %lld, ...)",
+                           (long long)g->group, (long long)g->C, (long long)g->M,
+                           (long long)w->dims[1]);
     int64_t pads[2 * CONV_MAX_SP], ks[CONV_MAX_SP];
     if ((rc = conv_ints(c, "strides", g->ns, 1, 1, g->stride)) ||
         (rc = conv_ints(c, "dilations", g->ns, 1, 1, g->dil)) ||
@@ -649,8 +678,10 @@ static int conv_geom_init(fy__op_ctx *c, const fy_tensor *x, const fy_tensor *w,
             return fy__op_fail(c, FY_EINVAL, "kernel_shape[%d]=%lld but w has %lld", d,
                                (long long)ks[d], (long long)k);
         if (k < 1 || (k > 1 && g->dil[d] > CONV_MAX_ATTR / (k - 1)))
-            return fy__op_fail(c, FY_EINVAL, "kernel dimension %d (%lld, dilation %lld) is "
-                               "invalid", d, (long long)k, (long long)g->dil[d]);
+            return fy__op_fail(c, FY_EINVAL,
+                               "kernel dimension %d (%lld, dilation %lld) is "
+                               "invalid",
+                               d, (long long)k, (long long)g->dil[d]);
         int64_t ek = (k - 1) * g->dil[d] + 1, pb = pads[d], pe = pads[g->ns + d], out;
         if (same == 1 || same == 2) {
             out = (in + g->stride[d] - 1) / g->stride[d];
@@ -662,9 +693,10 @@ static int conv_geom_init(fy__op_ctx *c, const fy_tensor *x, const fy_tensor *w,
             if (same == 3)
                 pb = pe = 0;
             if (in + pb + pe < ek)
-                return fy__op_fail(c, FY_EINVAL, "spatial dimension %d: input %lld (padded "
-                                   "%lld) is smaller than the kernel extent %lld", d,
-                                   (long long)in, (long long)(in + pb + pe), (long long)ek);
+                return fy__op_fail(c, FY_EINVAL,
+                                   "spatial dimension %d: input %lld (padded "
+                                   "%lld) is smaller than the kernel extent %lld",
+                                   d, (long long)in, (long long)(in + pb + pe), (long long)ek);
             out = (in + pb + pe - ek) / g->stride[d] + 1;
         }
         g->in_sp[d] = in;
@@ -685,8 +717,7 @@ static int conv_int(fy__op_ctx *c, const conv_geom *g, const int32_t *x, const i
     int64_t cg = g->C / g->group, mg = g->M / g->group;
     int64_t *kidx = malloc(sizeof *kidx * (size_t)g->k_sz * (size_t)g->ns);
     if (!kidx)
-        return fy__op_fail(c, FY_ENOMEM, "out of memory for a kernel of %lld",
-                           (long long)g->k_sz);
+        return fy__op_fail(c, FY_ENOMEM, "out of memory for a kernel of %lld", (long long)g->k_sz);
     for (int64_t kk = 0; kk < g->k_sz; kk++) {
         int64_t r = kk;
         for (int d = g->ns - 1; d >= 0; d--) {
@@ -707,8 +738,8 @@ static int conv_int(fy__op_ctx *c, const conv_geom *g, const int32_t *x, const i
                     int64_t lin = 0;
                     int inb = 1;
                     for (int d = 0; d < g->ns; d++) {
-                        int64_t ip = opos[d] * g->stride[d] - g->pad_b[d] +
-                                     kidx[kk * g->ns + d] * g->dil[d];
+                        int64_t ip =
+                            opos[d] * g->stride[d] - g->pad_b[d] + kidx[kk * g->ns + d] * g->dil[d];
                         if (ip < 0 || ip >= g->in_sp[d]) {
                             inb = 0; /* padding: adjusted value 0 */
                             break;
@@ -755,8 +786,7 @@ static int op_conv_integer(fy__op_ctx *c)
     int64_t od[FY_MAX_RANK];
     if ((rc = conv_geom_init(c, x, w, &g)))
         goto done;
-    if ((rc = zp_sub(c, x, xzp, 2, 0, 0, &x32)) ||
-        (rc = zp_sub(c, w, opt_in(c, 3), 3, 0, 1, &w32)))
+    if ((rc = zp_sub(c, x, xzp, 2, 0, 0, &x32)) || (rc = zp_sub(c, w, opt_in(c, 3), 3, 0, 1, &w32)))
         goto done;
     conv_out_dims(&g, od);
     if ((rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_I32, x->rank, od, c->diag)))
@@ -810,8 +840,10 @@ static int op_qlinear_conv(fy__op_ctx *c)
         goto done;
     int64_t nws = fy_tensor_numel(ws);
     if (nws != 1 && (ws->rank != 1 || nws != g.M)) {
-        rc = fy__op_fail(c, FY_EINVAL, "w_scale (input 4) must be a scalar or 1-D of size "
-                         "M=%lld", (long long)g.M);
+        rc = fy__op_fail(c, FY_EINVAL,
+                         "w_scale (input 4) must be a scalar or 1-D of size "
+                         "M=%lld",
+                         (long long)g.M);
         goto done;
     }
     if (bias && (bias->dtype != FY_DTYPE_I32 || bias->rank != 1 || bias->dims[0] != g.M)) {
@@ -819,8 +851,7 @@ static int op_qlinear_conv(fy__op_ctx *c)
                          (long long)g.M);
         goto done;
     }
-    if ((rc = zp_sub(c, x, xzp, 2, 0, 0, &x32)) ||
-        (rc = zp_sub(c, w, opt_in(c, 5), 5, 0, 1, &w32)))
+    if ((rc = zp_sub(c, x, xzp, 2, 0, 0, &x32)) || (rc = zp_sub(c, w, opt_in(c, 5), 5, 0, 1, &w32)))
         goto done;
     conv_out_dims(&g, od);
     if ((rc = fy_tensor_alloc(&c->out[0], odt, x->rank, od, c->diag)))
@@ -850,12 +881,8 @@ done:
 }
 
 const fy__op_def fy__ops_quant[] = {
-    {"QuantizeLinear", "", op_quantize},
-    {"DequantizeLinear", "", op_dequantize},
-    {"DynamicQuantizeLinear", "", op_dynquant},
-    {"MatMulInteger", "", op_matmul_integer},
-    {"ConvInteger", "", op_conv_integer},
-    {"QLinearMatMul", "", op_qlinear_matmul},
-    {"QLinearConv", "", op_qlinear_conv},
-    {NULL, NULL, NULL},
+    {"QuantizeLinear", "", op_quantize},        {"DequantizeLinear", "", op_dequantize},
+    {"DynamicQuantizeLinear", "", op_dynquant}, {"MatMulInteger", "", op_matmul_integer},
+    {"ConvInteger", "", op_conv_integer},       {"QLinearMatMul", "", op_qlinear_matmul},
+    {"QLinearConv", "", op_qlinear_conv},       {NULL, NULL, NULL},
 };

@@ -55,15 +55,42 @@ static int elem_cmp(const fy_tensor *t, int64_t i, int64_t j)
 static void int_range(fy_dtype dt, int64_t *lo, int64_t *hi)
 {
     switch (dt) {
-    case FY_DTYPE_U8: *lo = 0; *hi = UINT8_MAX; break;
-    case FY_DTYPE_I8: *lo = INT8_MIN; *hi = INT8_MAX; break;
-    case FY_DTYPE_U16: *lo = 0; *hi = UINT16_MAX; break;
-    case FY_DTYPE_I16: *lo = INT16_MIN; *hi = INT16_MAX; break;
-    case FY_DTYPE_I32: *lo = INT32_MIN; *hi = INT32_MAX; break;
-    case FY_DTYPE_U32: *lo = 0; *hi = UINT32_MAX; break;
-    case FY_DTYPE_U64: *lo = 0; *hi = -1; break; /* UINT64_MAX's bits */
-    case FY_DTYPE_BOOL: *lo = 0; *hi = 1; break;
-    default: *lo = INT64_MIN; *hi = INT64_MAX; break;
+    case FY_DTYPE_U8:
+        *lo = 0;
+        *hi = UINT8_MAX;
+        break;
+    case FY_DTYPE_I8:
+        *lo = INT8_MIN;
+        *hi = INT8_MAX;
+        break;
+    case FY_DTYPE_U16:
+        *lo = 0;
+        *hi = UINT16_MAX;
+        break;
+    case FY_DTYPE_I16:
+        *lo = INT16_MIN;
+        *hi = INT16_MAX;
+        break;
+    case FY_DTYPE_I32:
+        *lo = INT32_MIN;
+        *hi = INT32_MAX;
+        break;
+    case FY_DTYPE_U32:
+        *lo = 0;
+        *hi = UINT32_MAX;
+        break;
+    case FY_DTYPE_U64:
+        *lo = 0;
+        *hi = -1;
+        break; /* UINT64_MAX's bits */
+    case FY_DTYPE_BOOL:
+        *lo = 0;
+        *hi = 1;
+        break;
+    default:
+        *lo = INT64_MIN;
+        *hi = INT64_MAX;
+        break;
     }
 }
 
@@ -77,8 +104,8 @@ typedef struct red_plan {
     int out_rank;
     int64_t out_dims[FY_MAX_RANK];
     int64_t n_out, n_red;
-    int64_t *roff;                  /* n_red offsets into the input, relative */
-    int kept_rank;                  /* kept axes, for iterating outputs */
+    int64_t *roff; /* n_red offsets into the input, relative */
+    int kept_rank; /* kept axes, for iterating outputs */
     int64_t kept_dims[FY_MAX_RANK];
     int64_t kept_strides[1][FY_MAX_RANK];
 } red_plan;
@@ -249,8 +276,7 @@ static int reduce_axes(fy__op_ctx *c, const fy_tensor *x, int input_opset, int *
 
     if (from_input) {
         if (aa)
-            return fy__op_fail(c, FY_EINVAL,
-                               "attribute 'axes' was replaced by input 1 in opset %d",
+            return fy__op_fail(c, FY_EINVAL, "attribute 'axes' was replaced by input 1 in opset %d",
                                input_opset);
         if (c->n_in > 1 && c->in[1]) {
             n = fy__read_ints(c, c->in[1], axes, FY_MAX_RANK, "axes (input 1)");
@@ -306,8 +332,7 @@ static int reduce_run(fy__op_ctx *c, int op, int input_opset)
     int is_f = fy__dtype_is_float(x->dtype);
     int as_int = !is_f && op != R_L2 && op != R_LOGSUM && op != R_LOGSUMEXP;
 
-    if (!numeric_dtype(x->dtype) &&
-        !(x->dtype == FY_DTYPE_BOOL && (op == R_MAX || op == R_MIN)))
+    if (!numeric_dtype(x->dtype) && !(x->dtype == FY_DTYPE_BOOL && (op == R_MAX || op == R_MIN)))
         return fy__op_fail(c, FY_EUNSUPPORTED, "input 0 dtype %s is not supported",
                            fy_dtype_name(x->dtype));
     if ((rc = reduce_axes(c, x, input_opset, red)))
@@ -358,16 +383,46 @@ done:
     return rc;
 }
 
-static int op_reduce_sum(fy__op_ctx *c) { return reduce_run(c, R_SUM, 13); }
-static int op_reduce_mean(fy__op_ctx *c) { return reduce_run(c, R_MEAN, 18); }
-static int op_reduce_max(fy__op_ctx *c) { return reduce_run(c, R_MAX, 18); }
-static int op_reduce_min(fy__op_ctx *c) { return reduce_run(c, R_MIN, 18); }
-static int op_reduce_prod(fy__op_ctx *c) { return reduce_run(c, R_PROD, 18); }
-static int op_reduce_l1(fy__op_ctx *c) { return reduce_run(c, R_L1, 18); }
-static int op_reduce_l2(fy__op_ctx *c) { return reduce_run(c, R_L2, 18); }
-static int op_reduce_logsum(fy__op_ctx *c) { return reduce_run(c, R_LOGSUM, 18); }
-static int op_reduce_logsumexp(fy__op_ctx *c) { return reduce_run(c, R_LOGSUMEXP, 18); }
-static int op_reduce_sumsq(fy__op_ctx *c) { return reduce_run(c, R_SUMSQ, 18); }
+static int op_reduce_sum(fy__op_ctx *c)
+{
+    return reduce_run(c, R_SUM, 13);
+}
+static int op_reduce_mean(fy__op_ctx *c)
+{
+    return reduce_run(c, R_MEAN, 18);
+}
+static int op_reduce_max(fy__op_ctx *c)
+{
+    return reduce_run(c, R_MAX, 18);
+}
+static int op_reduce_min(fy__op_ctx *c)
+{
+    return reduce_run(c, R_MIN, 18);
+}
+static int op_reduce_prod(fy__op_ctx *c)
+{
+    return reduce_run(c, R_PROD, 18);
+}
+static int op_reduce_l1(fy__op_ctx *c)
+{
+    return reduce_run(c, R_L1, 18);
+}
+static int op_reduce_l2(fy__op_ctx *c)
+{
+    return reduce_run(c, R_L2, 18);
+}
+static int op_reduce_logsum(fy__op_ctx *c)
+{
+    return reduce_run(c, R_LOGSUM, 18);
+}
+static int op_reduce_logsumexp(fy__op_ctx *c)
+{
+    return reduce_run(c, R_LOGSUMEXP, 18);
+}
+static int op_reduce_sumsq(fy__op_ctx *c)
+{
+    return reduce_run(c, R_SUMSQ, 18);
+}
 
 /* ---------------------------------------------------------- ArgMax, ArgMin */
 
@@ -415,8 +470,14 @@ static int arg_run(fy__op_ctx *c, int want_max)
     return FY_OK;
 }
 
-static int op_argmax(fy__op_ctx *c) { return arg_run(c, 1); }
-static int op_argmin(fy__op_ctx *c) { return arg_run(c, 0); }
+static int op_argmax(fy__op_ctx *c)
+{
+    return arg_run(c, 1);
+}
+static int op_argmin(fy__op_ctx *c)
+{
+    return arg_run(c, 0);
+}
 
 /* ------------------------------------------------- Softmax, LogSoftmax, Hardmax */
 
@@ -502,9 +563,18 @@ static int softmax_run(fy__op_ctx *c, int kind)
     return FY_OK;
 }
 
-static int op_softmax(fy__op_ctx *c) { return softmax_run(c, SM_SOFT); }
-static int op_logsoftmax(fy__op_ctx *c) { return softmax_run(c, SM_LOG); }
-static int op_hardmax(fy__op_ctx *c) { return softmax_run(c, SM_HARD); }
+static int op_softmax(fy__op_ctx *c)
+{
+    return softmax_run(c, SM_SOFT);
+}
+static int op_logsoftmax(fy__op_ctx *c)
+{
+    return softmax_run(c, SM_LOG);
+}
+static int op_hardmax(fy__op_ctx *c)
+{
+    return softmax_run(c, SM_HARD);
+}
 
 /* ------------------------------------------------------- LayerNormalization */
 
@@ -514,14 +584,14 @@ static int bcast_param(fy__op_ctx *c, const fy_tensor *p, const fy_tensor *x, co
                        int64_t strides[FY_MAX_RANK])
 {
     if (p->rank > x->rank)
-        return fy__op_fail(c, FY_EINVAL, "%s has rank %d, more than input rank %d", what,
-                           p->rank, x->rank);
+        return fy__op_fail(c, FY_EINVAL, "%s has rank %d, more than input rank %d", what, p->rank,
+                           x->rank);
     for (int i = 0; i < p->rank; i++) {
         int64_t xd = x->dims[x->rank - p->rank + i];
         if (p->dims[i] != 1 && p->dims[i] != xd)
             return fy__op_fail(c, FY_EINVAL,
-                               "%s dimension %d is %lld, cannot broadcast to input's %lld", what,
-                               i, (long long)p->dims[i], (long long)xd);
+                               "%s dimension %d is %lld, cannot broadcast to input's %lld", what, i,
+                               (long long)p->dims[i], (long long)xd);
     }
     if (p->dtype != x->dtype)
         return fy__op_fail(c, FY_EINVAL, "%s dtype %s differs from input's %s", what,
@@ -890,8 +960,10 @@ static int nll_tail(fy__op_ctx *c, const fy_tensor *in, const double *lp, const 
     else if (strcmp(rs, "mean") == 0)
         red = RED_MEAN;
     else
-        return fy__op_fail(c, FY_EINVAL, "attribute 'reduction' is '%s', expected none, sum or "
-                           "mean", rs);
+        return fy__op_fail(c, FY_EINVAL,
+                           "attribute 'reduction' is '%s', expected none, sum or "
+                           "mean",
+                           rs);
     int has_ii = fy__attr_find(c->node, "ignore_index") != NULL;
     int64_t ii = fy__attr_int(c->node, "ignore_index", 0);
 
@@ -904,9 +976,8 @@ static int nll_tail(fy__op_ctx *c, const fy_tensor *in, const double *lp, const 
     for (int i = 0; i < tgt->rank; i++) {
         int64_t want = in->dims[i == 0 ? 0 : i + 1];
         if (tgt->dims[i] != want)
-            return fy__op_fail(c, FY_EINVAL,
-                               "target (input 1) dimension %d is %lld, expected %lld", i,
-                               (long long)tgt->dims[i], (long long)want);
+            return fy__op_fail(c, FY_EINVAL, "target (input 1) dimension %d is %lld, expected %lld",
+                               i, (long long)tgt->dims[i], (long long)want);
     }
     int64_t N = in->dims[0], C = in->dims[1], D = prod_dims(in->dims, 2, in->rank);
     if (w) {
@@ -1037,8 +1108,8 @@ static int ein_letter(char ch)
 
 /* One term of the equation: label slots per axis, -1 marking the ellipsis spot. */
 typedef struct ein_term {
-    int n;                           /* entries in lab */
-    int lab[FY_MAX_RANK + 1];        /* letter ids, or -1 for "..." */
+    int n;                    /* entries in lab */
+    int lab[FY_MAX_RANK + 1]; /* letter ids, or -1 for "..." */
     int has_ell;
 } ein_term;
 
@@ -1055,12 +1126,10 @@ static int ein_parse_term(fy__op_ctx *c, const char *s, size_t *pos, ein_term *t
             continue;
         }
         if (t->n >= FY_MAX_RANK + 1)
-            return fy__op_fail(c, FY_ELIMIT, "equation term has more than %d labels",
-                               FY_MAX_RANK);
+            return fy__op_fail(c, FY_ELIMIT, "equation term has more than %d labels", FY_MAX_RANK);
         if (ch == '.') {
             if (s[*pos + 1] != '.' || s[*pos + 2] != '.' || t->has_ell)
-                return fy__op_fail(c, FY_EINVAL, "equation has a malformed ellipsis at %zu",
-                                   *pos);
+                return fy__op_fail(c, FY_EINVAL, "equation has a malformed ellipsis at %zu", *pos);
             t->has_ell = 1;
             t->lab[t->n++] = -1;
             *pos += 3;
@@ -1077,8 +1146,8 @@ static int ein_parse_term(fy__op_ctx *c, const char *s, size_t *pos, ein_term *t
 
 /* Odometer step over slots [from, to): the last one fastest, carrying leftwards
  * and wrapping to all zeros (offsets back to where they started) at the end. */
-static void ein_step(int64_t *idx, const int64_t *sdim, int64_t (*st)[EIN_MAX_SLOTS],
-                     int64_t *offs, int n_in, int from, int to)
+static void ein_step(int64_t *idx, const int64_t *sdim, int64_t (*st)[EIN_MAX_SLOTS], int64_t *offs,
+                     int n_in, int from, int to)
 {
     for (int i = to - 1; i >= from; i--) {
         if (++idx[i] < sdim[i]) {
@@ -1097,7 +1166,7 @@ static int op_einsum(fy__op_ctx *c)
     int rc = FY_OK;
     const char *eq = fy__attr_str(c->node, "equation", NULL);
     ein_term *terms = NULL;
-    int64_t (*st)[EIN_MAX_SLOTS] = NULL;
+    int64_t(*st)[EIN_MAX_SLOTS] = NULL;
     if (!eq)
         return fy__op_fail(c, FY_EINVAL, "attribute 'equation' is required");
     if (c->n_in < 1)
@@ -1191,7 +1260,8 @@ static int op_einsum(fy__op_ctx *c)
                     if (d != 1 && edim[slot] != 1 && edim[slot] != d) {
                         rc = fy__op_fail(c, FY_EINVAL,
                                          "input %d: ellipsis dimension %lld does not broadcast "
-                                         "with %lld", k, (long long)d, (long long)edim[slot]);
+                                         "with %lld",
+                                         k, (long long)d, (long long)edim[slot]);
                         goto done;
                     }
                     if (d != 1)
@@ -1199,14 +1269,18 @@ static int op_einsum(fy__op_ctx *c)
                 }
                 continue;
             }
+            /* Like numpy, a size-1 axis broadcasts against the label's size elsewhere. */
             int64_t d = t->dims[ax++];
-            if (ldim[l] >= 0 && ldim[l] != d) {
-                rc = fy__op_fail(c, FY_EINVAL, "label '%c' has size %lld in input %d but %lld "
-                                 "elsewhere", l < 26 ? 'A' + l : 'a' + l - 26, (long long)d, k,
+            if (ldim[l] >= 0 && ldim[l] != d && ldim[l] != 1 && d != 1) {
+                rc = fy__op_fail(c, FY_EINVAL,
+                                 "label '%c' has size %lld in input %d but %lld "
+                                 "elsewhere",
+                                 l < 26 ? 'A' + l : 'a' + l - 26, (long long)d, k,
                                  (long long)ldim[l]);
                 goto done;
             }
-            ldim[l] = d;
+            if (ldim[l] < 0 || ldim[l] == 1)
+                ldim[l] = d;
             lcount[l]++;
         }
     }
@@ -1247,6 +1321,12 @@ static int op_einsum(fy__op_ctx *c)
                 in_out[ell_rank + l] = 1;
             }
     }
+    if (explicit_out && !ot->has_ell && ell_rank > 0) {
+        rc =
+            fy__op_fail(c, FY_EINVAL,
+                        "inputs have %d ellipsis dimensions but the output has no '...'", ell_rank);
+        goto done;
+    }
     if (n_os > FY_MAX_RANK) {
         rc = fy__op_fail(c, FY_ELIMIT, "output would have rank %d, above %d", n_os, FY_MAX_RANK);
         goto done;
@@ -1285,8 +1365,8 @@ static int op_einsum(fy__op_ctx *c)
     if (n_outel == 0 || n_sum == 0)
         goto done; /* output empty, or an empty sum: zeros */
     if (n_sum > EIN_MAX_WORK / n_outel / n_in) {
-        rc = fy__op_fail(c, FY_ELIMIT, "einsum needs more than %lld steps",
-                         (long long)EIN_MAX_WORK);
+        rc =
+            fy__op_fail(c, FY_ELIMIT, "einsum needs more than %lld steps", (long long)EIN_MAX_WORK);
         goto done;
     }
 
@@ -1308,7 +1388,9 @@ static int op_einsum(fy__op_ctx *c)
                         st[k][slot_pos[ell_rank - e + q]] += ts[ax];
                 continue;
             }
-            st[k][slot_pos[ell_rank + l]] += ts[ax++];
+            if (t->dims[ax] != 1) /* size 1: always index 0, or broadcast */
+                st[k][slot_pos[ell_rank + l]] += ts[ax];
+            ax++;
         }
     }
 
