@@ -35,9 +35,9 @@ build: $(BUILD)/ferry $(TEST_BIN) $(FUZZ_REPLAY)
 deps:
 	@scripts/deps.sh
 
-$(GEN_C) $(GEN_H): $(ONNX_PROTO)
+$(GEN_C) $(GEN_H) &: $(ONNX_PROTO)
 	@mkdir -p $(BUILD)/gen
-	cp $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
+	cp -f $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
 	cd $(BUILD)/gen && protoc-c --c_out=. onnx.proto
 
 $(BUILD)/obj/gen/onnx.pb-c.o: $(GEN_C)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* IDX files (LeCun's MNIST format), plain or gzip-compressed, and the datasets built
  * from them. Every size in the header is checked before anything is allocated. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,22 +25,32 @@ static int read_exact(gzFile f, void *buf, size_t n)
     return 0;
 }
 
+/* deflate cannot expand data more than about 1032:1; a file promising more is
+ * truncated on its face, and we say so before allocating anything. */
+#define GZIP_MAX_RATIO 1032
+
 int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
 {
     int rc = FY_EPARSE;
     fy_tensor t = {0};
-    FILE *raw = fopen(path, "rb");
-    if (!raw)
-        return fy__diag_set(d, FY_ENOTFOUND, "%s: cannot open", path);
+    gzFile f = NULL;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return fy__diag_set(d, errno == ENOENT ? FY_ENOTFOUND : FY_EIO, "%s: cannot open: %s",
+                            path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(raw), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(raw);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return fy__diag_set(d, FY_EINVAL, "%s: not a regular file", path);
     }
-    gzFile f = gzdopen(dup(fileno(raw)), "rb");
-    fclose(raw);
-    if (!f)
-        return fy__diag_set(d, FY_EIO, "%s: cannot open", path);
+    unsigned char magic[2] = {0, 0};
+    int is_gzip = pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return fy__diag_set(d, FY_ENOMEM, "%s: cannot open", path);
+    }
     unsigned char hdr[4];
     if (read_exact(f, hdr, 4) != 0) {
         rc = fy__diag_set(d, FY_EPARSE, "%s: not an IDX file (shorter than its 4-byte magic)", path);
@@ -80,6 +92,14 @@ int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
         rc = fy__diag_set(d, FY_ELIMIT, "%s: IDX dimensions describe more data than allowed", path);
         goto done;
     }
+    uint64_t header = 4 + 4 * (uint64_t)rank;
+    uint64_t room = (uint64_t)st.st_size > header ? (uint64_t)st.st_size - header : 0;
+    if (is_gzip ? nbytes / GZIP_MAX_RATIO > (uint64_t)st.st_size : nbytes > room) {
+        rc = fy__diag_set(d, FY_EPARSE, "%s: truncated: the header promises %zu data bytes, the "
+                                        "%lld-byte file cannot hold them",
+                          path, nbytes, (long long)st.st_size);
+        goto done;
+    }
     if ((rc = fy_tensor_alloc(&t, dt, rank, dims, d)) != FY_OK)
         goto done;
     if (read_exact(f, t.data, nbytes) != 0) {
@@ -88,8 +108,15 @@ int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
         goto done;
     }
     unsigned char extra;
-    if (gzread(f, &extra, 1) > 0) {
+    int more = gzread(f, &extra, 1);
+    if (more > 0) {
         rc = fy__diag_set(d, FY_EPARSE, "%s: trailing bytes after the %zu data bytes", path, nbytes);
+        goto done;
+    }
+    int zerr = Z_OK;
+    const char *zmsg = gzerror(f, &zerr);
+    if (more < 0 || (zerr != Z_OK && zerr != Z_STREAM_END)) {
+        rc = fy__diag_set(d, FY_EPARSE, "%s: truncated or corrupt gzip data: %s", path, zmsg);
         goto done;
     }
     /* IDX stores multi-byte values big-endian. */
@@ -108,7 +135,8 @@ int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
     rc = FY_OK;
 done:
     fy_tensor_deinit(&t);
-    gzclose(f);
+    if (f)
+        gzclose(f);
     return rc;
 }
 
@@ -131,7 +159,8 @@ int fy_dataset_open(fy_dataset *out, const char *spec, fy_diag *d)
         return fy__diag_set(d, FY_EINVAL, "dataset '%s': %s", spec, hint);
     char images[4096];
     if ((size_t)(comma - spec - 4) >= sizeof images)
-        return fy__diag_set(d, FY_ELIMIT, "dataset '%s': path too long", spec);
+        return fy__diag_set(d, FY_ELIMIT, "dataset images path too long (%zu bytes, at most %zu)",
+                            (size_t)(comma - spec - 4), sizeof images - 1);
     snprintf(images, sizeof images, "%.*s", (int)(comma - spec - 4), spec + 4);
     fy_dataset ds = {0};
     fy_tensor raw_labels = {0};

@@ -4,6 +4,7 @@
  * against the bytes present before anything is allocated. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,9 +102,10 @@ static int npy_parse(fy_tensor *out, const unsigned char *buf, size_t len, const
         p = end;
     }
     size_t nbytes;
-    int rc = fy_shape_nbytes(dt, rank, dims, &nbytes, d);
+    fy_diag sub;
+    int rc = fy_shape_nbytes(dt, rank, dims, &nbytes, &sub);
     if (rc != FY_OK)
-        return rc;
+        return fy__diag_set(d, rc, "%s: %s", path, sub.msg);
     size_t data_off = off + hlen;
     if (len - data_off != nbytes)
         return fy__diag_set(d, FY_EPARSE, "%s: .npy holds %zu data bytes, its shape needs %zu",
@@ -179,16 +181,33 @@ static int json_fill(json_t *j, int depth, int rank, const int64_t *dims, fy_ten
             return fy__diag_set(d, FY_EPARSE, "%s: element %lld is not a number (ragged array?)",
                                 path, (long long)*i);
         double v = json_is_boolean(j) ? (json_is_true(j) ? 1.0 : 0.0) : json_number_value(j);
-        switch (t->dtype) {
-        case FY_DTYPE_F32: ((float *)t->data)[*i] = (float)v; break;
-        case FY_DTYPE_F64: ((double *)t->data)[*i] = v; break;
-        case FY_DTYPE_I64:
-            ((int64_t *)t->data)[*i] = json_is_integer(j) ? json_integer_value(j) : (int64_t)v;
-            break;
-        case FY_DTYPE_I32: ((int32_t *)t->data)[*i] = (int32_t)json_integer_value(j); break;
-        case FY_DTYPE_U8: ((uint8_t *)t->data)[*i] = (uint8_t)json_integer_value(j); break;
-        case FY_DTYPE_BOOL: ((uint8_t *)t->data)[*i] = v != 0; break;
-        default: break;
+        if (t->dtype == FY_DTYPE_F32) {
+            ((float *)t->data)[*i] = (float)v;
+        } else if (t->dtype == FY_DTYPE_F64) {
+            ((double *)t->data)[*i] = v;
+        } else {
+            /* Integers: exact JSON integers, or reals with no fraction, in the type's range. */
+            int64_t iv;
+            if (json_is_integer(j))
+                iv = json_integer_value(j);
+            else if (v == floor(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0)
+                iv = (int64_t)v;
+            else
+                return fy__diag_set(d, FY_EINVAL, "%s: element %lld (%g) is not an integer", path,
+                                    (long long)*i, v);
+            int64_t lo = t->dtype == FY_DTYPE_I32 ? INT32_MIN : t->dtype == FY_DTYPE_I64 ? INT64_MIN : 0;
+            int64_t hi = t->dtype == FY_DTYPE_I32 ? INT32_MAX
+                         : t->dtype == FY_DTYPE_U8 ? 255
+                         : t->dtype == FY_DTYPE_BOOL ? 1
+                                                     : INT64_MAX;
+            if (iv < lo || iv > hi)
+                return fy__diag_set(d, FY_EINVAL, "%s: element %lld (%lld) is out of range for %s",
+                                    path, (long long)*i, (long long)iv, fy_dtype_name(t->dtype));
+            switch (t->dtype) {
+            case FY_DTYPE_I64: ((int64_t *)t->data)[*i] = iv; break;
+            case FY_DTYPE_I32: ((int32_t *)t->data)[*i] = (int32_t)iv; break;
+            default: ((uint8_t *)t->data)[*i] = (uint8_t)iv; break;
+            }
         }
         (*i)++;
         return FY_OK;
@@ -215,7 +234,7 @@ static int json_parse_tensor(fy_tensor *out, const unsigned char *buf, size_t le
         return fy__diag_set(d, FY_EUNSUPPORTED, "%s: JSON tensors of %s are not supported", path,
                             fy_dtype_name(dt));
     json_error_t err;
-    json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &err);
+    json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!j)
         return fy__diag_set(d, FY_EPARSE, "%s:%d:%d: invalid JSON: %s", path, err.line,
                             err.column, err.text);
@@ -225,8 +244,8 @@ static int json_parse_tensor(fy_tensor *out, const unsigned char *buf, size_t le
     int rc = json_shape(j, 0, &rank, dims, path, d);
     if (rc == FY_OK)
         rc = fy_tensor_alloc(out, dt, rank, dims, d);
-    if (rc == FY_OK && fy_tensor_numel(out) > 0 &&
-        (rc = json_fill(j, 0, rank, dims, out, &i, path, d)) != FY_OK)
+    /* Fill even when empty: the walk is also what finds ragged arrays. */
+    if (rc == FY_OK && (rc = json_fill(j, 0, rank, dims, out, &i, path, d)) != FY_OK)
         fy_tensor_deinit(out);
     json_decref(j);
     return rc;

@@ -73,10 +73,11 @@ static fy_tensor view_of(const fy_tensor *t)
 
 static const fy_tensor *outer_lookup(const run_env *env, const char *name)
 {
+    /* The nearest scope that declares the name decides, as in ONNX's scoping rules. */
     for (const run_env *e = env; e; e = e->parent) {
         int id = fy__graph_find(e->g, name);
-        if (id >= 0 && e->vals[id].data)
-            return &e->vals[id];
+        if (id >= 0)
+            return e->vals[id].data ? &e->vals[id] : NULL;
     }
     return NULL;
 }

@@ -24,10 +24,14 @@ typedef struct loader {
 
 /* ---- protobuf-c allocation through our hooks (fault injection in tests) ---- */
 
+/* ud points to an int set when an allocation fails, so a NULL from protobuf-c's
+ * unpack can be told apart: out of memory, or malformed bytes. */
 static void *pb_alloc(void *ud, size_t n)
 {
-    (void)ud;
-    return fy__malloc(n);
+    void *p = fy__malloc(n);
+    if (!p && ud)
+        *(int *)ud = 1;
+    return p;
 }
 
 static void pb_free(void *ud, void *p)
@@ -36,7 +40,6 @@ static void pb_free(void *ud, void *p)
     fy__free(p);
 }
 
-static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
 /* ---- wire-format pre-check ----
  * protobuf-c decodes nested messages recursively with no depth limit, so a file of
@@ -825,7 +828,11 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
         }
         return rc;
     }
+    int oom = 0;
+    ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, &oom};
     Onnx__ModelProto *mp = onnx__model_proto__unpack(&pb_allocator, len, buf);
+    if (!mp && oom)
+        return fy__diag_set(d, FY_ENOMEM, "out of memory decoding the model");
     if (!mp)
         return fy__diag_set(d, FY_EPARSE,
                             "invalid model: not a valid ONNX protobuf (malformed or truncated)");
@@ -880,7 +887,11 @@ int fy_tensor_from_onnx_pb(fy_tensor *out, const void *buf, size_t len, fy_diag 
                         &decoded, d);
     if (rc != FY_OK)
         return rc;
+    int oom = 0;
+    ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, &oom};
     Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&pb_allocator, len, buf);
+    if (!tp && oom)
+        return fy__diag_set(d, FY_ENOMEM, "out of memory decoding a TensorProto");
     if (!tp)
         return fy__diag_set(d, FY_EPARSE, "not a valid ONNX TensorProto");
     loader L = {NULL, 0, d};

@@ -61,7 +61,10 @@ int fy__dtype_is_signed(fy_dtype dt);
 
 /* ---- element access by linear index, any numeric dtype (slow, simple: ref kernels) ---- */
 double fy__get_f64(const fy_tensor *t, int64_t i);
-void fy__set_f64(fy_tensor *t, int64_t i, double v);   /* ints: truncates toward zero, saturates nothing */
+/* Integers: truncates toward zero, saturates to int64 (NaN gives 0), then wraps to
+ * the narrower type (300.0 into int8 gives 44). */
+void fy__set_f64(fy_tensor *t, int64_t i, double v);
+/* uint64 values above INT64_MAX come back negative: compare uint64 data directly. */
 int64_t fy__get_i64(const fy_tensor *t, int64_t i);
 void fy__set_i64(fy_tensor *t, int64_t i, int64_t v);
 /* Copy element si of src into element di of dst; same dtype. */

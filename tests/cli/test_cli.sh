@@ -51,7 +51,7 @@ expect 0 "[N,1,28,28]" inspect "$FASHION"
 expect 0 '"parameters": 693962' inspect --json "$FASHION"
 expect 0 "probabilities float32[1,10]" run "$FASHION" --input "image=$T/image.json"
 expect 0 '"shape": [1, 10]' run "$FASHION" --input "$T/image.json" --json
-expect 0 "output_0.pb" run "$NODE/test_abs/model.onnx" --input "x=$NODE/test_abs/test_data_set_0/input_0.pb" --output-dir "$T" --json
+expect 0 "\"file\": \"$T/y.npy\"" run "$NODE/test_abs/model.onnx" --input "x=$NODE/test_abs/test_data_set_0/input_0.pb" --output-dir "$T" --json
 expect 0 "y float32[3,4,5]" run "$NODE/test_abs/model.onnx" --input "x=$NODE/test_abs/test_data_set_0/input_0.pb"
 expect 0 "-> $T/y.npy" run "$NODE/test_abs/model.onnx" --input "x=$NODE/test_abs/test_data_set_0/input_0.pb" --output-dir "$T"
 expect 0 "y float32[3,4,5]" run "$NODE/test_abs/model.onnx" --input "x=$T/y.npy"

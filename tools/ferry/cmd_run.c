@@ -161,8 +161,8 @@ int cmd_run(int argc, char **argv)
         fy_model_output(m, i, &io);
         char desc[128];
         int64_t n = fy_tensor_numel(&out[i]);
+        char p[4096] = "";
         if (out_dir) {
-            char p[4096];
             snprintf(p, sizeof p, "%s/%s.npy", out_dir, io.name);
             if (strchr(io.name, '/') || strcmp(io.name, "..") == 0 || !io.name[0])
                 snprintf(p, sizeof p, "%s/output_%d.npy", out_dir, i);
@@ -179,7 +179,12 @@ int cmd_run(int argc, char **argv)
             printf(", \"dtype\": \"%s\", \"shape\": [", fy_dtype_name(out[i].dtype));
             for (int k = 0; k < out[i].rank; k++)
                 printf("%s%lld", k ? ", " : "", (long long)out[i].dims[k]);
-            printf("], \"data\": [");
+            printf("]");
+            if (out_dir) {
+                printf(", \"file\": ");
+                cli_json_str(stdout, p);
+            }
+            printf(", \"data\": [");
             for (int64_t k = 0; k < n; k++) {
                 if (k)
                     printf(", ");
