@@ -4,6 +4,7 @@
 #ifndef FERRY_KERNEL_HARNESS_H
 #define FERRY_KERNEL_HARNESS_H
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ static inline void kh_init(kh_node *k, const char *op, int opset)
 
 static inline void kh_attr_int(kh_node *k, const char *name, int64_t v)
 {
+    assert(k->node.n_attrs < 16);
     fy__attr *a = &k->attrs[k->node.n_attrs++];
     a->name = (char *)name;
     a->type = FY_ATTR_INT;
@@ -34,6 +36,7 @@ static inline void kh_attr_int(kh_node *k, const char *name, int64_t v)
 
 static inline void kh_attr_float(kh_node *k, const char *name, float v)
 {
+    assert(k->node.n_attrs < 16);
     fy__attr *a = &k->attrs[k->node.n_attrs++];
     a->name = (char *)name;
     a->type = FY_ATTR_FLOAT;
@@ -42,6 +45,7 @@ static inline void kh_attr_float(kh_node *k, const char *name, float v)
 
 static inline void kh_attr_str(kh_node *k, const char *name, const char *v)
 {
+    assert(k->node.n_attrs < 16);
     fy__attr *a = &k->attrs[k->node.n_attrs++];
     a->name = (char *)name;
     a->type = FY_ATTR_STRING;
@@ -51,6 +55,7 @@ static inline void kh_attr_str(kh_node *k, const char *name, const char *v)
 /* ints must outlive the node */
 static inline void kh_attr_ints(kh_node *k, const char *name, int64_t *v, int64_t n)
 {
+    assert(k->node.n_attrs < 16);
     fy__attr *a = &k->attrs[k->node.n_attrs++];
     a->name = (char *)name;
     a->type = FY_ATTR_INTS;
