@@ -10,7 +10,8 @@
 #include "ops.h"
 
 static const fy__op_def *const op_tables[] = {
-    fy__ops_elementwise, fy__ops_nn, fy__ops_shape, fy__ops_reduce, fy__ops_quant, fy__ops_control,
+    fy__ops_elementwise, fy__ops_nn,     fy__ops_shape,  fy__ops_reduce,   fy__ops_quant,
+    fy__ops_control,     fy__ops_vision, fy__ops_signal, fy__ops_training,
 };
 
 const fy__op_def *fy__op_find(const char *domain, const char *op_type)

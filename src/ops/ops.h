@@ -40,7 +40,10 @@ extern const fy__op_def fy__ops_nn[];          /* ref/nn.c: Conv, ConvTranspose,
 extern const fy__op_def fy__ops_shape[];       /* ref/shape.c: Reshape, Transpose, Concat, Slice, Gather ... */
 extern const fy__op_def fy__ops_reduce[];      /* ref/reduce.c: Reduce*, softmax family, ArgMax, TopK, CumSum, losses ... */
 extern const fy__op_def fy__ops_quant[];       /* ref/quant.c: QuantizeLinear, QLinearConv, MatMulInteger ... */
-extern const fy__op_def fy__ops_control[];     /* ref/control.c: If, Loop (engine-assisted) */
+extern const fy__op_def fy__ops_control[];     /* ref/control.c: If, Loop, Scan (engine-assisted) */
+extern const fy__op_def fy__ops_vision[];      /* ref/vision.c: NonMaxSuppression, RoiAlign, GridSample */
+extern const fy__op_def fy__ops_signal[];      /* ref/signal.c: DFT, STFT, windows, MelWeightMatrix */
+extern const fy__op_def fy__ops_training[];    /* ref/training.c: Adagrad, Adam, Momentum */
 
 /* Look up an op; NULL if ferry has no kernel for it. */
 const fy__op_def *fy__op_find(const char *domain, const char *op_type);

@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+/* Reference kernels: empty until the kernel work lands. */
+#include "../ops.h"
+
+const fy__op_def fy__ops_vision[] = {
+    {NULL, NULL, NULL},
+};
