@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential make pkg-config clang libclang-rt-14-dev clang-format
 protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
-libjansson-dev zlib1g-dev
+libjansson-dev zlib1g-dev libyaml-dev libsodium-dev skopeo umoci
 dataset-fashion-mnist python3 python3-numpy python3-onnx"
 
 missing=""

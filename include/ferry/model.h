@@ -63,7 +63,7 @@ typedef struct fy_model_info {
     int64_t n_initializers;
     int64_t n_params;      /* elements in all initializers */
     int64_t n_param_bytes; /* bytes in all initializers */
-    int64_t file_bytes;    /* model file size (0 when loaded from a buffer) */
+    int64_t file_bytes;    /* size of the model's bytes (file or buffer) */
 } fy_model_info;
 
 void fy_model_get_info(const fy_model *m, fy_model_info *out);

@@ -839,6 +839,8 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
     loader L = {base_dir, max - len, d};
     rc = convert_model(&L, mp, out);
     onnx__model_proto__free_unpacked(mp, &pb_allocator);
+    if (rc == FY_OK)
+        (*out)->file_bytes = (int64_t)len;
     return rc;
 }
 
@@ -875,7 +877,6 @@ int fy_model_load(fy_model **out, const char *path, const fy_load_opts *opts, fy
         }
         return rc;
     }
-    m->file_bytes = (int64_t)len;
     *out = m;
     return FY_OK;
 }
