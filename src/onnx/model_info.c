@@ -57,26 +57,55 @@ void fy_model_get_info(const fy_model *m, fy_model_info *out)
     }
 }
 
+static uint32_t op_hash(const fy__node *nd)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over "domain\0op" */
+    for (const char *p = nd->domain; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h *= 16777619u;
+    for (const char *p = nd->op_type; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
+
+static int same_op(const fy__node *a, const fy__node *b)
+{
+    return strcmp(a->op_type, b->op_type) == 0 && strcmp(a->domain, b->domain) == 0;
+}
+
+/* One pass with a hash table of distinct ops (first node index and count), so
+ * models with a million nodes are described in linear time. */
 void fy_model_each_op(const fy_model *m,
                       void (*fn)(const char *domain, const char *op, int count, int supported,
                                  void *ctx),
                       void *ctx)
 {
     const fy__graph *g = m->graph;
+    size_t cap = 64;
+    while (cap < (size_t)g->n_nodes * 2)
+        cap *= 2;
+    int *slot_node = fy__malloc(cap * sizeof *slot_node);
+    int *count = fy__calloc((size_t)g->n_nodes + 1, sizeof *count);
+    if (!slot_node || !count) {
+        fy__free(slot_node);
+        fy__free(count);
+        return;
+    }
+    for (size_t i = 0; i < cap; i++)
+        slot_node[i] = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        size_t k = op_hash(&g->nodes[i]) & (cap - 1);
+        while (slot_node[k] >= 0 && !same_op(&g->nodes[slot_node[k]], &g->nodes[i]))
+            k = (k + 1) & (cap - 1);
+        if (slot_node[k] < 0)
+            slot_node[k] = i;
+        count[slot_node[k]]++; /* counted on the first node of its kind */
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         const fy__node *nd = &g->nodes[i];
-        int first = 1, count = 0;
-        for (int k = 0; k < g->n_nodes; k++) {
-            const fy__node *o = &g->nodes[k];
-            if (strcmp(o->op_type, nd->op_type) || strcmp(o->domain, nd->domain))
-                continue;
-            if (k < i) {
-                first = 0;
-                break;
-            }
-            count++;
-        }
-        if (first)
-            fn(nd->domain, nd->op_type, count, fy__op_find(nd->domain, nd->op_type) != NULL, ctx);
+        if (count[i])
+            fn(nd->domain, nd->op_type, count[i], nd->def != NULL, ctx);
     }
+    fy__free(slot_node);
+    fy__free(count);
 }
