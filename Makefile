@@ -68,14 +68,14 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	@mkdir -p $(BUILD)/libfuzzer
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  $(MAKE) --no-print-directory BUILD=$(BUILD)/libfuzzer CC=clang \
+	  $(MAKE) --no-print-directory BUILD=$(BUILD)/libfuzzer CC=clang CFLAGS=-Wno-unknown-warning-option \
 	    SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/libfuzzer/libferry.a || exit 1; \
 	  clang -std=c11 -D_DEFAULT_SOURCE -O1 -g -Iinclude -Isrc -I$(BUILD)/libfuzzer/gen \
 	    -fsanitize=fuzzer,address,undefined $$f $(BUILD)/libfuzzer/libferry.a $(LDLIBS_ALL) \
 	    -o $(BUILD)/libfuzzer/$$n || exit 1; \
 	  mkdir -p $(BUILD)/libfuzzer/corpus-$$n; \
 	  $(BUILD)/libfuzzer/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
-	    $(BUILD)/libfuzzer/corpus-$$n tests/corpus/$${n#fuzz_} || exit 1; done
+	    -malloc_limit_mb=2048 $(BUILD)/libfuzzer/corpus-$$n tests/corpus/$${n#fuzz_} || exit 1; done
 
 unit: build
 	@scripts/run-tests.sh $(BUILD)

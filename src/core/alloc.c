@@ -10,10 +10,14 @@
  * listed in docs/ARCHITECTURE.md as one of the few globals. */
 static atomic_long fail_countdown;
 static atomic_long alloc_count;
+static atomic_size_t largest_request;
 
-static int should_fail(void)
+static int should_fail(size_t bytes)
 {
     atomic_fetch_add(&alloc_count, 1);
+    size_t seen = atomic_load(&largest_request);
+    while (bytes > seen && !atomic_compare_exchange_weak(&largest_request, &seen, bytes))
+        ;
     long c = atomic_load(&fail_countdown);
     if (c <= 0)
         return 0;
@@ -23,25 +27,30 @@ static int should_fail(void)
 
 void fy__alloc_fail_at(long n) { atomic_store(&fail_countdown, n); }
 long fy__alloc_count(void) { return atomic_load(&alloc_count); }
+size_t fy__alloc_largest(int reset)
+{
+    return reset ? atomic_exchange(&largest_request, 0) : atomic_load(&largest_request);
+}
 
-void *fy__malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
+void *fy__malloc(size_t n) { return should_fail(n) ? NULL : malloc(n ? n : 1); }
 
 void *fy__calloc(size_t n, size_t size)
 {
-    if (should_fail())
+    if (should_fail(size && n > SIZE_MAX / size ? SIZE_MAX : n * size))
         return NULL;
     if (n == 0 || size == 0)
         return calloc(1, 1);
     return calloc(n, size);
 }
 
-void *fy__realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
+void *fy__realloc(void *p, size_t n) { return should_fail(n) ? NULL : realloc(p, n ? n : 1); }
 
 char *fy__strndup(const char *s, size_t n)
 {
     char *r = fy__malloc(n + 1);
     if (r) {
-        memcpy(r, s, n);
+        if (n) /* s may be NULL when n is 0 (an empty protobuf bytes field) */
+            memcpy(r, s, n);
         r[n] = 0;
     }
     return r;

@@ -35,6 +35,9 @@ void fy__free(void *p);
 void fy__alloc_fail_at(long n);
 /* Allocations made since process start (for tests counting heap use). */
 long fy__alloc_count(void);
+/* Largest single request since the last reset (reset = 1 returns it and clears it):
+ * lets tests prove hostile sizes are refused before anything big is allocated. */
+size_t fy__alloc_largest(int reset);
 
 /* Read a whole regular file (refusing directories, devices and files over max). */
 int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d);

@@ -260,13 +260,29 @@ int fy__graph_sort(fy__graph *g, fy_diag *d)
                 }
             }
         }
-        for (int i = 0; i < n; i++)
-            if (!done[i]) {
-                rc = fy__diag_set(d, FY_EPARSE,
-                                  "node '%s' (%s) is part of a cycle: the graph is not acyclic",
-                                  g->nodes[i].name, g->nodes[i].op_type);
-                goto done;
+        /* Every waiting node waits on a producer that also waits; following
+         * producers n times from any waiting node must land on the cycle itself. */
+        int at = 0;
+        while (at < n && done[at])
+            at++;
+        for (int step = 0; step < n && at < n; step++) {
+            const fy__node *nd = &g->nodes[at];
+            int next = -1;
+            for (int k = 0; k < nd->n_inputs + nd->n_implicit && next < 0; k++) {
+                int v = k < nd->n_inputs ? nd->inputs[k] : nd->implicit[k - nd->n_inputs];
+                if (v >= 0 && !avail[v] && g->values[v].producer >= 0)
+                    next = g->values[v].producer;
             }
+            if (next < 0)
+                break;
+            at = next;
+        }
+        if (at < n) {
+            rc = fy__diag_set(d, FY_EPARSE,
+                              "node '%s' (%s) is part of a cycle: the graph is not acyclic",
+                              g->nodes[at].name, g->nodes[at].op_type);
+            goto done;
+        }
     }
     for (int i = 0; i < g->n_outputs; i++) {
         int v = g->outputs[i];

@@ -123,8 +123,10 @@ static int wire_check(const uint8_t *p, const uint8_t *end, const ProtobufCMessa
 
 /* ---- tensors ---- */
 
-static int ext_data_read(loader *L, const Onnx__TensorProto *tp, void *dst, size_t nbytes,
-                         const char *tname)
+/* Validates the external file first and allocates t only once the file is known
+ * to hold the bytes, so a tiny model cannot make us allocate gigabytes. */
+static int ext_data_read(loader *L, const Onnx__TensorProto *tp, fy_tensor *t, fy_dtype dt,
+                         int rank, const int64_t *dims, size_t nbytes, const char *tname)
 {
     fy_diag *d = L->d;
     const char *location = NULL;
@@ -210,12 +212,15 @@ static int ext_data_read(loader *L, const Onnx__TensorProto *tp, void *dst, size
                           nbytes);
         goto done;
     }
+    if ((rc = fy_tensor_alloc(t, dt, rank, dims, d)) != FY_OK)
+        goto done;
     size_t got = 0;
     while (got < nbytes) {
-        ssize_t r = pread(fd, (char *)dst + got, nbytes - got, (off_t)(offset + got));
+        ssize_t r = pread(fd, (char *)t->data + got, nbytes - got, (off_t)(offset + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
+            fy_tensor_deinit(t);
             rc = fy__diag_set(d, FY_EIO, "tensor '%s': reading external data '%s' failed", tname,
                               location);
             goto done;
@@ -229,13 +234,13 @@ done:
     return rc;
 }
 
-/* Count of values a typed field must hold, and copies them. */
-static int typed_fill(fy_tensor *t, const Onnx__TensorProto *tp, int64_t numel, const char *tname,
-                      fy_diag *d)
+/* The typed field must hold exactly numel values: checked before allocating. */
+static int typed_check(fy_dtype dt, const Onnx__TensorProto *tp, int64_t numel, const char *tname,
+                       fy_diag *d)
 {
     size_t have;
     const char *field;
-    switch (t->dtype) {
+    switch (dt) {
     case FY_DTYPE_F32: have = tp->n_float_data; field = "float_data"; break;
     case FY_DTYPE_F64: have = tp->n_double_data; field = "double_data"; break;
     case FY_DTYPE_I64: have = tp->n_int64_data; field = "int64_data"; break;
@@ -246,6 +251,11 @@ static int typed_fill(fy_tensor *t, const Onnx__TensorProto *tp, int64_t numel, 
         return fy__diag_set(d, FY_EPARSE,
                             "tensor '%s': %s holds %zu values but its shape needs %lld", tname,
                             field, have, (long long)numel);
+    return FY_OK;
+}
+
+static void typed_fill(fy_tensor *t, const Onnx__TensorProto *tp, int64_t numel)
+{
     for (int64_t i = 0; i < numel; i++) {
         switch (t->dtype) {
         case FY_DTYPE_F32: ((float *)t->data)[i] = tp->float_data[i]; break;
@@ -264,7 +274,6 @@ static int typed_fill(fy_tensor *t, const Onnx__TensorProto *tp, int64_t numel, 
         default: break;
         }
     }
-    return FY_OK;
 }
 
 static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *out)
@@ -293,22 +302,23 @@ static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *
     int rc = fy_shape_nbytes(dt, (int)tp->n_dims, dims, &nbytes, &sub);
     if (rc != FY_OK)
         return fy__diag_set(d, rc, "tensor '%s': %s", tname, sub.msg);
-    fy_tensor t;
-    if ((rc = fy_tensor_alloc(&t, dt, (int)tp->n_dims, dims, d)) != FY_OK)
-        return rc;
-    int64_t numel = fy_tensor_numel(&t);
+    int64_t numel = 1;
+    for (size_t i = 0; i < tp->n_dims; i++)
+        numel *= dims[i]; /* cannot overflow: fy_shape_nbytes bounded it */
+    fy_tensor t = {0};
+    int rank = (int)tp->n_dims;
+    /* Every path checks that the data is really there before allocating. */
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-        rc = ext_data_read(L, tp, t.data, nbytes, tname);
+        rc = ext_data_read(L, tp, &t, dt, rank, dims, nbytes, tname);
     } else if (tp->has_raw_data) {
         if (tp->raw_data.len != nbytes)
-            rc = fy__diag_set(d, FY_EPARSE,
-                              "tensor '%s': raw_data has %zu bytes but shape %s needs %zu", tname,
-                              tp->raw_data.len, fy_tensor_describe(&t, sub.msg, sizeof sub.msg),
-                              nbytes);
-        else if (nbytes)
+            rc = fy__diag_set(d, FY_EPARSE, "tensor '%s': raw_data has %zu bytes but its shape needs %zu",
+                              tname, tp->raw_data.len, nbytes);
+        else if ((rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK && nbytes)
             memcpy(t.data, tp->raw_data.data, nbytes);
-    } else {
-        rc = typed_fill(&t, tp, numel, tname, d);
+    } else if ((rc = typed_check(dt, tp, numel, tname, d)) == FY_OK &&
+               (rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK) {
+        typed_fill(&t, tp, numel);
     }
     if (rc != FY_OK) {
         fy_tensor_deinit(&t);

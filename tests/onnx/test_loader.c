@@ -263,6 +263,36 @@ TEST(absurd_dimensions_are_refused_before_allocating)
     free(buf);
 }
 
+TEST(claimed_sizes_are_checked_against_present_data_before_allocating)
+{
+    /* 2^30 floats declared, no data at all: refused without a 4 GiB allocation */
+    mb b;
+    int64_t dims[1] = {(int64_t)1 << 30};
+    mb_init(&b, 13);
+    mb_input(&b, "x");
+    mb_output(&b, "y");
+    mb_init_f32(&b, "empty", dims, 1, NULL, 0);
+    mb_node(&b, "Add", "x", "empty", "y");
+    size_t len;
+    uint8_t *buf = mb_pack(&b, &len);
+    fy_model *m;
+    fy_diag d;
+    fy__alloc_largest(1);
+    FY_CHECK_EQ(load(buf, len, &m, &d), FY_EPARSE);
+    FY_CHECK_CONTAINS(d.msg, "tensor 'empty'");
+    FY_CHECK(fy__alloc_largest(0) < ((size_t)1 << 20));
+    free(buf);
+    /* same for raw_data that is too short */
+    b.inits[0].has_raw_data = 1;
+    b.inits[0].raw_data.len = 4;
+    b.inits[0].raw_data.data = (uint8_t *)"abcd";
+    buf = mb_pack(&b, &len);
+    fy__alloc_largest(1);
+    FY_CHECK_EQ(load(buf, len, &m, &d), FY_EPARSE);
+    FY_CHECK(fy__alloc_largest(0) < ((size_t)1 << 20));
+    free(buf);
+}
+
 TEST(data_size_mismatch_names_the_tensor)
 {
     mb b;
@@ -532,6 +562,7 @@ int main(void)
     RUN(every_truncation_fails_cleanly);
     RUN(bit_flips_never_crash);
     RUN(absurd_dimensions_are_refused_before_allocating);
+    RUN(claimed_sizes_are_checked_against_present_data_before_allocating);
     RUN(data_size_mismatch_names_the_tensor);
     RUN(cycles_missing_inputs_and_double_producers);
     RUN(unknown_op_and_new_opset_are_unsupported);

@@ -1,0 +1,2 @@
+Bextj
+locationw.binp
