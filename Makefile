@@ -26,11 +26,13 @@ TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC = $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_REPLAY = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%_replay,$(FUZZ_SRC))
 
-.PHONY: all deps build test unit conformance san fuzz fuzz-replay demo clean format \
+.PHONY: all deps build test unit conformance san fuzz fuzz-replay demo clean format static \
         format-check lint check bench
 
 all: build
-build: $(BUILD)/ferry $(TEST_BIN) $(FUZZ_REPLAY)
+# The static binary (for runnable packages) only in plain builds: sanitizers need
+# their shared runtimes.
+build: $(BUILD)/ferry $(TEST_BIN) $(FUZZ_REPLAY) $(if $(SANFLAGS),,$(BUILD)/ferry-static)
 
 deps:
 	@scripts/deps.sh
@@ -54,6 +56,11 @@ $(BUILD)/libferry.a: $(LIB_OBJ)
 
 $(BUILD)/ferry: $(TOOL_OBJ) $(BUILD)/libferry.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(TOOL_OBJ) $(BUILD)/libferry.a $(LDLIBS_ALL)
+
+# A self-contained binary for runnable packages (ferry pack --runnable --binary ...).
+static: $(BUILD)/ferry-static
+$(BUILD)/ferry-static: $(TOOL_OBJ) $(BUILD)/libferry.a
+	$(CC) $(CFLAGS_ALL) -static -o $@ $(TOOL_OBJ) $(BUILD)/libferry.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/%.c tests/test.h tests/model_builder.h $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)

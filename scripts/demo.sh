@@ -1,6 +1,7 @@
 #!/bin/sh
-# The main job at this stage: evaluate the Fashion-MNIST example with ferry and
-# compare with the accuracy PyTorch measured when the model was trained.
+# The main job at this stage: evaluate the Fashion-MNIST example with ferry, compare
+# with PyTorch's outputs, then pack it into a signed package and hold the package to
+# its own test standards.
 # Usage: scripts/demo.sh [BUILD_DIR]
 set -eu
 BUILD=${1:-build}
@@ -20,3 +21,11 @@ echo "== ferry eval on the 10,000 Fashion-MNIST test images"
 echo
 echo "== ferry against PyTorch (per-image outputs and accuracy)"
 /usr/bin/python3 "$EX/compare.py" "$OUT/ferry_probs.npy"
+echo
+echo "== ferry pack: the example as one signed, content-addressed package (OCI layout)"
+"$FERRY" keygen -o "$OUT/demo"
+"$FERRY" pack "$EX" -o "$OUT/fashion-cnn-1.0.0.ferry" --key "$OUT/demo.key"
+"$FERRY" check "$OUT/fashion-cnn-1.0.0.ferry" --trusted-key "$OUT/demo.pub"
+echo
+echo "== ferry eval on the package: its own test standards (dataset, minimum accuracy)"
+"$FERRY" eval "$OUT/fashion-cnn-1.0.0.ferry"

@@ -10,6 +10,7 @@
 #include "ferry/engine.h"
 #include "ferry/error.h"
 #include "ferry/model.h"
+#include "ferry/package.h"
 #include "ferry/tensor.h"
 
 #endif

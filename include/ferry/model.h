@@ -70,8 +70,8 @@ void fy_model_get_info(const fy_model *m, fy_model_info *out);
 
 /* Calls fn once per distinct (domain, op) in the top-level graph with its count,
  * in order of first appearance. supported is 1 if ferry has a kernel for it.
- * Linear in the node count; reports nothing if its scratch allocation fails. */
-void fy_model_each_op(const fy_model *m,
+ * Linear in the node count. Returns FY_OK, or FY_ENOMEM (having reported nothing). */
+int fy_model_each_op(const fy_model *m,
                       void (*fn)(const char *domain, const char *op, int count, int supported,
                                  void *ctx),
                       void *ctx);

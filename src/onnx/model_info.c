@@ -75,7 +75,7 @@ static int same_op(const fy__node *a, const fy__node *b)
 
 /* One pass with a hash table of distinct ops (first node index and count), so
  * models with a million nodes are described in linear time. */
-void fy_model_each_op(const fy_model *m,
+int fy_model_each_op(const fy_model *m,
                       void (*fn)(const char *domain, const char *op, int count, int supported,
                                  void *ctx),
                       void *ctx)
@@ -89,7 +89,7 @@ void fy_model_each_op(const fy_model *m,
     if (!slot_node || !count) {
         fy__free(slot_node);
         fy__free(count);
-        return;
+        return FY_ENOMEM;
     }
     for (size_t i = 0; i < cap; i++)
         slot_node[i] = -1;
@@ -108,4 +108,5 @@ void fy_model_each_op(const fy_model *m,
     }
     fy__free(slot_node);
     fy__free(count);
+    return FY_OK;
 }

@@ -48,3 +48,25 @@ int cli_is_help(const char *arg)
 {
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
+
+int cli_open_model(const char *cmd, const char *path, fy_model **model, fy_package **pkg)
+{
+    fy_diag d = {{0}};
+    int rc;
+    *model = NULL;
+    *pkg = NULL;
+    if (fy_package_sniff(path)) {
+        if ((rc = fy_package_open(pkg, path, &d)) != FY_OK)
+            return cli_error(cmd, cli_exit_for(rc), "'ferry check PKG' tells what is wrong with it",
+                             "%s", d.msg);
+        if ((rc = fy_package_load_model(*pkg, model, &d)) != FY_OK) {
+            fy_package_free(*pkg);
+            *pkg = NULL;
+            return cli_error(cmd, cli_exit_for(rc), NULL, "%s: %s", path, d.msg);
+        }
+        return EXIT_OK;
+    }
+    if ((rc = fy_model_load(model, path, NULL, &d)) != FY_OK)
+        return cli_error(cmd, cli_exit_for(rc), NULL, "%s", d.msg);
+    return EXIT_OK;
+}

@@ -27,7 +27,18 @@ void cli_json_str(FILE *f, const char *s);
 /* Is this argument one of the help flags? */
 int cli_is_help(const char *arg);
 
+/* Open MODEL, which may be an ONNX file or a package (.ferry). On success *model
+ * is set, and *pkg too when it was a package (else NULL); both owned by the caller.
+ * On failure prints the error and returns the exit code. */
+int cli_open_model(const char *cmd, const char *path, fy_model **model, fy_package **pkg);
+
 int cmd_inspect(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_doc(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);

@@ -7,10 +7,12 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: ferry eval MODEL --dataset idx:IMAGES,LABELS [options]\n"
+    "usage: ferry eval MODEL|PACKAGE [--dataset idx:IMAGES,LABELS] [options]\n"
     "\n"
-    "Feeds every image (uint8 pixels scaled to [0,1]) through the model in batches\n"
-    "and prints top-1 accuracy and images per second. IDX files may be gzipped.\n"
+    "Feeds every image (uint8 pixels scaled to [0,1], or by the package's\n"
+    "preprocessing.scale) through the model in batches and prints top-1 accuracy\n"
+    "and images per second. IDX files may be gzipped. For a package, the dataset\n"
+    "and the minimum accuracy default to its manifest's test standards.\n"
     "\n"
     "options:\n"
     "  --batch N          images per run (default 64)\n"
@@ -83,19 +85,35 @@ int cmd_eval(int argc, char **argv)
             return cli_error("eval", EXIT_USAGE, NULL, "more than one MODEL given");
         }
     }
-    if (!path || !spec)
+    if (!path)
         return cli_error("eval", EXIT_USAGE,
                          "e.g. ferry eval model.onnx --dataset idx:images.gz,labels.gz",
-                         "missing %s", path ? "--dataset" : "MODEL");
+                         "missing MODEL");
     int rc, code = EXIT_OK;
     fy_diag d = {{0}};
     fy_model *m = NULL;
+    fy_package *pkg = NULL;
     fy_session *s = NULL;
     fy_dataset ds = {0};
     fy_tensor scores = {0};
     fy_eval_result r;
-    if ((rc = fy_model_load(&m, path, NULL, &d)) != FY_OK ||
-        (rc = fy_session_create(&s, m, NULL, &d)) != FY_OK) {
+    if ((code = cli_open_model("eval", path, &m, &pkg)) != EXIT_OK)
+        goto done;
+    if (pkg) { /* a package brings its own test standards and preprocessing */
+        const fy_manifest *man = fy_package_manifest(pkg);
+        if (!spec)
+            spec = man->test_dataset;
+        if (min_acc < 0 && man->test_metric && strcmp(man->test_metric, "accuracy") == 0)
+            min_acc = man->test_min;
+        if (man->scale != 0)
+            o.scale = (float)man->scale;
+    }
+    if (!spec) {
+        code = cli_error("eval", EXIT_USAGE, "add --dataset idx:IMAGES,LABELS",
+                         "missing --dataset (and no package test dataset)");
+        goto done;
+    }
+    if ((rc = fy_session_create(&s, m, NULL, &d)) != FY_OK) {
         code = cli_error("eval", cli_exit_for(rc), NULL, "%s", d.msg);
         goto done;
     }
@@ -133,5 +151,6 @@ done:
     fy_dataset_deinit(&ds);
     fy_session_free(s);
     fy_model_free(m);
+    fy_package_free(pkg);
     return code;
 }

@@ -5,9 +5,9 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: ferry inspect MODEL [--json]\n"
+    "usage: ferry inspect MODEL|PACKAGE [--json]\n"
     "\n"
-    "Describes an ONNX model: inputs and outputs (names, dtypes, shapes with\n"
+    "Describes an ONNX model, or a package and its model: inputs and outputs (names, dtypes, shapes with\n"
     "symbolic dimensions), IR version and opset, producer, an op histogram\n"
     "(marking ops ferry cannot run), parameter count and size.\n"
     "\n"
@@ -99,16 +99,28 @@ int cmd_inspect(int argc, char **argv)
     if (!path)
         return cli_error("inspect", EXIT_USAGE, "e.g. ferry inspect model.onnx", "missing MODEL");
     fy_model *m = NULL;
-    fy_diag d = {{0}};
-    int rc = fy_model_load(&m, path, NULL, &d);
-    if (rc != FY_OK)
-        return cli_error("inspect", cli_exit_for(rc), NULL, "%s", d.msg);
+    fy_package *pkg = NULL;
+    int code = cli_open_model("inspect", path, &m, &pkg);
+    if (code != EXIT_OK)
+        return code;
+    const fy_manifest *man = pkg ? fy_package_manifest(pkg) : NULL;
     fy_model_info info;
     fy_model_get_info(m, &info);
     op_ctx oc = {json, 1, 0};
     if (json) {
         printf("{\"model\": ");
         cli_json_str(stdout, path);
+        if (man) {
+            printf(", \"package\": {\"name\": ");
+            cli_json_str(stdout, man->name);
+            printf(", \"version\": ");
+            cli_json_str(stdout, man->version);
+            printf(", \"digest\": ");
+            cli_json_str(stdout, fy_package_digest(pkg));
+            printf(", \"model_file\": ");
+            cli_json_str(stdout, man->model_file);
+            printf("}");
+        }
         printf(", \"ir_version\": %lld, \"opset\": %lld, \"producer\": ", (long long)info.ir_version,
                (long long)info.opset);
         cli_json_str(stdout, info.producer_name);
@@ -125,7 +137,15 @@ int cmd_inspect(int argc, char **argv)
                (long long)info.n_params, (long long)info.n_param_bytes, (long long)info.file_bytes,
                oc.unsupported);
     } else {
-        printf("model      %s\n", path);
+        if (man) {
+            printf("package    %s %s\n", man->name, man->version);
+            printf("digest     %s\n", fy_package_digest(pkg));
+            if (man->description)
+                printf("about      %s\n", man->description);
+            printf("model      %s (inside the package)\n", man->model_file);
+        } else {
+            printf("model      %s\n", path);
+        }
         printf("format     ONNX, IR version %lld, opset %lld\n", (long long)info.ir_version,
                (long long)info.opset);
         printf("producer   %s %s\n", info.producer_name[0] ? info.producer_name : "(unknown)",
@@ -144,5 +164,6 @@ int cmd_inspect(int argc, char **argv)
                    oc.unsupported);
     }
     fy_model_free(m);
+    fy_package_free(pkg);
     return EXIT_OK;
 }

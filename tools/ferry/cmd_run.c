@@ -9,9 +9,9 @@
 #define MAX_INPUTS 64
 
 static const char help[] =
-    "usage: ferry run MODEL --input NAME=FILE [--input NAME=FILE ...] [options]\n"
+    "usage: ferry run MODEL|PACKAGE --input NAME=FILE [--input NAME=FILE ...] [options]\n"
     "\n"
-    "Runs the model once. Tensor files: .npy (NumPy), .pb (ONNX TensorProto) or\n"
+    "Runs the model (an .onnx file, or the model of a .ferry package) once. Tensor files: .npy (NumPy), .pb (ONNX TensorProto) or\n"
     ".json (nested arrays of numbers, read as the input's declared dtype). A model\n"
     "with one input also takes --input FILE.\n"
     "\n"
@@ -87,14 +87,13 @@ int cmd_run(int argc, char **argv)
     int rc, code = EXIT_OK;
     fy_diag d = {{0}};
     fy_model *m = NULL;
+    fy_package *pkg = NULL;
     fy_session *s = NULL;
     fy_tensor in[MAX_INPUTS], out[MAX_INPUTS];
     int n_in = 0, n_out = 0;
     memset(in, 0, sizeof in);
-    if ((rc = fy_model_load(&m, path, NULL, &d)) != FY_OK) {
-        code = cli_error("run", cli_exit_for(rc), NULL, "%s", d.msg);
+    if ((code = cli_open_model("run", path, &m, &pkg)) != EXIT_OK)
         goto done;
-    }
     if ((rc = fy_session_create(&s, m, NULL, &d)) != FY_OK) {
         code = cli_error("run", cli_exit_for(rc), "'ferry inspect MODEL' lists the ops it uses",
                          "%s", d.msg);
@@ -212,5 +211,6 @@ done:
         free((void *)names[k]);
     fy_session_free(s);
     fy_model_free(m);
+    fy_package_free(pkg);
     return code;
 }

@@ -10,10 +10,16 @@ static const struct {
     int (*fn)(int, char **);
     const char *summary;
 } commands[] = {
-    {"inspect", cmd_inspect, "describe a model: inputs, outputs, opset, ops, parameters"},
-    {"run", cmd_run, "run a model on input tensors (.npy, .pb, .json)"},
+    {"inspect", cmd_inspect, "describe a model or package: inputs, outputs, ops, parameters"},
+    {"run", cmd_run, "run a model or package on input tensors (.npy, .pb, .json)"},
     {"eval", cmd_eval, "measure a classifier's top-1 accuracy and speed on a dataset"},
     {"conformance", cmd_conformance, "run ONNX's backend test cases and report per op"},
+    {"init", cmd_init, "write a ferry.yaml manifest prefilled from a model"},
+    {"pack", cmd_pack, "build a package (OCI image layout) from ferry.yaml"},
+    {"check", cmd_check, "verify a package's digests and signature"},
+    {"doc", cmd_doc, "generate a package's deployment specification (SPEC.md)"},
+    {"keygen", cmd_keygen, "create an Ed25519 key pair for signing packages"},
+    {"sign", cmd_sign, "sign a package"},
 };
 
 static void usage(FILE *f)
