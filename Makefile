@@ -13,7 +13,7 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla \
 OPT ?= -O2 -g
 CFLAGS_ALL = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) \
              -Iinclude -Isrc -I$(BUILD)/gen $(SANFLAGS) $(CFLAGS)
-LDLIBS_ALL = -lprotobuf-c -ljansson -lyaml -lsodium -lz -lm -lpthread $(LDLIBS)
+LDLIBS_ALL = -lprotobuf-c -ljansson -lyaml -lsodium -lmicrohttpd -lz -lm -lpthread $(LDLIBS)
 
 GEN_C = $(BUILD)/gen/onnx.pb-c.c
 GEN_H = $(BUILD)/gen/onnx.pb-c.h
@@ -26,13 +26,11 @@ TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC = $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_REPLAY = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%_replay,$(FUZZ_SRC))
 
-.PHONY: all deps build test unit conformance san fuzz fuzz-replay demo clean format static \
+.PHONY: all deps build test unit conformance san fuzz fuzz-replay demo clean format \
         format-check lint check bench
 
 all: build
-# The static binary (for runnable packages) only in plain builds: sanitizers need
-# their shared runtimes.
-build: $(BUILD)/ferry $(TEST_BIN) $(FUZZ_REPLAY) $(if $(SANFLAGS),,$(BUILD)/ferry-static)
+build: $(BUILD)/ferry $(TEST_BIN) $(FUZZ_REPLAY)
 
 deps:
 	@scripts/deps.sh
@@ -56,11 +54,6 @@ $(BUILD)/libferry.a: $(LIB_OBJ)
 
 $(BUILD)/ferry: $(TOOL_OBJ) $(BUILD)/libferry.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(TOOL_OBJ) $(BUILD)/libferry.a $(LDLIBS_ALL)
-
-# A self-contained binary for runnable packages (ferry pack --runnable --binary ...).
-static: $(BUILD)/ferry-static
-$(BUILD)/ferry-static: $(TOOL_OBJ) $(BUILD)/libferry.a
-	$(CC) $(CFLAGS_ALL) -static -o $@ $(TOOL_OBJ) $(BUILD)/libferry.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/%.c tests/test.h tests/model_builder.h $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)

@@ -112,9 +112,17 @@ int fy_manifest_template(char **out, const fy_model *model, const char *model_fi
 #define FY_PACKAGE_MAX_BYTES ((size_t)4 << 30) /* whole archive */
 #define FY_PACKAGE_MAX_ENTRIES 4096
 
+#define FY_PACK_MAX_RUNTIME_FILES 64
+
 typedef struct fy_pack_opts {
-    int runnable;            /* add a root-filesystem layer with a static ferry binary */
+    int runnable;            /* add a root-filesystem layer with the ferry binary */
     const char *ferry_binary; /* path of that binary (runnable only); NULL: this executable */
+    /* Absolute paths of the shared libraries (and the dynamic loader) the binary
+     * needs, stored at the same paths in the image (symbolic links resolved to the
+     * file). Only under /lib, /lib64, /usr/lib or /usr/lib64; at most
+     * FY_PACK_MAX_RUNTIME_FILES. `ferry pack --runnable` fills this from ldd. */
+    int n_runtime_files;
+    const char *const *runtime_files;
     const char *secret_key;   /* path of an Ed25519 secret key: sign while packing; NULL: unsigned */
     /* called with a line of progress ("hashing fashion_cnn.onnx"); may be NULL */
     void (*progress)(const char *what, void *ctx);

@@ -36,7 +36,7 @@
 #define PKG_LABELS_MAX_BYTES ((size_t)16 << 20)
 #define PKG_BINARY_MAX_BYTES ((size_t)1 << 30)
 /* Entries one layer's tar may hold: one is valid; a few more let the message say so. */
-#define LAYER_MAX_ENTRIES 8
+#define LAYER_MAX_ENTRIES (FY_PACK_MAX_RUNTIME_FILES + 2)
 
 #if defined(__x86_64__)
 #define OCI_ARCH "amd64"
@@ -355,6 +355,73 @@ static int cmp_src(const void *a, const void *b)
     return strcmp(((const src_file *)a)->name, ((const src_file *)b)->name);
 }
 
+/* Paths a runtime file may take in the image: the system library folders. */
+static int runtime_path_ok(const char *p)
+{
+    static const char *const roots[] = {"lib/", "lib64/", "usr/lib/", "usr/lib64/"};
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
+        if (strncmp(p, roots[i], strlen(roots[i])) == 0 && p[strlen(roots[i])] != 0)
+            return 1;
+    return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const fy__tar_entry *)a)->name, ((const fy__tar_entry *)b)->name);
+}
+
+/* The runnable layer: the binary at usr/local/bin/ferry and the shared libraries
+ * it needs at their own paths, sorted, all mode 0755. */
+static int runtime_layer(const fy_pack_opts *opts, const uint8_t *binary, size_t binary_len,
+                         pack_blob *blobs, int *n_blobs, json_t *layers, json_t *diff_ids,
+                         char digest[FY_DIGEST_LEN], fy_diag *d)
+{
+    int n = opts->n_runtime_files, rc = FY_OK, ne = 0;
+    if (n < 0 || n > FY_PACK_MAX_RUNTIME_FILES)
+        return fy__diag_set(d, FY_ELIMIT, "%d runtime files, at most %d", n,
+                            FY_PACK_MAX_RUNTIME_FILES);
+    fy__tar_entry e[FY_PACK_MAX_RUNTIME_FILES + 1];
+    unsigned char *data[FY_PACK_MAX_RUNTIME_FILES];
+    uint8_t *tar = NULL;
+    size_t tar_len = 0;
+    memset(data, 0, sizeof data);
+    e[ne++] = (fy__tar_entry){BIN_PATH, binary, binary_len, 0755};
+    for (int i = 0; i < n; i++) {
+        const char *src = opts->runtime_files[i];
+        if (!src || src[0] != '/' || !runtime_path_ok(src + 1) || strstr(src, "/..") ||
+            strlen(src) > 200) {
+            rc = fy__diag_set(d, FY_EINVAL,
+                              "runtime file '%s': must be an absolute path under /lib, /lib64, "
+                              "/usr/lib or /usr/lib64",
+                              src ? src : "(null)");
+            goto done;
+        }
+        int dup = 0;
+        for (int k = 1; k < ne; k++)
+            dup |= strcmp(e[k].name, src + 1) == 0;
+        if (dup)
+            continue;
+        size_t len = 0;
+        progress(opts, "adding runtime library %s", src);
+        if ((rc = fy__read_file(src, PKG_BINARY_MAX_BYTES, &data[i], &len, d)) != FY_OK)
+            goto done;
+        e[ne++] = (fy__tar_entry){src + 1, data[i], len, 0755};
+    }
+    qsort(e, (size_t)ne, sizeof e[0], cmp_entry);
+    if ((rc = fy__tar_write(e, ne, &tar, &tar_len, d)) != FY_OK)
+        goto done;
+    json_t *desc = NULL;
+    if ((rc = add_blob(blobs, n_blobs, tar, tar_len, MT_LAYER, NULL, &desc, digest, d)) != FY_OK)
+        goto done;
+    if (json_array_append_new(layers, desc) != 0 ||
+        json_array_append_new(diff_ids, json_string(digest)) != 0)
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+done:
+    for (int i = 0; i < n; i++)
+        fy__free(data[i]);
+    return rc;
+}
+
 static int open_buffer(fy_package **out, uint8_t *buf, size_t len, const char *path, fy_diag *d);
 
 int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pack_opts *opts,
@@ -488,18 +555,9 @@ int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pa
         progress(opts, "adding the ferry binary %s", bin);
         if ((rc = fy__read_file(bin, PKG_BINARY_MAX_BYTES, &binary, &binary_len, d)) != FY_OK)
             goto done;
-        fy__tar_entry e = {BIN_PATH, binary, binary_len, 0755};
-        uint8_t *tar = NULL;
-        size_t tar_len = 0;
-        json_t *desc = NULL;
-        if ((rc = fy__tar_write(&e, 1, &tar, &tar_len, d)) != FY_OK)
+        if ((rc = runtime_layer(opts, binary, binary_len, blobs, &n_blobs, layers, diff_ids,
+                                digest, d)) != FY_OK)
             goto done;
-        if ((rc = add_blob(blobs, &n_blobs, tar, tar_len, MT_LAYER, NULL, &desc, digest, d)) !=
-            FY_OK)
-            goto done;
-        if (json_array_append_new(layers, desc) != 0 ||
-            json_array_append_new(diff_ids, json_string(digest)) != 0)
-            goto oom;
     }
 
     /* the image config: what OCI runtimes need to run it; no timestamps */
@@ -699,7 +757,7 @@ static int check_layer(fy_package *p, int i, int last, const fy__tar_entry *blob
              title ? clip(title, c, sizeof c) : "ferry binary", blob->name);
     if ((rc = fy__tar_read(blob->data, blob->size, LAYER_MAX_ENTRIES, &le, &n, &td)) != FY_OK)
         return fy__diag_set(d, rc, "%s: %s", where, td.msg);
-    if (n != 1) {
+    if (title && n != 1) {
         rc = fy__diag_set(d, FY_EPARSE, "%s: holds %d files, expected exactly one", where, n);
         goto done;
     }
@@ -715,19 +773,37 @@ static int check_layer(fy_package *p, int i, int last, const fy__tar_entry *blob
             goto done;
         }
     } else {
-        if (!last || strcmp(le[0].name, BIN_PATH) != 0) {
+        /* the runnable layer: the binary plus runtime libraries, sorted, all 0755 */
+        int bin = -1;
+        for (int k = 0; k < n; k++) {
+            if (strcmp(le[k].name, BIN_PATH) == 0)
+                bin = k;
+            else if (!runtime_path_ok(le[k].name)) {
+                rc = fy__diag_set(d, FY_EPARSE,
+                                  "%s: '%s' is neither %s nor a library under lib/, lib64/, "
+                                  "usr/lib/ or usr/lib64/",
+                                  where, clip(le[k].name, c, sizeof c), BIN_PATH);
+                goto done;
+            }
+            if (le[k].mode != 0755) {
+                rc = fy__diag_set(d, FY_EPARSE, "%s: '%s' has mode %o, expected 755", where,
+                                  clip(le[k].name, c, sizeof c), le[k].mode);
+                goto done;
+            }
+            if (k > 0 && strcmp(le[k - 1].name, le[k].name) >= 0) {
+                rc = fy__diag_set(d, FY_EPARSE, "%s: entries are not sorted", where);
+                goto done;
+            }
+        }
+        if (!last || bin < 0) {
             rc = fy__diag_set(d, FY_EPARSE,
                               "%s: no title annotation, and not the runnable layer (the last, "
                               "holding %s)",
                               where, BIN_PATH);
             goto done;
         }
-        if (le[0].mode != 0755) {
-            rc = fy__diag_set(d, FY_EPARSE, "%s: file mode %o, expected 755", where, le[0].mode);
-            goto done;
-        }
     }
-    if ((rc = fy__tar_write(le, 1, &canon, &canon_len, d)) != FY_OK)
+    if ((rc = fy__tar_write(le, title ? 1 : n, &canon, &canon_len, d)) != FY_OK)
         goto done;
     if (canon_len != blob->size || memcmp(canon, blob->data, canon_len) != 0) {
         rc = fy__diag_set(d, FY_EPARSE,
@@ -744,8 +820,11 @@ static int check_layer(fy_package *p, int i, int last, const fy__tar_entry *blob
         f->len = le[0].size;
         p->n_files++;
     } else {
-        p->binary = le[0].data;
-        p->binary_len = le[0].size;
+        for (int k = 0; k < n; k++)
+            if (strcmp(le[k].name, BIN_PATH) == 0) {
+                p->binary = le[k].data;
+                p->binary_len = le[k].size;
+            }
     }
     rc = FY_OK;
 done:
@@ -1126,11 +1205,6 @@ int fy_package_sniff(const char *path)
 const char *fy__package_annotation(const fy_package *p, const char *key)
 {
     return jstr(p->annotations, key);
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-    return strcmp(((const fy__tar_entry *)a)->name, ((const fy__tar_entry *)b)->name);
 }
 
 int fy__package_set_annotations(const char *path, int n, const char *const *keys,

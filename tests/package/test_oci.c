@@ -1254,7 +1254,17 @@ TEST(extra_or_reordered_files_are_refused)
     tar = one_file_tar("ferry/zz.sh", "#!/bin/sh\n", 0, &len);
     pk_add_layer(&k, NULL, tar, len);
     free(tar);
-    expect_pk_fails(&k, FY_EPARSE, "no title annotation");
+    expect_pk_fails(&k, FY_EPARSE, "is neither usr/local/bin/ferry nor a library");
+    pk_free(&k);
+
+    /* a runnable layer smuggling a file outside the library folders */
+    pk_load(&k, good_pkg);
+    fy__tar_entry two[2] = {{"etc/passwd", (const uint8_t *)"x", 1, 0755},
+                            {"usr/local/bin/ferry", (const uint8_t *)"#!/bin/sh\n", 10, 0755}};
+    FY_CHECK_EQ(fy__tar_write(two, 2, &tar, &len, NULL), FY_OK);
+    pk_add_layer(&k, NULL, tar, len);
+    fy__free(tar);
+    expect_pk_fails(&k, FY_EPARSE, "'etc/passwd' is neither");
     pk_free(&k);
 
     /* the same file twice: a repeated layer */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -18,14 +19,65 @@ static const char help[] =
     "\n"
     "options:\n"
     "  -o FILE         output (default: NAME-VERSION.ferry in the current folder)\n"
-    "  --runnable      add a layer with a ferry binary, so OCI runtimes can run it\n"
+    "  --runnable      add a layer with a ferry binary and the shared libraries it\n"
+    "                  needs (found with ldd), so OCI runtimes can run it\n"
     "                  (entrypoint: ferry serve on port 8080)\n"
-    "  --binary PATH   the binary for --runnable (default: this ferry; a static\n"
-    "                  build, `make static`, runs in any image)\n"
+    "  --binary PATH   the binary for --runnable (default: this ferry)\n"
     "  --key SECRET    sign with this Ed25519 secret key (see 'ferry keygen')\n"
     "  --json          print {\"package\": .., \"digest\": .., \"bytes\": ..}\n"
     "\n"
     "exit: 0 packed, 2 usage, 3 invalid manifest or model, 4 unsupported, 5 I/O.\n";
+
+/* The shared libraries (and loader) a dynamic binary needs, as ldd reports them:
+ * "name => /path (addr)" and "/path (addr)" lines. A static binary has none.
+ * Runs ldd directly (no shell). Returns the count, or -1 if ldd failed. */
+static int runtime_libs(const char *binary, char **out, int max)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("ldd", "ldd", binary, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    char line[4096];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "=> ");
+        p = p ? p + 3 : line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != '/')
+            continue; /* "not a dynamic executable", vdso, or not found */
+        char *end = strchr(p, ' ');
+        if (end)
+            *end = 0;
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = 0;
+        if (n < max && (out[n] = strdup(p)))
+            n++;
+    }
+    if (f)
+        fclose(f);
+    else
+        close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    /* ldd exits 1 for a static binary ("not a dynamic executable"): that is no libraries */
+    return WIFEXITED(status) && WEXITSTATUS(status) <= 1 ? n : -1;
+}
 
 static void progress(const char *what, void *ctx)
 {
@@ -87,7 +139,21 @@ int cmd_pack(int argc, char **argv)
         o.progress = progress;
         fprintf(stderr, "packing %s -> %s\n", manifest_path, out);
     }
-    if ((rc = fy_package_pack(manifest_path, out, &o, &d)) != FY_OK)
+    char *libs[FY_PACK_MAX_RUNTIME_FILES];
+    int n_libs = 0;
+    if (o.runnable) {
+        /* the image has no system of its own: carry the libraries the binary needs */
+        const char *bin = o.ferry_binary ? o.ferry_binary : "/proc/self/exe";
+        if ((n_libs = runtime_libs(bin, libs, FY_PACK_MAX_RUNTIME_FILES)) < 0)
+            return cli_error("pack", EXIT_IO, "is ldd installed (Debian's libc-bin)?",
+                             "cannot list the shared libraries of %s", bin);
+        o.runtime_files = (const char *const *)libs;
+        o.n_runtime_files = n_libs;
+    }
+    rc = fy_package_pack(manifest_path, out, &o, &d);
+    for (int i = 0; i < n_libs; i++)
+        free(libs[i]);
+    if (rc != FY_OK)
         return cli_error("pack", cli_exit_for(rc), NULL, "%s", d.msg);
     fy_package *p = NULL;
     if ((rc = fy_package_open(&p, out, &d)) != FY_OK)
