@@ -55,7 +55,7 @@ $(BUILD)/libferry.a: $(LIB_OBJ)
 $(BUILD)/ferry: $(TOOL_OBJ) $(BUILD)/libferry.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(TOOL_OBJ) $(BUILD)/libferry.a $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: tests/%.c tests/test.h tests/model_builder.h $(BUILD)/libferry.a
+$(BUILD)/tests/%: tests/%.c tests/test.h tests/model_builder.h tests/ops/kernel_harness.h $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(BUILD)/libferry.a $(LDLIBS_ALL)
 

@@ -6,6 +6,7 @@
 #define FERRY_MODEL_BUILDER_H
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +54,7 @@ static inline void gb_init(gb *b, const char *name)
 
 /* A tensor value: rank -1 leaves the shape out. */
 static inline Onnx__ValueInfoProto *gb_vi(gb *b, const char *name, fy_dtype dt, int rank,
-                                   const int64_t *dims)
+                                          const int64_t *dims)
 {
     int i = b->n_vis++;
     onnx__value_info_proto__init(&b->vis[i]);
@@ -154,8 +155,8 @@ static inline void gb_attr_ints(gb *b, int node, const char *name, int n, ...)
 }
 
 /* A float32 initializer of up to 8 elements. */
-static inline void gb_init_f32(gb *b, const char *name, int rank, const int64_t *dims, const float *v,
-                        int n)
+static inline void gb_init_f32(gb *b, const char *name, int rank, const int64_t *dims,
+                               const float *v, int n)
 {
     int i = (int)b->g.n_initializer++;
     Onnx__TensorProto *t = &b->inits[i];
@@ -172,8 +173,9 @@ static inline void gb_init_f32(gb *b, const char *name, int rank, const int64_t 
     b->init_ptrs[i] = t;
 }
 
-/* Pack top into a model of that opset and load it; NULL (with d) on failure. */
-static inline fy_model *gb_load(gb *top, int64_t opset, fy_diag *d)
+/* Pack top into a model of that opset: malloc'd bytes (one spare byte after *len), or
+ * NULL when out of memory. */
+static inline uint8_t *gb_pack(gb *top, int64_t opset, size_t *len)
 {
     Onnx__ModelProto model;
     Onnx__OperatorSetIdProto os;
@@ -188,12 +190,36 @@ static inline fy_model *gb_load(gb *top, int64_t opset, fy_diag *d)
     model.n_opset_import = 1;
     model.opset_import = osp;
     model.graph = &top->g;
-    size_t len = onnx__model_proto__get_packed_size(&model);
-    uint8_t *buf = malloc(len + 1);
+    *len = onnx__model_proto__get_packed_size(&model);
+    uint8_t *buf = malloc(*len + 1);
+    if (buf)
+        onnx__model_proto__pack(&model, buf);
+    return buf;
+}
+
+/* Pack top into a model of that opset and write it to path; 0, or -1 on failure. */
+static inline int gb_write(gb *top, int64_t opset, const char *path)
+{
+    size_t len;
+    uint8_t *buf = gb_pack(top, opset, &len);
+    if (!buf)
+        return -1;
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(buf, 1, len, f) == len;
+    if (f)
+        fclose(f);
+    free(buf);
+    return ok ? 0 : -1;
+}
+
+/* Pack top into a model of that opset and load it; NULL (with d) on failure. */
+static inline fy_model *gb_load(gb *top, int64_t opset, fy_diag *d)
+{
+    size_t len;
+    uint8_t *buf = gb_pack(top, opset, &len);
     fy_model *m = NULL;
     if (!buf)
         return NULL;
-    onnx__model_proto__pack(&model, buf);
     if (fy_model_load_buffer(&m, buf, len, NULL, NULL, d) != FY_OK)
         m = NULL;
     free(buf);

@@ -3,21 +3,10 @@
  * results, input checks, kernel failures mid-graph, and repeated runs. */
 #include "core/core.h"
 #include "model_builder.h"
+#include "ops/kernel_harness.h"
 #include "test.h"
 
 static const int64_t d3[1] = {3};
-
-static fy_tensor f32(float *v, int rank, const int64_t *dims)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = FY_DTYPE_F32;
-    t.rank = rank;
-    for (int i = 0; i < rank; i++)
-        t.dims[i] = dims[i];
-    t.data = v;
-    return t;
-}
 
 TEST(outputs_may_alias_inputs_initializers_and_each_other)
 {
@@ -33,7 +22,7 @@ TEST(outputs_may_alias_inputs_initializers_and_each_other)
     gb_output(&g, "r", FY_DTYPE_F32, 1, d3); /* ... listed twice */
     fy_diag d;
     float xv[3] = {-1, 2, -3};
-    fy_tensor x = f32(xv, 1, d3), out[4];
+    fy_tensor x = kh_f32(xv, 1, d3), out[4];
     FY_CHECK_EQ(run_model(&g, 13, 1, &x, 4, out, &d), FY_OK);
     FY_CHECK_NEAR(((float *)out[0].data)[0], -1, 0);
     FY_CHECK_NEAR(((float *)out[1].data)[2], 30, 0);
@@ -60,7 +49,7 @@ TEST(unused_results_and_fewer_outputs_requested)
     gb_output(&g, "e", FY_DTYPE_F32, 1, d3);
     fy_diag d;
     float xv[3] = {-1, 0, 1};
-    fy_tensor x = f32(xv, 1, d3), out[1];
+    fy_tensor x = kh_f32(xv, 1, d3), out[1];
     FY_CHECK_EQ(run_model(&g, 13, 1, &x, 1, out, &d), FY_OK);
     FY_CHECK_NEAR(((float *)out[0].data)[0], 1, 0);
     fy_tensor_deinit(&out[0]);
@@ -85,13 +74,13 @@ TEST(inputs_are_checked_against_declarations)
     FY_CHECK_EQ(fy_session_create(&s, m, NULL, &d), FY_OK);
     float v[4] = {0};
     int64_t d4[1] = {4}, d13[2] = {1, 3};
-    fy_tensor out, t = f32(v, 1, d4);
+    fy_tensor out, t = kh_f32(v, 1, d4);
     FY_CHECK_EQ(fy_session_run(s, 1, &t, 1, &out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "dimension 0 must be 3");
-    t = f32(v, 2, d13);
+    t = kh_f32(v, 2, d13);
     FY_CHECK_EQ(fy_session_run(s, 1, &t, 1, &out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "expected rank 1");
-    t = f32(v, 1, d3);
+    t = kh_f32(v, 1, d3);
     t.dtype = FY_DTYPE_F64;
     FY_CHECK_EQ(fy_session_run(s, 1, &t, 1, &out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "expected float32");
@@ -100,7 +89,7 @@ TEST(inputs_are_checked_against_declarations)
     /* the session is still good after failures, and repeated runs agree */
     for (int k = 0; k < 3; k++) {
         v[1] = (float)k;
-        t = f32(v, 1, d3);
+        t = kh_f32(v, 1, d3);
         FY_CHECK_EQ(fy_session_run(s, 1, &t, 1, &out, &d), FY_OK);
         FY_CHECK_NEAR(((float *)out.data)[1], k, 0);
         fy_tensor_deinit(&out);
@@ -122,7 +111,7 @@ TEST(a_kernel_failure_mid_graph_names_the_node_and_leaks_nothing)
     gb_output(&g, "y", FY_DTYPE_F32, 1, d3);
     fy_diag d;
     float xv[3] = {1, 2, 3}, zv[2] = {1, 2};
-    fy_tensor in[2] = {f32(xv, 1, d3), f32(zv, 1, d2)}, out;
+    fy_tensor in[2] = {kh_f32(xv, 1, d3), kh_f32(zv, 1, d2)}, out;
     FY_CHECK_EQ(run_model(&g, 13, 2, in, 1, &out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "(Add)");
     FY_CHECK_CONTAINS(d.msg, "broadcast");
@@ -146,7 +135,7 @@ TEST(allocation_failures_during_a_run_are_enomem)
         return;
     }
     float xv[3] = {1, 2, 3};
-    fy_tensor x = f32(xv, 1, d3), out;
+    fy_tensor x = kh_f32(xv, 1, d3), out;
     int ok = 0;
     for (long n = 1; n < 50 && !ok; n++) {
         fy__alloc_fail_at(n);

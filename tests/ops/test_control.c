@@ -16,24 +16,6 @@
 #include "model_builder.h"
 #include "test.h"
 
-static fy_tensor scalar_bool(unsigned char *v)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = FY_DTYPE_BOOL;
-    t.data = v;
-    return t;
-}
-
-static fy_tensor scalar_i64(int64_t *v)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = FY_DTYPE_I64;
-    t.data = v;
-    return t;
-}
-
 static const int64_t d1[1] = {1}, d2[1] = {2}, d3[1] = {3};
 
 /* ---- If ---- */
@@ -64,7 +46,7 @@ TEST(if_branches_differ_in_shape)
     build_if(&top, &then_b, &else_b);
     float x[3] = {1, 2, 3};
     unsigned char yes = 1, no = 0;
-    fy_tensor in[2] = {scalar_bool(&yes), kh_f32(x, 1, d3)};
+    fy_tensor in[2] = {kh_scalar(FY_DTYPE_BOOL, &yes), kh_f32(x, 1, d3)};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
     FY_CHECK_EQ(run_model(&top, 13, 2, in, 1, out, &d), FY_OK);
@@ -73,7 +55,7 @@ TEST(if_branches_differ_in_shape)
     if (out[0].data)
         FY_CHECK_NEAR(((float *)out[0].data)[2], 3.0, 0);
     fy_tensor_deinit(&out[0]);
-    in[0] = scalar_bool(&no);
+    in[0] = kh_scalar(FY_DTYPE_BOOL, &no);
     FY_CHECK_EQ(run_model(&top, 13, 2, in, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 2);
     if (out[0].data)
@@ -88,7 +70,7 @@ TEST(if_cond_must_be_one_bool)
     top.ttypes[0].elem_type = FY_DTYPE_I64; /* let a non-bool cond through the graph input */
     float x[3] = {1, 2, 3};
     int64_t one = 1;
-    fy_tensor in[2] = {scalar_i64(&one), kh_f32(x, 1, d3)};
+    fy_tensor in[2] = {kh_scalar(FY_DTYPE_I64, &one), kh_f32(x, 1, d3)};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
     FY_CHECK_EQ(run_model(&top, 13, 2, in, 1, out, &d), FY_EINVAL);
@@ -103,7 +85,7 @@ TEST(if_branch_output_count_mismatch)
     gb_output(&else_b, "k", FY_DTYPE_F32, -1, NULL); /* else now has 2 outputs */
     float x[3] = {1, 2, 3};
     unsigned char yes = 1;
-    fy_tensor in[2] = {scalar_bool(&yes), kh_f32(x, 1, d3)};
+    fy_tensor in[2] = {kh_scalar(FY_DTYPE_BOOL, &yes), kh_f32(x, 1, d3)};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
     FY_CHECK_EQ(run_model(&top, 13, 2, in, 1, out, &d), FY_EINVAL);
@@ -115,7 +97,7 @@ TEST(if_without_engine_or_branch)
     kh_node k;
     kh_init(&k, "If", 13);
     unsigned char yes = 1;
-    fy_tensor cond = scalar_bool(&yes);
+    fy_tensor cond = kh_scalar(FY_DTYPE_BOOL, &yes);
     const fy_tensor *in[1] = {&cond};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -169,11 +151,11 @@ static void loop_inputs(loop_io *io, int64_t m, int cond, float y0, float x, int
     io->y0 = y0;
     io->x = x;
     io->stop = stop;
-    io->in[0] = scalar_i64(&io->m);
-    io->in[1] = scalar_bool(&io->cond);
+    io->in[0] = kh_scalar(FY_DTYPE_I64, &io->m);
+    io->in[1] = kh_scalar(FY_DTYPE_BOOL, &io->cond);
     io->in[2] = kh_f32(&io->y0, 1, d1);
     io->in[3] = kh_f32(&io->x, 1, d1);
-    io->in[4] = scalar_i64(&io->stop);
+    io->in[4] = kh_scalar(FY_DTYPE_I64, &io->stop);
 }
 
 TEST(loop_trip_count_and_scan)
@@ -473,7 +455,7 @@ TEST(scan_malformed)
     top.node_io[0][0][0] = (char *)"lens";
     gb_input(&top, "lens", FY_DTYPE_I64, 1, d1);
     int64_t lens = 2;
-    fy_tensor lt = scalar_i64(&lens);
+    fy_tensor lt = kh_scalar(FY_DTYPE_I64, &lens);
     lt.rank = 1;
     lt.dims[0] = 1;
     fy_tensor in8[3] = {kh_f32(s0, 2, s_dims), kh_f32(x, 3, x8_dims), lt};

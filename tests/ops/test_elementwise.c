@@ -7,28 +7,6 @@
 #include "ops/kernel_harness.h"
 #include "test.h"
 
-static fy_tensor mk(fy_dtype dt, int rank, const int64_t *dims, const double *v)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    if (fy_tensor_alloc(&t, dt, rank, dims, NULL) != FY_OK)
-        return t;
-    for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
-        fy__set_f64(&t, i, v[i]);
-    return t;
-}
-
-static fy_tensor mki(fy_dtype dt, int rank, const int64_t *dims, const int64_t *v)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    if (fy_tensor_alloc(&t, dt, rank, dims, NULL) != FY_OK)
-        return t;
-    for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
-        fy__set_i64(&t, i, v[i]);
-    return t;
-}
-
 /* Run a one-output op on 1..3 inputs (NULL ends the list early). */
 static int run(kh_node *k, fy_tensor *out, fy_diag *d, const fy_tensor *a, const fy_tensor *b,
                const fy_tensor *c3)
@@ -114,7 +92,7 @@ TEST(unary_round_softplus_isinf)
     fy_tensor_deinit(&y);
 
     double v[] = {INFINITY, -INFINITY, NAN, 1.0};
-    fy_tensor xd = mk(FY_DTYPE_F64, 1, d4, v);
+    fy_tensor xd = kh_alloc(FY_DTYPE_F64, 1, d4, v);
     kh_init(&k, "IsInf", 10);
     kh_attr_int(&k, "detect_negative", 0);
     FY_CHECK_EQ(run(&k, &y, &d, &xd, NULL, NULL), FY_OK);
@@ -135,7 +113,7 @@ TEST(unary_round_softplus_isinf)
 TEST(unary_int_and_f16)
 {
     int64_t v[] = {INT64_MIN, -5, 0, 7};
-    fy_tensor x = mki(FY_DTYPE_I64, 1, d4, v), y;
+    fy_tensor x = kh_alloc_i64(FY_DTYPE_I64, 1, d4, v), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "Abs", 13); /* INT64_MIN wraps, as numpy does; no UB */
@@ -159,7 +137,7 @@ TEST(unary_int_and_f16)
     fy_tensor_deinit(&x);
 
     double h[] = {-1.0, 0.0, 1.0, 2.0};
-    fy_tensor xh = mk(FY_DTYPE_F16, 1, d4, h);
+    fy_tensor xh = kh_alloc(FY_DTYPE_F16, 1, d4, h);
     kh_init(&k, "Exp", 13);
     FY_CHECK_EQ(run(&k, &y, &d, &xh, NULL, NULL), FY_OK);
     FY_CHECK_EQ(y.dtype, FY_DTYPE_F16);
@@ -168,7 +146,7 @@ TEST(unary_int_and_f16)
     fy_tensor_deinit(&xh);
 
     int64_t b[] = {0, 1, 1, 0};
-    fy_tensor xb = mki(FY_DTYPE_BOOL, 1, d4, b);
+    fy_tensor xb = kh_alloc_i64(FY_DTYPE_BOOL, 1, d4, b);
     kh_init(&k, "Not", 1);
     FY_CHECK_EQ(run(&k, &y, &d, &xb, NULL, NULL), FY_OK);
     FY_CHECK_EQ(((uint8_t *)y.data)[0], 1);
@@ -262,7 +240,7 @@ TEST(binary_broadcast_f32)
 
     /* mismatched dtypes */
     double dv[] = {1, 2, 3};
-    fy_tensor td = mk(FY_DTYPE_F64, 1, d3, dv);
+    fy_tensor td = kh_alloc(FY_DTYPE_F64, 1, d3, dv);
     FY_CHECK_EQ(run(&k, &y, &d, &t3, &td, NULL), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "float64");
     fy_tensor_deinit(&td);
@@ -346,7 +324,8 @@ TEST(broadcast_random)
 TEST(integer_div_mod)
 {
     int64_t av[] = {-7, 7, -7, INT64_MIN}, bv[] = {2, -3, 3, -1};
-    fy_tensor a = mki(FY_DTYPE_I64, 1, d4, av), b = mki(FY_DTYPE_I64, 1, d4, bv), y;
+    fy_tensor a = kh_alloc_i64(FY_DTYPE_I64, 1, d4, av), b = kh_alloc_i64(FY_DTYPE_I64, 1, d4, bv),
+              y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "Div", 14); /* truncation toward zero */
@@ -373,7 +352,8 @@ TEST(integer_div_mod)
     fy_tensor_deinit(&y);
 
     int64_t zv[] = {1, 0, 1, 1};
-    fy_tensor z = mki(FY_DTYPE_I32, 1, d4, zv), a32 = mki(FY_DTYPE_I32, 1, d4, av);
+    fy_tensor z = kh_alloc_i64(FY_DTYPE_I32, 1, d4, zv),
+              a32 = kh_alloc_i64(FY_DTYPE_I32, 1, d4, av);
     kh_init(&k, "Div", 14);
     FY_CHECK_EQ(run(&k, &y, &d, &a32, &z, NULL), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "division by zero");
@@ -394,7 +374,7 @@ TEST(integer_div_mod)
 
     /* unsigned 8-bit: 200 / 3 computed unsigned */
     int64_t uv[] = {200, 7, 255, 0}, u3[] = {3, 2, 16, 5};
-    fy_tensor ua = mki(FY_DTYPE_U8, 1, d4, uv), ub = mki(FY_DTYPE_U8, 1, d4, u3);
+    fy_tensor ua = kh_alloc_i64(FY_DTYPE_U8, 1, d4, uv), ub = kh_alloc_i64(FY_DTYPE_U8, 1, d4, u3);
     kh_init(&k, "Div", 14);
     FY_CHECK_EQ(run(&k, &y, &d, &ua, &ub, NULL), FY_OK);
     FY_CHECK_EQ(((uint8_t *)y.data)[0], 66);
@@ -412,7 +392,7 @@ TEST(pow_mixed_types)
 {
     float base[] = {2, 3, -2, 4};
     int64_t ev[] = {3, 0, 3, -1};
-    fy_tensor tb = kh_f32(base, 1, d4), te = mki(FY_DTYPE_I64, 1, d4, ev), y;
+    fy_tensor tb = kh_f32(base, 1, d4), te = kh_alloc_i64(FY_DTYPE_I64, 1, d4, ev), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "Pow", 15);
@@ -424,7 +404,7 @@ TEST(pow_mixed_types)
     fy_tensor_deinit(&y);
 
     int64_t iv[] = {2, 3, -2, 1};
-    fy_tensor ti = mki(FY_DTYPE_I32, 1, d4, iv);
+    fy_tensor ti = kh_alloc_i64(FY_DTYPE_I32, 1, d4, iv);
     FY_CHECK_EQ(run(&k, &y, &d, &ti, &te, NULL), FY_OK); /* int32 ** int64 */
     FY_CHECK_EQ(y.dtype, FY_DTYPE_I32);
     FY_CHECK_EQ(((int32_t *)y.data)[0], 8);
@@ -446,7 +426,7 @@ TEST(pow_mixed_types)
 TEST(bitshift_bitwise_logic)
 {
     int64_t xv[] = {1, 255, 16, 1}, sv[] = {3, 1, 2, 70};
-    fy_tensor x = mki(FY_DTYPE_U8, 1, d4, xv), s = mki(FY_DTYPE_U8, 1, d4, sv), y;
+    fy_tensor x = kh_alloc_i64(FY_DTYPE_U8, 1, d4, xv), s = kh_alloc_i64(FY_DTYPE_U8, 1, d4, sv), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "BitShift", 11);
@@ -472,7 +452,8 @@ TEST(bitshift_bitwise_logic)
     fy_tensor_deinit(&y);
 
     int64_t p[] = {0, 1, 1, 0}, q[] = {1};
-    fy_tensor tp = mki(FY_DTYPE_BOOL, 1, d4, p), tq = mki(FY_DTYPE_BOOL, 1, d1, q);
+    fy_tensor tp = kh_alloc_i64(FY_DTYPE_BOOL, 1, d4, p),
+              tq = kh_alloc_i64(FY_DTYPE_BOOL, 1, d1, q);
     kh_init(&k, "Xor", 7);
     FY_CHECK_EQ(run(&k, &y, &d, &tp, &tq, NULL), FY_OK);
     FY_CHECK_EQ(((uint8_t *)y.data)[0], 1);
@@ -490,7 +471,8 @@ TEST(bitshift_bitwise_logic)
 TEST(comparisons)
 {
     int64_t av[] = {(int64_t)UINT64_C(0xFFFFFFFFFFFFFFFF), 1, 5, 0}, bv[] = {1};
-    fy_tensor a = mki(FY_DTYPE_U64, 1, d4, av), b = mki(FY_DTYPE_U64, 1, d1, bv), y;
+    fy_tensor a = kh_alloc_i64(FY_DTYPE_U64, 1, d4, av), b = kh_alloc_i64(FY_DTYPE_U64, 1, d1, bv),
+              y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "Greater", 13); /* uint64 max is greater than 1 */
@@ -541,7 +523,7 @@ TEST(variadic)
     fy_tensor_deinit(&y);
 
     int64_t iv[] = {-3, 7, 0}, jv[] = {2};
-    fy_tensor ti = mki(FY_DTYPE_I8, 1, d3, iv), tj = mki(FY_DTYPE_I8, 1, d1, jv);
+    fy_tensor ti = kh_alloc_i64(FY_DTYPE_I8, 1, d3, iv), tj = kh_alloc_i64(FY_DTYPE_I8, 1, d1, jv);
     kh_init(&k, "Min", 13);
     FY_CHECK_EQ(run(&k, &y, &d, &ti, &tj, NULL), FY_OK);
     FY_CHECK_EQ(((int8_t *)y.data)[0], -3);
@@ -557,7 +539,8 @@ TEST(where_and_prelu)
 {
     int64_t cv[] = {1, 0, 1};
     float x[] = {1, 2, 3, 4, 5, 6}, yv[] = {-1};
-    fy_tensor tc = mki(FY_DTYPE_BOOL, 1, d3, cv), tx = kh_f32(x, 2, d23), ty = kh_f32(yv, 1, d1);
+    fy_tensor tc = kh_alloc_i64(FY_DTYPE_BOOL, 1, d3, cv), tx = kh_f32(x, 2, d23),
+              ty = kh_f32(yv, 1, d1);
     fy_tensor o;
     fy_diag d;
     kh_node k;
@@ -629,7 +612,7 @@ TEST(cast_and_castlike)
     fy_tensor_deinit(&y);
 
     int64_t iv[] = {-1, 256, 3, 0};
-    fy_tensor ti = mki(FY_DTYPE_I64, 1, d4, iv);
+    fy_tensor ti = kh_alloc_i64(FY_DTYPE_I64, 1, d4, iv);
     kh_init(&k, "Cast", 13);
     kh_attr_int(&k, "to", FY_DTYPE_U8); /* wraps like numpy's astype */
     FY_CHECK_EQ(run(&k, &y, &d, &ti, NULL, NULL), FY_OK);
@@ -674,8 +657,9 @@ TEST(clip_versions)
     fy_tensor_deinit(&y);
 
     int64_t iv[] = {-100, 0, 50, 127}, lo[] = {-10}, hi[] = {20};
-    fy_tensor ti = mki(FY_DTYPE_I8, 1, d4, iv), tl = mki(FY_DTYPE_I8, 0, NULL, lo),
-              th = mki(FY_DTYPE_I8, 0, NULL, hi);
+    fy_tensor ti = kh_alloc_i64(FY_DTYPE_I8, 1, d4, iv),
+              tl = kh_alloc_i64(FY_DTYPE_I8, 0, NULL, lo),
+              th = kh_alloc_i64(FY_DTYPE_I8, 0, NULL, hi);
     FY_CHECK_EQ(run(&k, &y, &d, &ti, &tl, &th), FY_OK);
     FY_CHECK_EQ(((int8_t *)y.data)[0], -10);
     FY_CHECK_EQ(((int8_t *)y.data)[1], 0);
@@ -715,7 +699,7 @@ TEST(identity_dropout)
 
     float r = 0.5f;
     int64_t tv[] = {1};
-    fy_tensor tr = kh_f32(&r, 0, NULL), tt = mki(FY_DTYPE_BOOL, 0, NULL, tv);
+    fy_tensor tr = kh_f32(&r, 0, NULL), tt = kh_alloc_i64(FY_DTYPE_BOOL, 0, NULL, tv);
     const fy_tensor *in3[3] = {&x, &tr, &tt};
     memset(out, 0, sizeof out);
     FY_CHECK_EQ(kh_run(&k, 3, in3, 2, out, &d), FY_EUNSUPPORTED);
@@ -733,7 +717,7 @@ TEST(empty_tensors)
 {
     const int64_t d0[] = {0, 3};
     const double zero[3] = {0, 0, 0};
-    fy_tensor a = mk(FY_DTYPE_F32, 2, d0, zero), b = mk(FY_DTYPE_F32, 1, d3, zero), y;
+    fy_tensor a = kh_alloc(FY_DTYPE_F32, 2, d0, zero), b = kh_alloc(FY_DTYPE_F32, 1, d3, zero), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "Add", 14);

@@ -7,32 +7,10 @@
 #include "ops/kernel_harness.h"
 #include "test.h"
 
-static fy_tensor mk(fy_dtype dt, int rank, const int64_t *dims, const double *v)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    if (fy_tensor_alloc(&t, dt, rank, dims, NULL) != FY_OK)
-        return t;
-    for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
-        fy__set_f64(&t, i, v ? v[i] : 0.0);
-    return t;
-}
-
-static fy_tensor mki(fy_dtype dt, int rank, const int64_t *dims, const int64_t *v)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    if (fy_tensor_alloc(&t, dt, rank, dims, NULL) != FY_OK)
-        return t;
-    for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
-        fy__set_i64(&t, i, v[i]);
-    return t;
-}
-
 /* 0, 1, 2, ... as float32. */
 static fy_tensor iota(int rank, const int64_t *dims)
 {
-    fy_tensor t = mk(FY_DTYPE_F32, rank, dims, NULL);
+    fy_tensor t = kh_alloc(FY_DTYPE_F32, rank, dims, NULL);
     for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
         ((float *)t.data)[i] = (float)i;
     return t;
@@ -48,7 +26,7 @@ static double rnd(void)
 
 static fy_tensor mk_rand(fy_dtype dt, int rank, const int64_t *dims)
 {
-    fy_tensor t = mk(dt, rank, dims, NULL);
+    fy_tensor t = kh_alloc(dt, rank, dims, NULL);
     for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
         fy__set_f64(&t, i, rnd());
     return t;
@@ -57,7 +35,7 @@ static fy_tensor mk_rand(fy_dtype dt, int rank, const int64_t *dims)
 /* Same values in another dtype. */
 static fy_tensor convert(const fy_tensor *s, fy_dtype dt)
 {
-    fy_tensor t = mk(dt, s->rank, s->dims, NULL);
+    fy_tensor t = kh_alloc(dt, s->rank, s->dims, NULL);
     for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
         fy__set_f64(&t, i, fy__get_f64(s, i));
     return t;
@@ -77,18 +55,6 @@ static int run1(kh_node *k, fy_tensor *out, fy_diag *d, const fy_tensor *a, cons
 {
     const fy_tensor *in[3] = {a, b, c3};
     return runn(k, c3 ? 3 : b ? 2 : 1, in, 1, out, d);
-}
-
-static float f(const fy_tensor *t, int64_t i)
-{
-    return ((const float *)t->data)[i];
-}
-
-static void check_shape(const fy_tensor *t, int rank, const int64_t *dims)
-{
-    FY_CHECK_EQ(t->rank, rank);
-    for (int i = 0; i < rank && i < t->rank; i++)
-        FY_CHECK_EQ(t->dims[i], dims[i]);
 }
 
 /* Largest |a - b| over two tensors of the same shape (any float dtypes). */
@@ -112,26 +78,26 @@ TEST(conv_basic_values)
     /* ONNX's basic conv: 5x5 input 0..24, 3x3 ones kernel. */
     static const int64_t xd[] = {1, 1, 5, 5}, wd[] = {1, 1, 3, 3};
     static const double ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    fy_tensor x = iota(4, xd), w = mk(FY_DTYPE_F32, 4, wd, ones), y;
+    fy_tensor x = iota(4, xd), w = kh_alloc(FY_DTYPE_F32, 4, wd, ones), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "Conv", 11);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &w, NULL), FY_OK);
     static const int64_t yd[] = {1, 1, 3, 3};
-    check_shape(&y, 4, yd);
+    kh_check_shape(&y, 4, yd);
     static const float want[] = {54, 63, 72, 99, 108, 117, 144, 153, 162};
     for (int i = 0; i < 9; i++)
-        FY_CHECK_NEAR(f(&y, i), want[i], 1e-5);
+        FY_CHECK_NEAR(kh_outf(&y, i), want[i], 1e-5);
     fy_tensor_deinit(&y);
 
     int64_t pads[] = {1, 1, 1, 1}, strides[] = {2, 2};
     kh_attr_ints(&k, "pads", pads, 4);
     kh_attr_ints(&k, "strides", strides, 2);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &w, NULL), FY_OK);
-    check_shape(&y, 4, yd);
+    kh_check_shape(&y, 4, yd);
     static const float want2[] = {12, 27, 24, 63, 108, 81, 72, 117, 84};
     for (int i = 0; i < 9; i++)
-        FY_CHECK_NEAR(f(&y, i), want2[i], 1e-5);
+        FY_CHECK_NEAR(kh_outf(&y, i), want2[i], 1e-5);
     fy_tensor_deinit(&y);
 
     /* Bias and SAME_UPPER. */
@@ -139,12 +105,12 @@ TEST(conv_basic_values)
     kh_attr_str(&k, "auto_pad", "SAME_UPPER");
     static const int64_t bd[] = {1};
     static const double bv[] = {0.5};
-    fy_tensor b = mk(FY_DTYPE_F32, 1, bd, bv);
+    fy_tensor b = kh_alloc(FY_DTYPE_F32, 1, bd, bv);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &w, &b), FY_OK);
     static const int64_t yd5[] = {1, 1, 5, 5};
-    check_shape(&y, 4, yd5);
-    FY_CHECK_NEAR(f(&y, 0), 12.5, 1e-5);
-    FY_CHECK_NEAR(f(&y, 12), 108.5, 1e-5);
+    kh_check_shape(&y, 4, yd5);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 12.5, 1e-5);
+    FY_CHECK_NEAR(kh_outf(&y, 12), 108.5, 1e-5);
     fy_tensor_deinit(&y);
     fy_tensor_deinit(&b);
     fy_tensor_deinit(&x);
@@ -215,9 +181,9 @@ TEST(conv_errors)
 {
     static const int64_t xd[] = {1, 4, 5, 5}, wd[] = {2, 3, 3, 3}, wd2[] = {2, 2, 3, 3},
                          wbig[] = {2, 4, 7, 7}, d3[] = {1, 4, 5};
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, NULL), w = mk(FY_DTYPE_F32, 4, wd, NULL),
-              w2 = mk(FY_DTYPE_F32, 4, wd2, NULL), wb = mk(FY_DTYPE_F32, 4, wbig, NULL),
-              x3 = mk(FY_DTYPE_F32, 3, d3, NULL), xi = mk(FY_DTYPE_I32, 4, xd, NULL), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, NULL), w = kh_alloc(FY_DTYPE_F32, 4, wd, NULL),
+              w2 = kh_alloc(FY_DTYPE_F32, 4, wd2, NULL), wb = kh_alloc(FY_DTYPE_F32, 4, wbig, NULL),
+              x3 = kh_alloc(FY_DTYPE_F32, 3, d3, NULL), xi = kh_alloc(FY_DTYPE_I32, 4, xd, NULL), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "Conv", 11);
@@ -234,7 +200,7 @@ TEST(conv_errors)
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &w2, NULL), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "'group'");
     static const int64_t wokd[] = {2, 4, 3, 3};
-    fy_tensor wok = mk(FY_DTYPE_F32, 4, wokd, NULL);
+    fy_tensor wok = kh_alloc(FY_DTYPE_F32, 4, wokd, NULL);
     kh_init(&k, "Conv", 11);
     kh_attr_str(&k, "auto_pad", "SAME");
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &wok, NULL), FY_EINVAL);
@@ -266,7 +232,7 @@ TEST(conv_transpose_values)
 {
     /* ONNX's convtranspose example: 3x3 input 0..8, W ones [1, 2, 3, 3]. */
     static const int64_t xd[] = {1, 1, 3, 3}, wd[] = {1, 2, 3, 3};
-    fy_tensor x = iota(4, xd), w = mk(FY_DTYPE_F32, 4, wd, NULL), y;
+    fy_tensor x = iota(4, xd), w = kh_alloc(FY_DTYPE_F32, 4, wd, NULL), y;
     for (int i = 0; i < 18; i++)
         ((float *)w.data)[i] = 1.0f;
     fy_diag d;
@@ -274,12 +240,12 @@ TEST(conv_transpose_values)
     kh_init(&k, "ConvTranspose", 11);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &w, NULL), FY_OK);
     static const int64_t yd[] = {1, 2, 5, 5};
-    check_shape(&y, 4, yd);
+    kh_check_shape(&y, 4, yd);
     static const float row0[] = {0, 1, 3, 3, 2}, row2[] = {9, 21, 36, 27, 15};
     for (int i = 0; i < 5; i++) {
-        FY_CHECK_NEAR(f(&y, i), row0[i], 1e-5);
-        FY_CHECK_NEAR(f(&y, 10 + i), row2[i], 1e-5);
-        FY_CHECK_NEAR(f(&y, 25 + i), row0[i], 1e-5);
+        FY_CHECK_NEAR(kh_outf(&y, i), row0[i], 1e-5);
+        FY_CHECK_NEAR(kh_outf(&y, 10 + i), row2[i], 1e-5);
+        FY_CHECK_NEAR(kh_outf(&y, 25 + i), row0[i], 1e-5);
     }
     fy_tensor_deinit(&y);
 
@@ -288,9 +254,9 @@ TEST(conv_transpose_values)
     kh_attr_ints(&k, "output_shape", os, 2);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &w, NULL), FY_OK);
     static const int64_t yd6[] = {1, 2, 6, 6};
-    check_shape(&y, 4, yd6);
-    FY_CHECK_NEAR(f(&y, 2), 3, 1e-5);
-    FY_CHECK_NEAR(f(&y, 5), 0, 0);
+    kh_check_shape(&y, 4, yd6);
+    FY_CHECK_NEAR(kh_outf(&y, 2), 3, 1e-5);
+    FY_CHECK_NEAR(kh_outf(&y, 5), 0, 0);
     fy_tensor_deinit(&y);
 
     /* Pads larger than the output. */
@@ -317,11 +283,11 @@ TEST(maxpool_indices)
     kh_attr_ints(&k, "kernel_shape", ks, 2);
     kh_attr_ints(&k, "strides", ks, 2);
     FY_CHECK_EQ(runn(&k, 1, in, 2, out, &d), FY_OK);
-    check_shape(&out[0], 4, yd);
+    kh_check_shape(&out[0], 4, yd);
     FY_CHECK_EQ(out[1].dtype, FY_DTYPE_I64);
     static const int64_t want[] = {5, 7, 13, 15};
     for (int i = 0; i < 4; i++) {
-        FY_CHECK_NEAR(f(&out[0], i), (double)want[i], 0);
+        FY_CHECK_NEAR(kh_outf(&out[0], i), (double)want[i], 0);
         FY_CHECK_EQ(((int64_t *)out[1].data)[i], want[i]);
     }
     fy_tensor_deinit(&out[0]);
@@ -343,21 +309,21 @@ TEST(maxpool_indices)
     kh_attr_ints(&k, "strides", ks, 2);
     kh_attr_int(&k, "ceil_mode", 1);
     FY_CHECK_EQ(runn(&k, 1, in, 1, out, &d), FY_OK);
-    check_shape(&out[0], 4, yd);
+    kh_check_shape(&out[0], 4, yd);
     static const float wantceil[] = {10, 11, 14, 15};
     for (int i = 0; i < 4; i++)
-        FY_CHECK_NEAR(f(&out[0], i), wantceil[i], 0);
+        FY_CHECK_NEAR(kh_outf(&out[0], i), wantceil[i], 0);
     fy_tensor_deinit(&out[0]);
 
     /* int8 and the generic (3-D) path. */
     static const int64_t x8d[] = {1, 1, 2, 2, 2}, y8d[] = {1, 1, 1, 1, 1};
     static const int64_t v8[] = {-5, 3, -128, 7, 0, -1, 2, 6};
-    fy_tensor x8 = mki(FY_DTYPE_I8, 5, x8d, v8);
+    fy_tensor x8 = kh_alloc_i64(FY_DTYPE_I8, 5, x8d, v8);
     int64_t k2[] = {2, 2, 2};
     kh_init(&k, "MaxPool", 12);
     kh_attr_ints(&k, "kernel_shape", k2, 3);
     FY_CHECK_EQ(run1(&k, &out[0], &d, &x8, NULL, NULL), FY_OK);
-    check_shape(&out[0], 5, y8d);
+    kh_check_shape(&out[0], 5, y8d);
     FY_CHECK_EQ(out[0].dtype, FY_DTYPE_I8);
     FY_CHECK_EQ(((int8_t *)out[0].data)[0], 7);
     fy_tensor_deinit(&out[0]);
@@ -369,7 +335,7 @@ TEST(maxpool_indices)
     FY_CHECK_CONTAINS(d.msg, "kernel_shape");
     static const int64_t vi[] = {1, 2, 3, 4};
     static const int64_t xid[] = {1, 1, 2, 2};
-    fy_tensor xi = mki(FY_DTYPE_I32, 4, xid, vi);
+    fy_tensor xi = kh_alloc_i64(FY_DTYPE_I32, 4, xid, vi);
     kh_attr_ints(&k, "kernel_shape", ks, 2);
     FY_CHECK_EQ(run1(&k, &out[0], &d, &xi, NULL, NULL), FY_EUNSUPPORTED);
     kh_init(&k, "MaxPool", 12);
@@ -385,7 +351,7 @@ TEST(avgpool_pads)
 {
     static const int64_t xd[] = {1, 1, 3, 3};
     static const double ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, ones), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, ones), y;
     fy_tensor x64 = convert(&x, FY_DTYPE_F64);
     fy_diag d;
     kh_node k;
@@ -394,14 +360,14 @@ TEST(avgpool_pads)
     kh_attr_ints(&k, "kernel_shape", ks, 2);
     kh_attr_ints(&k, "pads", pads, 4);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, NULL, NULL), FY_OK);
-    FY_CHECK_NEAR(f(&y, 0), 1.0, 1e-6);
-    FY_CHECK_NEAR(f(&y, 4), 1.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 1.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 4), 1.0, 1e-6);
     fy_tensor_deinit(&y);
     kh_attr_int(&k, "count_include_pad", 1);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, NULL, NULL), FY_OK);
-    FY_CHECK_NEAR(f(&y, 0), 4.0 / 9, 1e-6);
-    FY_CHECK_NEAR(f(&y, 1), 6.0 / 9, 1e-6);
-    FY_CHECK_NEAR(f(&y, 4), 1.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 4.0 / 9, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 1), 6.0 / 9, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 4), 1.0, 1e-6);
     fy_tensor_deinit(&y);
     /* float64 takes the generic path: same answers. */
     FY_CHECK_EQ(run1(&k, &y, &d, &x64, NULL, NULL), FY_OK);
@@ -414,7 +380,7 @@ TEST(avgpool_pads)
     kh_attr_ints(&k, "kernel_shape", ks, 2);
     kh_attr_int(&k, "p", 2);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, NULL, NULL), FY_OK);
-    FY_CHECK_NEAR(f(&y, 0), 3.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 3.0, 1e-6);
     fy_tensor_deinit(&y);
 
     /* Global pools on 0..8. */
@@ -422,17 +388,17 @@ TEST(avgpool_pads)
     static const int64_t gd[] = {1, 1, 1, 1};
     kh_init(&k, "GlobalAveragePool", 1);
     FY_CHECK_EQ(run1(&k, &y, &d, &xi, NULL, NULL), FY_OK);
-    check_shape(&y, 4, gd);
-    FY_CHECK_NEAR(f(&y, 0), 4.0, 1e-6);
+    kh_check_shape(&y, 4, gd);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 4.0, 1e-6);
     fy_tensor_deinit(&y);
     kh_init(&k, "GlobalMaxPool", 1);
     FY_CHECK_EQ(run1(&k, &y, &d, &xi, NULL, NULL), FY_OK);
-    FY_CHECK_NEAR(f(&y, 0), 8.0, 0);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 8.0, 0);
     fy_tensor_deinit(&y);
     kh_init(&k, "GlobalLpPool", 2);
     kh_attr_int(&k, "p", 1);
     FY_CHECK_EQ(run1(&k, &y, &d, &xi, NULL, NULL), FY_OK);
-    FY_CHECK_NEAR(f(&y, 0), 36.0, 1e-5);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 36.0, 1e-5);
     fy_tensor_deinit(&y);
 
     fy_tensor_deinit(&xi);
@@ -445,8 +411,8 @@ TEST(maxunpool_values_and_bad_index)
     static const int64_t xd[] = {1, 1, 2, 2}, yd[] = {1, 1, 4, 4};
     static const double xv[] = {5, 6, 7, 8};
     static const int64_t iv[] = {5, 7, 13, 15}, bad[] = {5, 7, 13, 16};
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, xv), ind = mki(FY_DTYPE_I64, 4, xd, iv),
-              indb = mki(FY_DTYPE_I64, 4, xd, bad), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, xv), ind = kh_alloc_i64(FY_DTYPE_I64, 4, xd, iv),
+              indb = kh_alloc_i64(FY_DTYPE_I64, 4, xd, bad), y;
     fy_diag d;
     kh_node k;
     int64_t ks[] = {2, 2};
@@ -454,10 +420,10 @@ TEST(maxunpool_values_and_bad_index)
     kh_attr_ints(&k, "kernel_shape", ks, 2);
     kh_attr_ints(&k, "strides", ks, 2);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &ind, NULL), FY_OK);
-    check_shape(&y, 4, yd);
-    FY_CHECK_NEAR(f(&y, 5), 5, 0);
-    FY_CHECK_NEAR(f(&y, 15), 8, 0);
-    FY_CHECK_NEAR(f(&y, 0), 0, 0);
+    kh_check_shape(&y, 4, yd);
+    FY_CHECK_NEAR(kh_outf(&y, 5), 5, 0);
+    FY_CHECK_NEAR(kh_outf(&y, 15), 8, 0);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 0, 0);
     fy_tensor_deinit(&y);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &indb, NULL), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "index 16");
@@ -474,9 +440,9 @@ TEST(norm_values)
     static const int64_t xd[] = {1, 2, 1, 2}, cd[] = {2};
     static const double xv[] = {1, 3, 2, 6}, sc[] = {2, 1}, bi[] = {0.5, -1}, mean[] = {2, 4},
                         var[] = {1, 4};
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, xv), s = mk(FY_DTYPE_F32, 1, cd, sc),
-              b = mk(FY_DTYPE_F32, 1, cd, bi), m = mk(FY_DTYPE_F32, 1, cd, mean),
-              v = mk(FY_DTYPE_F32, 1, cd, var), out[3];
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, xv), s = kh_alloc(FY_DTYPE_F32, 1, cd, sc),
+              b = kh_alloc(FY_DTYPE_F32, 1, cd, bi), m = kh_alloc(FY_DTYPE_F32, 1, cd, mean),
+              v = kh_alloc(FY_DTYPE_F32, 1, cd, var), out[3];
     const fy_tensor *in[5] = {&x, &s, &b, &m, &v};
     fy_diag d;
     kh_node k;
@@ -484,25 +450,25 @@ TEST(norm_values)
     kh_attr_float(&k, "epsilon", 0.0f);
     FY_CHECK_EQ(runn(&k, 5, in, 1, out, &d), FY_OK);
     /* (x - mean) / sqrt(var) * scale + B */
-    FY_CHECK_NEAR(f(&out[0], 0), -1.5, 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 1), 2.5, 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 2), -2.0, 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 3), 0.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 0), -1.5, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 1), 2.5, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 2), -2.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 3), 0.0, 1e-6);
     fy_tensor_deinit(&out[0]);
 
     /* Training mode: batch statistics (population variance) and running updates. */
     kh_attr_int(&k, "training_mode", 1);
     FY_CHECK_EQ(runn(&k, 5, in, 3, out, &d), FY_OK);
     /* channel 0: values 1, 3 -> mean 2, var 1; channel 1: 2, 6 -> mean 4, var 4 */
-    FY_CHECK_NEAR(f(&out[0], 0), -1.5, 1e-6);
-    FY_CHECK_NEAR(f(&out[1], 0), 2.0, 1e-6);
-    FY_CHECK_NEAR(f(&out[2], 1), 4.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 0), -1.5, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[1], 0), 2.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[2], 1), 4.0, 1e-6);
     for (int i = 0; i < 3; i++)
         fy_tensor_deinit(&out[i]);
 
     /* Bad parameter shape. */
     static const int64_t c3[] = {3};
-    fy_tensor s3 = mk(FY_DTYPE_F32, 1, c3, NULL);
+    fy_tensor s3 = kh_alloc(FY_DTYPE_F32, 1, c3, NULL);
     in[1] = &s3;
     kh_init(&k, "BatchNormalization", 15);
     FY_CHECK_EQ(runn(&k, 5, in, 1, out, &d), FY_EINVAL);
@@ -513,10 +479,10 @@ TEST(norm_values)
     kh_init(&k, "InstanceNormalization", 6);
     kh_attr_float(&k, "epsilon", 0.0f);
     FY_CHECK_EQ(run1(&k, &out[0], &d, &x, &s, &b), FY_OK);
-    FY_CHECK_NEAR(f(&out[0], 0), -1.5, 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 1), 2.5, 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 2), -2.0, 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 3), 0.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 0), -1.5, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 1), 2.5, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 2), -2.0, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 3), 0.0, 1e-6);
     fy_tensor_deinit(&out[0]);
 
     /* LRN size 3 over 2 channels: each sees both. */
@@ -526,8 +492,8 @@ TEST(norm_values)
     kh_attr_float(&k, "beta", 1.0f);
     kh_attr_float(&k, "bias", 1.0f);
     FY_CHECK_EQ(run1(&k, &out[0], &d, &x, NULL, NULL), FY_OK);
-    FY_CHECK_NEAR(f(&out[0], 0), 1.0 / (1 + (1 + 4)), 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 3), 6.0 / (1 + (9 + 36)), 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 0), 1.0 / (1 + (1 + 4)), 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 3), 6.0 / (1 + (9 + 36)), 1e-6);
     fy_tensor_deinit(&out[0]);
     kh_init(&k, "LRN", 13);
     FY_CHECK_EQ(run1(&k, &out[0], &d, &x, NULL, NULL), FY_EINVAL);
@@ -546,8 +512,8 @@ TEST(gemm_values)
     /* A is [K=3, M=2] (transA), B is [N=4, K=3] (transB). */
     static const double av[] = {1, 2, 3, 4, 5, 6}, bv[] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1},
                         cv[] = {1, 2, 3, 4};
-    fy_tensor a = mk(FY_DTYPE_F32, 2, ad, av), b = mk(FY_DTYPE_F32, 2, bd, bv),
-              cc = mk(FY_DTYPE_F32, 1, cd, cv), y;
+    fy_tensor a = kh_alloc(FY_DTYPE_F32, 2, ad, av), b = kh_alloc(FY_DTYPE_F32, 2, bd, bv),
+              cc = kh_alloc(FY_DTYPE_F32, 1, cd, cv), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "Gemm", 13);
@@ -557,11 +523,11 @@ TEST(gemm_values)
     kh_attr_float(&k, "beta", 0.5f);
     FY_CHECK_EQ(run1(&k, &y, &d, &a, &b, &cc), FY_OK);
     static const int64_t yd[] = {2, 4};
-    check_shape(&y, 2, yd);
+    kh_check_shape(&y, 2, yd);
     /* A^T = [[1,3,5],[2,4,6]]; A^T B^T = [[1,3,5,9],[2,4,6,12]] */
     static const float want[] = {2.5, 7, 11.5, 20, 4.5, 9, 13.5, 26};
     for (int i = 0; i < 8; i++)
-        FY_CHECK_NEAR(f(&y, i), want[i], 1e-5);
+        FY_CHECK_NEAR(kh_outf(&y, i), want[i], 1e-5);
     fy_tensor_deinit(&y);
 
     /* The same in int32 and float64 (generic path). */
@@ -588,7 +554,7 @@ TEST(gemm_values)
     kh_attr_int(&k, "transA", 1);
     kh_attr_int(&k, "transB", 1);
     static const int64_t bad_cd[] = {3};
-    fy_tensor cbad = mk(FY_DTYPE_F32, 1, bad_cd, NULL);
+    fy_tensor cbad = kh_alloc(FY_DTYPE_F32, 1, bad_cd, NULL);
     FY_CHECK_EQ(run1(&k, &y, &d, &a, &b, &cbad), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "cannot be broadcast");
     fy_tensor a8 = convert(&a, FY_DTYPE_I8), b8 = convert(&b, FY_DTYPE_I8);
@@ -635,37 +601,38 @@ TEST(matmul_shapes)
     /* 1-D x 1-D: a scalar. */
     static const int64_t d3[] = {3};
     static const double v3[] = {1, 2, 3};
-    fy_tensor a = mk(FY_DTYPE_F32, 1, d3, v3);
+    fy_tensor a = kh_alloc(FY_DTYPE_F32, 1, d3, v3);
     FY_CHECK_EQ(run1(&k, &y, &d, &a, &a, NULL), FY_OK);
     FY_CHECK_EQ(y.rank, 0);
-    FY_CHECK_NEAR(f(&y, 0), 14, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 14, 1e-6);
     fy_tensor_deinit(&y);
 
     /* Batch broadcasting: [2,1,2,3] x [3,3,2] -> [2,3,2,2]. */
     static const int64_t ad[] = {2, 1, 2, 3}, bd[] = {3, 3, 2}, yd[] = {2, 3, 2, 2};
     fy_tensor A = mk_rand(FY_DTYPE_F32, 4, ad), B = mk_rand(FY_DTYPE_F32, 3, bd);
     FY_CHECK_EQ(run1(&k, &y, &d, &A, &B, NULL), FY_OK);
-    check_shape(&y, 4, yd);
+    kh_check_shape(&y, 4, yd);
     /* element [1, 2, 1, 0] = sum_k A[1,0,1,k] * B[2,k,0] */
     double want = 0;
     for (int kk = 0; kk < 3; kk++)
         want += fy__get_f64(&A, 6 + 3 + kk) * fy__get_f64(&B, 12 + kk * 2);
-    FY_CHECK_NEAR(f(&y, ((1 * 3 + 2) * 2 + 1) * 2 + 0), want, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, ((1 * 3 + 2) * 2 + 1) * 2 + 0), want, 1e-6);
     fy_tensor_deinit(&y);
 
     /* int64 wraps like numpy instead of overflowing. */
     static const int64_t d1[] = {1, 1};
     static const int64_t big[] = {INT64_MAX}, two[] = {2};
-    fy_tensor ib = mki(FY_DTYPE_I64, 2, d1, big), it = mki(FY_DTYPE_I64, 2, d1, two);
+    fy_tensor ib = kh_alloc_i64(FY_DTYPE_I64, 2, d1, big),
+              it = kh_alloc_i64(FY_DTYPE_I64, 2, d1, two);
     FY_CHECK_EQ(run1(&k, &y, &d, &ib, &it, NULL), FY_OK);
     FY_CHECK_EQ(((int64_t *)y.data)[0], -2);
     fy_tensor_deinit(&y);
 
     /* Errors. */
     static const int64_t bad_bd[] = {2, 3, 2};
-    fy_tensor Bb = mk(FY_DTYPE_F32, 3, bad_bd, NULL);
+    fy_tensor Bb = kh_alloc(FY_DTYPE_F32, 3, bad_bd, NULL);
     static const int64_t a3d[] = {3, 2, 3};
-    fy_tensor A3 = mk(FY_DTYPE_F32, 3, a3d, NULL);
+    fy_tensor A3 = kh_alloc(FY_DTYPE_F32, 3, a3d, NULL);
     FY_CHECK_EQ(run1(&k, &y, &d, &A3, &Bb, NULL), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "batch dimensions");
     FY_CHECK_EQ(run1(&k, &y, &d, &A3, &A3, NULL), FY_EINVAL);
@@ -683,16 +650,16 @@ TEST(resize_values)
 {
     static const int64_t xd[] = {1, 1, 2, 2}, sd[] = {4}, yd[] = {1, 1, 4, 4};
     static const double xv[] = {1, 2, 3, 4}, scv[] = {1, 1, 2, 2};
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, xv), sc = mk(FY_DTYPE_F32, 1, sd, scv), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, xv), sc = kh_alloc(FY_DTYPE_F32, 1, sd, scv), y;
     const fy_tensor *in[4] = {&x, NULL, &sc, NULL};
     fy_diag d;
     kh_node k;
     kh_init(&k, "Resize", 13);
     FY_CHECK_EQ(runn(&k, 3, in, 1, &y, &d), FY_OK);
-    check_shape(&y, 4, yd);
+    kh_check_shape(&y, 4, yd);
     static const float nn[] = {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4};
     for (int i = 0; i < 16; i++)
-        FY_CHECK_NEAR(f(&y, i), nn[i], 0);
+        FY_CHECK_NEAR(kh_outf(&y, i), nn[i], 0);
     fy_tensor_deinit(&y);
 
     /* Linear, half_pixel: row 0 = 1, 1.25, 1.75, 2 */
@@ -700,8 +667,8 @@ TEST(resize_values)
     FY_CHECK_EQ(runn(&k, 3, in, 1, &y, &d), FY_OK);
     static const float lin0[] = {1, 1.25, 1.75, 2};
     for (int i = 0; i < 4; i++)
-        FY_CHECK_NEAR(f(&y, i), lin0[i], 1e-6);
-    FY_CHECK_NEAR(f(&y, 5), 0.75 * 1.25 + 0.25 * 3.25, 1e-6); /* rows 0 and 1 at 0.25 */
+        FY_CHECK_NEAR(kh_outf(&y, i), lin0[i], 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 5), 0.75 * 1.25 + 0.25 * 3.25, 1e-6); /* rows 0 and 1 at 0.25 */
     fy_tensor_deinit(&y);
 
     /* align_corners with sizes, 1-D view: [1, 2] -> 3 values 1, 1.5, 2. */
@@ -709,13 +676,13 @@ TEST(resize_values)
     kh_attr_str(&k, "mode", "linear");
     kh_attr_str(&k, "coordinate_transformation_mode", "align_corners");
     static const int64_t szv[] = {1, 1, 3, 3};
-    fy_tensor sz = mki(FY_DTYPE_I64, 1, sd, szv);
+    fy_tensor sz = kh_alloc_i64(FY_DTYPE_I64, 1, sd, szv);
     const fy_tensor *in2[4] = {&x, NULL, NULL, &sz};
     FY_CHECK_EQ(runn(&k, 4, in2, 1, &y, &d), FY_OK);
-    FY_CHECK_NEAR(f(&y, 0), 1, 1e-6);
-    FY_CHECK_NEAR(f(&y, 1), 1.5, 1e-6);
-    FY_CHECK_NEAR(f(&y, 4), 2.5, 1e-6);
-    FY_CHECK_NEAR(f(&y, 8), 4, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 0), 1, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 1), 1.5, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 4), 2.5, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&y, 8), 4, 1e-6);
     fy_tensor_deinit(&y);
 
     /* Errors: both scales and sizes, bad mode, negative scale, short sizes. */
@@ -727,14 +694,14 @@ TEST(resize_values)
     FY_CHECK_EQ(runn(&k, 3, in, 1, &y, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "'mode'");
     static const double negv[] = {1, 1, -2, 2};
-    fy_tensor neg = mk(FY_DTYPE_F32, 1, sd, negv);
+    fy_tensor neg = kh_alloc(FY_DTYPE_F32, 1, sd, negv);
     const fy_tensor *in3[3] = {&x, NULL, &neg};
     kh_init(&k, "Resize", 13);
     FY_CHECK_EQ(runn(&k, 3, in3, 1, &y, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "scales[2]");
     static const int64_t s2d[] = {2};
     static const int64_t s2v[] = {4, 4};
-    fy_tensor sz2 = mki(FY_DTYPE_I64, 1, s2d, s2v);
+    fy_tensor sz2 = kh_alloc_i64(FY_DTYPE_I64, 1, s2d, s2v);
     const fy_tensor *in4[4] = {&x, NULL, NULL, &sz2};
     FY_CHECK_EQ(runn(&k, 4, in4, 1, &y, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "sizes");
@@ -742,9 +709,9 @@ TEST(resize_values)
     /* Upsample-9: nearest with a scales input; Upsample-7: scales attribute. */
     kh_init(&k, "Upsample", 9);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &sc, NULL), FY_OK);
-    check_shape(&y, 4, yd);
+    kh_check_shape(&y, 4, yd);
     for (int i = 0; i < 16; i++)
-        FY_CHECK_NEAR(f(&y, i), nn[i], 0);
+        FY_CHECK_NEAR(kh_outf(&y, i), nn[i], 0);
     fy_tensor_deinit(&y);
     kh_init(&k, "Upsample", 7);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, NULL, NULL), FY_EINVAL);
@@ -762,10 +729,10 @@ TEST(pad_modes)
     static const int64_t xd[] = {3}, pd[] = {2};
     static const double xv[] = {1, 2, 3};
     static const int64_t pv[] = {2, 3};
-    fy_tensor x = mk(FY_DTYPE_F32, 1, xd, xv), p = mki(FY_DTYPE_I64, 1, pd, pv), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 1, xd, xv), p = kh_alloc_i64(FY_DTYPE_I64, 1, pd, pv), y;
     static const int64_t cd[] = {1};
     static const double cvv[] = {9};
-    fy_tensor cv = mk(FY_DTYPE_F32, 0, cd, cvv);
+    fy_tensor cv = kh_alloc(FY_DTYPE_F32, 0, cd, cvv);
     fy_diag d;
     kh_node k;
     kh_init(&k, "Pad", 13);
@@ -773,7 +740,7 @@ TEST(pad_modes)
     static const float wc[] = {9, 9, 1, 2, 3, 9, 9, 9};
     FY_CHECK_EQ(y.dims[0], 8);
     for (int i = 0; i < 8; i++)
-        FY_CHECK_NEAR(f(&y, i), wc[i], 0);
+        FY_CHECK_NEAR(kh_outf(&y, i), wc[i], 0);
     fy_tensor_deinit(&y);
 
     static const char *const modes[] = {"reflect", "edge", "wrap"};
@@ -784,7 +751,7 @@ TEST(pad_modes)
         kh_attr_str(&k, "mode", modes[m]);
         FY_CHECK_EQ(run1(&k, &y, &d, &x, &p, NULL), FY_OK);
         for (int i = 0; i < 8; i++)
-            FY_CHECK_NEAR(f(&y, i), want[m][i], 0);
+            FY_CHECK_NEAR(kh_outf(&y, i), want[m][i], 0);
         fy_tensor_deinit(&y);
     }
 
@@ -803,7 +770,8 @@ TEST(pad_modes)
     /* Errors: pad count, over-cropping, constant dtype, edge-padding an empty axis. */
     static const int64_t p3d[] = {3};
     static const int64_t p3v[] = {1, 1, 1}, pneg[] = {-2, -2};
-    fy_tensor p3 = mki(FY_DTYPE_I64, 1, p3d, p3v), pn = mki(FY_DTYPE_I64, 1, pd, pneg);
+    fy_tensor p3 = kh_alloc_i64(FY_DTYPE_I64, 1, p3d, p3v),
+              pn = kh_alloc_i64(FY_DTYPE_I64, 1, pd, pneg);
     kh_init(&k, "Pad", 13);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &p3, NULL), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "pads has 3 values");
@@ -812,7 +780,7 @@ TEST(pad_modes)
     FY_CHECK_EQ(run1(&k, &y, &d, &xi, &p, &cv), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "constant_value");
     static const int64_t ed[] = {0};
-    fy_tensor empty = mk(FY_DTYPE_F32, 1, ed, NULL);
+    fy_tensor empty = kh_alloc(FY_DTYPE_F32, 1, ed, NULL);
     kh_attr_str(&k, "mode", "edge");
     FY_CHECK_EQ(run1(&k, &y, &d, &empty, &p, NULL), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "empty axis");
@@ -828,8 +796,8 @@ TEST(rnn_values)
     /* One unit, one input feature, sequence [1, 2]: h1 = tanh(1), h2 = tanh(2 + 0.5 h1). */
     static const int64_t xd[] = {2, 1, 1}, wd[] = {1, 1, 1};
     static const double xv[] = {1, 2}, wv[] = {1}, rv[] = {0.5};
-    fy_tensor x = mk(FY_DTYPE_F32, 3, xd, xv), w = mk(FY_DTYPE_F32, 3, wd, wv),
-              r = mk(FY_DTYPE_F32, 3, wd, rv), out[3];
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 3, xd, xv), w = kh_alloc(FY_DTYPE_F32, 3, wd, wv),
+              r = kh_alloc(FY_DTYPE_F32, 3, wd, rv), out[3];
     const fy_tensor *in[3] = {&x, &w, &r};
     fy_diag d;
     kh_node k;
@@ -838,49 +806,49 @@ TEST(rnn_values)
     FY_CHECK_EQ(runn(&k, 3, in, 2, out, &d), FY_OK);
     double h1 = tanh(1.0), h2 = tanh(2.0 + 0.5 * h1);
     static const int64_t yd[] = {2, 1, 1, 1};
-    check_shape(&out[0], 4, yd);
-    FY_CHECK_NEAR(f(&out[0], 0), h1, 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 1), h2, 1e-6);
-    FY_CHECK_NEAR(f(&out[1], 0), h2, 1e-6);
+    kh_check_shape(&out[0], 4, yd);
+    FY_CHECK_NEAR(kh_outf(&out[0], 0), h1, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 1), h2, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[1], 0), h2, 1e-6);
     fy_tensor_deinit(&out[0]);
     fy_tensor_deinit(&out[1]);
 
     /* Bidirectional with shared weights: the reverse direction sees [2, 1]. */
     static const int64_t wd2[] = {2, 1, 1};
     static const double w2v[] = {1, 1}, r2v[] = {0.5, 0.5};
-    fy_tensor w2 = mk(FY_DTYPE_F32, 3, wd2, w2v), r2 = mk(FY_DTYPE_F32, 3, wd2, r2v);
+    fy_tensor w2 = kh_alloc(FY_DTYPE_F32, 3, wd2, w2v), r2 = kh_alloc(FY_DTYPE_F32, 3, wd2, r2v);
     const fy_tensor *in2[3] = {&x, &w2, &r2};
     kh_init(&k, "RNN", 14);
     kh_attr_str(&k, "direction", "bidirectional");
     FY_CHECK_EQ(runn(&k, 3, in2, 2, out, &d), FY_OK);
     double g1 = tanh(2.0), g2 = tanh(1.0 + 0.5 * g1);
     /* Y[t=0, dir=1] is the reverse state after both steps. */
-    FY_CHECK_NEAR(f(&out[0], 1), g2, 1e-6);
-    FY_CHECK_NEAR(f(&out[0], 3), g1, 1e-6);
-    FY_CHECK_NEAR(f(&out[1], 1), g2, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 1), g2, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[0], 3), g1, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[1], 1), g2, 1e-6);
     fy_tensor_deinit(&out[0]);
     fy_tensor_deinit(&out[1]);
 
     /* GRU with zero weights: z = r = 0.5, h~ = 0, h = 0.5 * h_prev = 0. LSTM with zero
      * weights and bias: c stays 0, h = 0.5 * tanh(0) = 0. Check shapes and values. */
     static const int64_t g_w[] = {1, 3, 1}, l_w[] = {1, 4, 1};
-    fy_tensor gw = mk(FY_DTYPE_F32, 3, g_w, NULL), lw = mk(FY_DTYPE_F32, 3, l_w, NULL);
+    fy_tensor gw = kh_alloc(FY_DTYPE_F32, 3, g_w, NULL), lw = kh_alloc(FY_DTYPE_F32, 3, l_w, NULL);
     const fy_tensor *gin[3] = {&x, &gw, &gw};
     kh_init(&k, "GRU", 14);
     FY_CHECK_EQ(runn(&k, 3, gin, 2, out, &d), FY_OK);
-    FY_CHECK_NEAR(f(&out[1], 0), 0, 1e-7);
+    FY_CHECK_NEAR(kh_outf(&out[1], 0), 0, 1e-7);
     fy_tensor_deinit(&out[0]);
     fy_tensor_deinit(&out[1]);
     /* LSTM: W = 0 except the cell gate, so c1 = 0.5 * tanh(x) (i = 0.5, f = 0.5). */
     ((float *)lw.data)[3] = 1.0f;
     static const int64_t l_r[] = {1, 4, 1};
-    fy_tensor lr = mk(FY_DTYPE_F32, 3, l_r, NULL);
+    fy_tensor lr = kh_alloc(FY_DTYPE_F32, 3, l_r, NULL);
     const fy_tensor *lin[3] = {&x, &lw, &lr};
     kh_init(&k, "LSTM", 14);
     FY_CHECK_EQ(runn(&k, 3, lin, 3, out, &d), FY_OK);
     double c1 = 0.5 * tanh(1.0), c2 = 0.5 * c1 + 0.5 * tanh(2.0);
-    FY_CHECK_NEAR(f(&out[2], 0), c2, 1e-6);
-    FY_CHECK_NEAR(f(&out[1], 0), 0.5 * tanh(c2), 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[2], 0), c2, 1e-6);
+    FY_CHECK_NEAR(kh_outf(&out[1], 0), 0.5 * tanh(c2), 1e-6);
     for (int i = 0; i < 3; i++)
         fy_tensor_deinit(&out[i]);
 
@@ -890,7 +858,7 @@ TEST(rnn_values)
     FY_CHECK_CONTAINS(d.msg, "input 1 (W)");
     static const int64_t sd[] = {1};
     static const int64_t sv[] = {3};
-    fy_tensor sl = mki(FY_DTYPE_I32, 1, sd, sv);
+    fy_tensor sl = kh_alloc_i64(FY_DTYPE_I32, 1, sd, sv);
     const fy_tensor *ins[5] = {&x, &w, &r, NULL, &sl};
     kh_init(&k, "RNN", 14);
     FY_CHECK_EQ(runn(&k, 5, ins, 2, out, &d), FY_EINVAL);
@@ -909,23 +877,23 @@ TEST(hostile_shapes)
 {
     static const int64_t xd[] = {1, 1, 3, 3}, sd[] = {4}, pd[] = {8}, zd[] = {0, 1, 3, 3},
                          wd[] = {1, 1, 2, 2};
-    fy_tensor x = iota(4, xd), w = mk(FY_DTYPE_F32, 4, wd, NULL), z = mk(FY_DTYPE_F32, 4, zd, NULL),
-              y, out[2];
+    fy_tensor x = iota(4, xd), w = kh_alloc(FY_DTYPE_F32, 4, wd, NULL),
+              z = kh_alloc(FY_DTYPE_F32, 4, zd, NULL), y, out[2];
     fy_diag d;
     kh_node k;
 
     /* Pads far beyond any real size. */
     static const int64_t hp[] = {0, 0, 0, (int64_t)1 << 50, 0, 0, 0, 0};
-    fy_tensor p = mki(FY_DTYPE_I64, 1, pd, hp);
+    fy_tensor p = kh_alloc_i64(FY_DTYPE_I64, 1, pd, hp);
     kh_init(&k, "Pad", 13);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &p, NULL), FY_ELIMIT);
     static const int64_t mp[] = {0, 0, 0, INT64_MIN, 0, 0, 0, 0};
-    fy_tensor p2 = mki(FY_DTYPE_I64, 1, pd, mp);
+    fy_tensor p2 = kh_alloc_i64(FY_DTYPE_I64, 1, pd, mp);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, &p2, NULL), FY_ELIMIT);
 
     /* A scale whose output cannot be allocated. */
     static const double big[] = {1, 1, 1e11, 1e11};
-    fy_tensor sc = mk(FY_DTYPE_F32, 1, sd, big);
+    fy_tensor sc = kh_alloc(FY_DTYPE_F32, 1, sd, big);
     const fy_tensor *rin[3] = {&x, NULL, &sc};
     kh_init(&k, "Resize", 13);
     FY_CHECK(runn(&k, 3, rin, 1, &y, &d) < 0);
@@ -946,7 +914,7 @@ TEST(hostile_shapes)
     kh_attr_ints(&k, "kernel_shape", ks, 2);
     kh_attr_ints(&k, "pads", pads, 4);
     FY_CHECK_EQ(runn(&k, 1, in, 1, out, &d), FY_OK);
-    FY_CHECK(isinf(f(&out[0], 0)));
+    FY_CHECK(isinf(kh_outf(&out[0], 0)));
     fy_tensor_deinit(&out[0]);
     FY_CHECK_EQ(runn(&k, 1, in, 2, out, &d), FY_OK);
     FY_CHECK_EQ(((int64_t *)out[1].data)[0], -1);
@@ -957,8 +925,8 @@ TEST(hostile_shapes)
     kh_attr_ints(&k, "pads", pads, 4);
     kh_attr_ints(&k, "dilations", dl, 2);
     FY_CHECK_EQ(run1(&k, &y, &d, &x, NULL, NULL), FY_OK);
-    FY_CHECK_NEAR(f(&y, 0), 4, 0); /* taps -3 and 1: only x[1][1] */
-    FY_CHECK_NEAR(f(&y, 2), 0, 0); /* taps -1 and 3 along w: nothing inside */
+    FY_CHECK_NEAR(kh_outf(&y, 0), 4, 0); /* taps -3 and 1: only x[1][1] */
+    FY_CHECK_NEAR(kh_outf(&y, 2), 0, 0); /* taps -1 and 3 along w: nothing inside */
     fy_tensor_deinit(&y);
 
     /* An empty batch gives an empty output. */

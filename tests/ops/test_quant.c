@@ -6,24 +6,6 @@
 #include "ops/kernel_harness.h"
 #include "test.h"
 
-static fy_tensor mk(fy_dtype dt, void *data, int rank, const int64_t *dims)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dt;
-    t.rank = rank;
-    for (int i = 0; i < rank; i++)
-        t.dims[i] = dims[i];
-    t.data = data;
-    return t;
-}
-
-static void free_outs(fy_tensor *o, int n)
-{
-    for (int i = 0; i < n; i++)
-        fy_tensor_deinit(&o[i]);
-}
-
 TEST(quantize_round_half_even_saturate)
 {
     float x[] = {0.5f, 1.5f, 2.5f, -1.0f, 300.0f, -0.5f};
@@ -38,10 +20,10 @@ TEST(quantize_round_half_even_saturate)
     FY_CHECK_EQ(out[0].dtype, FY_DTYPE_U8);
     const uint8_t *y = out[0].data;
     FY_CHECK(y[0] == 0 && y[1] == 2 && y[2] == 2 && y[3] == 0 && y[4] == 255 && y[5] == 0);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* int8 with zero point 10 */
     int8_t z[] = {10};
-    fy_tensor tz = mk(FY_DTYPE_I8, z, 0, NULL);
+    fy_tensor tz = kh_view(FY_DTYPE_I8, z, 0, NULL);
     float x2[] = {-200.0f, 3.5f, 200.0f, NAN};
     int64_t x2d[] = {4};
     fy_tensor tx2 = kh_f32(x2, 1, x2d);
@@ -53,7 +35,7 @@ TEST(quantize_round_half_even_saturate)
     FY_CHECK_EQ(yi[1], 14);
     FY_CHECK_EQ(yi[2], 127);
     FY_CHECK_EQ(yi[3], -128);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 }
 
 TEST(quantize_per_axis_and_blocked)
@@ -62,7 +44,7 @@ TEST(quantize_per_axis_and_blocked)
     float s[] = {2, 4};
     uint8_t z[] = {1, 2};
     int64_t xd[] = {2, 2}, sd[] = {2};
-    fy_tensor tx = kh_f32(x, 2, xd), ts = kh_f32(s, 1, sd), tz = mk(FY_DTYPE_U8, z, 1, sd);
+    fy_tensor tx = kh_f32(x, 2, xd), ts = kh_f32(s, 1, sd), tz = kh_view(FY_DTYPE_U8, z, 1, sd);
     const fy_tensor *in[] = {&tx, &ts, &tz};
     fy_tensor out[1] = {{0}};
     kh_node k;
@@ -71,13 +53,13 @@ TEST(quantize_per_axis_and_blocked)
     FY_CHECK_EQ(kh_run(&k, 3, in, 1, out, NULL), FY_OK);
     const uint8_t *y = out[0].data;
     FY_CHECK(y[0] == 2 && y[1] == 3 && y[2] == 4 && y[3] == 4);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "QuantizeLinear", 13);
     kh_attr_int(&k, "axis", 0);
     FY_CHECK_EQ(kh_run(&k, 3, in, 1, out, NULL), FY_OK);
     y = out[0].data;
     FY_CHECK(y[0] == 2 && y[1] == 3 && y[2] == 4 && y[3] == 4);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* blocked (opset 21): x (1, 4), block 2 along axis 1, scale (1, 2) */
     float xb[] = {1, 2, 3, 4}, sb[] = {1, 2};
     int64_t xbd[] = {1, 4}, sbd[] = {1, 2};
@@ -88,7 +70,7 @@ TEST(quantize_per_axis_and_blocked)
     FY_CHECK_EQ(kh_run(&k, 2, inb, 1, out, NULL), FY_OK);
     y = out[0].data;
     FY_CHECK(y[0] == 1 && y[1] == 2 && y[2] == 2 && y[3] == 2);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* wrong per-axis size names the scale */
     float s3[] = {1, 2, 3};
     int64_t s3d[] = {3};
@@ -98,12 +80,12 @@ TEST(quantize_per_axis_and_blocked)
     kh_init(&k, "QuantizeLinear", 13);
     FY_CHECK_EQ(kh_run(&k, 2, in3, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "y_scale");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "QuantizeLinear", 21);
     kh_attr_int(&k, "block_size", 1);
     FY_CHECK_EQ(kh_run(&k, 2, inb, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "block_size 1");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 }
 
 TEST(dequantize_int8_int32_per_axis)
@@ -112,8 +94,8 @@ TEST(dequantize_int8_int32_per_axis)
     int8_t z[] = {-28};
     float s[] = {0.5f};
     int64_t xd[] = {4};
-    fy_tensor tx = mk(FY_DTYPE_I8, x, 1, xd), ts = kh_f32(s, 0, NULL),
-              tz = mk(FY_DTYPE_I8, z, 0, NULL);
+    fy_tensor tx = kh_view(FY_DTYPE_I8, x, 1, xd), ts = kh_f32(s, 0, NULL),
+              tz = kh_view(FY_DTYPE_I8, z, 0, NULL);
     const fy_tensor *in[] = {&tx, &ts, &tz};
     fy_tensor out[1] = {{0}};
     kh_node k;
@@ -123,12 +105,12 @@ TEST(dequantize_int8_int32_per_axis)
     FY_CHECK_NEAR(y[0], -50, 0);
     FY_CHECK_NEAR(y[1], 14, 0);
     FY_CHECK_NEAR(y[3], 77.5, 0);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* int32 input, per-axis scale along axis 0 */
     int32_t xi[] = {100, -100, 7, 8};
     float s2[] = {0.5f, 2.0f};
     int64_t xid[] = {2, 2}, s2d[] = {2};
-    fy_tensor txi = mk(FY_DTYPE_I32, xi, 2, xid), ts2 = kh_f32(s2, 1, s2d);
+    fy_tensor txi = kh_view(FY_DTYPE_I32, xi, 2, xid), ts2 = kh_f32(s2, 1, s2d);
     const fy_tensor *in2[] = {&txi, &ts2};
     kh_init(&k, "DequantizeLinear", 13);
     kh_attr_int(&k, "axis", 0);
@@ -138,16 +120,16 @@ TEST(dequantize_int8_int32_per_axis)
     FY_CHECK_NEAR(y[1], -50, 0);
     FY_CHECK_NEAR(y[2], 14, 0);
     FY_CHECK_NEAR(y[3], 16, 0);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* zero point of another dtype */
     uint8_t zu[] = {0};
-    fy_tensor tzu = mk(FY_DTYPE_U8, zu, 0, NULL);
+    fy_tensor tzu = kh_view(FY_DTYPE_U8, zu, 0, NULL);
     const fy_tensor *in3[] = {&tx, &ts, &tzu};
     fy_diag d = {{0}};
     kh_init(&k, "DequantizeLinear", 13);
     FY_CHECK_EQ(kh_run(&k, 3, in3, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "x_zero_point");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 }
 
 TEST(dynamic_quantize)
@@ -168,7 +150,7 @@ TEST(dynamic_quantize)
     FY_CHECK_EQ(y[1], 255);
     FY_CHECK_EQ(y[2], 0);
     FY_CHECK_EQ(y[3], 26);
-    free_outs(out, 3);
+    kh_free_outs(out, 3);
     /* all zeros: scale 0, no division by zero */
     float z[] = {0, 0};
     int64_t zd[] = {2};
@@ -176,15 +158,15 @@ TEST(dynamic_quantize)
     const fy_tensor *in2[] = {&tz};
     FY_CHECK_EQ(kh_run(&k, 1, in2, 3, out, NULL), FY_OK);
     FY_CHECK_EQ(((uint8_t *)out[0].data)[1], 0);
-    free_outs(out, 3);
+    kh_free_outs(out, 3);
 }
 
 TEST(matmul_integer_zero_points)
 {
     uint8_t a[] = {1, 2, 3, 4}, b[] = {1, 2, 3, 4}, az[] = {1, 2}, bz[] = {1};
     int64_t d2[] = {2, 2}, zd[] = {2};
-    fy_tensor ta = mk(FY_DTYPE_U8, a, 2, d2), tb = mk(FY_DTYPE_U8, b, 2, d2);
-    fy_tensor taz = mk(FY_DTYPE_U8, az, 1, zd), tbz = mk(FY_DTYPE_U8, bz, 0, NULL);
+    fy_tensor ta = kh_view(FY_DTYPE_U8, a, 2, d2), tb = kh_view(FY_DTYPE_U8, b, 2, d2);
+    fy_tensor taz = kh_view(FY_DTYPE_U8, az, 1, zd), tbz = kh_view(FY_DTYPE_U8, bz, 0, NULL);
     const fy_tensor *in[] = {&ta, &tb, &taz, &tbz};
     fy_tensor out[1] = {{0}};
     kh_node k;
@@ -194,22 +176,22 @@ TEST(matmul_integer_zero_points)
     /* A - per-row zp = [[0,1],[1,2]], B - 1 = [[0,1],[2,3]] */
     const int32_t *y = out[0].data;
     FY_CHECK(y[0] == 2 && y[1] == 3 && y[2] == 4 && y[3] == 7);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* inner dimensions differ */
     int64_t d3[] = {3, 1};
-    fy_tensor tb3 = mk(FY_DTYPE_U8, b, 2, d3);
+    fy_tensor tb3 = kh_view(FY_DTYPE_U8, b, 2, d3);
     const fy_tensor *in2[] = {&ta, &tb3};
     fy_diag d = {{0}};
     FY_CHECK_EQ(kh_run(&k, 2, in2, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "K=");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* zero point of another dtype */
     int8_t bzi[] = {0};
-    fy_tensor tbzi = mk(FY_DTYPE_I8, bzi, 0, NULL);
+    fy_tensor tbzi = kh_view(FY_DTYPE_I8, bzi, 0, NULL);
     const fy_tensor *in3[] = {&ta, &tb, NULL, &tbzi};
     FY_CHECK_EQ(kh_run(&k, 4, in3, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "input 3");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 }
 
 TEST(qlinear_matmul_values)
@@ -218,10 +200,10 @@ TEST(qlinear_matmul_values)
     int64_t ad[] = {1, 2}, bd[] = {2, 1};
     float as[] = {0.5f}, bs[] = {0.25f}, ys[] = {0.125f};
     uint8_t az[] = {0}, bz[] = {1}, yz[] = {10};
-    fy_tensor ta = mk(FY_DTYPE_U8, a, 2, ad), tb = mk(FY_DTYPE_U8, b, 2, bd);
+    fy_tensor ta = kh_view(FY_DTYPE_U8, a, 2, ad), tb = kh_view(FY_DTYPE_U8, b, 2, bd);
     fy_tensor tas = kh_f32(as, 0, NULL), tbs = kh_f32(bs, 0, NULL), tys = kh_f32(ys, 0, NULL);
-    fy_tensor taz = mk(FY_DTYPE_U8, az, 0, NULL), tbz = mk(FY_DTYPE_U8, bz, 0, NULL),
-              tyz = mk(FY_DTYPE_U8, yz, 0, NULL);
+    fy_tensor taz = kh_view(FY_DTYPE_U8, az, 0, NULL), tbz = kh_view(FY_DTYPE_U8, bz, 0, NULL),
+              tyz = kh_view(FY_DTYPE_U8, yz, 0, NULL);
     const fy_tensor *in[] = {&ta, &tas, &taz, &tb, &tbs, &tbz, &tys, &tyz};
     fy_tensor out[1] = {{0}};
     kh_node k;
@@ -229,7 +211,7 @@ TEST(qlinear_matmul_values)
     FY_CHECK_EQ(kh_run(&k, 8, in, 1, out, NULL), FY_OK);
     /* C = 2*2 + 4*4 = 20; 20 * (0.5*0.25/0.125) + 10 = 30 */
     FY_CHECK_EQ(((uint8_t *)out[0].data)[0], 30);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* non-scalar y_scale */
     float ys2[] = {1, 2};
     int64_t y2d[] = {2};
@@ -238,23 +220,23 @@ TEST(qlinear_matmul_values)
     fy_diag d = {{0}};
     FY_CHECK_EQ(kh_run(&k, 8, in2, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "y_scale");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* K = 0: empty operands, every output is the zero point */
     int64_t a0d[] = {1, 0}, b0d[] = {0, 2};
-    fy_tensor ta0 = mk(FY_DTYPE_U8, a, 2, a0d), tb0 = mk(FY_DTYPE_U8, b, 2, b0d);
+    fy_tensor ta0 = kh_view(FY_DTYPE_U8, a, 2, a0d), tb0 = kh_view(FY_DTYPE_U8, b, 2, b0d);
     const fy_tensor *in3[] = {&ta0, &tas, &taz, &tb0, &tbs, &tbz, &tys, &tyz};
     FY_CHECK_EQ(kh_run(&k, 8, in3, 1, out, NULL), FY_OK);
     FY_CHECK_EQ(out[0].dims[1], 2);
     FY_CHECK_EQ(((uint8_t *)out[0].data)[1], 10);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 }
 
 TEST(conv_integer_values)
 {
     uint8_t x[] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[] = {1, 1, 1, 1}, xz[] = {1};
     int64_t xd[] = {1, 1, 3, 3}, wd[] = {1, 1, 2, 2};
-    fy_tensor tx = mk(FY_DTYPE_U8, x, 4, xd), tw = mk(FY_DTYPE_U8, w, 4, wd);
-    fy_tensor txz = mk(FY_DTYPE_U8, xz, 0, NULL);
+    fy_tensor tx = kh_view(FY_DTYPE_U8, x, 4, xd), tw = kh_view(FY_DTYPE_U8, w, 4, wd);
+    fy_tensor txz = kh_view(FY_DTYPE_U8, xz, 0, NULL);
     const fy_tensor *in[] = {&tx, &tw, &txz};
     fy_tensor out[1] = {{0}};
     kh_node k;
@@ -265,7 +247,7 @@ TEST(conv_integer_values)
     const int32_t *y = out[0].data;
     /* windows of x-1: (0+1+3+4), (1+2+4+5), (3+4+6+7), (4+5+7+8) */
     FY_CHECK(y[0] == 8 && y[1] == 12 && y[2] == 20 && y[3] == 24);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* padding 1 all round, padded values are the zero point (adjusted 0) */
     int64_t pads[] = {1, 1, 1, 1};
     kh_init(&k, "ConvInteger", 10);
@@ -274,7 +256,7 @@ TEST(conv_integer_values)
     FY_CHECK_EQ(out[0].dims[2], 4);
     FY_CHECK_EQ(((int32_t *)out[0].data)[0], 0);
     FY_CHECK_EQ(((int32_t *)out[0].data)[5], 8);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* bad attributes */
     fy_diag d = {{0}};
     int64_t st[] = {0, 1};
@@ -282,27 +264,27 @@ TEST(conv_integer_values)
     kh_attr_ints(&k, "strides", st, 2);
     FY_CHECK_EQ(kh_run(&k, 3, in, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "'strides'");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "ConvInteger", 10);
     kh_attr_int(&k, "group", 2);
     FY_CHECK_EQ(kh_run(&k, 3, in, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "group");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     int64_t big[] = {4, 4};
     kh_init(&k, "ConvInteger", 10);
     kh_attr_ints(&k, "dilations", big, 2);
     FY_CHECK_EQ(kh_run(&k, 3, in, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "kernel extent");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* a 1-D weight zero point must have one value per output channel */
     uint8_t wz2[] = {0, 0};
     int64_t wz2d[] = {2};
-    fy_tensor twz2 = mk(FY_DTYPE_U8, wz2, 1, wz2d);
+    fy_tensor twz2 = kh_view(FY_DTYPE_U8, wz2, 1, wz2d);
     const fy_tensor *in2[] = {&tx, &tw, &txz, &twz2};
     kh_init(&k, "ConvInteger", 10);
     FY_CHECK_EQ(kh_run(&k, 4, in2, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "w_zero_point (input 3)");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 }
 
 TEST(qlinear_conv_values)
@@ -311,10 +293,10 @@ TEST(qlinear_conv_values)
     int64_t xd[] = {1, 1, 2, 2}, wd[] = {2, 1, 1, 1}, md[] = {2};
     float xs[] = {0.5f}, wsc[] = {1.0f, 0.5f}, ys[] = {1.0f};
     int32_t bias[] = {1, -2};
-    fy_tensor tx = mk(FY_DTYPE_U8, x, 4, xd), tw = mk(FY_DTYPE_U8, w, 4, wd);
+    fy_tensor tx = kh_view(FY_DTYPE_U8, x, 4, xd), tw = kh_view(FY_DTYPE_U8, w, 4, wd);
     fy_tensor txs = kh_f32(xs, 0, NULL), tws = kh_f32(wsc, 1, md), tys = kh_f32(ys, 0, NULL);
-    fy_tensor txz = mk(FY_DTYPE_U8, xz, 0, NULL), twz = mk(FY_DTYPE_U8, wz, 1, md),
-              tyz = mk(FY_DTYPE_U8, yz, 0, NULL), tb = mk(FY_DTYPE_I32, bias, 1, md);
+    fy_tensor txz = kh_view(FY_DTYPE_U8, xz, 0, NULL), twz = kh_view(FY_DTYPE_U8, wz, 1, md),
+              tyz = kh_view(FY_DTYPE_U8, yz, 0, NULL), tb = kh_view(FY_DTYPE_I32, bias, 1, md);
     const fy_tensor *in[] = {&tx, &txs, &txz, &tw, &tws, &twz, &tys, &tyz, &tb};
     fy_tensor out[1] = {{0}};
     kh_node k;
@@ -328,15 +310,15 @@ TEST(qlinear_conv_values)
     /* channel 1: ((x-10)*3 - 2) * 0.25: x=40 -> 22 (+5); x=10 -> -0.5 -> 0 (+5) */
     FY_CHECK_EQ(y[7], 27);
     FY_CHECK_EQ(y[4], 5);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* bias of the wrong size */
     int64_t b1[] = {1};
-    fy_tensor tb1 = mk(FY_DTYPE_I32, bias, 1, b1);
+    fy_tensor tb1 = kh_view(FY_DTYPE_I32, bias, 1, b1);
     const fy_tensor *in2[] = {&tx, &txs, &txz, &tw, &tws, &twz, &tys, &tyz, &tb1};
     fy_diag d = {{0}};
     FY_CHECK_EQ(kh_run(&k, 9, in2, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "B (input 8)");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 }
 
 int main(void)

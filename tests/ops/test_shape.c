@@ -6,19 +6,6 @@
 #include "ops/kernel_harness.h"
 #include "test.h"
 
-/* A tensor view of any dtype over caller memory. */
-static fy_tensor tv(fy_dtype dt, void *data, int rank, const int64_t *dims)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dt;
-    t.rank = rank;
-    for (int i = 0; i < rank; i++)
-        t.dims[i] = dims[i];
-    t.data = data;
-    return t;
-}
-
 static void kh_attr_tensor(kh_node *k, const char *name, fy_tensor *t)
 {
     fy__attr *a = &k->attrs[k->node.n_attrs++];
@@ -27,22 +14,16 @@ static void kh_attr_tensor(kh_node *k, const char *name, fy_tensor *t)
     a->t = t;
 }
 
-static void free_outs(fy_tensor *o, int n)
-{
-    for (int i = 0; i < n; i++)
-        fy_tensor_deinit(&o[i]);
-}
-
 /* Run a kernel after freeing what the previous run left in out: the engine frees
  * outputs of a failed node, so a kernel may return an error after allocating. */
 static int krun(kh_node *k, int n_in, const fy_tensor *const *in, int n_out, fy_tensor *out,
                 fy_diag *d)
 {
-    free_outs(out, n_out);
+    kh_free_outs(out, n_out);
     return kh_run(k, n_in, in, n_out, out, d);
 }
 
-#define FREE_ALL(o) free_outs((o), (int)(sizeof(o) / sizeof((o)[0])))
+#define FREE_ALL(o) kh_free_outs((o), (int)(sizeof(o) / sizeof((o)[0])))
 #define F32(t, i) (((const float *)(t).data)[i])
 #define I64(t, i) (((const int64_t *)(t).data)[i])
 
@@ -50,7 +31,7 @@ TEST(reshape_zero_and_infer)
 {
     float x[6] = {0, 1, 2, 3, 4, 5};
     int64_t xd[2] = {2, 3}, s[2] = {0, -1}, sd[1] = {2};
-    fy_tensor in[2] = {kh_f32(x, 2, xd), tv(FY_DTYPE_I64, s, 1, sd)};
+    fy_tensor in[2] = {kh_f32(x, 2, xd), kh_view(FY_DTYPE_I64, s, 1, sd)};
     const fy_tensor *ins[2] = {&in[0], &in[1]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -61,7 +42,7 @@ TEST(reshape_zero_and_infer)
     FY_CHECK_EQ(out[0].dims[0], 2);
     FY_CHECK_EQ(out[0].dims[1], 3);
     FY_CHECK_EQ(F32(out[0], 5), 5);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 
     /* allowzero (opset 14): 0 is a real zero dimension, so 6 elements cannot fit. */
     k.node.opset = 14;
@@ -76,7 +57,7 @@ TEST(reshape_errors)
 {
     float x[6] = {0};
     int64_t xd[2] = {2, 3}, s[3] = {-1, -1, 1}, sd[1] = {3};
-    fy_tensor in[2] = {kh_f32(x, 2, xd), tv(FY_DTYPE_I64, s, 1, sd)};
+    fy_tensor in[2] = {kh_f32(x, 2, xd), kh_view(FY_DTYPE_I64, s, 1, sd)};
     const fy_tensor *ins[2] = {&in[0], &in[1]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -102,7 +83,7 @@ TEST(reshape_errors)
     kh_attr_ints(&k, "shape", attr, 2);
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 3);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     FREE_ALL(out);
 }
 
@@ -121,7 +102,7 @@ TEST(transpose_and_perm_errors)
     float want[6] = {0, 3, 1, 4, 2, 5};
     for (int i = 0; i < 6; i++)
         FY_CHECK_EQ(F32(out[0], i), want[i]);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     int64_t perm[2] = {0, 0};
     kh_attr_ints(&k, "perm", perm, 2);
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_EINVAL);
@@ -150,7 +131,7 @@ TEST(concat_and_split)
     fy_tensor cat = out[0];
     out[0] = (fy_tensor){0};
     int64_t sp[2] = {2, 1}, spd[1] = {2};
-    fy_tensor spt = tv(FY_DTYPE_I64, sp, 1, spd);
+    fy_tensor spt = kh_view(FY_DTYPE_I64, sp, 1, spd);
     const fy_tensor *sins[2] = {&cat, &spt};
     kh_init(&k, "Split", 13);
     kh_attr_int(&k, "axis", 1);
@@ -158,11 +139,11 @@ TEST(concat_and_split)
     FY_CHECK_EQ(out[0].dims[1], 2);
     FY_CHECK_EQ(F32(out[0], 2), 3);
     FY_CHECK_EQ(F32(out[1], 1), 6);
-    free_outs(out, 2);
+    kh_free_outs(out, 2);
     sp[0] = 3;
     FY_CHECK_EQ(krun(&k, 2, sins, 2, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "sum to 4");
-    free_outs(out, 2);
+    kh_free_outs(out, 2);
 
     /* Opset 18 num_outputs: 3 columns in 2 parts -> 2 and 1. */
     kh_init(&k, "Split", 18);
@@ -171,12 +152,12 @@ TEST(concat_and_split)
     FY_CHECK_EQ(krun(&k, 1, sins, 2, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[1], 2);
     FY_CHECK_EQ(out[1].dims[1], 1);
-    free_outs(out, 2);
+    kh_free_outs(out, 2);
     /* No sizes and uneven before opset 18: error. */
     kh_init(&k, "Split", 13);
     kh_attr_int(&k, "axis", 1);
     FY_CHECK_EQ(krun(&k, 1, sins, 2, out, &d), FY_EINVAL);
-    free_outs(out, 2);
+    kh_free_outs(out, 2);
     fy_tensor_deinit(&cat);
 
     /* Concat shape mismatch. */
@@ -194,8 +175,9 @@ TEST(slice_steps_and_clamping)
     float x[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
     int64_t xd[1] = {10}, one[1] = {1};
     int64_t st[1] = {INT64_MAX}, en[1] = {INT64_MIN}, ax[1] = {0}, sp[1] = {-3};
-    fy_tensor in[5] = {kh_f32(x, 1, xd), tv(FY_DTYPE_I64, st, 1, one), tv(FY_DTYPE_I64, en, 1, one),
-                       tv(FY_DTYPE_I64, ax, 1, one), tv(FY_DTYPE_I64, sp, 1, one)};
+    fy_tensor in[5] = {kh_f32(x, 1, xd), kh_view(FY_DTYPE_I64, st, 1, one),
+                       kh_view(FY_DTYPE_I64, en, 1, one), kh_view(FY_DTYPE_I64, ax, 1, one),
+                       kh_view(FY_DTYPE_I64, sp, 1, one)};
     const fy_tensor *ins[5] = {&in[0], &in[1], &in[2], &in[3], &in[4]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -206,13 +188,13 @@ TEST(slice_steps_and_clamping)
     FY_CHECK_EQ(out[0].dims[0], 4);
     FY_CHECK_EQ(F32(out[0], 0), 9);
     FY_CHECK_EQ(F32(out[0], 3), 0);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* Huge negative step: one element. */
     sp[0] = INT64_MIN;
     FY_CHECK_EQ(krun(&k, 5, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 1);
     FY_CHECK_EQ(F32(out[0], 0), 9);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* Positive step from -3 to the end by 2: 7, 9 */
     st[0] = -3;
     en[0] = INT64_MAX;
@@ -220,7 +202,7 @@ TEST(slice_steps_and_clamping)
     FY_CHECK_EQ(krun(&k, 5, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 2);
     FY_CHECK_EQ(F32(out[0], 1), 9);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     sp[0] = 0;
     FY_CHECK_EQ(krun(&k, 5, ins, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "steps[0] is 0");
@@ -236,7 +218,7 @@ TEST(slice_steps_and_clamping)
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 2);
     FY_CHECK_EQ(F32(out[0], 0), 2);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     FREE_ALL(out);
 }
 
@@ -244,7 +226,7 @@ TEST(squeeze_unsqueeze_flatten)
 {
     float x[6] = {0};
     int64_t xd[3] = {1, 6, 1}, ax[1] = {-1}, one[1] = {1};
-    fy_tensor in[2] = {kh_f32(x, 3, xd), tv(FY_DTYPE_I64, ax, 1, one)};
+    fy_tensor in[2] = {kh_f32(x, 3, xd), kh_view(FY_DTYPE_I64, ax, 1, one)};
     const fy_tensor *ins[2] = {&in[0], &in[1]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -252,10 +234,10 @@ TEST(squeeze_unsqueeze_flatten)
     kh_init(&k, "Squeeze", 13);
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].rank, 2);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_OK); /* no axes: all 1s */
     FY_CHECK_EQ(out[0].rank, 1);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     ax[0] = 1;
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "not 1");
@@ -268,7 +250,7 @@ TEST(squeeze_unsqueeze_flatten)
     FY_CHECK_EQ(out[0].dims[0], 1);
     FY_CHECK_EQ(out[0].dims[2], 6);
     FY_CHECK_EQ(out[0].dims[4], 1);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     int64_t many[6] = {0, 1, 2, 3, 4, 5};
     kh_init(&k, "Unsqueeze", 11);
     kh_attr_ints(&k, "axes", many, 6);
@@ -279,7 +261,7 @@ TEST(squeeze_unsqueeze_flatten)
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 6);
     FY_CHECK_EQ(out[0].dims[1], 1);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "Flatten", 13);
     kh_attr_int(&k, "axis", 4);
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_EINVAL);
@@ -290,7 +272,7 @@ TEST(expand_shape_size)
 {
     float x[3] = {1, 2, 3};
     int64_t xd[2] = {3, 1}, s[3] = {2, 1, 2}, sd[1] = {3};
-    fy_tensor in[2] = {kh_f32(x, 2, xd), tv(FY_DTYPE_I64, s, 1, sd)};
+    fy_tensor in[2] = {kh_f32(x, 2, xd), kh_view(FY_DTYPE_I64, s, 1, sd)};
     const fy_tensor *ins[2] = {&in[0], &in[1]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -302,7 +284,7 @@ TEST(expand_shape_size)
     FY_CHECK_EQ(fy_tensor_numel(&out[0]), 12);
     FY_CHECK_EQ(F32(out[0], 3), 2);
     FY_CHECK_EQ(F32(out[0], 11), 3);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     s[1] = 4;
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
     s[1] = 1;
@@ -314,12 +296,12 @@ TEST(expand_shape_size)
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 1);
     FY_CHECK_EQ(I64(out[0], 0), 1);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "Size", 13);
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].rank, 0);
     FY_CHECK_EQ(I64(out[0], 0), 3);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     FREE_ALL(out);
 }
 
@@ -327,7 +309,7 @@ TEST(gather_and_bad_indices)
 {
     int32_t x[6] = {10, 11, 12, 13, 14, 15};
     int64_t xd[2] = {3, 2}, ind[2] = {-1, 0}, id[1] = {2};
-    fy_tensor in[2] = {tv(FY_DTYPE_I32, x, 2, xd), tv(FY_DTYPE_I64, ind, 1, id)};
+    fy_tensor in[2] = {kh_view(FY_DTYPE_I32, x, 2, xd), kh_view(FY_DTYPE_I64, ind, 1, id)};
     const fy_tensor *ins[2] = {&in[0], &in[1]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -338,7 +320,7 @@ TEST(gather_and_bad_indices)
     FY_CHECK_EQ(y[0], 14);
     FY_CHECK_EQ(y[1], 15);
     FY_CHECK_EQ(y[2], 10);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     ind[1] = 3;
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "index 3");
@@ -350,13 +332,13 @@ TEST(gather_and_bad_indices)
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
     /* Float indices are refused. */
     float fi[2] = {0, 1};
-    in[1] = tv(FY_DTYPE_F32, fi, 1, id);
+    in[1] = kh_view(FY_DTYPE_F32, fi, 1, id);
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "int32 or int64");
     /* Output rank 5 - 1 + 5 = 9 is over the limit. */
     int64_t big[5] = {1, 1, 1, 1, 1}, zero = 0;
-    in[0] = tv(FY_DTYPE_I32, x, 5, big);
-    in[1] = tv(FY_DTYPE_I64, &zero, 5, big);
+    in[0] = kh_view(FY_DTYPE_I32, x, 5, big);
+    in[1] = kh_view(FY_DTYPE_I64, &zero, 5, big);
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_ELIMIT);
     FREE_ALL(out);
 }
@@ -365,7 +347,7 @@ TEST(gather_elements_nd)
 {
     float x[4] = {1, 2, 3, 4};
     int64_t xd[2] = {2, 2}, ind[4] = {0, 0, 1, 0};
-    fy_tensor in[2] = {kh_f32(x, 2, xd), tv(FY_DTYPE_I64, ind, 2, xd)};
+    fy_tensor in[2] = {kh_f32(x, 2, xd), kh_view(FY_DTYPE_I64, ind, 2, xd)};
     const fy_tensor *ins[2] = {&in[0], &in[1]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -376,27 +358,27 @@ TEST(gather_elements_nd)
     float want[4] = {1, 1, 4, 3};
     for (int i = 0; i < 4; i++)
         FY_CHECK_EQ(F32(out[0], i), want[i]);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     ind[3] = 2;
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "index 2 is out of range for axis 1");
 
     /* GatherND with batch_dims 1: data [2,2], indices [2,1] -> [x[0][1], x[1][0]] */
     int64_t nd[2] = {1, 0}, ndd[2] = {2, 1};
-    in[1] = tv(FY_DTYPE_I64, nd, 2, ndd);
+    in[1] = kh_view(FY_DTYPE_I64, nd, 2, ndd);
     kh_init(&k, "GatherND", 13);
     kh_attr_int(&k, "batch_dims", 1);
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].rank, 1);
     FY_CHECK_EQ(F32(out[0], 0), 2);
     FY_CHECK_EQ(F32(out[0], 1), 3);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     nd[1] = -3;
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "index -3");
     /* Last indices dimension larger than the data rank. */
     int64_t nd3[3] = {0, 0, 0}, nd3d[1] = {3};
-    in[1] = tv(FY_DTYPE_I64, nd3, 1, nd3d);
+    in[1] = kh_view(FY_DTYPE_I64, nd3, 1, nd3d);
     kh_init(&k, "GatherND", 13);
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
     FREE_ALL(out);
@@ -406,7 +388,7 @@ TEST(scatter_reductions)
 {
     float x[4] = {1, 2, 3, 4}, u[2] = {10, 20};
     int64_t xd[1] = {4}, ind[2] = {1, -3}, id[1] = {2};
-    fy_tensor in[3] = {kh_f32(x, 1, xd), tv(FY_DTYPE_I64, ind, 1, id), kh_f32(u, 1, id)};
+    fy_tensor in[3] = {kh_f32(x, 1, xd), kh_view(FY_DTYPE_I64, ind, 1, id), kh_f32(u, 1, id)};
     const fy_tensor *ins[3] = {&in[0], &in[1], &in[2]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -418,12 +400,12 @@ TEST(scatter_reductions)
     FY_CHECK_EQ(F32(out[0], 1), 32);
     FY_CHECK_EQ(F32(out[0], 0), 1);
     FY_CHECK_EQ(x[1], 2); /* input untouched */
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "ScatterElements", 18);
     kh_attr_str(&k, "reduction", "max");
     FY_CHECK_EQ(krun(&k, 3, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(F32(out[0], 1), 20);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "ScatterElements", 18);
     kh_attr_str(&k, "reduction", "avg");
     FY_CHECK_EQ(krun(&k, 3, ins, 1, out, &d), FY_EINVAL);
@@ -432,21 +414,21 @@ TEST(scatter_reductions)
     ind[0] = 4;
     FY_CHECK_EQ(krun(&k, 3, ins, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "index 4");
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 
     /* ScatterND mul on int64 with wrap-around (no UB). */
     int64_t xi[2] = {INT64_MAX, 3}, ui[1] = {2}, ni[1] = {0}, nd[2] = {1, 1}, two[1] = {2};
-    fy_tensor in2[3] = {tv(FY_DTYPE_I64, xi, 1, two), tv(FY_DTYPE_I64, ni, 2, nd),
-                        tv(FY_DTYPE_I64, ui, 1, nd)};
+    fy_tensor in2[3] = {kh_view(FY_DTYPE_I64, xi, 1, two), kh_view(FY_DTYPE_I64, ni, 2, nd),
+                        kh_view(FY_DTYPE_I64, ui, 1, nd)};
     const fy_tensor *ins2[3] = {&in2[0], &in2[1], &in2[2]};
     kh_init(&k, "ScatterND", 16);
     kh_attr_str(&k, "reduction", "mul");
     FY_CHECK_EQ(krun(&k, 3, ins2, 1, out, &d), FY_OK);
     FY_CHECK_EQ(I64(out[0], 0), -2);
     FY_CHECK_EQ(I64(out[0], 1), 3);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     /* updates of the wrong shape */
-    in2[2] = tv(FY_DTYPE_I64, xi, 1, two);
+    in2[2] = kh_view(FY_DTYPE_I64, xi, 1, two);
     FY_CHECK_EQ(krun(&k, 3, ins2, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "updates has shape [2]");
     FREE_ALL(out);
@@ -456,7 +438,7 @@ TEST(tile_range_constant_of_shape)
 {
     uint8_t x[2] = {7, 8};
     int64_t xd[1] = {2}, rep[1] = {3}, one[1] = {1};
-    fy_tensor in[2] = {tv(FY_DTYPE_U8, x, 1, xd), tv(FY_DTYPE_I64, rep, 1, one)};
+    fy_tensor in[2] = {kh_view(FY_DTYPE_U8, x, 1, xd), kh_view(FY_DTYPE_I64, rep, 1, one)};
     const fy_tensor *ins[2] = {&in[0], &in[1]};
     fy_tensor out[1] = {{0}};
     fy_diag d = {{0}};
@@ -465,31 +447,31 @@ TEST(tile_range_constant_of_shape)
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 6);
     FY_CHECK_EQ(((uint8_t *)out[0].data)[5], 8);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     rep[0] = INT64_MAX;
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_ELIMIT);
     rep[0] = -1;
     FY_CHECK_EQ(krun(&k, 2, ins, 1, out, &d), FY_EINVAL);
 
     int32_t s = 10, l = 1, dl = -3;
-    fy_tensor r[3] = {tv(FY_DTYPE_I32, &s, 0, NULL), tv(FY_DTYPE_I32, &l, 0, NULL),
-                      tv(FY_DTYPE_I32, &dl, 0, NULL)};
+    fy_tensor r[3] = {kh_view(FY_DTYPE_I32, &s, 0, NULL), kh_view(FY_DTYPE_I32, &l, 0, NULL),
+                      kh_view(FY_DTYPE_I32, &dl, 0, NULL)};
     const fy_tensor *rins[3] = {&r[0], &r[1], &r[2]};
     kh_init(&k, "Range", 11);
     FY_CHECK_EQ(krun(&k, 3, rins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 3); /* 10, 7, 4 */
     FY_CHECK_EQ(((int32_t *)out[0].data)[2], 4);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     dl = 0;
     FY_CHECK_EQ(krun(&k, 3, rins, 1, out, &d), FY_EINVAL);
     int64_t s64 = INT64_MIN, l64 = INT64_MAX, d64 = 1;
-    fy_tensor r64[3] = {tv(FY_DTYPE_I64, &s64, 0, NULL), tv(FY_DTYPE_I64, &l64, 0, NULL),
-                        tv(FY_DTYPE_I64, &d64, 0, NULL)};
+    fy_tensor r64[3] = {kh_view(FY_DTYPE_I64, &s64, 0, NULL), kh_view(FY_DTYPE_I64, &l64, 0, NULL),
+                        kh_view(FY_DTYPE_I64, &d64, 0, NULL)};
     const fy_tensor *r64ins[3] = {&r64[0], &r64[1], &r64[2]};
     FY_CHECK_EQ(krun(&k, 3, r64ins, 1, out, &d), FY_ELIMIT);
     float fs = 0, fl = 1e30f, fd = 1e-30f;
-    fy_tensor rf[3] = {tv(FY_DTYPE_F32, &fs, 0, NULL), tv(FY_DTYPE_F32, &fl, 0, NULL),
-                       tv(FY_DTYPE_F32, &fd, 0, NULL)};
+    fy_tensor rf[3] = {kh_view(FY_DTYPE_F32, &fs, 0, NULL), kh_view(FY_DTYPE_F32, &fl, 0, NULL),
+                       kh_view(FY_DTYPE_F32, &fd, 0, NULL)};
     const fy_tensor *rfins[3] = {&rf[0], &rf[1], &rf[2]};
     FY_CHECK_EQ(krun(&k, 3, rfins, 1, out, &d), FY_ELIMIT);
     fl = 1;
@@ -497,19 +479,19 @@ TEST(tile_range_constant_of_shape)
     FY_CHECK_EQ(krun(&k, 3, rfins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 4);
     FY_CHECK_NEAR(F32(out[0], 3), 0.75, 1e-7);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 
     int64_t shape[2] = {2, 3}, sd[1] = {2};
     int32_t v = 9;
-    fy_tensor val = tv(FY_DTYPE_I32, &v, 1, one);
-    fy_tensor sh = tv(FY_DTYPE_I64, shape, 1, sd);
+    fy_tensor val = kh_view(FY_DTYPE_I32, &v, 1, one);
+    fy_tensor sh = kh_view(FY_DTYPE_I64, shape, 1, sd);
     const fy_tensor *cins[1] = {&sh};
     kh_init(&k, "ConstantOfShape", 9);
     kh_attr_tensor(&k, "value", &val);
     FY_CHECK_EQ(krun(&k, 1, cins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dtype, FY_DTYPE_I32);
     FY_CHECK_EQ(((int32_t *)out[0].data)[5], 9);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     shape[0] = shape[1] = INT64_C(1) << 40;
     FY_CHECK_EQ(krun(&k, 1, cins, 1, out, &d), FY_ELIMIT);
     shape[0] = -2;
@@ -528,13 +510,13 @@ TEST(constant_attrs)
     FY_CHECK_EQ(krun(&k, 0, NULL, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dtype, FY_DTYPE_I64);
     FY_CHECK_EQ(I64(out[0], 2), 6);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "Constant", 13);
     kh_attr_float(&k, "value_float", 2.5f);
     FY_CHECK_EQ(krun(&k, 0, NULL, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].rank, 0);
     FY_CHECK_EQ(F32(out[0], 0), 2.5);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_attr_int(&k, "value_int", 1);
     FY_CHECK_EQ(krun(&k, 0, NULL, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "exactly one");
@@ -571,14 +553,14 @@ TEST(depth_space_roundtrip)
     FY_CHECK_EQ(krun(&k2, 1, bins, 1, back, &d), FY_OK);
     for (int i = 0; i < 8; i++)
         FY_CHECK_EQ(F32(back[0], i), x[i]);
-    free_outs(out, 1);
-    free_outs(back, 1);
+    kh_free_outs(out, 1);
+    kh_free_outs(back, 1);
     /* CRD: channel c's block is in channels c*4 .. c*4+3, so this is identity order. */
     kh_attr_str(&k, "mode", "CRD");
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_OK);
     for (int i = 0; i < 8; i++)
         FY_CHECK_EQ(F32(out[0], i), x[i]);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "DepthToSpace", 13);
     kh_attr_int(&k, "blocksize", 3);
     FY_CHECK_EQ(krun(&k, 1, ins, 1, out, &d), FY_EINVAL);
@@ -592,7 +574,7 @@ TEST(onehot_trilu_eyelike)
 {
     int64_t ind[3] = {1, -1, 5}, id[1] = {3}, two[1] = {2};
     float depth = 3, vals[2] = {0, 1};
-    fy_tensor in[3] = {tv(FY_DTYPE_I64, ind, 1, id), tv(FY_DTYPE_F32, &depth, 0, NULL),
+    fy_tensor in[3] = {kh_view(FY_DTYPE_I64, ind, 1, id), kh_view(FY_DTYPE_F32, &depth, 0, NULL),
                        kh_f32(vals, 1, two)};
     const fy_tensor *ins[3] = {&in[0], &in[1], &in[2]};
     fy_tensor out[1] = {{0}};
@@ -603,25 +585,25 @@ TEST(onehot_trilu_eyelike)
     float want[9] = {0, 1, 0, 0, 0, 1, 0, 0, 0}; /* 5 is out of range: all off */
     for (int i = 0; i < 9; i++)
         FY_CHECK_EQ(F32(out[0], i), want[i]);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     depth = -1;
     FY_CHECK_EQ(krun(&k, 3, ins, 1, out, &d), FY_EINVAL);
 
     float m[6] = {1, 2, 3, 4, 5, 6};
     int64_t md[2] = {2, 3}, kk = 1;
-    fy_tensor tin[2] = {kh_f32(m, 2, md), tv(FY_DTYPE_I64, &kk, 0, NULL)};
+    fy_tensor tin[2] = {kh_f32(m, 2, md), kh_view(FY_DTYPE_I64, &kk, 0, NULL)};
     const fy_tensor *tins[2] = {&tin[0], &tin[1]};
     kh_init(&k, "Trilu", 14);
     FY_CHECK_EQ(krun(&k, 2, tins, 1, out, &d), FY_OK);
     float up[6] = {0, 2, 3, 0, 0, 6};
     for (int i = 0; i < 6; i++)
         FY_CHECK_EQ(F32(out[0], i), up[i]);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kk = INT64_MIN;
     kh_attr_int(&k, "upper", 0);
     FY_CHECK_EQ(krun(&k, 2, tins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(F32(out[0], 0), 0);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 
     kh_init(&k, "EyeLike", 9);
     kh_attr_int(&k, "k", -1);
@@ -630,7 +612,7 @@ TEST(onehot_trilu_eyelike)
     FY_CHECK_EQ(out[0].dtype, FY_DTYPE_I32);
     FY_CHECK_EQ(((int32_t *)out[0].data)[3], 1);
     FY_CHECK_EQ(((int32_t *)out[0].data)[0], 0);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "EyeLike", 9);
     kh_attr_int(&k, "dtype", 8); /* string */
     FY_CHECK_EQ(krun(&k, 1, tins, 1, out, &d), FY_EUNSUPPORTED);
@@ -653,32 +635,32 @@ TEST(nonzero_compress_reverse)
     int64_t want[6] = {0, 1, 1, 1, 1, 2};
     for (int i = 0; i < 6; i++)
         FY_CHECK_EQ(I64(out[0], i), want[i]);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
 
     uint8_t cond[2] = {0, 1};
     int64_t cd[1] = {2};
-    fy_tensor cin[2] = {in, tv(FY_DTYPE_BOOL, cond, 1, cd)};
+    fy_tensor cin[2] = {in, kh_view(FY_DTYPE_BOOL, cond, 1, cd)};
     const fy_tensor *cins[2] = {&cin[0], &cin[1]};
     kh_init(&k, "Compress", 11);
     kh_attr_int(&k, "axis", 1);
     FY_CHECK_EQ(krun(&k, 2, cins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[1], 1);
     FY_CHECK_EQ(F32(out[0], 1), 2);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     kh_init(&k, "Compress", 11);
     FY_CHECK_EQ(krun(&k, 2, cins, 1, out, &d), FY_OK); /* flattened */
     FY_CHECK_EQ(out[0].dims[0], 1);
     FY_CHECK_EQ(F32(out[0], 0), 1);
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     uint8_t cond4[4] = {1, 1, 1, 1};
     int64_t c4[1] = {4};
-    cin[1] = tv(FY_DTYPE_BOOL, cond4, 1, c4);
+    cin[1] = kh_view(FY_DTYPE_BOOL, cond4, 1, c4);
     kh_attr_int(&k, "axis", 0);
     FY_CHECK_EQ(krun(&k, 2, cins, 1, out, &d), FY_EINVAL);
 
     /* ReverseSequence: time_axis 1, batch_axis 0, lens [2, 1] */
     int64_t lens[2] = {2, 1}, ld[1] = {2};
-    fy_tensor rin[2] = {in, tv(FY_DTYPE_I64, lens, 1, ld)};
+    fy_tensor rin[2] = {in, kh_view(FY_DTYPE_I64, lens, 1, ld)};
     const fy_tensor *rins[2] = {&rin[0], &rin[1]};
     kh_init(&k, "ReverseSequence", 10);
     kh_attr_int(&k, "time_axis", 1);
@@ -687,7 +669,7 @@ TEST(nonzero_compress_reverse)
     FY_CHECK_EQ(F32(out[0], 0), 1); /* row 0, first 2 reversed: 0, 1, 0 -> 1, 0, 0 */
     FY_CHECK_EQ(F32(out[0], 1), 0);
     FY_CHECK_EQ(F32(out[0], 4), 2); /* row 1 unchanged */
-    free_outs(out, 1);
+    kh_free_outs(out, 1);
     lens[1] = 4;
     FY_CHECK_EQ(krun(&k, 2, rins, 1, out, &d), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "sequence_lens[1] = 4");
@@ -715,7 +697,7 @@ TEST(unique_sorted_and_not)
     }
     for (int i = 0; i < 6; i++)
         FY_CHECK_EQ(I64(out[2], i), inv[i]);
-    free_outs(out, 4);
+    kh_free_outs(out, 4);
 
     kh_attr_int(&k, "sorted", 0);
     FY_CHECK_EQ(krun(&k, 1, ins, 4, out, &d), FY_OK);
@@ -725,7 +707,7 @@ TEST(unique_sorted_and_not)
         FY_CHECK_EQ(F32(out[0], i), y2[i]);
     for (int i = 0; i < 6; i++)
         FY_CHECK_EQ(I64(out[2], i), inv2[i]);
-    free_outs(out, 4);
+    kh_free_outs(out, 4);
 
     /* With axis 0 on [[1,0],[1,0],[0,5]]: rows [0,5] and [1,0]. */
     float m[6] = {1, 0, 1, 0, 0, 5};
@@ -738,7 +720,7 @@ TEST(unique_sorted_and_not)
     FY_CHECK_EQ(F32(out[0], 1), 5);
     FY_CHECK_EQ(I64(out[1], 0), 2);
     FY_CHECK_EQ(I64(out[3], 1), 2);
-    free_outs(out, 4);
+    kh_free_outs(out, 4);
     kh_init(&k, "Unique", 11);
     kh_attr_int(&k, "axis", 2);
     FY_CHECK_EQ(krun(&k, 1, ins, 4, out, &d), FY_EINVAL);
@@ -754,15 +736,16 @@ TEST(empty_and_extreme)
     float x[1] = {0};
     int64_t zd[2] = {0, 1}, one[1] = {1}, st[1] = {-1}, en[1] = {INT64_MIN}, ax[1] = {0},
             sp[1] = {-1};
-    fy_tensor in[5] = {kh_f32(x, 2, zd), tv(FY_DTYPE_I64, st, 1, one), tv(FY_DTYPE_I64, en, 1, one),
-                       tv(FY_DTYPE_I64, ax, 1, one), tv(FY_DTYPE_I64, sp, 1, one)};
+    fy_tensor in[5] = {kh_f32(x, 2, zd), kh_view(FY_DTYPE_I64, st, 1, one),
+                       kh_view(FY_DTYPE_I64, en, 1, one), kh_view(FY_DTYPE_I64, ax, 1, one),
+                       kh_view(FY_DTYPE_I64, sp, 1, one)};
     const fy_tensor *ins[5] = {&in[0], &in[1], &in[2], &in[3], &in[4]};
     kh_init(&k, "Slice", 13);
     FY_CHECK_EQ(krun(&k, 5, ins, 1, out, &d), FY_OK);
     FY_CHECK_EQ(out[0].dims[0], 0);
     /* Gather on a zero-length axis: any index is out of range. */
     int64_t gi = 0;
-    fy_tensor gin[2] = {kh_f32(x, 2, zd), tv(FY_DTYPE_I64, &gi, 0, NULL)};
+    fy_tensor gin[2] = {kh_f32(x, 2, zd), kh_view(FY_DTYPE_I64, &gi, 0, NULL)};
     const fy_tensor *gins[2] = {&gin[0], &gin[1]};
     kh_init(&k, "Gather", 13);
     FY_CHECK_EQ(krun(&k, 2, gins, 1, out, &d), FY_EINVAL);
@@ -777,8 +760,8 @@ TEST(empty_and_extreme)
     FY_CHECK_EQ(out[2].dims[0], 0);
     /* Range over the whole int64 line in 4 steps, without signed overflow. */
     int64_t s64 = INT64_MIN, l64 = INT64_MAX, d64 = INT64_C(1) << 62;
-    fy_tensor r[3] = {tv(FY_DTYPE_I64, &s64, 0, NULL), tv(FY_DTYPE_I64, &l64, 0, NULL),
-                      tv(FY_DTYPE_I64, &d64, 0, NULL)};
+    fy_tensor r[3] = {kh_view(FY_DTYPE_I64, &s64, 0, NULL), kh_view(FY_DTYPE_I64, &l64, 0, NULL),
+                      kh_view(FY_DTYPE_I64, &d64, 0, NULL)};
     const fy_tensor *rins[3] = {&r[0], &r[1], &r[2]};
     kh_init(&k, "Range", 11);
     FY_CHECK_EQ(krun(&k, 3, rins, 1, out, &d), FY_OK);
@@ -786,7 +769,7 @@ TEST(empty_and_extreme)
     FY_CHECK_EQ(I64(out[0], 3), INT64_C(1) << 62);
     /* Mixed dtypes in Concat; GatherND batch mismatch; Trilu on a vector. */
     int32_t xi[1] = {0};
-    fy_tensor cin[2] = {kh_f32(x, 1, one), tv(FY_DTYPE_I32, xi, 1, one)};
+    fy_tensor cin[2] = {kh_f32(x, 1, one), kh_view(FY_DTYPE_I32, xi, 1, one)};
     const fy_tensor *cins[2] = {&cin[0], &cin[1]};
     kh_init(&k, "Concat", 13);
     kh_attr_int(&k, "axis", 0);
@@ -796,7 +779,7 @@ TEST(empty_and_extreme)
     FY_CHECK_EQ(krun(&k, 1, cins, 1, out, &d), FY_EINVAL);
     float m[4] = {0};
     int64_t md[2] = {2, 2}, nid[2] = {3, 1}, nidx[3] = {0, 0, 0};
-    fy_tensor nin[2] = {kh_f32(m, 2, md), tv(FY_DTYPE_I64, nidx, 2, nid)};
+    fy_tensor nin[2] = {kh_f32(m, 2, md), kh_view(FY_DTYPE_I64, nidx, 2, nid)};
     const fy_tensor *nins[2] = {&nin[0], &nin[1]};
     kh_init(&k, "GatherND", 13);
     kh_attr_int(&k, "batch_dims", 1);

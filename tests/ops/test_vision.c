@@ -8,28 +8,6 @@
 #include "ops/kernel_harness.h"
 #include "test.h"
 
-static fy_tensor mk(fy_dtype dt, int rank, const int64_t *dims, const double *v)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    if (fy_tensor_alloc(&t, dt, rank, dims, NULL) != FY_OK)
-        return t;
-    for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
-        fy__set_f64(&t, i, v ? v[i] : 0.0);
-    return t;
-}
-
-static fy_tensor mki(int rank, const int64_t *dims, const int64_t *v)
-{
-    fy_tensor t;
-    memset(&t, 0, sizeof t);
-    if (fy_tensor_alloc(&t, FY_DTYPE_I64, rank, dims, NULL) != FY_OK)
-        return t;
-    for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
-        ((int64_t *)t.data)[i] = v[i];
-    return t;
-}
-
 /* Run op on n_in inputs (NULL entries are omitted optional inputs) into one output. */
 static int run(kh_node *k, int n_in, const fy_tensor *const *in, fy_tensor *out, fy_diag *d)
 {
@@ -41,13 +19,6 @@ static int run(kh_node *k, int n_in, const fy_tensor *const *in, fy_tensor *out,
 static double at(const fy_tensor *t, int64_t i)
 {
     return fy__get_f64(t, i);
-}
-
-static void check_shape(const fy_tensor *t, int rank, const int64_t *dims)
-{
-    FY_CHECK_EQ(t->rank, rank);
-    for (int i = 0; i < rank && i < t->rank; i++)
-        FY_CHECK_EQ(t->dims[i], dims[i]);
 }
 
 static void free_all(fy_tensor *const *ts, size_t n)
@@ -67,7 +38,7 @@ static const int64_t nms_bd[3] = {1, 6, 4}, nms_sd[3] = {1, 1, 6}, one[1] = {1};
 static void check_rows(const fy_tensor *y, int64_t n, const int64_t *want)
 {
     int64_t d[2] = {n, 3};
-    check_shape(y, 2, d);
+    kh_check_shape(y, 2, d);
     if (y->rank == 2 && y->dims[0] == n)
         for (int64_t i = 0; i < 3 * n; i++)
             FY_CHECK_EQ(((const int64_t *)y->data)[i], want[i]);
@@ -75,12 +46,14 @@ static void check_rows(const fy_tensor *y, int64_t n, const int64_t *want)
 
 TEST(nms_values)
 {
-    fy_tensor b = mk(FY_DTYPE_F32, 3, nms_bd, nms_boxes),
-              s = mk(FY_DTYPE_F32, 3, nms_sd, nms_scores);
+    fy_tensor b = kh_alloc(FY_DTYPE_F32, 3, nms_bd, nms_boxes),
+              s = kh_alloc(FY_DTYPE_F32, 3, nms_sd, nms_scores);
     int64_t m3 = 3;
     double half = 0.5, zero = 0.0, high = 0.4;
-    fy_tensor mo = mki(1, one, &m3), iou = mk(FY_DTYPE_F32, 1, one, &half),
-              sc = mk(FY_DTYPE_F32, 1, one, &zero), sc_hi = mk(FY_DTYPE_F32, 1, one, &high), y;
+    fy_tensor mo = kh_alloc_i64(FY_DTYPE_I64, 1, one, &m3),
+              iou = kh_alloc(FY_DTYPE_F32, 1, one, &half),
+              sc = kh_alloc(FY_DTYPE_F32, 1, one, &zero),
+              sc_hi = kh_alloc(FY_DTYPE_F32, 1, one, &high), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "NonMaxSuppression", 11);
@@ -110,7 +83,7 @@ TEST(nms_values)
         cb[4 * i + 2] = p[3] - p[1];
         cb[4 * i + 3] = p[2] - p[0];
     }
-    fy_tensor bc = mk(FY_DTYPE_F32, 3, nms_bd, cb);
+    fy_tensor bc = kh_alloc(FY_DTYPE_F32, 3, nms_bd, cb);
     kh_attr_int(&k, "center_point_box", 1);
     in[0] = &bc;
     in[4] = &sc;
@@ -135,8 +108,8 @@ TEST(nms_ties_classes_and_nan)
                          0.7, 0.8, 0.9, /* b1 c0: box 0 has a NaN corner */
                          nan, nan, nan};
     int64_t m = 10;
-    fy_tensor b = mk(FY_DTYPE_F32, 3, bd, boxes), s = mk(FY_DTYPE_F32, 3, sd, scores),
-              mo = mki(1, one, &m), y;
+    fy_tensor b = kh_alloc(FY_DTYPE_F32, 3, bd, boxes), s = kh_alloc(FY_DTYPE_F32, 3, sd, scores),
+              mo = kh_alloc_i64(FY_DTYPE_I64, 1, one, &m), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "NonMaxSuppression", 11);
@@ -158,7 +131,7 @@ TEST(nms_ties_classes_and_nan)
 
     /* A negative maximum selects nothing. */
     m = -5;
-    fy_tensor mneg = mki(1, one, &m);
+    fy_tensor mneg = kh_alloc_i64(FY_DTYPE_I64, 1, one, &m);
     in[2] = &mneg;
     FY_CHECK_EQ(run(&k, 3, in, &y, &d), FY_OK);
     FY_CHECK_EQ(y.dims[0], 0);
@@ -173,12 +146,15 @@ TEST(nms_errors)
     static const int64_t bad_bd[3] = {1, 6, 3}, bad_sd[3] = {1, 1, 5}, two[1] = {2};
     int64_t m3 = 3, m2[2] = {1, 2};
     double big = 1.5, nan = NAN;
-    fy_tensor b = mk(FY_DTYPE_F32, 3, nms_bd, nms_boxes),
-              s = mk(FY_DTYPE_F32, 3, nms_sd, nms_scores);
-    fy_tensor bb = mk(FY_DTYPE_F32, 3, bad_bd, NULL), bs = mk(FY_DTYPE_F32, 3, bad_sd, NULL);
-    fy_tensor mo = mki(1, one, &m3), mo2 = mki(1, two, m2),
-              iou_big = mk(FY_DTYPE_F32, 1, one, &big), iou_nan = mk(FY_DTYPE_F32, 1, one, &nan), y;
-    fy_tensor mo_f = mk(FY_DTYPE_F32, 1, one, &big);
+    fy_tensor b = kh_alloc(FY_DTYPE_F32, 3, nms_bd, nms_boxes),
+              s = kh_alloc(FY_DTYPE_F32, 3, nms_sd, nms_scores);
+    fy_tensor bb = kh_alloc(FY_DTYPE_F32, 3, bad_bd, NULL),
+              bs = kh_alloc(FY_DTYPE_F32, 3, bad_sd, NULL);
+    fy_tensor mo = kh_alloc_i64(FY_DTYPE_I64, 1, one, &m3),
+              mo2 = kh_alloc_i64(FY_DTYPE_I64, 1, two, m2),
+              iou_big = kh_alloc(FY_DTYPE_F32, 1, one, &big),
+              iou_nan = kh_alloc(FY_DTYPE_F32, 1, one, &nan), y;
+    fy_tensor mo_f = kh_alloc(FY_DTYPE_F32, 1, one, &big);
     fy_diag d;
     kh_node k;
     kh_init(&k, "NonMaxSuppression", 11);
@@ -224,15 +200,16 @@ static fy_tensor iota44(void)
     double v[16];
     for (int i = 0; i < 16; i++)
         v[i] = i; /* value at (y, x) is 4y + x: bilinear sampling returns 4y + x */
-    return mk(FY_DTYPE_F32, 4, x44, v);
+    return kh_alloc(FY_DTYPE_F32, 4, x44, v);
 }
 
 TEST(roialign_values)
 {
     double r3[4] = {0, 0, 3, 3}, r4[4] = {0, 0, 4, 4};
     int64_t b0 = 0;
-    fy_tensor x = iota44(), rois3 = mk(FY_DTYPE_F32, 2, roi1, r3),
-              rois4 = mk(FY_DTYPE_F32, 2, roi1, r4), bi = mki(1, one, &b0), y;
+    fy_tensor x = iota44(), rois3 = kh_alloc(FY_DTYPE_F32, 2, roi1, r3),
+              rois4 = kh_alloc(FY_DTYPE_F32, 2, roi1, r4),
+              bi = kh_alloc_i64(FY_DTYPE_I64, 1, one, &b0), y;
     fy_diag d;
     kh_node k;
     const fy_tensor *in[3] = {&x, &rois3, &bi};
@@ -242,7 +219,7 @@ TEST(roialign_values)
     kh_attr_int(&k, "sampling_ratio", 1);
     FY_CHECK_EQ(run(&k, 3, in, &y, &d), FY_OK);
     static const int64_t yd1[4] = {1, 1, 1, 1};
-    check_shape(&y, 4, yd1);
+    kh_check_shape(&y, 4, yd1);
     FY_CHECK_NEAR(at(&y, 0), 7.5, 1e-6);
     fy_tensor_deinit(&y);
 
@@ -269,7 +246,7 @@ TEST(roialign_values)
     in[1] = &rois4;
     FY_CHECK_EQ(run(&k, 3, in, &y, &d), FY_OK);
     static const int64_t yd2[4] = {1, 1, 2, 2};
-    check_shape(&y, 4, yd2);
+    kh_check_shape(&y, 4, yd2);
     FY_CHECK_NEAR(at(&y, 0), 5.0, 1e-6);   /* y = 1, x = 1 */
     FY_CHECK_NEAR(at(&y, 1), 6.75, 1e-6);  /* y = 1, x = 2.75 */
     FY_CHECK_NEAR(at(&y, 2), 12.0, 1e-6);  /* y = 2.75, x = 1 */
@@ -285,7 +262,7 @@ TEST(roialign_values)
     fy_tensor_deinit(&y);
 
     /* float64 computes the same. */
-    fy_tensor x64 = mk(FY_DTYPE_F64, 4, x44, NULL), r64 = mk(FY_DTYPE_F64, 2, roi1, r4);
+    fy_tensor x64 = kh_alloc(FY_DTYPE_F64, 4, x44, NULL), r64 = kh_alloc(FY_DTYPE_F64, 2, roi1, r4);
     for (int i = 0; i < 16; i++)
         fy__set_f64(&x64, i, i);
     in[0] = &x64;
@@ -304,10 +281,11 @@ TEST(roialign_edges)
     static const int64_t r0d[2] = {0, 4}, zd[1] = {0};
     double far[4] = {100, 100, 120, 120}, neg[4] = {3, 3, 1, 1}, huge[4] = {0, 0, 1e30f, 1e30f};
     int64_t b0 = 0;
-    fy_tensor x = iota44(), rf = mk(FY_DTYPE_F32, 2, roi1, far),
-              rn = mk(FY_DTYPE_F32, 2, roi1, neg), rh = mk(FY_DTYPE_F32, 2, roi1, huge),
-              r0 = mk(FY_DTYPE_F32, 2, r0d, NULL), bi = mki(1, one, &b0),
-              b_empty = mki(1, zd, NULL), y;
+    fy_tensor x = iota44(), rf = kh_alloc(FY_DTYPE_F32, 2, roi1, far),
+              rn = kh_alloc(FY_DTYPE_F32, 2, roi1, neg), rh = kh_alloc(FY_DTYPE_F32, 2, roi1, huge),
+              r0 = kh_alloc(FY_DTYPE_F32, 2, r0d, NULL),
+              bi = kh_alloc_i64(FY_DTYPE_I64, 1, one, &b0),
+              b_empty = kh_alloc_i64(FY_DTYPE_I64, 1, zd, NULL), y;
     fy_diag d;
     kh_node k;
 
@@ -332,7 +310,7 @@ TEST(roialign_edges)
     in[2] = &b_empty;
     FY_CHECK_EQ(run(&k, 3, in, &y, &d), FY_OK);
     static const int64_t ed[4] = {0, 1, 2, 2};
-    check_shape(&y, 4, ed);
+    kh_check_shape(&y, 4, ed);
     fy_tensor_deinit(&y);
 
     /* Adaptive sampling over an enormous ROI is refused instead of looping for ages. */
@@ -361,11 +339,15 @@ TEST(roialign_errors)
     static const int64_t bad_rd[2] = {1, 3}, two[1] = {2};
     double r[4] = {0, 0, 3, 3}, rnan[4] = {0, NAN, 3, 3}, rinf[4] = {0, 0, INFINITY, 3};
     int64_t b_big = 1, b_neg = -1, b2[2] = {0, 0}, b0 = 0;
-    fy_tensor x = iota44(), rois = mk(FY_DTYPE_F32, 2, roi1, r),
-              rb = mk(FY_DTYPE_F32, 2, bad_rd, NULL), rnn = mk(FY_DTYPE_F32, 2, roi1, rnan),
-              ri = mk(FY_DTYPE_F32, 2, roi1, rinf), bbig = mki(1, one, &b_big),
-              bneg = mki(1, one, &b_neg), btwo = mki(1, two, b2), bi = mki(1, one, &b0),
-              bf = mk(FY_DTYPE_F32, 1, one, NULL), y;
+    fy_tensor x = iota44(), rois = kh_alloc(FY_DTYPE_F32, 2, roi1, r),
+              rb = kh_alloc(FY_DTYPE_F32, 2, bad_rd, NULL),
+              rnn = kh_alloc(FY_DTYPE_F32, 2, roi1, rnan),
+              ri = kh_alloc(FY_DTYPE_F32, 2, roi1, rinf),
+              bbig = kh_alloc_i64(FY_DTYPE_I64, 1, one, &b_big),
+              bneg = kh_alloc_i64(FY_DTYPE_I64, 1, one, &b_neg),
+              btwo = kh_alloc_i64(FY_DTYPE_I64, 1, two, b2),
+              bi = kh_alloc_i64(FY_DTYPE_I64, 1, one, &b0),
+              bf = kh_alloc(FY_DTYPE_F32, 1, one, NULL), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "RoiAlign", 16);
@@ -439,14 +421,14 @@ static fy_tensor row_grid(int n, const double *gx)
         g[2 * i] = gx[i];
         g[2 * i + 1] = 0;
     }
-    return mk(FY_DTYPE_F32, 4, gd, g);
+    return kh_alloc(FY_DTYPE_F32, 4, gd, g);
 }
 
 static void gs_row(const char *mode, const char *pad, int n, const double *gx, const double *want)
 {
     static const int64_t xd[4] = {1, 1, 1, 3};
     static const double xv[3] = {1, 2, 3};
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, xv), g = row_grid(n, gx), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, xv), g = row_grid(n, gx), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "GridSample", 16);
@@ -455,7 +437,7 @@ static void gs_row(const char *mode, const char *pad, int n, const double *gx, c
     const fy_tensor *in[2] = {&x, &g};
     FY_CHECK_EQ(run(&k, 2, in, &y, &d), FY_OK);
     int64_t yd[4] = {1, 1, 1, n};
-    check_shape(&y, 4, yd);
+    kh_check_shape(&y, 4, yd);
     for (int i = 0; i < n && fy_tensor_numel(&y) == n; i++) {
         if (isnan(want[i]))
             FY_CHECK(isnan(at(&y, i)));
@@ -492,7 +474,7 @@ TEST(gridsample_bicubic_and_align)
     static const int64_t xd[4] = {1, 1, 1, 5}, gd[4] = {1, 1, 1, 2};
     static const double xv[5] = {0, 1, 4, 9, 16};
     double gv[2] = {0.1, 0};
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, xv), g = mk(FY_DTYPE_F32, 4, gd, gv), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, xv), g = kh_alloc(FY_DTYPE_F32, 4, gd, gv), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "GridSample", 16);
@@ -506,7 +488,7 @@ TEST(gridsample_bicubic_and_align)
     static const int64_t x2d[4] = {1, 1, 2, 2}, g2d[4] = {1, 2, 2, 2};
     static const double x2[4] = {1, 2, 3, 4};
     double ident[8] = {-1, -1, 1, -1, -1, 1, 1, 1};
-    fy_tensor xx = mk(FY_DTYPE_F32, 4, x2d, x2), gi = mk(FY_DTYPE_F32, 4, g2d, ident);
+    fy_tensor xx = kh_alloc(FY_DTYPE_F32, 4, x2d, x2), gi = kh_alloc(FY_DTYPE_F32, 4, g2d, ident);
     kh_init(&k, "GridSample", 16);
     kh_attr_int(&k, "align_corners", 1);
     in[0] = &xx;
@@ -518,7 +500,7 @@ TEST(gridsample_bicubic_and_align)
 
     /* The centre of a 2x2 image with align_corners 0 averages all four pixels. */
     double centre[2] = {0, 0};
-    fy_tensor gc = mk(FY_DTYPE_F32, 4, gd, centre);
+    fy_tensor gc = kh_alloc(FY_DTYPE_F32, 4, gd, centre);
     kh_init(&k, "GridSample", 16);
     in[1] = &gc;
     FY_CHECK_EQ(run(&k, 2, in, &y, &d), FY_OK);
@@ -526,7 +508,8 @@ TEST(gridsample_bicubic_and_align)
     fy_tensor_deinit(&y);
 
     /* int64 X with nearest copies values exactly (no detour through double). */
-    fy_tensor xi = mki(4, x2d, (const int64_t[]){INT64_MAX, 2, 3, INT64_MIN});
+    fy_tensor xi =
+        kh_alloc_i64(FY_DTYPE_I64, 4, x2d, (const int64_t[]){INT64_MAX, 2, 3, INT64_MIN});
     kh_init(&k, "GridSample", 16);
     kh_attr_int(&k, "align_corners", 1);
     kh_attr_str(&k, "mode", "nearest");
@@ -550,7 +533,7 @@ TEST(gridsample_hostile_coordinates)
     double xv[18];
     for (int i = 0; i < 18; i++)
         xv[i] = i + 1;
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, xv), g = mk(FY_DTYPE_F32, 4, gd, gv), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, xv), g = kh_alloc(FY_DTYPE_F32, 4, gd, gv), y;
     const char *modes[3] = {"nearest", "bilinear", "bicubic"};
     const char *pads[3] = {"zeros", "border", "reflection"};
     fy_diag d;
@@ -586,7 +569,7 @@ TEST(gridsample_nd_opset20)
     double xv[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     /* (x, y, z) order: (1, -1, -1) is voxel [0][0][1] = 1; (-1, 1, 1) is [1][1][0] = 6. */
     double gv[9] = {1, -1, -1, -1, 1, 1, 0, 0, 0};
-    fy_tensor x = mk(FY_DTYPE_F32, 5, xd, xv), g = mk(FY_DTYPE_F32, 5, gd, gv), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 5, xd, xv), g = kh_alloc(FY_DTYPE_F32, 5, gd, gv), y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "GridSample", 20);
@@ -594,7 +577,7 @@ TEST(gridsample_nd_opset20)
     const fy_tensor *in[2] = {&x, &g};
     FY_CHECK_EQ(run(&k, 2, in, &y, &d), FY_OK);
     static const int64_t yd[5] = {1, 1, 1, 1, 3};
-    check_shape(&y, 5, yd);
+    kh_check_shape(&y, 5, yd);
     FY_CHECK_NEAR(at(&y, 0), 1.0, 1e-6);
     FY_CHECK_NEAR(at(&y, 1), 6.0, 1e-6);
     FY_CHECK_NEAR(at(&y, 2), 3.5, 1e-6);
@@ -613,10 +596,11 @@ TEST(gridsample_errors)
 {
     static const int64_t xd[4] = {1, 1, 2, 2}, gd[4] = {1, 2, 2, 2}, g3d[4] = {1, 2, 2, 3},
                          gbd[4] = {2, 2, 2, 2}, x5d[5] = {1, 1, 2, 2, 2}, x0d[4] = {1, 1, 0, 2};
-    fy_tensor x = mk(FY_DTYPE_F32, 4, xd, NULL), g = mk(FY_DTYPE_F32, 4, gd, NULL),
-              g3 = mk(FY_DTYPE_F32, 4, g3d, NULL), gb = mk(FY_DTYPE_F32, 4, gbd, NULL),
-              gi = mki(4, gd, (const int64_t[]){0, 0, 0, 0, 0, 0, 0, 0}),
-              x5 = mk(FY_DTYPE_F32, 5, x5d, NULL), x0 = mk(FY_DTYPE_F32, 4, x0d, NULL), y;
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 4, xd, NULL), g = kh_alloc(FY_DTYPE_F32, 4, gd, NULL),
+              g3 = kh_alloc(FY_DTYPE_F32, 4, g3d, NULL), gb = kh_alloc(FY_DTYPE_F32, 4, gbd, NULL),
+              gi = kh_alloc_i64(FY_DTYPE_I64, 4, gd, (const int64_t[]){0, 0, 0, 0, 0, 0, 0, 0}),
+              x5 = kh_alloc(FY_DTYPE_F32, 5, x5d, NULL), x0 = kh_alloc(FY_DTYPE_F32, 4, x0d, NULL),
+              y;
     fy_diag d;
     kh_node k;
     kh_init(&k, "GridSample", 16);

@@ -89,23 +89,7 @@ static uint8_t *model_bytes(size_t *len)
     gb_input(&b, "x", FY_DTYPE_F32, 2, dims);
     gb_output(&b, "y", FY_DTYPE_F32, 2, dims);
     gb_node(&b, "Relu", 1, 1, "x", "y");
-    Onnx__ModelProto model;
-    Onnx__OperatorSetIdProto os;
-    Onnx__OperatorSetIdProto *osp[1] = {&os};
-    onnx__model_proto__init(&model);
-    onnx__operator_set_id_proto__init(&os);
-    model.has_ir_version = 1;
-    model.ir_version = 8;
-    os.domain = (char *)"";
-    os.has_version = 1;
-    os.version = 17;
-    model.n_opset_import = 1;
-    model.opset_import = osp;
-    model.graph = &b.g;
-    *len = onnx__model_proto__get_packed_size(&model);
-    uint8_t *buf = malloc(*len);
-    onnx__model_proto__pack(&model, buf);
-    return buf;
+    return gb_pack(&b, 17, len);
 }
 
 /* Write the source folder (NAME under dir) with the given manifest text. */

@@ -326,30 +326,7 @@ static int write_model(const char *path)
     gb_init_f32(&b, "w", 1, wd, w, 4);
     gb_node(&b, "Mul", 2, 1, "x", "w", "t");
     gb_node(&b, "Relu", 1, 1, "t", "y");
-    Onnx__ModelProto model;
-    Onnx__OperatorSetIdProto os;
-    Onnx__OperatorSetIdProto *osp[1] = {&os};
-    onnx__model_proto__init(&model);
-    onnx__operator_set_id_proto__init(&os);
-    model.has_ir_version = 1;
-    model.ir_version = 8;
-    os.domain = (char *)"";
-    os.has_version = 1;
-    os.version = 13;
-    model.n_opset_import = 1;
-    model.opset_import = osp;
-    model.graph = &b.g;
-    size_t len = onnx__model_proto__get_packed_size(&model);
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        return -1;
-    onnx__model_proto__pack(&model, buf);
-    FILE *f = fopen(path, "wb");
-    int ok = f && fwrite(buf, 1, len, f) == len;
-    if (f)
-        fclose(f);
-    free(buf);
-    return ok ? 0 : -1;
+    return gb_write(&b, 13, path);
 }
 
 /* Pack a package from the tiny model with `ferry init`'s template manifest. */

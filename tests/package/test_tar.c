@@ -108,6 +108,30 @@ static void expect_refused(craft *c, int max, int code, const char *want)
         free(e);
 }
 
+/* One entry (name_len bytes of name, type, size bytes) and the end marker: refused. */
+static void expect_entry_refused(craft *c, const char *name, size_t name_len, char type,
+                                 size_t size, const char *want)
+{
+    craft_init(c);
+    add(c, name, name_len, type, size);
+    end(c);
+    expect_refused(c, 8, FY_EPARSE, want);
+}
+
+/* One regular entry whose header gets n bytes at off from bytes (then its checksum
+ * fixed when fix is set), and the end marker: refused. */
+static void expect_patched_refused(craft *c, const char *name, size_t size, size_t off,
+                                   const void *bytes, size_t n, int fix, const char *want)
+{
+    craft_init(c);
+    uint8_t *h = add(c, name, strlen(name), '0', size);
+    memcpy(h + off, bytes, n);
+    if (fix)
+        fix_checksum(h);
+    end(c);
+    expect_refused(c, 8, FY_EPARSE, want);
+}
+
 /* ---- SHA-256 ---- */
 
 TEST(sha256_known_vectors)
@@ -260,19 +284,13 @@ TEST(directories_are_skipped_but_must_be_empty)
     FY_CHECK_EQ(n, 1);
     free(e);
 
-    craft_init(&c);
-    add(&c, "dir/", 4, '5', 10);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "directory declares 10 bytes");
+    expect_entry_refused(&c, "dir/", 4, '5', 10, "directory declares 10 bytes");
 }
 
 TEST(refuses_absolute_and_dotdot_paths)
 {
     static craft c;
-    craft_init(&c);
-    add(&c, "/etc/passwd", 11, '0', 1);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "'/etc/passwd' at offset 0: absolute path");
+    expect_entry_refused(&c, "/etc/passwd", 11, '0', 1, "'/etc/passwd' at offset 0: absolute path");
 
     craft_init(&c);
     add(&c, "ok", 2, '0', 1);
@@ -280,60 +298,33 @@ TEST(refuses_absolute_and_dotdot_paths)
     end(&c);
     expect_refused(&c, 8, FY_EPARSE, "'a/../../etc/passwd' at offset 1024: '..' path component");
 
-    craft_init(&c);
-    add(&c, "..", 2, '5', 0);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "'..' path component");
+    expect_entry_refused(&c, "..", 2, '5', 0, "'..' path component");
 }
 
 TEST(refuses_odd_names)
 {
+    static const struct {
+        const char *name;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"a\\b", 3, "backslash"},
+        {"a//b", 4, "empty path component"},
+        {"./a", 3, "'.' path component"},
+        {"file/", 5, "empty path component"},
+        /* "index.json\0../../x": a reader stopping at the NUL would see another name */
+        {"index.json\0../../x", 18, "NUL byte in name"},
+        {"a\033[2Jb", 6, "control character"},
+    };
     static craft c;
-    craft_init(&c);
-    add(&c, "a\\b", 3, '0', 1);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "backslash");
-
-    craft_init(&c);
-    add(&c, "a//b", 4, '0', 1);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "empty path component");
-
-    craft_init(&c);
-    add(&c, "./a", 3, '0', 1);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "'.' path component");
-
-    craft_init(&c);
-    add(&c, "file/", 5, '0', 1);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "empty path component");
-
-    /* "index.json\0../../x": a reader stopping at the NUL would see another name */
-    craft_init(&c);
-    add(&c, "index.json\0../../x", 18, '0', 1);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "NUL byte in name");
-
-    craft_init(&c);
-    add(&c, "a\033[2Jb", 6, '0', 1);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "control character");
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        expect_entry_refused(&c, cases[i].name, cases[i].len, '0', 1, cases[i].want);
 
     /* an empty name */
-    craft_init(&c);
-    uint8_t *h = add(&c, "", 0, '0', 1);
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "empty name");
+    expect_patched_refused(&c, "", 1, 0, "", 0, 1, "empty name");
 
     /* junk hidden in the prefix field after its NUL */
-    craft_init(&c);
-    h = add(&c, "name", 4, '0', 1);
-    h[345 + 10] = 'z';
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "NUL byte in name");
+    expect_patched_refused(&c, "name", 1, 345 + 10, "z", 1, 1, "NUL byte in name");
 }
 
 TEST(prefix_field_joins_the_name_and_is_checked)
@@ -351,19 +342,9 @@ TEST(prefix_field_joins_the_name_and_is_checked)
         FY_CHECK_STR(e[0].name, "some/dir/file");
     free(e);
 
-    craft_init(&c);
-    h = add(&c, "passwd", 6, '0', 2);
-    memcpy(h + 345, "/etc", 4);
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "'/etc/passwd' at offset 0: absolute path");
-
-    craft_init(&c);
-    h = add(&c, "x", 1, '0', 2);
-    memcpy(h + 345, "..", 2);
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "'..' path component");
+    expect_patched_refused(&c, "passwd", 2, 345, "/etc", 4, 1,
+                           "'/etc/passwd' at offset 0: absolute path");
+    expect_patched_refused(&c, "x", 2, 345, "..", 2, 1, "'..' path component");
 }
 
 TEST(refuses_links_devices_and_fifos)
@@ -431,69 +412,30 @@ TEST(refuses_sizes_past_the_end_and_huge_sizes)
     expect_refused(&c, 8, FY_EPARSE, "declares 4000 bytes, past the end");
 
     /* the largest octal size: 8 GiB - 1 */
-    craft_init(&c);
-    h = add(&c, "f", 1, '0', 0);
-    memcpy(h + 124, "77777777777", 11);
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "declares 8589934591 bytes, past the end");
+    expect_patched_refused(&c, "f", 0, 124, "77777777777", 11, 1,
+                           "declares 8589934591 bytes, past the end");
 
     /* base-256 sizes (GNU) are refused, whatever they claim */
-    craft_init(&c);
-    h = add(&c, "f", 1, '0', 0);
-    memset(h + 124, 0xff, 12);
-    h[124] = 0x80;
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "size field: base-256 number");
-
-    craft_init(&c);
-    h = add(&c, "f", 1, '0', 0);
-    memcpy(h + 124, "12x4", 4);
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "size field: not an octal number");
-
-    craft_init(&c);
-    h = add(&c, "f", 1, '0', 0);
-    memset(h + 124, 0, 12);
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "size field: no octal digits");
-
-    craft_init(&c);
-    h = add(&c, "f", 1, '0', 0);
-    memcpy(h + 100, "0-44", 4);
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "mode field");
+    static const uint8_t base256[12] = {0x80, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                        0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    expect_patched_refused(&c, "f", 0, 124, base256, 12, 1, "size field: base-256 number");
+    expect_patched_refused(&c, "f", 0, 124, "12x4", 4, 1, "size field: not an octal number");
+    static const uint8_t zeros[12] = {0};
+    expect_patched_refused(&c, "f", 0, 124, zeros, 12, 1, "size field: no octal digits");
+    expect_patched_refused(&c, "f", 0, 100, "0-44", 4, 1, "mode field");
 }
 
 TEST(refuses_bad_checksums_and_magic)
 {
     static craft c;
-    craft_init(&c);
-    uint8_t *h = add(&c, "f", 1, '0', 1);
-    h[0] = 'g'; /* a flipped byte after the checksum was computed */
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "bad header checksum");
-
-    craft_init(&c);
-    h = add(&c, "f", 1, '0', 1);
-    memcpy(h + 148, "zzzzzz", 6);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "header checksum: no octal digits");
-
-    craft_init(&c);
-    h = add(&c, "f", 1, '0', 1);
-    memcpy(h + 257, "notar", 5);
-    fix_checksum(h);
-    end(&c);
-    expect_refused(&c, 8, FY_EPARSE, "not a ustar header");
+    /* a flipped byte after the checksum was computed */
+    expect_patched_refused(&c, "f", 1, 0, "g", 1, 0, "bad header checksum");
+    expect_patched_refused(&c, "f", 1, 148, "zzzzzz", 6, 0, "header checksum: no octal digits");
+    expect_patched_refused(&c, "f", 1, 257, "notar", 5, 1, "not a ustar header");
 
     /* GNU's "ustar  " magic is accepted (its prefix field is not used) */
     craft_init(&c);
-    h = add(&c, "f", 1, '0', 1);
+    uint8_t *h = add(&c, "f", 1, '0', 1);
     memcpy(h + 257, "ustar  ", 8);
     fix_checksum(h);
     end(&c);
