@@ -29,3 +29,29 @@ echo "== ferry pack: the example as one signed, content-addressed package (OCI l
 echo
 echo "== ferry eval on the package: its own test standards (dataset, minimum accuracy)"
 "$FERRY" eval "$OUT/fashion-cnn-1.0.0.ferry"
+echo
+echo "== ferry serve: the package over HTTP (a free port here; 8080 by default)"
+"$FERRY" serve "$OUT/fashion-cnn-1.0.0.ferry" --port 0 --quiet --log "$OUT/serve.log" 2>"$OUT/serve.err" &
+SERVER=$!
+PORT=""
+for i in $(seq 100); do
+  PORT=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$OUT/serve.err" | head -1)
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
+if [ -z "$PORT" ]; then cat "$OUT/serve.err"; kill "$SERVER" 2>/dev/null; exit 1; fi
+echo "listening on port $PORT"
+# the first test image, raw pixels 0..255: /predict applies the package's scaling
+/usr/bin/python3 - "$DATA/t10k-images-idx3-ubyte.gz" >"$OUT/request.json" <<'PY'
+import gzip, json, sys
+with gzip.open(sys.argv[1]) as f:
+    px = f.read(16 + 784)[16:]
+print(json.dumps({"image": [[[px[r * 28 + c] for c in range(28)] for r in range(28)]]}))
+PY
+echo "POST /predict (first test image; its label is 9, Ankle boot):"
+curl -s -m 10 -H 'Content-Type: application/json' --data-binary @"$OUT/request.json" \
+  "http://127.0.0.1:$PORT/predict" | cut -c1-200
+echo
+curl -s -m 10 "http://127.0.0.1:$PORT/metrics" | grep '^ferry_requests_total' | head -3
+kill -TERM "$SERVER"
+wait "$SERVER" && echo "server drained and stopped (exit 0)"

@@ -11,6 +11,7 @@
 #include "ferry/error.h"
 #include "ferry/model.h"
 #include "ferry/package.h"
+#include "ferry/serve.h"
 #include "ferry/tensor.h"
 
 #endif

@@ -39,6 +39,7 @@ int cmd_check(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_doc(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);

@@ -14,6 +14,7 @@ static const struct {
     {"run", cmd_run, "run a model or package on input tensors (.npy, .pb, .json)"},
     {"eval", cmd_eval, "measure a classifier's top-1 accuracy and speed on a dataset"},
     {"conformance", cmd_conformance, "run ONNX's backend test cases and report per op"},
+    {"serve", cmd_serve, "serve models over HTTP: /predict, KServe V2, TF Serving, /metrics"},
     {"init", cmd_init, "write a ferry.yaml manifest prefilled from a model"},
     {"pack", cmd_pack, "build a package (OCI image layout) from ferry.yaml"},
     {"check", cmd_check, "verify a package's digests and signature"},
