@@ -13,7 +13,7 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla \
 OPT ?= -O2 -g
 CFLAGS_ALL = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) \
              -Iinclude -Isrc -I$(BUILD)/gen $(SANFLAGS) $(CFLAGS)
-LDLIBS_ALL = -lprotobuf-c -ljansson -lyaml -lsodium -lmicrohttpd -lz -lm -lpthread $(LDLIBS)
+LDLIBS_ALL = -lprotobuf-c -ljansson -lyaml -lsodium -lmicrohttpd -lgnutls -lz -lm -lpthread $(LDLIBS)
 
 GEN_C = $(BUILD)/gen/onnx.pb-c.c
 GEN_H = $(BUILD)/gen/onnx.pb-c.h
@@ -27,7 +27,7 @@ FUZZ_SRC = $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_REPLAY = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%_replay,$(FUZZ_SRC))
 
 .PHONY: all deps build test unit conformance san fuzz fuzz-replay demo clean format \
-        format-check lint check bench
+        format-check lint check bench bench-serve
 
 all: build
 build: $(BUILD)/ferry $(TEST_BIN) $(FUZZ_REPLAY)
@@ -111,6 +111,8 @@ check: lint test
 
 bench: deps
 	@bench/fashion_eval.sh $(BUILD)
+bench-serve:
+	@bench/serve/run.sh $(BUILD)
 
 clean:
 	rm -rf build build-san

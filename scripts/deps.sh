@@ -5,8 +5,8 @@ set -eu
 
 PKGS="build-essential make pkg-config clang libclang-rt-14-dev clang-format
 protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
-libjansson-dev zlib1g-dev libyaml-dev libsodium-dev libmicrohttpd-dev
-skopeo umoci prometheus wrk curl
+libjansson-dev zlib1g-dev libyaml-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
+skopeo umoci prometheus wrk curl openssl
 dataset-fashion-mnist python3 python3-numpy python3-onnx"
 
 missing=""

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The inference server: models, packages or a repository folder served over HTTP/1.1
- * with ferry's POST /predict, KServe V2 (Open Inference Protocol) and TensorFlow
- * Serving's REST API; Prometheus metrics, health, API keys, graceful drain and
- * reload. See docs/serve.md. */
+ * (optionally HTTPS) with ferry's POST /predict, KServe V2 (Open Inference Protocol)
+ * and TensorFlow Serving's REST API; Prometheus metrics, health, API keys, graceful
+ * drain and reload. See docs/serve.md. */
 #ifndef FERRY_SERVE_H
 #define FERRY_SERVE_H
 
@@ -36,6 +36,15 @@ typedef struct fy_serve_opts {
     int version_policy_latest; /* repository: serve the latest N versions of each model; 0 = 1 */
     const char *log_path;     /* JSON lines (access and events); NULL: standard error */
     int quiet;                /* no access log lines (events are still logged) */
+    /* TLS (HTTPS): both or neither; NULL: plain HTTP. PEM files of at most 1 MiB; the
+     * key must not be accessible by group or others (chmod 600) nor encrypted. Read
+     * at start-up only: new certificates need a restart (docs/serve.md). */
+    const char *tls_cert_file; /* certificate, optionally followed by its chain */
+    const char *tls_key_file;  /* the certificate's private key */
+    /* Only packages signed by this Ed25519 public key (ferry keygen) are served;
+     * unsigned or otherwise signed packages and bare models fail to load, with the
+     * reason in the repository index. NULL: no signature policy. */
+    const char *trusted_key_file;
 } fy_serve_opts;
 
 /* paths: model files (.onnx), packages (.ferry) or one repository folder

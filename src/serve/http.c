@@ -1434,14 +1434,16 @@ static int host_ok(fy__http *h, const char *host)
 }
 
 /* A browser sends Origin with cross-site requests; only the server's own origin
- * (http://HOST as the request names it) is accepted. */
-static int origin_ok(const char *origin, const char *host)
+ * (http://HOST, or https://HOST with TLS, as the request names it) is accepted. */
+static int origin_ok(const fy__http *h, const char *origin, const char *host)
 {
     if (!origin)
         return 1;
-    if (!host || strncasecmp(origin, "http://", 7) != 0)
+    const char *scheme = h->cfg.tls ? "https://" : "http://";
+    size_t n = strlen(scheme);
+    if (!host || strncasecmp(origin, scheme, n) != 0)
         return 0;
-    return strcasecmp(origin + 7, host) == 0;
+    return strcasecmp(origin + n, host) == 0;
 }
 
 static void new_id(fy__http *h, req *r)
@@ -1491,8 +1493,10 @@ static void begin(req *r)
                   "rebinding protection)");
         return;
     }
-    if (!origin_ok(origin, host)) {
-        set_error(res, 403, "cross-origin requests are refused (Origin is not http://HOST)");
+    if (!origin_ok(h, origin, host)) {
+        set_error(res, 403,
+                  h->cfg.tls ? "cross-origin requests are refused (Origin is not https://HOST)"
+                             : "cross-origin requests are refused (Origin is not http://HOST)");
         return;
     }
     char msg[160];
@@ -1845,6 +1849,11 @@ int fy__http_start(fy__http **out, const fy__http_cfg *cfg, fy_diag *d)
     h->id_salt = randombytes_random();
     if (h->keys_file && (rc = load_keys(&h->keys, h->keys_file, d)) != FY_OK)
         goto fail;
+    if (h->cfg.tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        rc = fy__diag_set(d, FY_EUNSUPPORTED,
+                          "TLS: this libmicrohttpd was built without HTTPS support");
+        goto fail;
+    }
     if ((rc = bind_listen(h, d)) != FY_OK)
         goto fail;
 
@@ -1868,19 +1877,34 @@ int fy__http_start(fy__http **out, const fy__http_cfg *cfg, fy_diag *d)
 
     unsigned timeout_s = (unsigned)((h->cfg.request_timeout_ms + 999) / 1000);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (h->ipv6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_ERROR_LOG | (h->ipv6 ? MHD_USE_IPv6 : 0) |
+                     (h->cfg.tls ? MHD_USE_TLS : 0);
+    /* TLS: libmicrohttpd keeps the pointers (GnuTLS parses them when the daemon
+     * starts), so the PEM buffers belong to the server until the daemon stops. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cfg.tls ? h->cfg.tls->cert : NULL},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->cfg.tls ? h->cfg.tls->key : NULL},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)fy__tls_priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
     /* One thread: no pool (libmicrohttpd warns about a pool of one). */
     unsigned pool = h->cfg.threads > 1 ? (unsigned)h->cfg.threads : 0;
+    /* The logger first, so that the other options' complaints reach the log too. */
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
         pool ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
         pool ? pool : (unsigned)FY_HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)FY_HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, FY_HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-        MHD_OPTION_END);
+        on_completed, h, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY,
+        h->cfg.tls ? tls_opts : tls_opts + 3, MHD_OPTION_END);
     if (!h->daemon) {
-        rc = fy__diag_set(d, FY_EIO, "cannot start the HTTP server on %s:%d", h->host, h->port);
+        rc = fy__diag_set(d, FY_EIO, "cannot start the %s server on %s:%d%s",
+                          h->cfg.tls ? "HTTPS" : "HTTP", h->host, h->port,
+                          h->cfg.tls ? " (libmicrohttpd refused the TLS setup; its message is "
+                                       "in the log)"
+                                     : "");
         goto fail;
     }
     *out = h;

@@ -950,6 +950,26 @@ static int pick(int opt, int manifest, int fallback)
     return opt > 0 ? opt : manifest > 0 ? manifest : fallback;
 }
 
+/* The signature policy: with a trusted key, only packages that key signed. */
+static int check_trust(const fy__repo *r, const fy_package *pkg, fy_diag *d)
+{
+    if (!r->o.trusted_key)
+        return FY_OK;
+    fy_sig_status st = FY_SIG_NONE;
+    char key_id[17] = "";
+    fy_diag vd = {{0}};
+    int rc = fy_package_verify_signature(pkg, r->o.trusted_key, &st, key_id, &vd);
+    if (rc != FY_OK)
+        return fy__diag_set(d, rc, "signature check: %s", vd.msg);
+    if (st == FY_SIG_VALID)
+        return FY_OK;
+    return fy__diag_set(d, FY_EINVAL, "refused by the signature policy: the package is %s%s%s",
+                        st == FY_SIG_NONE        ? "unsigned"
+                        : st == FY_SIG_INVALID   ? "signed, but the signature does not verify"
+                                                 : "signed by a key that is not trusted",
+                        vd.msg[0] ? ": " : "", vd.msg);
+}
+
 /* Load, create the instances, warm up. Runs without r->mu: the record is LOADING
  * and invisible to acquire; the outcome is published under the mutex. */
 static void load_mv(fy__repo *r, fy__mv *mv)
@@ -964,12 +984,18 @@ static void load_mv(fy__repo *r, fy__mv *mv)
     mv->pkg = NULL;
     if (mv->is_pkg) {
         rc = pkg ? FY_OK : fy_package_open(&pkg, mv->path, &d);
+        if (rc == FY_OK)
+            rc = check_trust(r, pkg, &d);
         if (rc == FY_OK) {
             man = fy_package_manifest(pkg);
             rc = fy_package_load_model(pkg, &model, &d);
         }
         if (rc == FY_OK)
             rc = fy_manifest_check_model(man, model, &d);
+    } else if (r->o.trusted_key) {
+        rc = fy__diag_set(&d, FY_EINVAL,
+                          "a bare model carries no signature, and signatures are required: "
+                          "pack and sign it (ferry pack --key)");
     } else {
         rc = fy_model_load(&model, mv->path, NULL, &d);
     }

@@ -80,6 +80,10 @@ typedef struct fy__repo_opts {
     int n_paths;
     int instances, max_batch_size, max_queue_delay_us, queue_capacity, version_policy_latest;
     fy__metrics *metrics;     /* borrowed */
+    /* Trust policy: with trusted_key (a public key file, borrowed) only packages
+     * validly signed by that key load; unsigned, untrusted and bare models are
+     * refused with the reason. */
+    const char *trusted_key;
     /* event log line (JSON object text without newline); may be NULL */
     void (*log)(const char *json_line, void *ctx);
     void *log_ctx;
@@ -174,6 +178,7 @@ const char *fy__batcher_warmup_skipped(const fy__batcher *b);
  * access and audit logs, and the worker threads that wait on inference. Thread-safe
  * where noted; fy__http_start/drain/stop/free from the server's thread. */
 typedef struct fy__http fy__http;
+typedef struct fy__tls fy__tls; /* below */
 
 typedef struct fy__http_cfg {
     const char *host;       /* bound address (numeric or a name to resolve) */
@@ -182,6 +187,7 @@ typedef struct fy__http_cfg {
     int request_timeout_ms; /* deadline of a request from its headers; also idle timeout */
     size_t max_body_bytes;  /* larger bodies: 413 (Content-Length) or the connection closed */
     const char *keys_file;  /* NULL: no keys (inference open, management loopback-only) */
+    const fy__tls *tls;     /* NULL: plain HTTP; borrowed, must outlive fy__http_free */
     fy__repo *repo;         /* borrowed */
     fy__metrics *metrics;   /* borrowed */
     void (*log)(const char *json_line, void *ctx); /* event, audit and access lines */
@@ -206,6 +212,35 @@ int fy__http_stop(fy__http *h);
 /* Stops if needed, waits for worker threads (each bounded by its request's
  * deadline), frees. NULL is a no-op. */
 void fy__http_free(fy__http *h);
+
+/* ------------------------------------------------------------------------- */
+/* TLS material (tls.c), owned by server.c, lent to http.c                    */
+/* ------------------------------------------------------------------------- */
+
+#define FY_TLS_FILE_MAX ((size_t)1 << 20)
+/* GnuTLS priority string given to the daemon: TLS 1.2 and 1.3. */
+extern const char fy__tls_priorities[];
+
+typedef struct fy__tls_file_id {
+    uint64_t dev, ino;
+    int64_t size, mtime_s, mtime_ns;
+} fy__tls_file_id;
+
+struct fy__tls {
+    char *cert, *key;                /* NUL-terminated PEM (the daemon keeps pointers) */
+    size_t cert_len, key_len;        /* without the NUL */
+    int64_t not_after;               /* the first certificate's expiry, Unix seconds */
+    fy__tls_file_id cert_id, key_id; /* the files as read, to notice a change */
+};
+
+/* Reads and checks both files: regular, at most FY_TLS_FILE_MAX, the key not
+ * accessible by group or others, valid PEM, the key belonging to the certificate.
+ * d names the file at fault. On failure *t is left empty. */
+int fy__tls_load(fy__tls *t, const char *cert_file, const char *key_file, fy_diag *d);
+/* 1 if either file is no longer the one read (identity, size or mtime). */
+int fy__tls_changed(const fy__tls *t, const char *cert_file, const char *key_file);
+/* Zeroes the key bytes and frees; the daemon using them must be stopped. */
+void fy__tls_clear(fy__tls *t);
 
 /* Keys file (docs/serve.md): "ROLE SHA256HEX NAME" lines. */
 typedef enum { FY_ROLE_NONE = 0, FY_ROLE_INFER = 1, FY_ROLE_ADMIN = 2 } fy__role;

@@ -27,7 +27,8 @@
 
 struct fy_server {
     fy_serve_opts opts; /* strings below are owned copies */
-    char *host, *keys_file, *log_path;
+    char *host, *keys_file, *log_path, *tls_cert_file, *tls_key_file, *trusted_key_file;
+    fy__tls tls; /* empty without TLS; lent to the daemon, cleared after it stops */
     char **paths;
     int n_paths;
 
@@ -175,6 +176,11 @@ static int check_opts(const fy_serve_opts *o, fy_diag *d)
     if (o->version_policy_latest < 0 || o->version_policy_latest > 1000)
         return fy__diag_set(d, FY_EINVAL, "version_policy_latest: must be 1..1000, got %d",
                             o->version_policy_latest);
+    if (!o->tls_cert_file != !o->tls_key_file)
+        return fy__diag_set(d, FY_EINVAL,
+                            "TLS needs both a certificate and a key file: %s given without %s",
+                            o->tls_cert_file ? "tls_cert_file" : "tls_key_file",
+                            o->tls_cert_file ? "tls_key_file" : "tls_cert_file");
     return FY_OK;
 }
 
@@ -203,6 +209,9 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     s->host = dup_opt(o->host ? o->host : "127.0.0.1", &failed);
     s->keys_file = dup_opt(o->keys_file, &failed);
     s->log_path = dup_opt(o->log_path, &failed);
+    s->tls_cert_file = dup_opt(o->tls_cert_file, &failed);
+    s->tls_key_file = dup_opt(o->tls_key_file, &failed);
+    s->trusted_key_file = dup_opt(o->trusted_key_file, &failed);
     if (n_paths > 0) {
         s->paths = fy__calloc((size_t)n_paths, sizeof *s->paths);
         if (!s->paths)
@@ -223,6 +232,9 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     s->opts.host = s->host;
     s->opts.keys_file = s->keys_file;
     s->opts.log_path = s->log_path;
+    s->opts.tls_cert_file = s->tls_cert_file;
+    s->opts.tls_key_file = s->tls_key_file;
+    s->opts.trusted_key_file = s->trusted_key_file;
     if (s->opts.port == 0)
         s->opts.port = 8080;
     if (s->opts.http_threads == 0)
@@ -237,6 +249,10 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
         s->opts.max_body_bytes = (size_t)64 << 20;
 
     if ((rc = open_log(s, d)) != FY_OK)
+        goto fail;
+    /* Before the models: a TLS mistake is reported at once, not after loading. */
+    if (s->tls_cert_file &&
+        (rc = fy__tls_load(&s->tls, s->tls_cert_file, s->tls_key_file, d)) != FY_OK)
         goto fail;
     if (pipe(s->wake) != 0) {
         s->wake[0] = s->wake[1] = -1;
@@ -261,6 +277,7 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     ro.queue_capacity = s->opts.queue_capacity;
     ro.version_policy_latest = s->opts.version_policy_latest;
     ro.metrics = s->metrics;
+    ro.trusted_key = s->opts.trusted_key_file;
     ro.log = log_line;
     ro.log_ctx = s;
     if ((rc = fy__repo_create(&s->repo, &ro, d)) != FY_OK)
@@ -273,6 +290,7 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     hc.request_timeout_ms = s->opts.request_timeout_ms;
     hc.max_body_bytes = s->opts.max_body_bytes;
     hc.keys_file = s->keys_file;
+    hc.tls = s->tls_cert_file ? &s->tls : NULL;
     hc.repo = s->repo;
     hc.metrics = s->metrics;
     hc.log = log_line;
@@ -281,9 +299,18 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     if ((rc = fy__http_start(&s->http, &hc, d)) != FY_OK)
         goto fail;
 
-    log_event(s, json_pack("{s:s, s:s, s:i, s:s, s:i, s:b}", "event", "listening", "host", s->host,
-                           "port", fy__http_port(s->http), "version", FERRY_VERSION, "http_threads",
-                           s->opts.http_threads, "auth", s->keys_file != NULL));
+    json_t *ev = json_pack("{s:s, s:s, s:i, s:s, s:i, s:b, s:b}", "event", "listening", "host",
+                           s->host, "port", fy__http_port(s->http), "version", FERRY_VERSION,
+                           "http_threads", s->opts.http_threads, "auth", s->keys_file != NULL,
+                           "tls", s->tls_cert_file != NULL);
+    if (ev && s->tls_cert_file) {
+        char when[32];
+        time_t t = (time_t)s->tls.not_after;
+        struct tm tm;
+        if (t > 0 && gmtime_r(&t, &tm) && strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+            json_object_set_new(ev, "tls_not_after", json_string(when));
+    }
+    log_event(s, ev);
     fy__repo_each(s->repo, log_model, s);
     char why[512], clean[512];
     if (fy__repo_ready(s->repo, why, sizeof why))
@@ -341,6 +368,12 @@ static void do_reload(fy_server *s)
     if (krc != FY_OK)
         log_event(s, json_pack("{s:s, s:s}", "event", "reload_keys_failed", "reason",
                                ascii(why, sizeof why, d.msg)));
+    /* libmicrohttpd cannot change a running daemon's certificate: say so when the
+     * files changed, so that a renewal is not silently ignored. */
+    if (s->tls_cert_file && fy__tls_changed(&s->tls, s->tls_cert_file, s->tls_key_file))
+        log_event(s, json_pack("{s:s, s:s}", "event", "reload_tls_needs_restart", "reason",
+                               "the TLS certificate or key file changed; the server keeps the "
+                               "one it started with until it is restarted"));
     d.msg[0] = 0;
     int rrc = fy__repo_reload(s->repo, &d);
     log_event(s, json_pack("{s:s, s:s, s:s, s:I}", "event", "reload", "outcome",
@@ -401,6 +434,7 @@ void fy_server_free(fy_server *s)
     fy__http_free(s->http); /* before the repo: its workers hold model references */
     fy__repo_free(s->repo);
     fy__metrics_free(s->metrics);
+    fy__tls_clear(&s->tls); /* the daemon is stopped: zero the key bytes */
     for (int i = 0; i < s->n_paths; i++)
         fy__free(s->paths[i]);
     fy__free(s->paths);
@@ -414,6 +448,9 @@ void fy_server_free(fy_server *s)
     fy__free(s->host);
     fy__free(s->keys_file);
     fy__free(s->log_path);
+    fy__free(s->tls_cert_file);
+    fy__free(s->tls_key_file);
+    fy__free(s->trusted_key_file);
     fy__free(s);
 }
 

@@ -118,5 +118,17 @@ ok "an admin key may manage" [ "$code" = 200 ]
 ok "management calls are audited" grep -q '"event":"audit"' "$T/log.jsonl"
 kill -TERM "$PID"; wait "$PID"; PID=""
 
+# signature policy: with --trusted-key only packages signed by that key are served
+"$FERRY" keygen -o "$T/release" >/dev/null
+"$FERRY" pack "$EX" -o "$T/signed.ferry" --key "$T/release.key" >/dev/null
+start "$T/fashion.ferry" --trusted-key "$T/release.pub"
+expect_http 503 "" GET /healthz/ready
+expect_http 200 "signature policy" POST /v2/repository/index
+kill -TERM "$PID"; wait "$PID"; PID=""
+start "$T/signed.ferry" --trusted-key "$T/release.pub"
+expect_http 200 "" GET /healthz/ready
+expect_http 200 '"predictions"' POST /predict "{\"image\": [$IMG]}"
+kill -TERM "$PID"; wait "$PID"; PID=""
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ferry serve: the inference server, until SIGTERM (drain) or SIGINT; SIGHUP reloads. */
+/* ferry serve: the inference server (HTTP, or HTTPS with --tls-cert and --tls-key),
+ * until SIGTERM (drain) or SIGINT; SIGHUP reloads. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,10 @@ static const char help[] =
     "/metrics, health at /healthz/live and /healthz/ready. A bare model is served\n"
     "under its file's stem, a package under its manifest name, a repository folder\n"
     "holds NAME/VERSION/{model.onnx|*.ferry}. Loopback only unless --host says\n"
-    "otherwise. SIGTERM or SIGINT: stop accepting, finish in-flight requests, exit\n"
-    "0. SIGHUP: rescan and reload models (in-flight requests finish on the old\n"
-    "version). See docs/serve.md.\n"
+    "otherwise; HTTPS with --tls-cert and --tls-key. SIGTERM or SIGINT: stop\n"
+    "accepting, finish in-flight requests, exit 0. SIGHUP: rescan and reload models\n"
+    "(in-flight requests finish on the old version), reopen the log, re-read the keys\n"
+    "(not the TLS files). See docs/serve.md.\n"
     "\n"
     "options:\n"
     "  --host ADDR            address to bind (default 127.0.0.1; 0.0.0.0 exposes it)\n"
@@ -31,12 +33,18 @@ static const char help[] =
     "  --max-body N           largest request body in bytes (default 64 MiB)\n"
     "  --keys FILE            API keys (lines 'ROLE SHA256 NAME', ROLE infer|admin);\n"
     "                         without it management calls are accepted from loopback only\n"
+    "  --tls-cert FILE        serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
+    "  --tls-key FILE         its PEM private key, unencrypted, chmod 600 (read at start:\n"
+    "                         a new certificate needs a restart, SIGHUP does not load it)\n"
     "  --versions N           repository: serve the newest N versions (default 1)\n"
+    "  --trusted-key PUB      serve only packages signed by this key (ferry keygen);\n"
+    "                         unsigned, untrusted packages and bare models are refused\n"
     "  --log FILE             JSON log lines to FILE (default: standard error)\n"
     "  --quiet                no access log lines\n"
     "  --hash-key KEY         print the hash of KEY for a keys file, and exit\n"
     "\n"
-    "exit: 0 stopped cleanly, 2 usage, 3 invalid model, 5 cannot bind or read.\n";
+    "exit: 0 stopped cleanly, 2 usage, 3 invalid model, keys or TLS file, 5 cannot bind\n"
+    "or read.\n";
 
 /* The running server, for the signal handlers: the one global of the command,
  * set before handlers are installed and cleared after they are removed. */
@@ -91,8 +99,14 @@ int cmd_serve(int argc, char **argv)
             return EXIT_OK;
         } else if (v && strcmp(a, "--host") == 0) {
             o.host = argv[++i];
+        } else if (v && strcmp(a, "--trusted-key") == 0) {
+            o.trusted_key_file = argv[++i];
         } else if (v && strcmp(a, "--keys") == 0) {
             o.keys_file = argv[++i];
+        } else if (v && strcmp(a, "--tls-cert") == 0) {
+            o.tls_cert_file = argv[++i];
+        } else if (v && strcmp(a, "--tls-key") == 0) {
+            o.tls_key_file = argv[++i];
         } else if (v && strcmp(a, "--log") == 0) {
             o.log_path = argv[++i];
         } else if (v && strcmp(a, "--port") == 0) {
@@ -130,6 +144,12 @@ int cmd_serve(int argc, char **argv)
         free(paths);
         return cli_error("serve", EXIT_USAGE, "e.g. ferry serve model.onnx", "missing MODEL");
     }
+    if (!o.tls_cert_file != !o.tls_key_file) {
+        free(paths);
+        return cli_error("serve", EXIT_USAGE, "e.g. --tls-cert cert.pem --tls-key key.pem",
+                         "%s needs %s", o.tls_cert_file ? "--tls-cert" : "--tls-key",
+                         o.tls_cert_file ? "--tls-key" : "--tls-cert");
+    }
     o.port = port == 0 ? -1 : port;
     o.max_body_bytes = (size_t)max_body;
     fy_diag d = {{0}};
@@ -148,8 +168,8 @@ int cmd_serve(int argc, char **argv)
     sa.sa_handler = on_reload;
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    fprintf(stderr, "ferry serve: listening on http://%s:%d\n", o.host ? o.host : "127.0.0.1",
-            fy_server_port(s));
+    fprintf(stderr, "ferry serve: listening on %s://%s:%d\n", o.tls_cert_file ? "https" : "http",
+            o.host ? o.host : "127.0.0.1", fy_server_port(s));
     rc = fy_server_run(s, &d);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/* TLS material for the server: a PEM certificate (chain) and private key read from
+ * files with bounded, careful reads (regular files, 1 MiB, the key private to its
+ * owner), then checked with GnuTLS, the library under Debian's libmicrohttpd, so
+ * that a bad file is named in the error rather than failing inside the daemon. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <sodium.h>
+
+#include "core/core.h"
+#include "serve/serve_int.h"
+
+/* What ferry's own PEM checks and the daemon accept: TLS 1.2 and 1.3 only, GnuTLS's
+ * NORMAL cipher suites otherwise. */
+const char fy__tls_priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+
+static void remember(fy__tls_file_id *id, const struct stat *st)
+{
+    id->dev = (uint64_t)st->st_dev;
+    id->ino = (uint64_t)st->st_ino;
+    id->size = (int64_t)st->st_size;
+    id->mtime_s = (int64_t)st->st_mtim.tv_sec;
+    id->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
+}
+
+/* Reads a whole PEM file into a NUL-terminated buffer. what: "certificate" or
+ * "key"; a key must not be accessible by group or others (checked on the open
+ * descriptor, like ssh does for its keys). */
+static int read_pem(const char *path, const char *what, int private_key, char **out, size_t *len,
+                    fy__tls_file_id *id, fy_diag *d)
+{
+    int rc = FY_EIO;
+    char *buf = NULL;
+    size_t got = 0, n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        return fy__diag_set(d, e == ENOENT ? FY_ENOTFOUND : FY_EIO, "TLS %s %s: cannot open: %s",
+                            what, path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = fy__diag_set(d, FY_EIO, "TLS %s %s: cannot stat: %s", what, path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = fy__diag_set(d, FY_EINVAL, "TLS %s %s: not a regular file", what, path);
+        goto done;
+    }
+    if (private_key && (st.st_mode & 077) != 0) {
+        rc = fy__diag_set(d, FY_EINVAL,
+                          "TLS key %s: permissions %04o are too open (group or others may "
+                          "access it); the key must be private to its owner: chmod 600 %s",
+                          path, (unsigned)(st.st_mode & 07777), path);
+        goto done;
+    }
+    if ((uint64_t)st.st_size > FY_TLS_FILE_MAX) {
+        rc = fy__diag_set(d, FY_ELIMIT, "TLS %s %s: %lld bytes, above the limit of %zu", what, path,
+                          (long long)st.st_size, (size_t)FY_TLS_FILE_MAX);
+        goto done;
+    }
+    if (st.st_size == 0) {
+        rc = fy__diag_set(d, FY_EPARSE, "TLS %s %s: the file is empty", what, path);
+        goto done;
+    }
+    n = (size_t)st.st_size;
+    buf = fy__malloc(n + 1);
+    if (!buf) {
+        rc =
+            fy__diag_set(d, FY_ENOMEM, "TLS %s %s: out of memory reading %zu bytes", what, path, n);
+        goto done;
+    }
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = fy__diag_set(d, FY_EIO, "TLS %s %s: read failed after %zu of %zu bytes", what,
+                              path, got, n);
+            goto done;
+        }
+        got += (size_t)r;
+    }
+    buf[n] = 0;
+    /* libmicrohttpd takes the PEM as a C string: a NUL inside would cut it short. */
+    if (memchr(buf, 0, n)) {
+        rc = fy__diag_set(d, FY_EPARSE, "TLS %s %s: not a PEM file (it holds a NUL byte)", what,
+                          path);
+        goto done;
+    }
+    remember(id, &st);
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    rc = FY_OK;
+done:
+    if (buf) {
+        sodium_memzero(buf, n + 1);
+        fy__free(buf);
+    }
+    close(fd);
+    return rc;
+}
+
+static int check_cert(fy__tls *t, const char *path, fy_diag *d)
+{
+    gnutls_datum_t dt = {(unsigned char *)t->cert, (unsigned int)t->cert_len};
+    gnutls_x509_crt_t *list = NULL;
+    unsigned int n = 0;
+    int r = gnutls_x509_crt_list_import2(&list, &n, &dt, GNUTLS_X509_FMT_PEM, 0);
+    if (r < 0 || n == 0) {
+        if (r >= 0)
+            gnutls_free(list);
+        return fy__diag_set(d, FY_EPARSE,
+                            "TLS certificate %s: not a PEM certificate (-----BEGIN "
+                            "CERTIFICATE-----): %s",
+                            path, r < 0 ? gnutls_strerror(r) : "no certificate found");
+    }
+    t->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(list[0]);
+    for (unsigned int i = 0; i < n; i++)
+        gnutls_x509_crt_deinit(list[i]);
+    gnutls_free(list);
+    return FY_OK;
+}
+
+static int check_key(fy__tls *t, const char *path, fy_diag *d)
+{
+    gnutls_x509_privkey_t k;
+    int r = gnutls_x509_privkey_init(&k);
+    if (r < 0)
+        return fy__diag_set(d, FY_ENOMEM, "TLS key %s: %s", path, gnutls_strerror(r));
+    gnutls_datum_t dt = {(unsigned char *)t->key, (unsigned int)t->key_len};
+    r = gnutls_x509_privkey_import2(k, &dt, GNUTLS_X509_FMT_PEM, NULL, 0);
+    gnutls_x509_privkey_deinit(k);
+    if (r >= 0)
+        return FY_OK;
+    if (strstr(t->key, "ENCRYPTED"))
+        return fy__diag_set(d, FY_EINVAL,
+                            "TLS key %s: the key is protected by a passphrase, which ferry does "
+                            "not support (%s); store it unencrypted with chmod 600",
+                            path, gnutls_strerror(r));
+    return fy__diag_set(d, FY_EPARSE,
+                        "TLS key %s: not a PEM private key (-----BEGIN PRIVATE KEY-----): %s", path,
+                        gnutls_strerror(r));
+}
+
+/* The pair as the daemon will load it: the key must belong to the certificate. */
+static int check_pair(fy__tls *t, const char *cert_path, const char *key_path, fy_diag *d)
+{
+    gnutls_certificate_credentials_t cred;
+    int r = gnutls_certificate_allocate_credentials(&cred);
+    if (r < 0)
+        return fy__diag_set(d, FY_ENOMEM, "TLS: %s", gnutls_strerror(r));
+    gnutls_datum_t cd = {(unsigned char *)t->cert, (unsigned int)t->cert_len};
+    gnutls_datum_t kd = {(unsigned char *)t->key, (unsigned int)t->key_len};
+    r = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
+    gnutls_certificate_free_credentials(cred);
+    if (r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
+        return fy__diag_set(d, FY_EINVAL, "TLS key %s does not belong to the certificate in %s",
+                            key_path, cert_path);
+    if (r < 0)
+        return fy__diag_set(d, FY_EPARSE, "TLS certificate %s with key %s: %s", cert_path, key_path,
+                            gnutls_strerror(r));
+    gnutls_priority_t prio;
+    const char *at = NULL;
+    r = gnutls_priority_init(&prio, fy__tls_priorities, &at);
+    if (r < 0)
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "TLS: GnuTLS refuses the priorities '%s' at '%s': %s",
+                            fy__tls_priorities, at ? at : "", gnutls_strerror(r));
+    gnutls_priority_deinit(prio);
+    return FY_OK;
+}
+
+int fy__tls_load(fy__tls *t, const char *cert_file, const char *key_file, fy_diag *d)
+{
+    memset(t, 0, sizeof *t);
+    int rc = read_pem(cert_file, "certificate", 0, &t->cert, &t->cert_len, &t->cert_id, d);
+    if (rc == FY_OK)
+        rc = read_pem(key_file, "key", 1, &t->key, &t->key_len, &t->key_id, d);
+    if (rc == FY_OK)
+        rc = check_cert(t, cert_file, d);
+    if (rc == FY_OK)
+        rc = check_key(t, key_file, d);
+    if (rc == FY_OK)
+        rc = check_pair(t, cert_file, key_file, d);
+    if (rc != FY_OK)
+        fy__tls_clear(t);
+    return rc;
+}
+
+static int differs(const char *path, const fy__tls_file_id *id)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 1;
+    fy__tls_file_id now;
+    remember(&now, &st);
+    return memcmp(&now, id, sizeof now) != 0;
+}
+
+int fy__tls_changed(const fy__tls *t, const char *cert_file, const char *key_file)
+{
+    if (!t->cert)
+        return 0;
+    return differs(cert_file, &t->cert_id) || differs(key_file, &t->key_id);
+}
+
+void fy__tls_clear(fy__tls *t)
+{
+    if (t->key)
+        sodium_memzero(t->key, t->key_len + 1);
+    fy__free(t->key);
+    fy__free(t->cert);
+    memset(t, 0, sizeof *t);
+}
