@@ -580,7 +580,7 @@ static const stage stages[] = {
      "against the target machine",
      "ferry deploy", 1},
     {"stage", "Stage", "start the new version beside the live one, which keeps serving",
-     "ferry serve %s --port 8081", 1},
+     "ferry serve %s --port 8081", 0},
     {"verify", "Verify",
      "hold the staged version to the Test standards above before it takes traffic", "ferry deploy",
      1},
@@ -901,13 +901,12 @@ static void render_md(sb *s, const spec *sp)
 
     /* How to call it */
     sb_puts(s, "## How to call it\n\n");
-    sb_printf(s, "`ferry serve %s` (planned) serves the model as ", sp->pkg_file);
+    sb_printf(s, "`ferry serve %s` serves the model as ", sp->pkg_file);
     md_code(s, sp->name, 0);
-    sb_printf(s,
-              " on port 8080, speaking the three protocols below; the package's OCI image runs "
-              "the same command as its entrypoint. Until then, run it locally with `ferry run "
-              "%s --input NAME=FILE`.\n\n",
-              sp->pkg_file);
+    sb_puts(s, " on port 8080 (loopback unless `--host` says otherwise), speaking the three "
+               "protocols below; a runnable package's OCI image (`ferry pack --runnable`) runs "
+               "the same command as its entrypoint. Metrics are at `/metrics`, health at "
+               "`/healthz/live` and `/healthz/ready`.\n\n");
     sb_puts(s, "Data types: ");
     for (size_t i = 0; i < sizeof all_dtypes / sizeof all_dtypes[0]; i++)
         sb_printf(s, "%s%s → %s", i ? ", " : "", fy_dtype_name(all_dtypes[i]),
@@ -1239,7 +1238,7 @@ static json_t *render_json(jctx *j, const spec *sp)
         jset(j, e, "body", jsb(j, &body));
         jset(j, e, "body_abbreviated", json_boolean(abbrev));
         jset(j, e, "curl", jsb(j, &curl));
-        jset(j, e, "planned", json_true());
+        jset(j, e, "planned", json_false());
         jpush(j, eps, e);
     }
     jset(j, doc, "endpoints", eps);

@@ -232,13 +232,13 @@ TEST(markdown_has_every_section_and_is_deterministic)
     FY_CHECK_CONTAINS(a, "1. **Validate the package** (`ferry check demo-1.2.0.ferry "
                          "--trusted-key KEY.pub`):");
     FY_CHECK_CONTAINS(a, "2. **Check the environment** (`ferry deploy`, planned)");
-    FY_CHECK_CONTAINS(a, "3. **Stage** (`ferry serve demo-1.2.0.ferry --port 8081`, planned)");
+    FY_CHECK_CONTAINS(a, "3. **Stage** (`ferry serve demo-1.2.0.ferry --port 8081`)");
     FY_CHECK_CONTAINS(a, "4. **Verify** (`ferry deploy`, planned)");
     FY_CHECK_CONTAINS(a, "`ferry eval demo-1.2.0.ferry --dataset "
                          "idx:t10k-images.gz,t10k-labels.gz --min-accuracy 0.89`");
     FY_CHECK_CONTAINS(a, "5. **Promote or roll back** (`ferry deploy`, planned)");
     /* how to call it */
-    FY_CHECK_CONTAINS(a, "`ferry serve demo-1.2.0.ferry` (planned)");
+    FY_CHECK_CONTAINS(a, "`ferry serve demo-1.2.0.ferry` serves the model as");
     FY_CHECK_CONTAINS(a, "float32 → FP32");
     FY_CHECK_CONTAINS(a, "int64 → INT64");
     FY_CHECK_CONTAINS(a, "### ferry: POST /predict\n");
