@@ -310,7 +310,14 @@ static void *batch_main(void *arg)
         int64_t rows = 0;
         if (!take_first(b, in->batch, &nb, &rows))
             continue;
-        if (b->max_batch > 1 && rows < b->max_batch) {
+        if (b->max_batch > 1 && rows < b->max_batch)
+            take_compatible(b, in->batch, &nb, &rows); /* what already waits joins */
+        /* Wait for more only when others were waiting too: a lone request on an
+         * idle model runs at once (waiting would only add the delay to its
+         * latency: p50 2.9 ms instead of 0.7 ms at one connection with the
+         * example's 2 ms delay), while under load the queue refills during each
+         * run and the delay lets batches fill. */
+        if (b->max_batch > 1 && rows < b->max_batch && nb > 1) {
             /* Only one instance gathers at a time, so requests arriving meanwhile
              * join its batch instead of waking an idle instance one by one. */
             b->gathering = 1;

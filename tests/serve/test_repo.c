@@ -257,6 +257,34 @@ static int infer_addk(fy__repo *r, const char *version, const fy_tensor *x, fy_t
 /* Loading                                                                    */
 /* ------------------------------------------------------------------------- */
 
+/* A lone request on an idle model does not wait out the batching delay: with a
+ * 5 s delay it is answered at once (the margin is seconds, not a timing race). */
+TEST(lone_request_does_not_wait_for_a_batch)
+{
+    const char *p = path_in("lone/addk.onnx");
+    mkdirs(path_in("lone"));
+    FY_CHECK_EQ(write_addk(p, 1.0f), 0);
+    const char *paths[] = {p};
+    fy__repo_opts o = opts_for(paths, 1, NULL);
+    o.max_batch_size = 8;
+    o.max_queue_delay_us = 5000000;
+    fy__repo *r = NULL;
+    fy_diag d = {{0}};
+    FY_CHECK_EQ(fy__repo_create(&r, &o, &d), FY_OK);
+    if (!r)
+        return;
+    unsigned seed = 3;
+    fy_tensor x, out[2] = {{0}};
+    make_x(&x, 1, &seed);
+    int64_t t0 = mono_ns();
+    FY_CHECK_EQ(infer_addk(r, NULL, &x, out, NULL, 0, &d), 200);
+    FY_CHECK(mono_ns() - t0 < 2500000000LL); /* far below the 5 s delay */
+    fy_tensor_deinit(&out[0]);
+    fy_tensor_deinit(&out[1]);
+    fy_tensor_deinit(&x);
+    fy__repo_free(r);
+}
+
 TEST(bare_model_serves_under_its_stem)
 {
     const char *p = path_in("bare/addk.onnx");
@@ -1157,6 +1185,7 @@ int main(void)
         return 1;
     }
     RUN(bare_model_serves_under_its_stem);
+    RUN(lone_request_does_not_wait_for_a_batch);
     RUN(package_serves_under_its_manifest_name);
     RUN(repository_policy_keeps_the_newest);
     RUN(bad_paths_are_refused);
