@@ -73,6 +73,48 @@ void fy__set_i64(fy_tensor *t, int64_t i, int64_t v);
 /* Copy element si of src into element di of dst; same dtype. */
 void fy__copy_elem(fy_tensor *dst, int64_t di, const fy_tensor *src, int64_t si);
 
+/* Optional input i: NULL when the node omits it or has fewer inputs. */
+static inline const fy_tensor *fy__op_in(const fy__op_ctx *c, int i)
+{
+    return i < c->n_in ? c->in[i] : NULL;
+}
+
+/* Product of dims[from..to): for dims of a shape already validated by allocation,
+ * so it cannot overflow. */
+static inline int64_t fy__dims_prod(const int64_t *dims, int from, int to)
+{
+    int64_t p = 1;
+    for (int i = from; i < to; i++)
+        p *= dims[i];
+    return p;
+}
+
+/* Whether output i is present and consumed (an omitted optional output has id -1). */
+static inline int fy__op_wants_out(const fy__op_ctx *c, int i)
+{
+    if (i >= c->n_out)
+        return 0;
+    const fy__node *n = c->node;
+    return !(n->outputs && i < n->n_outputs && n->outputs[i] < 0);
+}
+
+/* Element access for reference paths with a float32 branch, so the hot dtype skips
+ * the generic conversion call. */
+static inline double fy__ld(const fy_tensor *t, int64_t i)
+{
+    if (t->dtype == FY_DTYPE_F32)
+        return ((const float *)t->data)[i];
+    return fy__get_f64(t, i);
+}
+
+static inline void fy__st(fy_tensor *t, int64_t i, double v)
+{
+    if (t->dtype == FY_DTYPE_F32)
+        ((float *)t->data)[i] = (float)v;
+    else
+        fy__set_f64(t, i, v);
+}
+
 /* Read a 1-D (or scalar) integer tensor (int32/int64) into out[0..max); returns
  * the count, or a negative error (with diag) if it is not integer or too long. */
 int fy__read_ints(fy__op_ctx *c, const fy_tensor *t, int64_t *out, int max, const char *what);

@@ -70,14 +70,6 @@ static int same_shape(const fy_tensor *a, const fy_tensor *b)
     return 1;
 }
 
-static int64_t prod(const int64_t *dims, int from, int to)
-{
-    int64_t p = 1;
-    for (int i = from; i < to; i++)
-        p *= dims[i];
-    return p;
-}
-
 /* Element size of a tensor the kernel copies by bytes; strings have none. */
 static int elem_bytes(fy__op_ctx *c, const fy_tensor *t, const char *what, size_t *out)
 {
@@ -406,8 +398,8 @@ static int scan_run(fy__op_ctx *c, const scan_args *s, int n_want, fy_tensor *ou
             const fy_tensor *x = s->scans[j];
             int a = s->in_axes[j];
             size_t es = fy_dtype_size(x->dtype);
-            int64_t outer = prod(x->dims, 0, a);
-            size_t inner = (size_t)prod(x->dims, a + 1, x->rank) * es;
+            int64_t outer = fy__dims_prod(x->dims, 0, a);
+            size_t inner = (size_t)fy__dims_prod(x->dims, a + 1, x->rank) * es;
             int64_t idx = s->in_dirs && s->in_dirs[j] ? len - 1 - t : t;
             for (int64_t o = 0; o < outer && inner; o++)
                 memcpy((unsigned char *)slices[j].data + (size_t)o * inner,
@@ -463,8 +455,8 @@ static int scan_run(fy__op_ctx *c, const scan_args *s, int n_want, fy_tensor *ou
                 }
             }
             size_t es = fy_dtype_size(y->dtype);
-            int64_t outer = prod(y->dims, 0, a);
-            size_t inner = (size_t)prod(y->dims, a, y->rank) * es;
+            int64_t outer = fy__dims_prod(y->dims, 0, a);
+            size_t inner = (size_t)fy__dims_prod(y->dims, a, y->rank) * es;
             int64_t pos = s->out_dirs && s->out_dirs[q] ? len - 1 - t : t;
             for (int64_t o = 0; o < outer && inner; o++)
                 memcpy((unsigned char *)dst->data + ((size_t)(o * len + pos)) * inner,

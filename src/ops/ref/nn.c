@@ -21,47 +21,6 @@
  * checks the total; this only keeps the arithmetic that precedes it exact). */
 #define NN_DIM_MAX ((int64_t)1 << 40)
 
-/* Element access for the reference paths: a typed branch for float32 so that the hot
- * dtype skips the generic conversion call. */
-static inline double ld(const fy_tensor *t, int64_t i)
-{
-    if (t->dtype == FY_DTYPE_F32)
-        return ((const float *)t->data)[i];
-    return fy__get_f64(t, i);
-}
-
-static inline void st(fy_tensor *t, int64_t i, double v)
-{
-    if (t->dtype == FY_DTYPE_F32)
-        ((float *)t->data)[i] = (float)v;
-    else
-        fy__set_f64(t, i, v);
-}
-
-static const fy_tensor *opt_in(const fy__op_ctx *c, int i)
-{
-    return i < c->n_in ? c->in[i] : NULL;
-}
-
-/* Whether output i exists and is consumed (an omitted optional output has id -1). */
-static int want_out(const fy__op_ctx *c, int i)
-{
-    if (i >= c->n_out)
-        return 0;
-    const fy__node *n = c->node;
-    return !(n->outputs && i < n->n_outputs && n->outputs[i] < 0);
-}
-
-/* Product of dims that are already known to multiply without overflow (they are the
- * shape, or part of the shape, of an allocated non-empty tensor). */
-static int64_t prod(int n, const int64_t *d)
-{
-    int64_t p = 1;
-    for (int i = 0; i < n; i++)
-        p *= d[i];
-    return p;
-}
-
 /* Row-major coordinates of linear index idx in dims. */
 static void unravel(int n, const int64_t *dims, int64_t idx, int64_t *out)
 {
@@ -449,24 +408,24 @@ static void conv_ref(const geom *g, const fy_tensor *x, const fy_tensor *w, cons
     const int n = g->n;
     const int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
     const int64_t Cg = C / group, Mg = M / group;
-    const int64_t insz = prod(n, g->in), outsz = prod(n, g->out), K = prod(n, g->k);
+    const int64_t insz = fy__dims_prod(g->in, 0, n), outsz = fy__dims_prod(g->out, 0, n), K = fy__dims_prod(g->k, 0, n);
     int64_t o[FY_MAX_RANK], kp[FY_MAX_RANK];
     for (int64_t nn = 0; nn < N; nn++)
         for (int64_t m = 0; m < M; m++) {
             int64_t gi = m / Mg;
             for (int64_t op = 0; op < outsz; op++) {
                 unravel(n, g->out, op, o);
-                double acc = b ? ld(b, m) : 0.0;
+                double acc = b ? fy__ld(b, m) : 0.0;
                 for (int64_t cc = 0; cc < Cg; cc++) {
                     int64_t xo = (nn * C + gi * Cg + cc) * insz, wo = (m * Cg + cc) * K;
                     for (int64_t kk = 0; kk < K; kk++) {
                         unravel(n, g->k, kk, kp);
                         int64_t off = tap_offset(g, o, kp);
                         if (off >= 0)
-                            acc += ld(x, xo + off) * ld(w, wo + kk);
+                            acc += fy__ld(x, xo + off) * fy__ld(w, wo + kk);
                     }
                 }
-                st(y, (nn * M + m) * outsz + op, acc);
+                fy__st(y, (nn * M + m) * outsz + op, acc);
             }
         }
 }
@@ -480,7 +439,7 @@ static int conv_f32(fy__op_ctx *c, const geom *g, const fy_tensor *x, const fy_t
     const int n = g->n;
     const int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
     const int64_t Cg = C / group, Mg = M / group;
-    const int64_t insz = prod(n, g->in), outsz = prod(n, g->out), K = prod(n, g->k);
+    const int64_t insz = fy__dims_prod(g->in, 0, n), outsz = fy__dims_prod(g->out, 0, n), K = fy__dims_prod(g->k, 0, n);
     const int64_t CK = Cg * K, T = tile_len(CK, outsz);
     const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
     float *yd = y->data;
@@ -570,7 +529,7 @@ static int op_conv(fy__op_ctx *c)
     geom g;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)))
         return rc;
-    const fy_tensor *x = c->in[0], *w = c->in[1], *b = opt_in(c, 2);
+    const fy_tensor *x = c->in[0], *w = c->in[1], *b = fy__op_in(c, 2);
     if ((rc = need_float(c, x, 0)) || (rc = same_dtype(c, w, 1, x)) || (rc = geom_init(c, &g, x)))
         return rc;
     if (w->rank != x->rank)
@@ -695,7 +654,7 @@ static int convt_ref(fy__op_ctx *c, const geom *g, const fy_tensor *x, const fy_
     const int n = g->n;
     const int64_t N = x->dims[0], C = x->dims[1], Mg = w->dims[1], M = Mg * group;
     const int64_t Cg = C / group;
-    const int64_t insz = prod(n, g->in), outsz = prod(n, g->out), K = prod(n, g->k);
+    const int64_t insz = fy__dims_prod(g->in, 0, n), outsz = fy__dims_prod(g->out, 0, n), K = fy__dims_prod(g->k, 0, n);
     double *plane = calloc((size_t)outsz, sizeof *plane);
     if (!plane)
         return fy__op_fail(c, FY_ENOMEM, "out of memory for an output plane");
@@ -703,7 +662,7 @@ static int convt_ref(fy__op_ctx *c, const geom *g, const fy_tensor *x, const fy_
     for (int64_t nn = 0; nn < N; nn++)
         for (int64_t m = 0; m < M; m++) {
             int64_t gi = m / Mg, ml = m % Mg;
-            double bv = b ? ld(b, m) : 0.0;
+            double bv = b ? fy__ld(b, m) : 0.0;
             for (int64_t p = 0; p < outsz; p++)
                 plane[p] = bv;
             for (int64_t cc = 0; cc < Cg; cc++) {
@@ -712,19 +671,19 @@ static int convt_ref(fy__op_ctx *c, const geom *g, const fy_tensor *x, const fy_
                     unravel(n, g->in, p, ip);
                     for (int i = 0; i < n; i++)
                         ipc[i] = ip[i] * g->s[i] - g->pb[i];
-                    double xv = ld(x, (nn * C + ch) * insz + p);
+                    double xv = fy__ld(x, (nn * C + ch) * insz + p);
                     for (int64_t kk = 0; kk < K; kk++) {
                         unravel(n, g->k, kk, kp);
                         for (int i = 0; i < n; i++)
                             ko[i] = kp[i] * g->d[i];
                         int64_t off = convt_offset(g, ipc, ko);
                         if (off >= 0)
-                            plane[off] += xv * ld(w, (ch * Mg + ml) * K + kk);
+                            plane[off] += xv * fy__ld(w, (ch * Mg + ml) * K + kk);
                     }
                 }
             }
             for (int64_t p = 0; p < outsz; p++)
-                st(y, (nn * M + m) * outsz + p, plane[p]);
+                fy__st(y, (nn * M + m) * outsz + p, plane[p]);
         }
     free(plane);
     return FY_OK;
@@ -739,7 +698,7 @@ static int convt_f32(fy__op_ctx *c, const geom *g, const fy_tensor *x, const fy_
     const int n = g->n;
     const int64_t N = x->dims[0], C = x->dims[1], Mg = w->dims[1], M = Mg * group;
     const int64_t Cg = C / group;
-    const int64_t insz = prod(n, g->in), outsz = prod(n, g->out), K = prod(n, g->k);
+    const int64_t insz = fy__dims_prod(g->in, 0, n), outsz = fy__dims_prod(g->out, 0, n), K = fy__dims_prod(g->k, 0, n);
     const int64_t MK = Mg * K, T = tile_len(MK, insz);
     const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
     float *yd = y->data;
@@ -814,7 +773,7 @@ static int op_conv_transpose(fy__op_ctx *c)
     geom g;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)))
         return rc;
-    const fy_tensor *x = c->in[0], *w = c->in[1], *b = opt_in(c, 2);
+    const fy_tensor *x = c->in[0], *w = c->in[1], *b = fy__op_in(c, 2);
     if ((rc = need_float(c, x, 0)) || (rc = same_dtype(c, w, 1, x)) || (rc = geom_init(c, &g, x)))
         return rc;
     if (w->rank != x->rank)
@@ -1022,15 +981,15 @@ static int pool_run(fy__op_ctx *c, int kind)
     fy_tensor *y = &c->out[0], *yi = NULL;
     if ((rc = fy_tensor_alloc(y, x->dtype, x->rank, dims, c->diag)))
         return rc;
-    if (kind == POOL_MAX && want_out(c, 1)) {
+    if (kind == POOL_MAX && fy__op_wants_out(c, 1)) {
         yi = &c->out[1];
         if ((rc = fy_tensor_alloc(yi, FY_DTYPE_I64, x->rank, dims, c->diag)))
             return rc;
     }
     if (fy_tensor_numel(y) == 0)
         return FY_OK;
-    const int64_t planes = x->dims[0] * x->dims[1], insz = prod(g.n, g.in);
-    const int64_t outsz = prod(g.n, g.out);
+    const int64_t planes = x->dims[0] * x->dims[1], insz = fy__dims_prod(g.in, 0, g.n);
+    const int64_t outsz = fy__dims_prod(g.out, 0, g.n);
     if (x->dtype == FY_DTYPE_F32 && g.n == 2 && kind != POOL_LP && !yi)
         return pool2d_f32(c, &g, kind, include_pad, planes, x->data, y->data);
     /* Valid taps of a window are at most min(k, in) per axis: bounded by the plane. */
@@ -1058,7 +1017,7 @@ static int pool_run(fy__op_ctx *c, int kind)
                 int64_t best = -1;
                 v = lowest;
                 for (int64_t t = 0; t < nt; t++) {
-                    double xv = ld(x, xb + offs[t]);
+                    double xv = fy__ld(x, xb + offs[t]);
                     if (best < 0 || xv > v) {
                         v = xv;
                         best = t;
@@ -1069,15 +1028,15 @@ static int pool_run(fy__op_ctx *c, int kind)
                         best < 0 ? -1 : xb + (storage ? coffs[best] : offs[best]);
             } else if (kind == POOL_AVG) {
                 for (int64_t t = 0; t < nt; t++)
-                    v += ld(x, xb + offs[t]);
+                    v += fy__ld(x, xb + offs[t]);
                 double div = include_pad ? wn.padded : (double)nt;
                 v = div > 0 ? v / div : 0.0;
             } else {
                 for (int64_t t = 0; t < nt; t++)
-                    v += pow(fabs(ld(x, xb + offs[t])), p);
+                    v += pow(fabs(fy__ld(x, xb + offs[t])), p);
                 v = pow(v, 1.0 / p);
             }
-            st(y, yb + op, v);
+            fy__st(y, yb + op, v);
         }
     }
 done:
@@ -1134,9 +1093,9 @@ static int global_pool(fy__op_ctx *c, int kind)
         int64_t xb = pl * insz;
         double v;
         if (kind == POOL_MAX) {
-            v = insz ? ld(x, xb) : -INFINITY;
+            v = insz ? fy__ld(x, xb) : -INFINITY;
             for (int64_t i = 1; i < insz; i++) {
-                double xv = ld(x, xb + i);
+                double xv = fy__ld(x, xb + i);
                 if (xv > v)
                     v = xv;
             }
@@ -1148,16 +1107,16 @@ static int global_pool(fy__op_ctx *c, int kind)
                     v += xp[i];
             } else {
                 for (int64_t i = 0; i < insz; i++)
-                    v += ld(x, xb + i);
+                    v += fy__ld(x, xb + i);
             }
             v = insz ? v / (double)insz : NAN;
         } else {
             v = 0.0;
             for (int64_t i = 0; i < insz; i++)
-                v += pow(fabs(ld(x, xb + i)), p);
+                v += pow(fabs(fy__ld(x, xb + i)), p);
             v = pow(v, 1.0 / p);
         }
-        st(y, pl, v);
+        fy__st(y, pl, v);
     }
     return FY_OK;
 }
@@ -1185,7 +1144,7 @@ static int op_maxunpool(fy__op_ctx *c)
     geom g;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)))
         return rc;
-    const fy_tensor *x = c->in[0], *ind = c->in[1], *shp = opt_in(c, 2);
+    const fy_tensor *x = c->in[0], *ind = c->in[1], *shp = fy__op_in(c, 2);
     if ((rc = need_float(c, x, 0)) || (rc = geom_init(c, &g, x)) || (rc = pool_kernel(c, &g)))
         return rc;
     if (ind->dtype != FY_DTYPE_I64)
@@ -1227,7 +1186,7 @@ static int op_maxunpool(fy__op_ctx *c)
     fy_tensor *y = &c->out[0];
     if ((rc = fy_tensor_alloc(y, x->dtype, x->rank, odims, c->diag)))
         return rc;
-    const int64_t ninf = prod(x->rank, dims), nx = fy_tensor_numel(x);
+    const int64_t ninf = fy__dims_prod(dims, 0, x->rank), nx = fy_tensor_numel(x);
     const size_t es = fy_dtype_size(x->dtype);
     const int64_t *iv = ind->data;
     int64_t co[FY_MAX_RANK];
@@ -1309,8 +1268,8 @@ static int op_batchnorm(fy__op_ctx *c)
         return fy__op_fail(c, FY_ENOMEM, "out of memory for %lld statistics", (long long)np);
     double *mu = stats, *sg = stats + np;
     for (int64_t k = 0; k < np; k++) {
-        mu[k] = ld(mean, k);
-        sg[k] = ld(var, k);
+        mu[k] = fy__ld(mean, k);
+        sg[k] = fy__ld(var, k);
     }
     if (training) {
         double cnt = (double)(N * inner);
@@ -1318,33 +1277,33 @@ static int op_batchnorm(fy__op_ctx *c)
             double s = 0, s2 = 0;
             for (int64_t nn = 0; nn < N; nn++)
                 for (int64_t i = 0; i < inner; i++)
-                    s += ld(x, (nn * C + ch) * inner + i);
+                    s += fy__ld(x, (nn * C + ch) * inner + i);
             double m = cnt > 0 ? s / cnt : 0;
             for (int64_t nn = 0; nn < N; nn++)
                 for (int64_t i = 0; i < inner; i++) {
-                    double dv = ld(x, (nn * C + ch) * inner + i) - m;
+                    double dv = fy__ld(x, (nn * C + ch) * inner + i) - m;
                     s2 += dv * dv;
                 }
             mu[ch] = m;
             sg[ch] = cnt > 0 ? s2 / cnt : 0;
         }
         for (int o = 1; o <= 2; o++) {
-            if (!want_out(c, o))
+            if (!fy__op_wants_out(c, o))
                 continue;
             const fy_tensor *run = o == 1 ? mean : var;
             fy_tensor *ro = &c->out[o];
             if ((rc = fy_tensor_alloc(ro, run->dtype, run->rank, run->dims, c->diag)))
                 goto done;
             for (int64_t ch = 0; ch < C; ch++)
-                st(ro, ch, ld(run, ch) * momentum + (o == 1 ? mu[ch] : sg[ch]) * (1 - momentum));
+                fy__st(ro, ch, fy__ld(run, ch) * momentum + (o == 1 ? mu[ch] : sg[ch]) * (1 - momentum));
         }
     }
     for (int64_t nn = 0; nn < N; nn++)
         for (int64_t ch = 0; ch < C; ch++) {
             int64_t base = (nn * C + ch) * inner;
             if (spatial) {
-                double a = ld(sc, ch) / sqrt(sg[ch] + eps);
-                double bb = ld(bi, ch) - mu[ch] * a;
+                double a = fy__ld(sc, ch) / sqrt(sg[ch] + eps);
+                double bb = fy__ld(bi, ch) - mu[ch] * a;
                 if (x->dtype == FY_DTYPE_F32) {
                     const float *xp = (const float *)x->data + base;
                     float *yp = (float *)y->data + base, af = (float)a, bf = (float)bb;
@@ -1352,13 +1311,13 @@ static int op_batchnorm(fy__op_ctx *c)
                         yp[i] = xp[i] * af + bf;
                 } else {
                     for (int64_t i = 0; i < inner; i++)
-                        st(y, base + i, ld(x, base + i) * a + bb);
+                        fy__st(y, base + i, fy__ld(x, base + i) * a + bb);
                 }
             } else {
                 for (int64_t i = 0; i < inner; i++) {
                     int64_t k = ch * inner + i;
-                    double v = (ld(x, base + i) - mu[k]) / sqrt(sg[k] + eps);
-                    st(y, base + i, v * ld(sc, k) + ld(bi, k));
+                    double v = (fy__ld(x, base + i) - mu[k]) / sqrt(sg[k] + eps);
+                    fy__st(y, base + i, v * fy__ld(sc, k) + fy__ld(bi, k));
                 }
             }
         }
@@ -1392,16 +1351,16 @@ static int op_instancenorm(fy__op_ctx *c)
         int64_t base = pl * inner, ch = pl % C;
         double s = 0, s2 = 0;
         for (int64_t i = 0; i < inner; i++)
-            s += ld(x, base + i);
+            s += fy__ld(x, base + i);
         double m = inner ? s / (double)inner : 0;
         for (int64_t i = 0; i < inner; i++) {
-            double dv = ld(x, base + i) - m;
+            double dv = fy__ld(x, base + i) - m;
             s2 += dv * dv;
         }
         double var = inner ? s2 / (double)inner : 0;
-        double a = ld(c->in[1], ch) / sqrt(var + eps), bb = ld(c->in[2], ch);
+        double a = fy__ld(c->in[1], ch) / sqrt(var + eps), bb = fy__ld(c->in[2], ch);
         for (int64_t i = 0; i < inner; i++)
-            st(y, base + i, (ld(x, base + i) - m) * a + bb);
+            fy__st(y, base + i, (fy__ld(x, base + i) - m) * a + bb);
     }
     return FY_OK;
 }
@@ -1437,11 +1396,11 @@ static int op_lrn(fy__op_ctx *c)
             for (int64_t i = 0; i < inner; i++) {
                 double sq = 0;
                 for (int64_t k = c0; k <= c1; k++) {
-                    double v = ld(x, (nn * C + k) * inner + i);
+                    double v = fy__ld(x, (nn * C + k) * inner + i);
                     sq += v * v;
                 }
                 int64_t at = (nn * C + ch) * inner + i;
-                st(y, at, ld(x, at) / pow(bias + alpha / (double)size * sq, beta));
+                fy__st(y, at, fy__ld(x, at) / pow(bias + alpha / (double)size * sq, beta));
             }
         }
     return FY_OK;
@@ -1502,12 +1461,12 @@ static void gemm_ref(const gemm_args *g, fy_tensor *Y)
                 for (int64_t k = 0; k < g->K; k++) {
                     int64_t ai = g->ta ? k * g->M + i : i * g->K + k;
                     int64_t bi = g->tb ? j * g->K + k : k * g->N + j;
-                    acc += ld(g->A, g->offA + ai) * ld(g->B, g->offB + bi);
+                    acc += fy__ld(g->A, g->offA + ai) * fy__ld(g->B, g->offB + bi);
                 }
                 double v = g->alpha * acc;
                 if (g->C)
-                    v += g->beta * ld(g->C, ci);
-                st(Y, yi, v);
+                    v += g->beta * fy__ld(g->C, ci);
+                fy__st(Y, yi, v);
             }
         }
 }
@@ -1517,7 +1476,7 @@ static int op_gemm(fy__op_ctx *c)
     int rc, ta = 0, tb = 0;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)))
         return rc;
-    const fy_tensor *A = c->in[0], *B = c->in[1], *Ct = opt_in(c, 2);
+    const fy_tensor *A = c->in[0], *B = c->in[1], *Ct = fy__op_in(c, 2);
     if (!matmul_dtype_ok(A->dtype))
         return fy__op_fail(c, FY_EUNSUPPORTED,
                            "input 0 has dtype %s; Gemm supports float types and 32/64-bit ints",
@@ -1636,7 +1595,7 @@ static int op_matmul(fy__op_ctx *c)
         return rc;
     if (fy_tensor_numel(Y) == 0)
         return FY_OK;
-    const int64_t nbatch = prod(nb, bd);
+    const int64_t nbatch = fy__dims_prod(bd, 0, nb);
     if (A->dtype == FY_DTYPE_F32 && rb <= 2)
         /* One B for every batch: the batches of A stack into one tall matrix. */
         return gemm_f32(c, nbatch * M, N, K, 1.0f, A->data, 0, B->data, 0, Y->data);
@@ -1896,7 +1855,7 @@ static int rs_run(fy__op_ctx *c, const fy_tensor *x, const rs_cfg *p)
                 out |= outside[a][o[a]];
             }
             if (out)
-                st(y, i, p->extrapolation);
+                fy__st(y, i, p->extrapolation);
             else
                 memcpy((char *)y->data + (size_t)i * es, (const char *)x->data + (size_t)off * es,
                        es);
@@ -1915,7 +1874,7 @@ static int rs_run(fy__op_ctx *c, const fy_tensor *x, const rs_cfg *p)
         goto done;
     }
     for (int64_t i = 0; i < nx; i++)
-        cur[i] = ld(x, i);
+        cur[i] = fy__ld(x, i);
     for (int a = 0; a < r; a++) {
         const int64_t in = dims[a], outn = p->out[a];
         if (rs_identity(p, a, in, idx[a], w[a], outside[a]))
@@ -1931,7 +1890,7 @@ static int rs_run(fy__op_ctx *c, const fy_tensor *x, const rs_cfg *p)
             rc = fy__op_fail(c, FY_ENOMEM, "out of memory for an interpolation pass");
             goto done;
         }
-        const int64_t outer = prod(a, dims), inner = prod(r - a - 1, dims + a + 1);
+        const int64_t outer = fy__dims_prod(dims, 0, a), inner = fy__dims_prod(dims + a + 1, 0, r - a - 1);
         for (int64_t ou = 0; ou < outer; ou++)
             for (int64_t oo = 0; oo < outn; oo++) {
                 double *dst = nxt + (ou * outn + oo) * inner;
@@ -1952,7 +1911,7 @@ static int rs_run(fy__op_ctx *c, const fy_tensor *x, const rs_cfg *p)
         if (any_outside)
             for (int a = 0; a < r; a++)
                 out |= outside[a][o[a]];
-        st(y, i, out ? p->extrapolation : cur[i]);
+        fy__st(y, i, out ? p->extrapolation : cur[i]);
     }
 done:
     for (int a = 0; a < r; a++) {
@@ -1989,7 +1948,7 @@ static int rs_from_scales(fy__op_ctx *c, const fy_tensor *x, const fy_tensor *sc
                            (long long)fy_tensor_numel(scales), naxes);
     for (int i = 0; i < naxes; i++) {
         int a = axes[i];
-        double s = ld(scales, i);
+        double s = fy__ld(scales, i);
         if (!(s > 0 && s < 1e12))
             return fy__op_fail(c, FY_EINVAL, "%s[%d] = %g must be a positive finite scale", what, i,
                                s);
@@ -2044,8 +2003,8 @@ static int op_resize(fy__op_ctx *c)
         }
         naxes = (int)nav;
     }
-    const fy_tensor *roi = legacy ? NULL : opt_in(c, 1);
-    const fy_tensor *scales = opt_in(c, legacy ? 1 : 2), *sizes = legacy ? NULL : opt_in(c, 3);
+    const fy_tensor *roi = legacy ? NULL : fy__op_in(c, 1);
+    const fy_tensor *scales = fy__op_in(c, legacy ? 1 : 2), *sizes = legacy ? NULL : fy__op_in(c, 3);
     const int has_scales = scales && fy_tensor_numel(scales) > 0;
     const int has_sizes = sizes && fy_tensor_numel(sizes) > 0;
     if (has_scales && has_sizes)
@@ -2058,8 +2017,8 @@ static int op_resize(fy__op_ctx *c)
         if (!fy__dtype_is_float(roi->dtype) || fy_tensor_numel(roi) != 2 * naxes)
             return fy__op_fail(c, FY_EINVAL, "input 1 (roi) must hold %d float values", 2 * naxes);
         for (int i = 0; i < naxes; i++) {
-            p.roi0[axes[i]] = ld(roi, i);
-            p.roi1[axes[i]] = ld(roi, i + naxes);
+            p.roi0[axes[i]] = fy__ld(roi, i);
+            p.roi1[axes[i]] = fy__ld(roi, i + naxes);
         }
     }
     if (has_scales)
@@ -2235,7 +2194,7 @@ static int op_pad(fy__op_ctx *c)
         np = fy__read_ints(c, c->in[1], pads, 2 * FY_MAX_RANK, "input 1 (pads)");
         if (np < 0)
             return np;
-        const fy_tensor *cv = opt_in(c, 2), *ax = c->opset >= 18 ? opt_in(c, 3) : NULL;
+        const fy_tensor *cv = fy__op_in(c, 2), *ax = c->opset >= 18 ? fy__op_in(c, 3) : NULL;
         if (cv && fy_tensor_numel(cv) > 0) {
             if (cv->dtype != x->dtype)
                 return fy__op_fail(
@@ -2450,7 +2409,7 @@ static double *to_f64(const fy_tensor *t, int64_t n)
     double *v = calloc((size_t)(n > 0 ? n : 1), sizeof *v);
     if (v && t)
         for (int64_t i = 0; i < n; i++)
-            v[i] = ld(t, i);
+            v[i] = fy__ld(t, i);
     return v;
 }
 
@@ -2557,10 +2516,10 @@ static int op_recurrent(fy__op_ctx *c, int cell)
            *scratch = NULL;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)) || (rc = fy__op_need(c, 2)))
         return rc;
-    const fy_tensor *x = c->in[0], *w = c->in[1], *r = c->in[2], *b = opt_in(c, 3),
-                    *sl = opt_in(c, 4), *h0 = opt_in(c, 5);
-    const fy_tensor *c0 = cell == CELL_LSTM ? opt_in(c, 6) : NULL;
-    const fy_tensor *pp = cell == CELL_LSTM ? opt_in(c, 7) : NULL;
+    const fy_tensor *x = c->in[0], *w = c->in[1], *r = c->in[2], *b = fy__op_in(c, 3),
+                    *sl = fy__op_in(c, 4), *h0 = fy__op_in(c, 5);
+    const fy_tensor *c0 = cell == CELL_LSTM ? fy__op_in(c, 6) : NULL;
+    const fy_tensor *pp = cell == CELL_LSTM ? fy__op_in(c, 7) : NULL;
     if ((rc = need_float(c, x, 0)) || (rc = same_dtype(c, w, 1, x)) ||
         (rc = same_dtype(c, r, 2, x)) || (b && (rc = same_dtype(c, b, 3, x))) ||
         (h0 && (rc = same_dtype(c, h0, 5, x))) || (c0 && (rc = same_dtype(c, c0, 6, x))) ||
@@ -2637,11 +2596,11 @@ static int op_recurrent(fy__op_ctx *c, int cell)
         yd[1] = S;
         yd[2] = D;
     }
-    if (want_out(c, 0) && (rc = fy_tensor_alloc(Y = &c->out[0], x->dtype, 4, yd, c->diag)))
+    if (fy__op_wants_out(c, 0) && (rc = fy_tensor_alloc(Y = &c->out[0], x->dtype, 4, yd, c->diag)))
         return rc;
-    if (want_out(c, 1) && (rc = fy_tensor_alloc(Yh = &c->out[1], x->dtype, 3, hd, c->diag)))
+    if (fy__op_wants_out(c, 1) && (rc = fy_tensor_alloc(Yh = &c->out[1], x->dtype, 3, hd, c->diag)))
         return rc;
-    if (cell == CELL_LSTM && want_out(c, 2) &&
+    if (cell == CELL_LSTM && fy__op_wants_out(c, 2) &&
         (rc = fy_tensor_alloc(Yc = &c->out[2], x->dtype, 3, hd, c->diag)))
         return rc;
     X = to_f64(x, fy_tensor_numel(x));
@@ -2679,14 +2638,14 @@ static int op_recurrent(fy__op_ctx *c, int cell)
                 if (Y) {
                     int64_t yo = layout ? ((bb * S + t) * D + d) * H : ((t * D + d) * Bt + bb) * H;
                     for (int64_t j = 0; j < H; j++)
-                        st(Y, yo + j, s.h[j]);
+                        fy__st(Y, yo + j, s.h[j]);
                 }
             }
             for (int64_t j = 0; j < H; j++) {
                 if (Yh)
-                    st(Yh, so + j, s.h[j]);
+                    fy__st(Yh, so + j, s.h[j]);
                 if (Yc)
-                    st(Yc, so + j, s.cs[j]);
+                    fy__st(Yc, so + j, s.cs[j]);
             }
         }
     }

@@ -10,14 +10,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int64_t prod_dims(const int64_t *dims, int from, int to)
-{
-    int64_t p = 1;
-    for (int i = from; i < to; i++)
-        p *= dims[i];
-    return p;
-}
-
 /* Saturation range of a quantized integer dtype; 0 if it is not one. */
 static int quant_range(fy_dtype dt, int64_t *lo, int64_t *hi)
 {
@@ -65,11 +57,6 @@ static int need_scalar(fy__op_ctx *c, const fy_tensor *t, int i, const char *wha
     return FY_OK;
 }
 
-static const fy_tensor *opt_in(const fy__op_ctx *c, int i)
-{
-    return i < c->n_in ? c->in[i] : NULL;
-}
-
 /* ------------------------------------------ per-tensor / per-axis / blocked params */
 
 /* How a scale or zero point maps onto the elements of x: one value, one per index
@@ -94,7 +81,7 @@ static int qparam_init(fy__op_ctx *c, qparam *q, const fy_tensor *p, int idx, co
     if (axis < 0)
         return axis;
     q->d = x->dims[axis];
-    q->inner = prod_dims(x->dims, axis + 1, x->rank);
+    q->inner = fy__dims_prod(x->dims, axis + 1, x->rank);
     if (block == 0) {
         if (p->rank != 1 || p->dims[0] != x->dims[axis])
             return fy__op_fail(c, FY_EINVAL,
@@ -154,7 +141,7 @@ static int op_quantize(fy__op_ctx *c)
     int rc;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)))
         return rc;
-    const fy_tensor *x = c->in[0], *sc = c->in[1], *zp = opt_in(c, 2);
+    const fy_tensor *x = c->in[0], *sc = c->in[1], *zp = fy__op_in(c, 2);
     if (!fy__dtype_is_float(x->dtype) && x->dtype != FY_DTYPE_I32)
         return fy__op_fail(c, FY_EUNSUPPORTED, "input 0 dtype %s is not supported",
                            fy_dtype_name(x->dtype));
@@ -212,7 +199,7 @@ static int op_dequantize(fy__op_ctx *c)
     int rc;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)))
         return rc;
-    const fy_tensor *x = c->in[0], *sc = c->in[1], *zp = opt_in(c, 2);
+    const fy_tensor *x = c->in[0], *sc = c->in[1], *zp = fy__op_in(c, 2);
     int64_t lo, hi;
     if (!quant_range(x->dtype, &lo, &hi) && x->dtype != FY_DTYPE_I32)
         return fy__op_fail(c, FY_EUNSUPPORTED, "input 0 dtype %s is not supported",
@@ -425,7 +412,7 @@ static int mm_geom_init(fy__op_ctx *c, const fy_tensor *a, const fy_tensor *b, m
         g->out_dims[g->out_rank++] = g->N;
     if (g->out_rank > FY_MAX_RANK)
         return fy__op_fail(c, FY_ELIMIT, "matmul output rank above %d", FY_MAX_RANK);
-    g->batch = prod_dims(bd, 0, br);
+    g->batch = fy__dims_prod(bd, 0, br);
     g->abat = malloc(sizeof *g->abat * (size_t)(g->batch ? g->batch : 1) * 2);
     if (!g->abat)
         return fy__op_fail(c, FY_ENOMEM, "out of memory for %lld batches", (long long)g->batch);
@@ -474,9 +461,9 @@ static int op_matmul_integer(fy__op_ctx *c)
     int32_t *a32 = NULL, *b32 = NULL;
     if ((rc = mm_geom_init(c, a, b, &g)))
         goto done;
-    if ((rc = zp_sub(c, a, opt_in(c, 2), 2, 1, 0, &a32)))
+    if ((rc = zp_sub(c, a, fy__op_in(c, 2), 2, 1, 0, &a32)))
         goto done;
-    if ((rc = zp_sub(c, b, opt_in(c, 3), 3, 0, 0, &b32)))
+    if ((rc = zp_sub(c, b, fy__op_in(c, 3), 3, 0, 0, &b32)))
         goto done;
     if ((rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_I32, g.out_rank, g.out_dims, c->diag)))
         goto done;
@@ -539,7 +526,7 @@ static int op_qlinear_matmul(fy__op_ctx *c)
     for (int i = 0; i < 8; i++)
         if (i != 2 && i != 5 && (rc = fy__op_need(c, i)))
             return rc;
-    const fy_tensor *a = c->in[0], *b = c->in[3], *ys = c->in[6], *yzp = opt_in(c, 7);
+    const fy_tensor *a = c->in[0], *b = c->in[3], *ys = c->in[6], *yzp = fy__op_in(c, 7);
     if (!is_q8(a->dtype) || !is_q8(b->dtype))
         return fy__op_fail(c, FY_EUNSUPPORTED, "a and b must be uint8 or int8, got %s and %s",
                            fy_dtype_name(a->dtype), fy_dtype_name(b->dtype));
@@ -558,8 +545,8 @@ static int op_qlinear_matmul(fy__op_ctx *c)
     float *as = NULL, *bs = NULL;
     if ((rc = mm_geom_init(c, a, b, &g)))
         goto done;
-    if ((rc = zp_sub(c, a, opt_in(c, 2), 2, 1, 0, &a32)) ||
-        (rc = zp_sub(c, b, opt_in(c, 5), 5, 0, 0, &b32)))
+    if ((rc = zp_sub(c, a, fy__op_in(c, 2), 2, 1, 0, &a32)) ||
+        (rc = zp_sub(c, b, fy__op_in(c, 5), 5, 0, 0, &b32)))
         goto done;
     if ((rc = scale_expand(c, a, c->in[1], 1, 1, a->rank - 1, &as)) ||
         (rc = scale_expand(c, b, c->in[4], 4, 0, b->rank >= 2 ? b->rank - 2 : 0, &bs)))
@@ -773,12 +760,12 @@ static int op_conv_integer(fy__op_ctx *c)
     int rc;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)))
         return rc;
-    const fy_tensor *x = c->in[0], *w = c->in[1], *xzp = opt_in(c, 2);
+    const fy_tensor *x = c->in[0], *w = c->in[1], *xzp = fy__op_in(c, 2);
     if (!is_q8(x->dtype) || !is_q8(w->dtype))
         return fy__op_fail(c, FY_EUNSUPPORTED, "x and w must be uint8 or int8, got %s and %s",
                            fy_dtype_name(x->dtype), fy_dtype_name(w->dtype));
     if ((xzp && (rc = need_scalar(c, xzp, 2, "x_zero_point"))) ||
-        (opt_in(c, 3) && (rc = check_wzp(c, opt_in(c, 3), w, 3))))
+        (fy__op_in(c, 3) && (rc = check_wzp(c, fy__op_in(c, 3), w, 3))))
         return rc;
     conv_geom g;
     int32_t *x32 = NULL, *w32 = NULL;
@@ -786,7 +773,7 @@ static int op_conv_integer(fy__op_ctx *c)
     int64_t od[FY_MAX_RANK];
     if ((rc = conv_geom_init(c, x, w, &g)))
         goto done;
-    if ((rc = zp_sub(c, x, xzp, 2, 0, 0, &x32)) || (rc = zp_sub(c, w, opt_in(c, 3), 3, 0, 1, &w32)))
+    if ((rc = zp_sub(c, x, xzp, 2, 0, 0, &x32)) || (rc = zp_sub(c, w, fy__op_in(c, 3), 3, 0, 1, &w32)))
         goto done;
     conv_out_dims(&g, od);
     if ((rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_I32, x->rank, od, c->diag)))
@@ -814,8 +801,8 @@ static int op_qlinear_conv(fy__op_ctx *c)
     for (int i = 0; i < 8; i++)
         if (i != 2 && i != 5 && i != 7 && (rc = fy__op_need(c, i)))
             return rc;
-    const fy_tensor *x = c->in[0], *xs = c->in[1], *xzp = opt_in(c, 2), *w = c->in[3];
-    const fy_tensor *ws = c->in[4], *ys = c->in[6], *yzp = opt_in(c, 7), *bias = opt_in(c, 8);
+    const fy_tensor *x = c->in[0], *xs = c->in[1], *xzp = fy__op_in(c, 2), *w = c->in[3];
+    const fy_tensor *ws = c->in[4], *ys = c->in[6], *yzp = fy__op_in(c, 7), *bias = fy__op_in(c, 8);
     if (!is_q8(x->dtype) || !is_q8(w->dtype))
         return fy__op_fail(c, FY_EUNSUPPORTED, "x and w must be uint8 or int8, got %s and %s",
                            fy_dtype_name(x->dtype), fy_dtype_name(w->dtype));
@@ -827,7 +814,7 @@ static int op_qlinear_conv(fy__op_ctx *c)
     if ((rc = need_scalar(c, xs, 1, "x_scale")) || (rc = need_scalar(c, ys, 6, "y_scale")) ||
         (xzp && (rc = need_scalar(c, xzp, 2, "x_zero_point"))) ||
         (yzp && (rc = need_scalar(c, yzp, 7, "y_zero_point"))) ||
-        (opt_in(c, 5) && (rc = check_wzp(c, opt_in(c, 5), w, 5))))
+        (fy__op_in(c, 5) && (rc = check_wzp(c, fy__op_in(c, 5), w, 5))))
         return rc;
     if (!fy__dtype_is_float(xs->dtype) || !fy__dtype_is_float(ws->dtype) ||
         !fy__dtype_is_float(ys->dtype))
@@ -851,7 +838,7 @@ static int op_qlinear_conv(fy__op_ctx *c)
                          (long long)g.M);
         goto done;
     }
-    if ((rc = zp_sub(c, x, xzp, 2, 0, 0, &x32)) || (rc = zp_sub(c, w, opt_in(c, 5), 5, 0, 1, &w32)))
+    if ((rc = zp_sub(c, x, xzp, 2, 0, 0, &x32)) || (rc = zp_sub(c, w, fy__op_in(c, 5), 5, 0, 1, &w32)))
         goto done;
     conv_out_dims(&g, od);
     if ((rc = fy_tensor_alloc(&c->out[0], odt, x->rank, od, c->diag)))

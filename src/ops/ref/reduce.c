@@ -10,24 +10,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int64_t prod_dims(const int64_t *dims, int from, int to)
-{
-    int64_t p = 1;
-    for (int i = from; i < to; i++)
-        p *= dims[i];
-    return p;
-}
-
-/* Optional output i was asked for by the node (omitted outputs have id -1). */
-static int want_out(const fy__op_ctx *c, int i)
-{
-    if (i >= c->n_out)
-        return 0;
-    if (c->node->outputs && i < c->node->n_outputs && c->node->outputs[i] < 0)
-        return 0;
-    return 1;
-}
-
 static int numeric_dtype(fy_dtype dt)
 {
     return fy__dtype_is_float(dt) || fy__dtype_is_int(dt);
@@ -441,7 +423,7 @@ static int arg_run(fy__op_ctx *c, int want_max)
     int keep = fy__attr_int(c->node, "keepdims", 1) != 0;
     int last = fy__attr_int(c->node, "select_last_index", 0) != 0;
     int64_t n = x->dims[axis];
-    int64_t outer = prod_dims(x->dims, 0, axis), inner = prod_dims(x->dims, axis + 1, x->rank);
+    int64_t outer = fy__dims_prod(x->dims, 0, axis), inner = fy__dims_prod(x->dims, axis + 1, x->rank);
     int64_t od[FY_MAX_RANK];
     int orank = 0;
     for (int i = 0; i < x->rank; i++) {
@@ -532,9 +514,9 @@ static int softmax_run(fy__op_ctx *c, int kind)
     int axis = fy__axis(c, fy__attr_int(c->node, "axis", new_style ? -1 : 1), x->rank, 0);
     if (axis < 0)
         return axis;
-    int64_t outer = prod_dims(x->dims, 0, axis);
-    int64_t n = new_style ? x->dims[axis] : prod_dims(x->dims, axis, x->rank);
-    int64_t inner = new_style ? prod_dims(x->dims, axis + 1, x->rank) : 1;
+    int64_t outer = fy__dims_prod(x->dims, 0, axis);
+    int64_t n = new_style ? x->dims[axis] : fy__dims_prod(x->dims, axis, x->rank);
+    int64_t inner = new_style ? fy__dims_prod(x->dims, axis + 1, x->rank) : 1;
     if ((rc = fy_tensor_alloc(y, x->dtype, x->rank, x->dims, c->diag)))
         return rc;
     double *row = malloc(sizeof *row * (size_t)(n ? n : 1));
@@ -631,19 +613,19 @@ static int op_layernorm(fy__op_ctx *c)
     if (bi && (rc = bcast_param(c, bi, x, "B (input 2)", b_str)))
         return rc;
 
-    int64_t outer = prod_dims(x->dims, 0, axis), n = prod_dims(x->dims, axis, x->rank);
+    int64_t outer = fy__dims_prod(x->dims, 0, axis), n = fy__dims_prod(x->dims, axis, x->rank);
     int64_t md[FY_MAX_RANK];
     for (int i = 0; i < x->rank; i++)
         md[i] = i < axis ? x->dims[i] : 1;
     if ((rc = fy_tensor_alloc(&c->out[0], x->dtype, x->rank, x->dims, c->diag)))
         return rc;
     fy_tensor *mean_t = NULL, *inv_t = NULL;
-    if (want_out(c, 1)) {
+    if (fy__op_wants_out(c, 1)) {
         mean_t = &c->out[1];
         if ((rc = fy_tensor_alloc(mean_t, (fy_dtype)stash, x->rank, md, c->diag)))
             return rc;
     }
-    if (want_out(c, 2)) {
+    if (fy__op_wants_out(c, 2)) {
         inv_t = &c->out[2];
         if ((rc = fy_tensor_alloc(inv_t, (fy_dtype)stash, x->rank, md, c->diag)))
             return rc;
@@ -861,10 +843,10 @@ static int op_topk(fy__op_ctx *c)
     od[axis] = k;
     if ((rc = fy_tensor_alloc(&c->out[0], x->dtype, x->rank, od, c->diag)))
         return rc;
-    fy_tensor *idx_t = want_out(c, 1) ? &c->out[1] : NULL;
+    fy_tensor *idx_t = fy__op_wants_out(c, 1) ? &c->out[1] : NULL;
     if (idx_t && (rc = fy_tensor_alloc(idx_t, FY_DTYPE_I64, x->rank, od, c->diag)))
         return rc;
-    int64_t outer = prod_dims(x->dims, 0, axis), inner = prod_dims(x->dims, axis + 1, x->rank);
+    int64_t outer = fy__dims_prod(x->dims, 0, axis), inner = fy__dims_prod(x->dims, axis + 1, x->rank);
     int64_t *v = malloc(sizeof *v * (size_t)(n ? n : 1) * 2);
     if (!v)
         return fy__op_fail(c, FY_ENOMEM, "out of memory sorting %lld values", (long long)n);
@@ -912,7 +894,7 @@ static int op_cumsum(fy__op_ctx *c)
         return rc;
     fy_tensor *y = &c->out[0];
     int64_t n = x->dims[axis];
-    int64_t outer = prod_dims(x->dims, 0, axis), inner = prod_dims(x->dims, axis + 1, x->rank);
+    int64_t outer = fy__dims_prod(x->dims, 0, axis), inner = fy__dims_prod(x->dims, axis + 1, x->rank);
     int is_f = fy__dtype_is_float(x->dtype);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < inner; r++) {
@@ -979,7 +961,7 @@ static int nll_tail(fy__op_ctx *c, const fy_tensor *in, const double *lp, const 
             return fy__op_fail(c, FY_EINVAL, "target (input 1) dimension %d is %lld, expected %lld",
                                i, (long long)tgt->dims[i], (long long)want);
     }
-    int64_t N = in->dims[0], C = in->dims[1], D = prod_dims(in->dims, 2, in->rank);
+    int64_t N = in->dims[0], C = in->dims[1], D = fy__dims_prod(in->dims, 2, in->rank);
     if (w) {
         if (w->rank != 1 || w->dims[0] != C)
             return fy__op_fail(c, FY_EINVAL, "weight (input 2) must be 1-D of size C=%lld",
@@ -1061,7 +1043,7 @@ static int op_sce(fy__op_ctx *c)
     if (rc)
         return rc;
     int64_t n = fy_tensor_numel(in), C = in->dims[1];
-    int64_t N = in->dims[0], D = prod_dims(in->dims, 2, in->rank);
+    int64_t N = in->dims[0], D = fy__dims_prod(in->dims, 2, in->rank);
     double *lp = malloc(sizeof *lp * (size_t)(n ? n : 1));
     double *row = malloc(sizeof *row * (size_t)(C ? C : 1));
     if (!lp || !row) {
@@ -1078,7 +1060,7 @@ static int op_sce(fy__op_ctx *c)
         }
     if ((rc = nll_tail(c, in, lp, tgt, w)))
         goto done;
-    if (want_out(c, 1)) {
+    if (fy__op_wants_out(c, 1)) {
         if ((rc = fy_tensor_alloc(&c->out[1], in->dtype, in->rank, in->dims, c->diag)))
             goto done;
         for (int64_t i = 0; i < n; i++)
@@ -1447,7 +1429,7 @@ static int op_det(fy__op_ctx *c)
     int64_t m = x->dims[x->rank - 1];
     if ((rc = fy_tensor_alloc(&c->out[0], x->dtype, x->rank - 2, x->dims, c->diag)))
         return rc;
-    int64_t batch = prod_dims(x->dims, 0, x->rank - 2);
+    int64_t batch = fy__dims_prod(x->dims, 0, x->rank - 2);
     double *a = malloc(sizeof *a * (size_t)(m > 0 ? m * m : 1));
     if (!a)
         return fy__op_fail(c, FY_ENOMEM, "out of memory for a %lldx%lld matrix", (long long)m,

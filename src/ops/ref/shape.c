@@ -22,14 +22,6 @@ static void copy_run(fy_tensor *dst, int64_t di, const fy_tensor *src, int64_t s
                (size_t)n * es);
 }
 
-static int64_t prod(const int64_t *dims, int from, int to)
-{
-    int64_t p = 1;
-    for (int i = from; i < to; i++)
-        p *= dims[i];
-    return p;
-}
-
 /* "[2,3,4]" for messages. */
 static const char *shape_str(char *buf, size_t n, int rank, const int64_t *dims)
 {
@@ -247,7 +239,7 @@ static int op_flatten(fy__op_ctx *c)
         return fy__op_fail(c, FY_EINVAL, "attribute axis = %lld is out of range for rank %d",
                            (long long)axis, x->rank);
     int a = (int)(axis < 0 ? axis + x->rank : axis);
-    int64_t dims[2] = {prod(x->dims, 0, a), prod(x->dims, a, x->rank)};
+    int64_t dims[2] = {fy__dims_prod(x->dims, 0, a), fy__dims_prod(x->dims, a, x->rank)};
     if ((rc = out_alloc(c, 0, x->dtype, 2, dims)) != FY_OK)
         return rc;
     copy_all(&c->out[0], x);
@@ -404,7 +396,7 @@ static int op_concat(fy__op_ctx *c)
     }
     if ((rc = out_alloc(c, 0, x0->dtype, x0->rank, dims)) != FY_OK)
         return rc;
-    int64_t outer = prod(dims, 0, a), inner = prod(dims, a + 1, x0->rank);
+    int64_t outer = fy__dims_prod(dims, 0, a), inner = fy__dims_prod(dims, a + 1, x0->rank);
     int64_t o_pos = 0;
     for (int64_t o = 0; o < outer; o++) {
         for (int k = 0; k < c->n_in; k++) {
@@ -496,7 +488,7 @@ static int op_split(fy__op_ctx *c)
         for (int i = 0; i < n_out; i++)
             sizes[i] = dim / n_out;
     }
-    int64_t outer = prod(x->dims, 0, a), inner = prod(x->dims, a + 1, x->rank);
+    int64_t outer = fy__dims_prod(x->dims, 0, a), inner = fy__dims_prod(x->dims, a + 1, x->rank);
     int64_t off = 0;
     for (int i = 0; i < n_out; i++) {
         int64_t dims[FY_MAX_RANK];
@@ -782,7 +774,7 @@ static int op_gather(fy__op_ctx *c)
         dims[k++] = x->dims[d];
     if ((rc = out_alloc(c, 0, x->dtype, r, dims)) != FY_OK)
         return rc;
-    int64_t outer = prod(x->dims, 0, a), inner = prod(x->dims, a + 1, x->rank);
+    int64_t outer = fy__dims_prod(x->dims, 0, a), inner = fy__dims_prod(x->dims, a + 1, x->rank);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < ni; j++) {
             wrap_index(c, fy__get_i64(ind, j), dim, a, &w);
@@ -878,11 +870,11 @@ static int op_gather_nd(fy__op_ctx *c)
     if ((rc = out_alloc(c, 0, x->dtype, orank, dims)) != FY_OK)
         return rc;
     fy__strides(r, x->dims, xs);
-    int64_t slice = prod(x->dims, (int)(b + k), r);
-    int64_t tuples = prod(ind->dims, 0, q - 1);
-    int64_t batches = prod(ind->dims, 0, (int)b);
+    int64_t slice = fy__dims_prod(x->dims, (int)(b + k), r);
+    int64_t tuples = fy__dims_prod(ind->dims, 0, q - 1);
+    int64_t batches = fy__dims_prod(ind->dims, 0, (int)b);
     int64_t per_batch = batches ? tuples / batches : 0;
-    int64_t batch_stride = prod(x->dims, (int)b, r);
+    int64_t batch_stride = fy__dims_prod(x->dims, (int)b, r);
     for (int64_t t = 0; t < tuples; t++) {
         int64_t off = (t / per_batch) * batch_stride, w;
         for (int64_t j = 0; j < k; j++) {
@@ -1046,7 +1038,7 @@ static int op_scatter_nd(fy__op_ctx *c)
     copy_all(&c->out[0], x);
     int64_t xs[FY_MAX_RANK];
     fy__strides(r, x->dims, xs);
-    int64_t slice = prod(x->dims, (int)k, r), tuples = prod(ind->dims, 0, q - 1);
+    int64_t slice = fy__dims_prod(x->dims, (int)k, r), tuples = fy__dims_prod(ind->dims, 0, q - 1);
     for (int64_t t = 0; t < tuples; t++) {
         int64_t off = 0, w;
         for (int j = 0; j < k; j++) {
@@ -1280,7 +1272,7 @@ static int op_one_hot(fy__op_ctx *c)
         return rc;
     fy_tensor *y = &c->out[0];
     fill_with(y, val);
-    int64_t outer = prod(ind->dims, 0, a), inner = prod(ind->dims, a, ind->rank);
+    int64_t outer = fy__dims_prod(ind->dims, 0, a), inner = fy__dims_prod(ind->dims, a, ind->rank);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t v = fy__get_i64(ind, o * inner + i);
@@ -1402,7 +1394,7 @@ static int op_trilu(fy__op_ctx *c)
     if ((rc = out_alloc(c, 0, x->dtype, x->rank, x->dims)) != FY_OK)
         return rc;
     int64_t rows = x->dims[x->rank - 2], cols = x->dims[x->rank - 1];
-    int64_t mats = prod(x->dims, 0, x->rank - 2);
+    int64_t mats = fy__dims_prod(x->dims, 0, x->rank - 2);
     /* Output starts zeroed; copy the kept triangle. j - i is small, k may be huge:
      * compare without adding them. */
     for (int64_t m = 0; m < mats; m++)
@@ -1499,7 +1491,7 @@ static int op_compress(fy__op_ctx *c)
     dims[a] = kept;
     if ((rc = out_alloc(c, 0, x->dtype, x->rank, dims)) != FY_OK)
         return rc;
-    int64_t outer = prod(x->dims, 0, a), inner = prod(x->dims, a + 1, x->rank), o = 0;
+    int64_t outer = fy__dims_prod(x->dims, 0, a), inner = fy__dims_prod(x->dims, a + 1, x->rank), o = 0;
     for (int64_t p = 0; p < outer; p++)
         for (int64_t i = 0; i < len; i++)
             if (cv[i]) {
@@ -1627,9 +1619,9 @@ static int op_unique(fy__op_ctx *c)
     if (fy__attr_find(c->node, "axis")) {
         if ((a = fy__axis(c, fy__attr_int(c->node, "axis", 0), x->rank, 0)) < 0)
             return a;
-        s.outer = prod(x->dims, 0, a);
+        s.outer = fy__dims_prod(x->dims, 0, a);
         s.len = x->dims[a];
-        s.inner = prod(x->dims, a + 1, x->rank);
+        s.inner = fy__dims_prod(x->dims, a + 1, x->rank);
     }
     int64_t n = s.len, *order = NULL, *tmp = NULL, *group = NULL, *first = NULL, *count = NULL;
     int64_t *remap = NULL;

@@ -14,40 +14,11 @@
 /* Shared helpers                                                           */
 /* ======================================================================== */
 
-static inline double ld(const fy_tensor *t, int64_t i)
-{
-    if (t->dtype == FY_DTYPE_F32)
-        return ((const float *)t->data)[i];
-    return fy__get_f64(t, i);
-}
-
-static inline void st(fy_tensor *t, int64_t i, double v)
-{
-    if (t->dtype == FY_DTYPE_F32)
-        ((float *)t->data)[i] = (float)v;
-    else
-        fy__set_f64(t, i, v);
-}
-
-static const fy_tensor *opt_in(const fy__op_ctx *c, int i)
-{
-    return i < c->n_in ? c->in[i] : NULL;
-}
-
-/* Product of dims already known to multiply without overflow (part of an allocated shape). */
-static int64_t prod(int n, const int64_t *d)
-{
-    int64_t p = 1;
-    for (int i = 0; i < n; i++)
-        p *= d[i];
-    return p;
-}
-
 /* Optional scalar input i as a double: *v keeps its default when the input is omitted or
  * empty. ONNX models pass these as rank 0 or shape [1]; anything longer is an error. */
 static int scalar_in(fy__op_ctx *c, int i, const char *what, int want_int, double *v)
 {
-    const fy_tensor *t = opt_in(c, i);
+    const fy_tensor *t = fy__op_in(c, i);
     if (!t)
         return FY_OK;
     if (want_int ? !fy__dtype_is_int(t->dtype) : !fy__dtype_is_float(t->dtype))
@@ -197,7 +168,7 @@ static int op_non_max_suppression(fy__op_ctx *c)
         return rc;
     if (!(iou_thr >= 0 && iou_thr <= 1))
         return fy__op_fail(c, FY_EINVAL, "iou_threshold %g is outside [0, 1]", iou_thr);
-    const fy_tensor *st_in = opt_in(c, 4);
+    const fy_tensor *st_in = fy__op_in(c, 4);
     int use_score_thr = st_in && fy_tensor_numel(st_in) > 0;
 
     int64_t n_batch = boxes->dims[0], n_box = boxes->dims[1], n_class = scores->dims[1];
@@ -217,12 +188,12 @@ static int op_non_max_suppression(fy__op_ctx *c)
     }
     for (int64_t b = 0; b < n_batch; b++) {
         for (int64_t i = 0; i < 4 * n_box; i++)
-            bx[i] = fl(ld(boxes, b * 4 * n_box + i), single);
+            bx[i] = fl(fy__ld(boxes, b * 4 * n_box + i), single);
         for (int64_t k = 0; k < n_class; k++) {
             const int64_t base = (b * n_class + k) * n_box;
             int64_t n_cand = 0, n_kept = 0;
             for (int64_t i = 0; i < n_box; i++) {
-                double s = fl(ld(scores, base + i), single);
+                double s = fl(fy__ld(scores, base + i), single);
                 if (!use_score_thr || s > score_thr)
                     cand[n_cand++] = (nms_cand){s, i};
             }
@@ -387,7 +358,7 @@ static int op_roi_align(fy__op_ctx *c)
             return fy__op_fail(c, FY_EINVAL, "batch_indices[%lld] = %lld is outside [0, %lld)",
                                (long long)r, (long long)b, (long long)N);
         for (int k = 0; k < 4; k++) {
-            double v = ld(rois, 4 * r + k) * scale;
+            double v = fy__ld(rois, 4 * r + k) * scale;
             if (!isfinite(v))
                 return fy__op_fail(c, FY_EINVAL, "rois[%lld][%d] times spatial_scale is not finite",
                                    (long long)r, k);
@@ -403,8 +374,8 @@ static int op_roi_align(fy__op_ctx *c)
     const double off = half_pixel ? 0.5 : 0.0;
     for (int64_t r = 0; r < n_roi; r++) {
         const int64_t b = fy__get_i64(bidx, r);
-        double x0 = ld(rois, 4 * r) * scale - off, y0 = ld(rois, 4 * r + 1) * scale - off;
-        double x1 = ld(rois, 4 * r + 2) * scale - off, y1 = ld(rois, 4 * r + 3) * scale - off;
+        double x0 = fy__ld(rois, 4 * r) * scale - off, y0 = fy__ld(rois, 4 * r + 1) * scale - off;
+        double x1 = fy__ld(rois, 4 * r + 2) * scale - off, y1 = fy__ld(rois, 4 * r + 3) * scale - off;
         double rw = x1 - x0, rh = y1 - y0;
         if (!half_pixel) { /* the old behaviour forces malformed ROIs to be 1x1 */
             rw = rw > 1.0 ? rw : 1.0;
@@ -448,10 +419,10 @@ static int op_roi_align(fy__op_ctx *c)
                             const roi_tap *e = &tx[pw * gw + ix];
                             double v = 0;
                             if (a->ok && e->ok) {
-                                double v1 = a->h * e->h * ld(x, base + a->lo * W + e->lo);
-                                double v2 = a->h * e->l * ld(x, base + a->lo * W + e->hi);
-                                double v3 = a->l * e->h * ld(x, base + a->hi * W + e->lo);
-                                double v4 = a->l * e->l * ld(x, base + a->hi * W + e->hi);
+                                double v1 = a->h * e->h * fy__ld(x, base + a->lo * W + e->lo);
+                                double v2 = a->h * e->l * fy__ld(x, base + a->lo * W + e->hi);
+                                double v3 = a->l * e->h * fy__ld(x, base + a->hi * W + e->lo);
+                                double v4 = a->l * e->l * fy__ld(x, base + a->hi * W + e->hi);
                                 /* max mode takes the largest weighted corner, as ONNX's
                                  * reference and onnxruntime do. */
                                 v = is_max ? pmax(pmax(pmax(v1, v2), v3), v4) : v1 + v2 + v3 + v4;
@@ -462,7 +433,7 @@ static int op_roi_align(fy__op_ctx *c)
                                 acc = v;
                         }
                     }
-                    st(y, oi, is_max ? acc : acc / count);
+                    fy__st(y, oi, is_max ? acc : acc / count);
                 }
             }
         }
@@ -628,7 +599,7 @@ static int op_grid_sample(fy__op_ctx *c)
     if ((rc = fy_tensor_alloc(&c->out[0], x->dtype, x->rank, od, c->diag)) != FY_OK)
         return rc;
     fy_tensor *y = &c->out[0];
-    const int64_t L = prod(D, od + 2); /* output locations per (n, c) */
+    const int64_t L = fy__dims_prod(od + 2, 0, D); /* output locations per (n, c) */
     if (fy_tensor_numel(y) == 0)
         return FY_OK;
     for (int d = 0; d < D; d++)
@@ -649,7 +620,7 @@ static int op_grid_sample(fy__op_ctx *c)
     }
     int64_t sstr[FY_MAX_RANK];
     fy__strides(D, sd, sstr);
-    const int64_t S = prod(D, sd);
+    const int64_t S = fy__dims_prod(sd, 0, D);
     const int single = grid->dtype != FY_DTYPE_F64;
     /* PyTorch rounds with nearbyint in 2-D and std::round in 3-D; the reference follows. */
     const int half_even = D != 3;
@@ -661,7 +632,7 @@ static int op_grid_sample(fy__op_ctx *c)
             int has_nan = 0;
             for (int d = 0; d < D; d++) {
                 /* The grid's last axis lists coordinates innermost first (x, y, ...). */
-                double g = ld(grid, (n * L + loc) * D + (D - 1 - d));
+                double g = fy__ld(grid, (n * L + loc) * D + (D - 1 - d));
                 double v = gs_denorm(g, sd[d], align, single);
                 if (isnan(v)) {
                     has_nan = 1;
@@ -671,7 +642,7 @@ static int op_grid_sample(fy__op_ctx *c)
             }
             if (has_nan) { /* no position to read: the result is NaN (0 for integers) */
                 for (int64_t ch = 0; ch < C; ch++)
-                    st(y, (n * C + ch) * L + loc, NAN);
+                    fy__st(y, (n * C + ch) * L + loc, NAN);
                 continue;
             }
             /* Every combination of per-axis taps that reads real data. */
@@ -704,8 +675,8 @@ static int op_grid_sample(fy__op_ctx *c)
                 }
                 double acc = 0;
                 for (int64_t j = 0; j < n_tap; j++)
-                    acc += wts[j] * ld(x, xb + offs[j]);
-                st(y, oi, acc);
+                    acc += wts[j] * fy__ld(x, xb + offs[j]);
+                fy__st(y, oi, acc);
             }
         }
     }
