@@ -859,17 +859,6 @@ typedef struct collect {
     char versions[FY_HTTP_MAX_VERSIONS][FY_HTTP_VERSION_MAX + 1];
 } collect;
 
-/* Reasons come from model files and loaders: only printable ASCII goes into
- * JSON built with jansson (which refuses invalid UTF-8) and back to clients. */
-static const char *ascii(char *dst, size_t n, const char *src)
-{
-    size_t i = 0;
-    for (; src && src[i] && i + 1 < n; i++)
-        dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
-    dst[i] = 0;
-    return dst;
-}
-
 static int matches(const collect *c, const fy__mv_info *info)
 {
     return (!c->name || strcmp(c->name, info->name) == 0) &&
@@ -890,7 +879,7 @@ static void each_index(const fy__mv_info *info, void *ctx)
         return;
     char reason[512];
     add(c, json_pack("{s:s, s:s, s:s, s:s}", "name", info->name, "version", info->version, "state",
-                     v2_state(info->state), "reason", ascii(reason, sizeof reason, info->reason)));
+                     v2_state(info->state), "reason", fy__serve_ascii(reason, sizeof reason, info->reason)));
 }
 
 static void each_tf_status(const fy__mv_info *info, void *ctx)
@@ -899,7 +888,7 @@ static void each_tf_status(const fy__mv_info *info, void *ctx)
     if (!matches(c, info))
         return;
     char reason[512];
-    ascii(reason, sizeof reason, info->reason);
+    fy__serve_ascii(reason, sizeof reason, info->reason);
     scrub_paths(reason);
     int failed = info->state == FY_MV_FAILED;
     add(c, json_pack("{s:s, s:s, s:{s:s, s:s}}", "version", info->version, "state",

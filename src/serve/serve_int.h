@@ -180,6 +180,11 @@ const char *fy__batcher_warmup_skipped(const fy__batcher *b);
 typedef struct fy__http fy__http;
 typedef struct fy__tls fy__tls; /* below */
 
+/* Copy src into dst (n bytes with the NUL) keeping printable ASCII and writing '?'
+ * for anything else: loader messages and reasons go into JSON built with jansson
+ * (which refuses invalid UTF-8) and back to clients. Returns dst. (server.c) */
+const char *fy__serve_ascii(char *dst, size_t n, const char *src);
+
 typedef struct fy__http_cfg {
     const char *host;       /* bound address (numeric or a name to resolve) */
     int port;               /* 0 or -1: an ephemeral port, see fy__http_port */

@@ -107,8 +107,7 @@ static int open_log(fy_server *s, fy_diag *d)
     return FY_OK;
 }
 
-/* jansson refuses invalid UTF-8; reasons from loaders are made printable ASCII. */
-static const char *ascii(char *dst, size_t n, const char *src)
+const char *fy__serve_ascii(char *dst, size_t n, const char *src)
 {
     size_t i = 0;
     for (; src && src[i] && i + 1 < n; i++)
@@ -134,9 +133,9 @@ static void log_model(const fy__mv_info *info, void *ctx)
     char name[256], version[128], reason[600];
     state_name(info->state, &st);
     log_event(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "model", "name",
-                             ascii(name, sizeof name, info->name), "version",
-                             ascii(version, sizeof version, info->version), "state", st, "reason",
-                             ascii(reason, sizeof reason, info->reason)));
+                             fy__serve_ascii(name, sizeof name, info->name), "version",
+                             fy__serve_ascii(version, sizeof version, info->version), "state", st, "reason",
+                             fy__serve_ascii(reason, sizeof reason, info->reason)));
 }
 
 static char *dup_opt(const char *v, int *failed)
@@ -317,7 +316,7 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
         log_event(s, json_pack("{s:s}", "event", "ready"));
     else
         log_event(s, json_pack("{s:s, s:s}", "event", "not_ready", "reason",
-                               ascii(clean, sizeof clean, why)));
+                               fy__serve_ascii(clean, sizeof clean, why)));
     *out = s;
     return FY_OK;
 fail:
@@ -362,12 +361,12 @@ static void do_reload(fy_server *s)
     char why[600];
     if (lrc != FY_OK)
         log_event(s, json_pack("{s:s, s:s}", "event", "reload_log_failed", "reason",
-                               ascii(why, sizeof why, d.msg)));
+                               fy__serve_ascii(why, sizeof why, d.msg)));
     d.msg[0] = 0;
     int krc = s->keys_file ? fy__http_reload_keys(s->http, &d) : FY_OK;
     if (krc != FY_OK)
         log_event(s, json_pack("{s:s, s:s}", "event", "reload_keys_failed", "reason",
-                               ascii(why, sizeof why, d.msg)));
+                               fy__serve_ascii(why, sizeof why, d.msg)));
     /* libmicrohttpd cannot change a running daemon's certificate: say so when the
      * files changed, so that a renewal is not silently ignored. */
     if (s->tls_cert_file && fy__tls_changed(&s->tls, s->tls_cert_file, s->tls_key_file))
@@ -378,7 +377,7 @@ static void do_reload(fy_server *s)
     int rrc = fy__repo_reload(s->repo, &d);
     log_event(s, json_pack("{s:s, s:s, s:s, s:I}", "event", "reload", "outcome",
                            rrc == FY_OK ? "ok" : "error", "reason",
-                           rrc == FY_OK ? "" : ascii(why, sizeof why, d.msg), "ms",
+                           rrc == FY_OK ? "" : fy__serve_ascii(why, sizeof why, d.msg), "ms",
                            (json_int_t)(now_ms() - t0)));
     fy__repo_each(s->repo, log_model, s);
 }
