@@ -523,6 +523,31 @@ done:
     return rc;
 }
 
+/* Optional bias (input 2) of Conv and ConvTranspose: X's dtype, one value per
+ * output channel. */
+static int check_bias(fy__op_ctx *c, const fy_tensor *b, const fy_tensor *x, int64_t M)
+{
+    int rc;
+    if (!b)
+        return FY_OK;
+    if ((rc = same_dtype(c, b, 2, x)))
+        return rc;
+    if (b->rank != 1 || b->dims[0] != M)
+        return fy__op_fail(c, FY_EINVAL, "B must have shape [%lld] (one bias per output channel)",
+                           (long long)M);
+    return FY_OK;
+}
+
+/* Output 0 of Conv and ConvTranspose: [N, M, spatial dims of the geometry]. */
+static int alloc_conv_out(fy__op_ctx *c, const fy_tensor *x, int64_t M, const geom *g,
+                          fy_tensor *y)
+{
+    int64_t dims[FY_MAX_RANK] = {x->dims[0], M};
+    for (int i = 0; i < g->n; i++)
+        dims[i + 2] = g->out[i];
+    return fy_tensor_alloc(y, x->dtype, x->rank, dims, c->diag);
+}
+
 static int op_conv(fy__op_ctx *c)
 {
     int rc;
@@ -549,25 +574,13 @@ static int op_conv(fy__op_ctx *c)
                            (long long)group);
     if ((rc = kernel_from_w(c, &g, w)))
         return rc;
-    if (b) {
-        if ((rc = same_dtype(c, b, 2, x)))
-            return rc;
-        if (b->rank != 1 || b->dims[0] != M)
-            return fy__op_fail(c, FY_EINVAL,
-                               "B must have shape [%lld] (one bias per output "
-                               "channel)",
-                               (long long)M);
-    }
+    if ((rc = check_bias(c, b, x, M)))
+        return rc;
     if ((rc = geom_forward(c, &g, 0)))
         return rc;
-    int64_t dims[FY_MAX_RANK] = {x->dims[0], M};
-    for (int i = 0; i < g.n; i++)
-        dims[i + 2] = g.out[i];
     fy_tensor *y = &c->out[0];
-    if ((rc = fy_tensor_alloc(y, x->dtype, x->rank, dims, c->diag)))
+    if ((rc = alloc_conv_out(c, x, M, &g, y)) || fy_tensor_numel(y) == 0)
         return rc;
-    if (fy_tensor_numel(y) == 0)
-        return FY_OK;
     if (x->dtype == FY_DTYPE_F32)
         return conv_f32(c, &g, x, w, b, group, y);
     conv_ref(&g, x, w, b, group, y);
@@ -791,25 +804,13 @@ static int op_conv_transpose(fy__op_ctx *c)
     int64_t M = w->dims[1] * group; /* both bounded: W is allocated, group <= 2^24 */
     if ((rc = kernel_from_w(c, &g, w)))
         return rc;
-    if (b) {
-        if ((rc = same_dtype(c, b, 2, x)))
-            return rc;
-        if (b->rank != 1 || b->dims[0] != M)
-            return fy__op_fail(c, FY_EINVAL,
-                               "B must have shape [%lld] (one bias per output "
-                               "channel)",
-                               (long long)M);
-    }
+    if ((rc = check_bias(c, b, x, M)))
+        return rc;
     if ((rc = convt_geom(c, &g)))
         return rc;
-    int64_t dims[FY_MAX_RANK] = {x->dims[0], M};
-    for (int i = 0; i < g.n; i++)
-        dims[i + 2] = g.out[i];
     fy_tensor *y = &c->out[0];
-    if ((rc = fy_tensor_alloc(y, x->dtype, x->rank, dims, c->diag)))
+    if ((rc = alloc_conv_out(c, x, M, &g, y)) || fy_tensor_numel(y) == 0)
         return rc;
-    if (fy_tensor_numel(y) == 0)
-        return FY_OK;
     if (x->dtype == FY_DTYPE_F32)
         return convt_f32(c, &g, x, w, b, group, y);
     return convt_ref(c, &g, x, w, b, group, y);
