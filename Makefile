@@ -13,7 +13,7 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla \
 OPT ?= -O2 -g
 CFLAGS_ALL = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) \
              -Iinclude -Isrc -I$(BUILD)/gen $(SANFLAGS) $(CFLAGS)
-LDLIBS_ALL = -lprotobuf-c -ljansson -lyaml -lsodium -lmicrohttpd -lgnutls -lz -lm -lpthread $(LDLIBS)
+LDLIBS_ALL = -lprotobuf-c -ljansson -lyaml -lsodium -lmicrohttpd -lgnutls -lsqlite3 -lcurl -lz -lm -lpthread $(LDLIBS)
 
 GEN_C = $(BUILD)/gen/onnx.pb-c.c
 GEN_H = $(BUILD)/gen/onnx.pb-c.h

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to src/deploy: shared between the spec parser, the store, the supervisor,
+ * its front proxy and the pipeline. */
+#ifndef FERRY_DEPLOY_INT_H
+#define FERRY_DEPLOY_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/deploy.h"
+
+#define FY_DEPLOY_API_VERSION "ferry/v1"
+#define FY_DEPLOY_PATH_MAX 4096
+
+/* Service names are [a-z0-9-]{1,63}; checked before any file or DB use. */
+int fy__deploy_valid_name(const char *s);
+/* Version strings from manifests: 1-63 of [A-Za-z0-9._+-], starting alphanumeric. */
+int fy__deploy_valid_version(const char *s);
+
+/* STATE/services/NAME[/leaf] into out; FY_ELIMIT if it does not fit. */
+int fy__deploy_service_path(char *out, size_t n, const char *state_dir, const char *service,
+                            const char *leaf);
+/* mkdir -p (mode 0700 for the folders ferry creates). */
+int fy__deploy_mkdirs(const char *path, fy_diag *d);
+/* Monotonic seconds. */
+double fy__deploy_now(void);
+/* The user this process runs as: "name(uid)". */
+void fy__deploy_who(char *out, size_t n);
+
+/* The front proxy of the supervisor (proxy.c). Backends are chosen per request by
+ * the supervisor's routing table through pick(); done() reports the outcome. */
+typedef struct fy_proxy fy_proxy;
+typedef struct fy_backend_ref {
+    int worker; /* index in the supervisor's table; -1: none */
+    int port;
+} fy_backend_ref;
+typedef struct fy_proxy_hooks {
+    /* choose a backend, avoiding `avoid` (-1: none); worker -1 when none is ready */
+    fy_backend_ref (*pick)(void *ctx, int avoid);
+    /* the request on that backend ended: status (0: transport failure) */
+    void (*done)(void *ctx, int worker, int status);
+    /* extra Prometheus text appended to GET /metrics answers (malloc'd, may be NULL) */
+    char *(*metrics)(void *ctx);
+    void *ctx;
+} fy_proxy_hooks;
+int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_hooks *hooks,
+                    fy_diag *d);
+/* Stop accepting, finish requests in flight, free. */
+void fy__proxy_stop(fy_proxy *p);
+
+#endif
