@@ -21,6 +21,7 @@ static const struct {
     {"doc", cmd_doc, "generate a package's deployment specification (SPEC.md)"},
     {"keygen", cmd_keygen, "create an Ed25519 key pair for signing packages"},
     {"sign", cmd_sign, "sign a package"},
+    {"doctor", cmd_doctor, "describe this machine and check a package's requirements against it"},
 };
 
 static void usage(FILE *f)
