@@ -20,9 +20,9 @@ extern "C" {
 /* ------------------------------------------------------------------------- */
 
 #define FY_DEPLOY_SPEC_MAX_BYTES ((size_t)256 << 10) /* a deploy.yaml above 256 KiB is refused */
-#define FY_DEPLOY_MAX_STEPS 16                        /* canary traffic steps */
-#define FY_DEPLOY_MAX_SMOKE 32                        /* smoke requests */
-#define FY_DEPLOY_MAX_REPLICAS 64                     /* worker processes per version */
+#define FY_DEPLOY_MAX_STEPS 16                       /* canary traffic steps */
+#define FY_DEPLOY_MAX_SMOKE 32                       /* smoke requests */
+#define FY_DEPLOY_MAX_REPLICAS 64                    /* worker processes per version */
 
 typedef enum fy_strategy {
     FY_STRATEGY_BLUE_GREEN = 0, /* stage beside the live version, verify, switch all at once */
@@ -51,7 +51,7 @@ typedef struct fy_smoke {
 /* A parsed, validated deploy.yaml. Strings are owned by the spec; NULL when absent.
  * Relative paths are already resolved against the spec file's folder. Plain data. */
 typedef struct fy_deploy_spec {
-    char *file; /* the spec's path, as given */
+    char *file;    /* the spec's path, as given */
     char *service; /* [a-z0-9][a-z0-9-]{0,62} */
 
     /* model: exactly one of package (a .ferry file) and model_dir (a folder or a
@@ -68,8 +68,8 @@ typedef struct fy_deploy_spec {
     char **cpu_features;
 
     /* serving */
-    char *host; /* "127.0.0.1" */
-    int port;   /* 8080 */
+    char *host;             /* "127.0.0.1" */
+    int port;               /* 8080 */
     int replicas;           /* worker processes per version, default 1 */
     int threads;            /* HTTP threads per worker, 0: ferry serve's default */
     int max_batch_size;     /* 0: the package's */
@@ -99,9 +99,9 @@ typedef struct fy_deploy_spec {
     fy_target target;
 
     /* alert thresholds (used by the emitted monitoring rules and by `ferry status`) */
-    double alert_error_rate;   /* default 0.01 */
-    double alert_p99_ms;       /* default 250 */
-    int alert_restarts;        /* restarts per 10 minutes, default 3 */
+    double alert_error_rate; /* default 0.01 */
+    double alert_p99_ms;     /* default 250 */
+    int alert_restarts;      /* restarts per 10 minutes, default 3 */
 } fy_deploy_spec;
 
 /* Parse and validate YAML text. `file` names the source in messages, which read
@@ -136,9 +136,8 @@ void fy_store_close(fy_store *s);
 /* A deployment starts: recorded as 'running' with this process's pid. Deployments
  * of the service still 'running' whose deployer is gone become 'interrupted'
  * (returned in *n_interrupted, may be NULL). kind: "deploy" or "rollback". */
-int fy_store_deploy_begin(fy_store *s, const char *service, const char *version,
-                          const char *kind, const char *strategy, int64_t *id,
-                          int *n_interrupted, fy_diag *d);
+int fy_store_deploy_begin(fy_store *s, const char *service, const char *version, const char *kind,
+                          const char *strategy, int64_t *id, int *n_interrupted, fy_diag *d);
 /* One stage's result: outcome "ok", "failed" or "skipped"; detail is free text. */
 int fy_store_stage(fy_store *s, int64_t deploy_id, const char *stage, const char *outcome,
                    double seconds, const char *detail, fy_diag *d);
@@ -151,20 +150,24 @@ int fy_store_deploy_end(fy_store *s, int64_t deploy_id, const char *outcome, con
 int fy_store_version_add(fy_store *s, const char *service, const char *version, const char *digest,
                          const char *package_path, fy_diag *d);
 /* The service's serving settings, kept for rollbacks and restarts. */
-int fy_store_service_set(fy_store *s, const char *service, const char *host, int port,
-                         int replicas, const char *serve_args_json, fy_diag *d);
+int fy_store_service_set(fy_store *s, const char *service, const char *host, int port, int replicas,
+                         const char *serve_args_json, fy_diag *d);
 /* An audit entry: who is the user name and uid of this process. */
 int fy_store_audit(fy_store *s, const char *service, const char *action, const char *outcome,
                    const char *detail, fy_diag *d);
 
 /* Lookups. Strings are written into caller buffers (empty when absent). */
 int fy_store_live(fy_store *s, const char *service, char *version, size_t n, fy_diag *d);
-int fy_store_version_package(fy_store *s, const char *service, const char *version,
-                             char *path, size_t n_path, char *digest, size_t n_digest, fy_diag *d);
+int fy_store_version_package(fy_store *s, const char *service, const char *version, char *path,
+                             size_t n_path, char *digest, size_t n_digest, fy_diag *d);
 /* The version live before the current one (for a rollback without VERSION). */
 int fy_store_previous(fy_store *s, const char *service, char *version, size_t n, fy_diag *d);
 int fy_store_service_get(fy_store *s, const char *service, char *host, size_t n_host, int *port,
                          int *replicas, char **serve_args_json, fy_diag *d);
+
+/* The only service of the store, for commands whose SERVICE is optional:
+ * FY_ENOTFOUND when there is none, FY_EINVAL (naming them) when there are several. */
+int fy_store_default_service(fy_store *s, char *out, size_t n, fy_diag *d);
 
 /* JSON documents (malloc'd text, caller frees with free()): the services with
  * their versions; the deployments with their stages (service NULL: all; newest
@@ -185,8 +188,8 @@ int fy_store_audit_json(fy_store *s, const char *service, int limit, char **out,
 typedef struct fy_supervisor_opts {
     const char *state_dir;
     const char *service;
-    const char *host; /* public address, "127.0.0.1" */
-    int port;         /* public port */
+    const char *host;         /* public address, "127.0.0.1" */
+    int port;                 /* public port */
     const char *ferry_binary; /* runs `ferry serve`; NULL: /proc/self/exe */
 } fy_supervisor_opts;
 
@@ -210,15 +213,15 @@ int fy_supervisor_call(const char *state_dir, const char *service, const char *r
 
 /* Exit codes of `ferry deploy` (also returned by fy_deploy_run as *outcome). */
 enum {
-    FY_DEPLOY_PROMOTED = 0,     /* the new version serves all traffic */
+    FY_DEPLOY_PROMOTED = 0,      /* the new version serves all traffic */
     FY_DEPLOY_VERIFY_FAILED = 1, /* verification failed: rolled back, the old one serves */
     FY_DEPLOY_USAGE = 2,
-    FY_DEPLOY_INVALID = 3,       /* the spec or the package is invalid */
+    FY_DEPLOY_INVALID = 3, /* the spec or the package is invalid */
     FY_DEPLOY_UNSUPPORTED = 4,
-    FY_DEPLOY_IO = 5,            /* a file, the state store or the disk failed */
-    FY_DEPLOY_ENV_FAILED = 6,    /* the environment check failed: nothing changed */
-    FY_DEPLOY_LOCKED = 7,        /* another deploy of the service is running */
-    FY_DEPLOY_START_FAILED = 8,  /* the new version did not start: rolled back */
+    FY_DEPLOY_IO = 5,           /* a file, the state store or the disk failed */
+    FY_DEPLOY_ENV_FAILED = 6,   /* the environment check failed: nothing changed */
+    FY_DEPLOY_LOCKED = 7,       /* another deploy of the service is running */
+    FY_DEPLOY_START_FAILED = 8, /* the new version did not start: rolled back */
 };
 
 /* Progress events: stage ("validate", "environment", "pack", "stage", "verify",

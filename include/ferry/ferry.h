@@ -8,6 +8,7 @@
 #include "ferry/bench.h"
 #include "ferry/conformance.h"
 #include "ferry/dataset.h"
+#include "ferry/deploy.h"
 #include "ferry/emit.h"
 #include "ferry/engine.h"
 #include "ferry/env.h"

@@ -21,10 +21,10 @@
 #include "../core/core.h"
 #include "deploy_int.h"
 
-#define MAX_BODY ((size_t)64 << 20)     /* the server's own default request limit */
-#define MAX_ANSWER ((size_t)256 << 20)  /* largest answer relayed */
-#define MAX_TRIES 3                     /* backends tried for one request */
-#define POOL_MAX 64                     /* idle curl handles kept */
+#define MAX_BODY ((size_t)64 << 20)    /* the server's own default request limit */
+#define MAX_ANSWER ((size_t)256 << 20) /* largest answer relayed */
+#define MAX_TRIES 3                    /* backends tried for one request */
+#define POOL_MAX 64                    /* idle curl handles kept */
 #define MAX_CONNECTIONS 1024
 
 struct fy_proxy {
@@ -153,10 +153,10 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 {
     (void)kind;
     hdr_ctx *h = cls;
-    static const char *const skip[] = {"host",       "connection", "content-length",
-                                       "transfer-encoding", "expect",     "keep-alive",
-                                       "upgrade",    "te",         "trailer",
-                                       "proxy-authorization", "proxy-connection", NULL};
+    static const char *const skip[] = {
+        "host",    "connection",          "content-length",   "transfer-encoding",
+        "expect",  "keep-alive",          "upgrade",          "te",
+        "trailer", "proxy-authorization", "proxy-connection", NULL};
     for (int i = 0; skip[i]; i++)
         if (!strcasecmp(key, skip[i]))
             return MHD_YES;
@@ -186,8 +186,8 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
     char *k = curl_easy_escape(q->curl, key, 0);
     char *v = value ? curl_easy_escape(q->curl, value, 0) : NULL;
     if (k) {
-        int w = snprintf(q->buf + q->len, sizeof q->buf - q->len, "%s%s%s%s", q->len ? "&" : "?",
-                         k, v ? "=" : "", v ? v : "");
+        int w = snprintf(q->buf + q->len, sizeof q->buf - q->len, "%s%s%s%s", q->len ? "&" : "?", k,
+                         v ? "=" : "", v ? v : "");
         if (w < 0 || (size_t)w >= sizeof q->buf - q->len)
             q->overflow = 1;
         else
@@ -237,8 +237,7 @@ static int peer_is_loopback(struct MHD_Connection *c)
         return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
     if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a) ||
-               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
     }
     return 0;
 }

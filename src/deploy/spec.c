@@ -25,8 +25,8 @@ typedef struct sctx {
     fy_diag *d;
 } sctx;
 
-__attribute__((format(printf, 5, 6))) static int fail(sctx *c, int code, int line,
-                                                      const char *path, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int fail(sctx *c, int code, int line, const char *path,
+                                                      const char *fmt, ...)
 {
     if (c->d) {
         char rule[400];
@@ -34,8 +34,8 @@ __attribute__((format(printf, 5, 6))) static int fail(sctx *c, int code, int lin
         va_start(ap, fmt);
         vsnprintf(rule, sizeof rule, fmt, ap);
         va_end(ap);
-        fy__diag_set(c->d, code, "%s:%d: %s: %s", c->file, line, path && *path ? path : "(document)",
-                     rule);
+        fy__diag_set(c->d, code, "%s:%d: %s: %s", c->file, line,
+                     path && *path ? path : "(document)", rule);
     }
     return code;
 }
@@ -130,8 +130,7 @@ static int map_fields(sctx *c, yaml_node_t *n, const char *path, const char *con
         return fail(c, FY_EINVAL, n ? line_of(n) : 1, path, "must be a mapping of fields, got %s",
                     n ? kind_name(n, v, sizeof v) : "nothing");
     int seen[64] = {0};
-    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         yaml_node_t *key = yaml_document_get_node(c->doc, pr->key);
         yaml_node_t *val = yaml_document_get_node(c->doc, pr->value);
         if (!key || !val)
@@ -398,9 +397,9 @@ static int parse_requirements(sctx *c, yaml_node_t *n, fy_deploy_spec *s)
 
 static int parse_serving(sctx *c, yaml_node_t *n, fy_deploy_spec *s)
 {
-    static const char *const keys[] = {"host",           "port",     "replicas",
-                                       "threads",        "max_batch_size",
-                                       "max_queue_delay_us", "keys_file", NULL};
+    static const char *const keys[] = {
+        "host",      "port", "replicas", "threads", "max_batch_size", "max_queue_delay_us",
+        "keys_file", NULL};
     yaml_node_t *v[7];
     int rc = map_fields(c, n, "serving", keys, v);
     if (rc)
@@ -415,8 +414,8 @@ static int parse_serving(sctx *c, yaml_node_t *n, fy_deploy_spec *s)
     }
     if (v[1] && (rc = get_intv(c, v[1], "serving.port", 1, 65535, &s->port)))
         return rc;
-    if (v[2] && (rc = get_intv(c, v[2], "serving.replicas", 1, FY_DEPLOY_MAX_REPLICAS,
-                               &s->replicas)))
+    if (v[2] &&
+        (rc = get_intv(c, v[2], "serving.replicas", 1, FY_DEPLOY_MAX_REPLICAS, &s->replicas)))
         return rc;
     if (v[3] && (rc = get_intv(c, v[3], "serving.threads", 1, 256, &s->threads)))
         return rc;
@@ -491,9 +490,9 @@ static int parse_strategy(sctx *c, yaml_node_t *n, fy_deploy_spec *s)
 
 static int parse_smoke(sctx *c, yaml_node_t *n, const char *path, fy_smoke *m)
 {
-    static const char *const keys[] = {"name",          "path",           "body",
-                                       "body_file",     "expect_status",  "expect_contains",
-                                       "expect_label",  "expect_class",   NULL};
+    static const char *const keys[] = {"name",         "path",          "body",
+                                       "body_file",    "expect_status", "expect_contains",
+                                       "expect_label", "expect_class",  NULL};
     yaml_node_t *v[8];
     char p[PATHLEN];
     int rc = map_fields(c, n, path, keys, v);
@@ -514,16 +513,16 @@ static int parse_smoke(sctx *c, yaml_node_t *n, const char *path, fy_smoke *m)
         return fail(c, FY_EINVAL, line_of(n), join(p, path, "body"),
                     "give exactly one of body (inline JSON) and body_file");
     m->expect_status = 200;
-    if (v[4] && (rc = get_intv(c, v[4], join(p, path, "expect_status"), 100, 599,
-                               &m->expect_status)))
+    if (v[4] &&
+        (rc = get_intv(c, v[4], join(p, path, "expect_status"), 100, 599, &m->expect_status)))
         return rc;
     if (v[5] && (rc = get_str(c, v[5], join(p, path, "expect_contains"), &m->expect_contains)))
         return rc;
     if (v[6] && (rc = get_str(c, v[6], join(p, path, "expect_label"), &m->expect_label)))
         return rc;
     m->expect_class = -1;
-    if (v[7] && (rc = get_intv(c, v[7], join(p, path, "expect_class"), 0, 1 << 30,
-                               &m->expect_class)))
+    if (v[7] &&
+        (rc = get_intv(c, v[7], join(p, path, "expect_class"), 0, 1 << 30, &m->expect_class)))
         return rc;
     return FY_OK;
 }

@@ -7,8 +7,8 @@
 #include <jansson.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +43,8 @@ static const char schema[] =
 static int db_fail(fy_store *s, fy_diag *d, int src, const char *what)
 {
     int code = src == SQLITE_NOMEM ? FY_ENOMEM : FY_EIO;
-    const char *hint = src == SQLITE_FULL     ? " (disk full)"
-                       : src == SQLITE_BUSY   ? " (the state store is locked by another process)"
+    const char *hint = src == SQLITE_FULL       ? " (disk full)"
+                       : src == SQLITE_BUSY     ? " (the state store is locked by another process)"
                        : src == SQLITE_READONLY ? " (read-only)"
                                                 : "";
     return fy__diag_set(d, code, "state store: %s: %s%s", what,
@@ -139,8 +139,8 @@ int fy_store_open(fy_store **out, const char *state_dir, fy_diag *d)
     fy_store *s = fy__calloc(1, sizeof *s);
     if (!s)
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
-    int src = sqlite3_open_v2(path, &s->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int src = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
         rc = db_fail(s, d, src, path);
         goto fail;
@@ -325,7 +325,8 @@ int fy_store_deploy_end(fy_store *s, int64_t deploy_id, const char *outcome, con
                          NULL, kind, sizeof kind)))
         return commit(s, d, rc);
     if (!service[0])
-        return commit(s, d, fy__diag_set(d, FY_ENOTFOUND, "no deployment %lld", (long long)deploy_id));
+        return commit(s, d,
+                      fy__diag_set(d, FY_ENOTFOUND, "no deployment %lld", (long long)deploy_id));
     rc = exec(s, d, "UPDATE deployments SET status=?, detail=?, finished=" NOW " WHERE id=?", "tti",
               outcome, detail, deploy_id);
     if (rc == FY_OK && !strcmp(outcome, "promoted"))
@@ -349,15 +350,16 @@ int fy_store_version_add(fy_store *s, const char *service, const char *version, 
                 "tttt", service, version, digest, package_path);
 }
 
-int fy_store_service_set(fy_store *s, const char *service, const char *host, int port,
-                         int replicas, const char *serve_args_json, fy_diag *d)
+int fy_store_service_set(fy_store *s, const char *service, const char *host, int port, int replicas,
+                         const char *serve_args_json, fy_diag *d)
 {
-    return exec(s, d,
-                "INSERT INTO services(name, host, port, replicas, serve_args, updated) VALUES(?, ?, "
-                "?, ?, ?, " NOW ") ON CONFLICT(name) DO UPDATE SET host=excluded.host, "
-                "port=excluded.port, replicas=excluded.replicas, serve_args=excluded.serve_args, "
-                "updated=excluded.updated",
-                "ttiit", service, host, (int64_t)port, (int64_t)replicas, serve_args_json);
+    return exec(
+        s, d,
+        "INSERT INTO services(name, host, port, replicas, serve_args, updated) VALUES(?, ?, "
+        "?, ?, ?, " NOW ") ON CONFLICT(name) DO UPDATE SET host=excluded.host, "
+        "port=excluded.port, replicas=excluded.replicas, serve_args=excluded.serve_args, "
+        "updated=excluded.updated",
+        "ttiit", service, host, (int64_t)port, (int64_t)replicas, serve_args_json);
 }
 
 int fy_store_live(fy_store *s, const char *service, char *version, size_t n, fy_diag *d)
@@ -369,8 +371,8 @@ int fy_store_live(fy_store *s, const char *service, char *version, size_t n, fy_
 int fy_store_version_package(fy_store *s, const char *service, const char *version, char *path,
                              size_t n_path, char *digest, size_t n_digest, fy_diag *d)
 {
-    int rc = query_text(s, d, "SELECT package FROM versions WHERE service=? AND version=?",
-                        service, version, path, n_path);
+    int rc = query_text(s, d, "SELECT package FROM versions WHERE service=? AND version=?", service,
+                        version, path, n_path);
     if (rc == FY_OK && digest)
         rc = query_text(s, d, "SELECT digest FROM versions WHERE service=? AND version=?", service,
                         version, digest, n_digest);
@@ -541,11 +543,10 @@ int fy_store_history_json(fy_store *s, const char *service, int limit, char **ou
         json_t *stages = json_array();
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
             const unsigned char *det = sqlite3_column_text(st, 3);
-            json_t *o = json_pack("{s:s?, s:s?, s:f, s:s?}", "stage",
-                                  (const char *)sqlite3_column_text(st, 0), "outcome",
-                                  (const char *)sqlite3_column_text(st, 1), "seconds",
-                                  sqlite3_column_double(st, 2), "detail",
-                                  det ? (const char *)det : NULL);
+            json_t *o = json_pack(
+                "{s:s?, s:s?, s:f, s:s?}", "stage", (const char *)sqlite3_column_text(st, 0),
+                "outcome", (const char *)sqlite3_column_text(st, 1), "seconds",
+                sqlite3_column_double(st, 2), "detail", det ? (const char *)det : NULL);
             if (o)
                 json_array_append_new(stages, o);
         }
@@ -565,4 +566,29 @@ int fy_store_audit_json(fy_store *s, const char *service, int limit, char **out,
     if (rc)
         return rc;
     return dump(rows, out, d);
+}
+
+int fy_store_default_service(fy_store *s, char *out, size_t n, fy_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int src =
+        sqlite3_prepare_v2(s->db, "SELECT name FROM services ORDER BY name LIMIT 3", -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return db_fail(s, d, src, "prepare");
+    char names[3][128];
+    int k = 0;
+    while (k < 3 && sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        snprintf(names[k++], sizeof names[0], "%s", t ? (const char *)t : "");
+    }
+    sqlite3_finalize(st);
+    if (k == 0)
+        return fy__diag_set(d, FY_ENOTFOUND,
+                            "no service has been deployed here (state folder "
+                            "has none): run 'ferry deploy deploy.yaml' first");
+    if (k > 1)
+        return fy__diag_set(d, FY_EINVAL, "several services are deployed here (%s, %s%s): name one",
+                            names[0], names[1], k > 2 ? ", ..." : "");
+    snprintf(out, n, "%s", names[0]);
+    return FY_OK;
 }

@@ -5,12 +5,12 @@
  * restarts one that exits with exponential backoff (counted, exposed as a metric),
  * and owns the public port through the front proxy (proxy.c), whose per-request
  * routing follows the weights set over the control socket. See docs/deploy.md. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,9 +36,9 @@
 #define CONTROL_MAX ((size_t)64 << 10)
 #define BACKOFF_MIN 0.5
 #define BACKOFF_MAX 30.0
-#define HEALTH_EVERY 1.0      /* seconds between checks of a ready worker */
-#define HEALTH_FAILS 3        /* consecutive failed checks before a worker is killed */
-#define START_LIMIT 120.0     /* a worker not ready by then is killed and restarted */
+#define HEALTH_EVERY 1.0  /* seconds between checks of a ready worker */
+#define HEALTH_FAILS 3    /* consecutive failed checks before a worker is killed */
+#define START_LIMIT 120.0 /* a worker not ready by then is killed and restarted */
 
 enum wstate { W_FREE = 0, W_WAITING, W_STARTING, W_READY, W_STOPPING };
 static const char *const wstate_name[] = {"free", "waiting", "starting", "ready", "stopping"};
@@ -480,19 +480,19 @@ static json_t *status_json(sup *s)
                 continue;
             ready += w->state == W_READY;
             ever += w->ever_ready;
-            json_array_append_new(ws, json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:s}", "replica",
-                                                w->replica, "pid", (int)w->pid, "port", w->port,
-                                                "state", wstate_name[w->state], "restarts",
-                                                w->restarts, "in_flight", w->in_flight,
-                                                "last_exit", w->last_exit));
+            json_array_append_new(ws,
+                                  json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:s}", "replica",
+                                            w->replica, "pid", (int)w->pid, "port", w->port,
+                                            "state", wstate_name[w->state], "restarts", w->restarts,
+                                            "in_flight", w->in_flight, "last_exit", w->last_exit));
         }
         json_array_append_new(
-            vs, json_pack("{s:s, s:s, s:i, s:i, s:b, s:i, s:I, s:I, s:I, s:i, s:o}", "version",
-                          v->name, "package", v->package, "replicas", v->replicas, "weight",
-                          v->weight, "retiring", v->retiring, "ready", ready, "requests",
-                          (json_int_t)v->requests, "errors_5xx", (json_int_t)v->errors_5xx,
-                          "failures", (json_int_t)v->failures, "restarts", v->restarts,
-                          "workers", ws));
+            vs,
+            json_pack("{s:s, s:s, s:i, s:i, s:b, s:i, s:I, s:I, s:I, s:i, s:o}", "version", v->name,
+                      "package", v->package, "replicas", v->replicas, "weight", v->weight,
+                      "retiring", v->retiring, "ready", ready, "requests", (json_int_t)v->requests,
+                      "errors_5xx", (json_int_t)v->errors_5xx, "failures", (json_int_t)v->failures,
+                      "restarts", v->restarts, "workers", ws));
         (void)ever;
     }
     return json_pack("{s:b, s:s, s:i, s:s, s:i, s:b, s:o}", "ok", 1, "service", s->o->service,

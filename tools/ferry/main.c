@@ -21,6 +21,12 @@ static const struct {
     {"doc", cmd_doc, "generate a package's deployment specification (SPEC.md)"},
     {"keygen", cmd_keygen, "create an Ed25519 key pair for signing packages"},
     {"sign", cmd_sign, "sign a package"},
+    {"deploy", cmd_deploy, "deploy a service from deploy.yaml: check, stage, verify, promote"},
+    {"status", cmd_status, "deployed services, their versions, traffic and workers"},
+    {"history", cmd_history, "deployments with their stages, or the audit log"},
+    {"rollback", cmd_rollback, "put an earlier version of a service back in service"},
+    {"logs", cmd_logs, "a service's supervisor and worker logs"},
+    {"stop", cmd_stop, "stop a service's supervisor and workers"},
     {"doctor", cmd_doctor, "describe this machine and check a package's requirements against it"},
 };
 
