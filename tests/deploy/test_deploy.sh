@@ -223,6 +223,11 @@ for c in status history rollback logs stop; do
   check "$c --help" "$FERRY" "$c" --help
 done
 
+# --- ferry init --deploy writes a starting file that parses -------------------
+(cd "$T" && "$FERRY" init --deploy >/dev/null 2>&1)
+check "init --deploy writes deploy.yaml" grep -q "^apiVersion: ferry/v1" "$T/deploy.yaml"
+check "init --deploy refuses to overwrite" sh -c "cd '$T' && ! '$FERRY' init --deploy"
+
 # --- stop: the port closes, the state stays ----------------------------------
 "$FERRY" stop --state-dir "$ST" >"$T/out" 2>&1; rc=$?
 check "stop exit 0" test "$rc" -eq 0
