@@ -146,9 +146,15 @@ int fy_store_stage(fy_store *s, int64_t deploy_id, const char *stage, const char
  * transaction. An audit entry is written with it. */
 int fy_store_deploy_end(fy_store *s, int64_t deploy_id, const char *outcome, const char *detail,
                         fy_diag *d);
-/* Register a version (its package copy in the state folder). */
+/* Register a version: its package copy in the state folder and how it runs (worker
+ * processes and `ferry serve` options as a JSON list of strings), so a rollback or
+ * a restart runs it exactly as it was deployed. */
 int fy_store_version_add(fy_store *s, const char *service, const char *version, const char *digest,
-                         const char *package_path, fy_diag *d);
+                         const char *package_path, int replicas, const char *serve_args_json,
+                         fy_diag *d);
+/* A version's replicas and serve options (*serve_args_json malloc'd, free()). */
+int fy_store_version_settings(fy_store *s, const char *service, const char *version, int *replicas,
+                              char **serve_args_json, fy_diag *d);
 /* The service's serving settings, kept for rollbacks and restarts. */
 int fy_store_service_set(fy_store *s, const char *service, const char *host, int port, int replicas,
                          const char *serve_args_json, fy_diag *d);

@@ -327,12 +327,11 @@ static int reconcile(run *r, const char *live, double start_timeout, fy_diag *d)
     json_decref(st);
     int rc = FY_OK;
     if (live[0] && !live_running) {
-        char pkg[FY_DEPLOY_PATH_MAX], host[256], *args = NULL;
-        int port = 0, replicas = 1;
+        char pkg[FY_DEPLOY_PATH_MAX], *args = NULL;
+        int replicas = 1;
         if ((rc = fy_store_version_package(r->store, r->service, live, pkg, sizeof pkg, NULL, 0,
                                            d)) ||
-            (rc = fy_store_service_get(r->store, r->service, host, sizeof host, &port, &replicas,
-                                       &args, d)))
+            (rc = fy_store_version_settings(r->store, r->service, live, &replicas, &args, d)))
             return rc;
         ev(r, "stage", "info", 0, "the live version %s was not running: starting it again", live);
         rc = sup_start(r, live, pkg, replicas, args, 100, d);
@@ -820,20 +819,21 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
     if (live[0] && !strcmp(live, version)) {
         ev(r, "stage", "info", 0, "%s is already live with these contents", version);
     }
+    args = serve_args(spec);
+    if (!args) {
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        finish(r, FY_DEPLOY_IO, "failed", "%s", d->msg);
+        goto done;
+    }
     char vdir[FY_DEPLOY_PATH_MAX];
     snprintf(vdir, sizeof vdir, "%s/versions", r->svcdir);
     snprintf(stored, sizeof stored, "%s/%s.ferry", vdir, version);
     if ((rc = fy__deploy_mkdirs(vdir, d)) ||
         (!file_exists(stored) && (rc = copy_file(pkgpath, stored, d))) ||
-        (rc = fy_store_version_add(r->store, spec->service, version, digest, stored, d))) {
+        (rc = fy_store_version_add(r->store, spec->service, version, digest, stored, spec->replicas,
+                                   args, d))) {
         ev(r, "stage", "failed", 0, "%s", d->msg);
         finish(r, FY_DEPLOY_IO, "failed", "%s", d->msg);
-        goto done;
-    }
-    args = serve_args(spec);
-    if (!args) {
-        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
-        res->outcome = FY_DEPLOY_IO;
         goto done;
     }
     {
@@ -927,8 +927,9 @@ int fy_deploy_rollback(const char *service, const char *version, const fy_deploy
                           service);
         goto fail;
     }
-    if ((rc = fy_store_service_get(r->store, service, host, sizeof host, &port, &replicas, &args,
-                                   d)))
+    if ((rc = fy_store_service_get(r->store, service, host, sizeof host, &port, &replicas, NULL,
+                                   d)) ||
+        (rc = fy_store_version_settings(r->store, service, target, &replicas, &args, d)))
         goto fail;
     snprintf(res->version, sizeof res->version, "%s", target);
     snprintf(res->previous, sizeof res->previous, "%s", live);

@@ -27,7 +27,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS services(name TEXT PRIMARY KEY, host TEXT, port INTEGER,"
     " replicas INTEGER, serve_args TEXT, live_version TEXT, updated TEXT);"
     "CREATE TABLE IF NOT EXISTS versions(service TEXT NOT NULL, version TEXT NOT NULL,"
-    " digest TEXT, package TEXT, created TEXT, PRIMARY KEY(service, version));"
+    " digest TEXT, package TEXT, replicas INTEGER, serve_args TEXT, created TEXT,"
+    " PRIMARY KEY(service, version));"
     "CREATE TABLE IF NOT EXISTS deployments(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " service TEXT NOT NULL, version TEXT, previous TEXT, kind TEXT, strategy TEXT,"
     " status TEXT NOT NULL, who TEXT, pid INTEGER, started TEXT, finished TEXT, detail TEXT);"
@@ -341,13 +342,45 @@ int fy_store_deploy_end(fy_store *s, int64_t deploy_id, const char *outcome, con
 }
 
 int fy_store_version_add(fy_store *s, const char *service, const char *version, const char *digest,
-                         const char *package_path, fy_diag *d)
+                         const char *package_path, int replicas, const char *serve_args_json,
+                         fy_diag *d)
 {
     return exec(s, d,
-                "INSERT INTO versions(service, version, digest, package, created) VALUES(?, ?, ?, "
-                "?, " NOW ") ON CONFLICT(service, version) DO UPDATE SET digest=excluded.digest, "
-                "package=excluded.package",
-                "tttt", service, version, digest, package_path);
+                "INSERT INTO versions(service, version, digest, package, replicas, serve_args, "
+                "created) VALUES(?, ?, ?, ?, ?, ?, " NOW ") ON CONFLICT(service, version) DO "
+                "UPDATE SET digest=excluded.digest, package=excluded.package, "
+                "replicas=excluded.replicas, serve_args=excluded.serve_args",
+                "ttttit", service, version, digest, package_path, (int64_t)replicas,
+                serve_args_json);
+}
+
+int fy_store_version_settings(fy_store *s, const char *service, const char *version, int *replicas,
+                              char **serve_args_json, fy_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(
+        s->db, "SELECT replicas, serve_args FROM versions WHERE service=? AND version=?", -1, &st,
+        NULL);
+    if (src != SQLITE_OK)
+        return db_fail(s, d, src, "prepare");
+    sqlite3_bind_text(st, 1, service, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, version, -1, SQLITE_TRANSIENT);
+    int rc = FY_OK;
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const unsigned char *a = sqlite3_column_text(st, 1);
+        *replicas = sqlite3_column_int(st, 0) > 0 ? sqlite3_column_int(st, 0) : 1;
+        *serve_args_json = fy__strdup(a ? (const char *)a : "[]");
+        if (!*serve_args_json)
+            rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+    } else if (src == SQLITE_DONE) {
+        rc = fy__diag_set(d, FY_ENOTFOUND, "no version %s of %s in the state store", version,
+                          service);
+    } else {
+        rc = db_fail(s, d, src, "read");
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int fy_store_service_set(fy_store *s, const char *service, const char *host, int port, int replicas,
@@ -504,10 +537,11 @@ int fy_store_services_json(fy_store *s, char **out, fy_diag *d)
     {
         json_t *vers = NULL;
         const char *name = json_string_value(json_object_get(sv, "name"));
-        if ((rc = rows_json(s, d,
-                            "SELECT version, digest, package, created FROM versions WHERE "
-                            "service=? ORDER BY created",
-                            name, 0, &vers))) {
+        if ((rc =
+                 rows_json(s, d,
+                           "SELECT version, digest, package, replicas, created FROM versions WHERE "
+                           "service=? ORDER BY created",
+                           name, 0, &vers))) {
             json_decref(svcs);
             return rc;
         }

@@ -213,6 +213,35 @@ check "audit: deploys, rollback and interruption, each with who" test "$(json_ge
 check "history renders" sh -c "'$FERRY' history --state-dir '$ST' | grep -q 'rolled_back'"
 check "logs render" sh -c "'$FERRY' logs --all --state-dir '$ST' | grep -q 'supervisor.log'"
 
+# --- a new version that crashes on start: rolled back, exit 8 ---------------
+newversion v5 1.5.0
+printf 'this is not a keys file\n' >"$T/v5/bad.keys"
+sed -i 's/^  replicas: 2$/  replicas: 2\n  keys_file: bad.keys/' "$T/v5/deploy.yaml"
+deploy "$T/v5"
+check "crashing version: exit 8 (got $rc)" test "$rc" -eq 8
+check "crashing version: says it keeps exiting" grep -q "keeps exiting before it is ready" "$T/out"
+check "crashing version: the live one still answers" sh -c "curl -s -m 10 -H 'Content-Type: application/json' \
+  --data-binary @$T/v1/smoke-ankle-boot.json $URL/predict | grep -q 'Ankle boot'"
+
+# --- canary: traffic in steps, then all -----------------------------------------
+newversion v6 1.6.0
+sed -i 's/^  type: blue-green$/  type: canary\n  steps: [30, 60]\n  step_seconds: 0.3/' "$T/v6/deploy.yaml"
+deploy "$T/v6"
+check "canary deploy promoted (exit $rc)" test "$rc" -eq 0
+check "canary: steps shown" grep -q "canary: 30% of traffic on 1.6.0" "$T/out"
+[ "$rc" -eq 0 ] || cat "$T/out"
+
+# --- recreate: the old version stops first ------------------------------------
+newversion v7 1.7.0
+sed -i 's/^  type: blue-green$/  type: recreate/' "$T/v7/deploy.yaml"
+deploy "$T/v7"
+check "recreate deploy promoted (exit $rc)" test "$rc" -eq 0
+check "recreate: the old version was stopped first" grep -q "recreate: stopping 1.6.0 first" "$T/out"
+"$FERRY" status --json --state-dir "$ST" >"$T/status.json"
+check "recreate: 1.7.0 live" test "$(json_get "$T/status.json" 'j["services"][0]["live_version"]')" = 1.7.0
+check "json events, one per line, with a result" sh -c "'$FERRY' deploy '$T/v7/deploy.yaml' --json \
+  --state-dir '$ST' | $PY -c 'import json,sys; e=[json.loads(l) for l in sys.stdin]; assert e[-1][\"event\"]==\"result\" and e[-1][\"exit\"]==0, e[-1]'"
+
 # --- invalid input ---------------------------------------------------------------
 printf 'apiVersion: ferry/v1\nservice: Bad_Name\nmodel: {path: .}\n' >"$T/bad.yaml"
 "$FERRY" deploy "$T/bad.yaml" --state-dir "$ST" >"$T/out" 2>&1; rc=$?

@@ -36,7 +36,9 @@ TEST(deploy_lifecycle)
         return;
     FY_CHECK_EQ(fy_store_service_set(s, "svc", "127.0.0.1", 8080, 2, "[\"--max-batch\",\"8\"]", &d),
                 FY_OK);
-    FY_CHECK_EQ(fy_store_version_add(s, "svc", "1.0.0", "sha256:aa", "/x/1.0.0.ferry", &d), FY_OK);
+    FY_CHECK_EQ(fy_store_version_add(s, "svc", "1.0.0", "sha256:aa", "/x/1.0.0.ferry", 2,
+                                     "[\"--max-batch\",\"8\"]", &d),
+                FY_OK);
     FY_CHECK_EQ(
         fy_store_deploy_begin(s, "svc", "1.0.0", "deploy", "blue-green", &id, &interrupted, &d),
         FY_OK);
@@ -50,7 +52,9 @@ TEST(deploy_lifecycle)
     FY_CHECK_STR(live, "1.0.0");
 
     /* a second version: rolled back, the live one stays */
-    FY_CHECK_EQ(fy_store_version_add(s, "svc", "1.1.0", "sha256:bb", "/x/1.1.0.ferry", &d), FY_OK);
+    FY_CHECK_EQ(fy_store_version_add(s, "svc", "1.1.0", "sha256:bb", "/x/1.1.0.ferry", 2,
+                                     "[\"--max-batch\",\"8\"]", &d),
+                FY_OK);
     FY_CHECK_EQ(fy_store_deploy_begin(s, "svc", "1.1.0", "deploy", "canary", &id, NULL, &d), FY_OK);
     FY_CHECK_EQ(fy_store_stage(s, id, "verify", "failed", 2.0, "accuracy 0.10 < 0.90", &d), FY_OK);
     FY_CHECK_EQ(fy_store_deploy_end(s, id, "rolled_back", "accuracy 0.10", &d), FY_OK);
@@ -58,7 +62,9 @@ TEST(deploy_lifecycle)
     FY_CHECK_STR(live, "1.0.0");
 
     /* a third, promoted: previous is 1.0.0 (the rolled back one never was live) */
-    FY_CHECK_EQ(fy_store_version_add(s, "svc", "1.2.0", "sha256:cc", "/x/1.2.0.ferry", &d), FY_OK);
+    FY_CHECK_EQ(fy_store_version_add(s, "svc", "1.2.0", "sha256:cc", "/x/1.2.0.ferry", 2,
+                                     "[\"--max-batch\",\"8\"]", &d),
+                FY_OK);
     FY_CHECK_EQ(fy_store_deploy_begin(s, "svc", "1.2.0", "deploy", "blue-green", &id, NULL, &d),
                 FY_OK);
     FY_CHECK_EQ(fy_store_deploy_end(s, id, "promoted", "ok", &d), FY_OK);
@@ -69,6 +75,13 @@ TEST(deploy_lifecycle)
         FY_OK);
     FY_CHECK_STR(path, "/x/1.0.0.ferry");
     FY_CHECK_STR(digest, "sha256:aa");
+    int vrep = 0;
+    char *vargs = NULL;
+    FY_CHECK_EQ(fy_store_version_settings(s, "svc", "1.1.0", &vrep, &vargs, &d), FY_OK);
+    FY_CHECK_EQ(vrep, 2);
+    FY_CHECK_STR(vargs, "[\"--max-batch\",\"8\"]");
+    free(vargs);
+    FY_CHECK_EQ(fy_store_version_settings(s, "svc", "7.0.0", &vrep, &vargs, &d), FY_ENOTFOUND);
     FY_CHECK_EQ(fy_store_version_package(s, "svc", "9.9.9", path, sizeof path, NULL, 0, &d), FY_OK);
     FY_CHECK_STR(path, "");
 
