@@ -45,5 +45,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 /* issue 6, ops tools */
 int cmd_doctor(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct {
     {"keygen", cmd_keygen, "create an Ed25519 key pair for signing packages"},
     {"sign", cmd_sign, "sign a package"},
     {"doctor", cmd_doctor, "describe this machine and check a package's requirements against it"},
+    {"bench", cmd_bench, "load-test an HTTP endpoint: latency percentiles, throughput, errors"},
 };
 
 static void usage(FILE *f)
