@@ -46,5 +46,6 @@ int cmd_conformance(int argc, char **argv);
 /* issue 6, ops tools */
 int cmd_doctor(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_emit(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const struct {
     {"sign", cmd_sign, "sign a package"},
     {"doctor", cmd_doctor, "describe this machine and check a package's requirements against it"},
     {"bench", cmd_bench, "load-test an HTTP endpoint: latency percentiles, throughput, errors"},
+    {"emit", cmd_emit, "write Kubernetes, systemd or monitoring files for a package"},
 };
 
 static void usage(FILE *f)
