@@ -101,6 +101,15 @@ typedef struct fy_bench_result {
  * runs may go on in parallel. */
 int fy_bench_run(const fy_bench_opts *opts, fy_bench_result *out, fy_diag *d);
 
+/* Request bodies for POST /predict[/NAME] from a labeled dataset ("idx:IMAGES,LABELS"):
+ * body i is {"instances": [SAMPLE]} with sample i's raw values as numbers (a
+ * package's server applies the manifest's preprocessing), for i < max (0: 256).
+ * If labels is non-NULL it receives each body's label (malloc'd, free()). *out is
+ * malloc'd: free with fy_bench_bodies_free. */
+int fy_bench_predict_bodies(const char *dataset, int max, fy_bench_body **out, int *n,
+                            int64_t **labels, fy_diag *d);
+void fy_bench_bodies_free(fy_bench_body *b, int n);
+
 /* JSON of a result: {"requests", "ok", "errors": {"connect": N, ...}, "latency_ms":
  * {"min", "mean", "p50", "p90", "p99", "p999", "max"}, "throughput_per_s", ...}.
  * *out is malloc'd (free()). */

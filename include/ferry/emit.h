@@ -52,14 +52,22 @@ typedef struct fy_emit_opts {
     const char *keys_file;    /* systemd: --keys path; NULL: none */
 
     /* alert thresholds (monitoring) */
-    double alert_error_rate; /* 5xx/timeout share of requests over 5 minutes; 0.01 */
+    double alert_error_rate; /* failed share (server_error, timeout, rejected) over 5 min; 0.01 */
     double alert_p99_ms;     /* p99 request latency over 5 minutes; 100 */
     int alert_for_minutes;   /* how long a condition holds before firing; 5 */
     int alert_restarts;      /* worker restarts in 15 minutes; 3 */
+    /* PromQL label matchers that select this service's series, without braces;
+     * NULL: job="NAME" (set it to match your scrape configuration, e.g.
+     * namespace="prod",service="NAME") */
+    const char *alert_selector;
+
+    char name_storage[64]; /* fy_emit_opts_from_manifest keeps the derived name here */
 } fy_emit_opts;
 
-/* Fill name, model_name, version and resources from a package's manifest
- * (requirements.threads and min_memory_mb); other fields untouched. Borrowed. */
+/* Fill name (the manifest name as a DNS-1123 label: '.' and '_' become '-', kept in
+ * opts->name_storage), model_name, version and resources (requirements.threads and
+ * min_memory_mb) from a manifest; other fields untouched. The other strings are
+ * borrowed from man. */
 void fy_emit_opts_from_manifest(const fy_manifest *man, fy_emit_opts *opts);
 
 /* The image reference of a package pushed to REGISTRY (no trailing '/'):

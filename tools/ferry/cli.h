@@ -51,5 +51,7 @@ int cmd_logs(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 /* issue 6, ops tools */
 int cmd_doctor(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_emit(int argc, char **argv);
 
 #endif

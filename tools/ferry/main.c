@@ -28,6 +28,8 @@ static const struct {
     {"logs", cmd_logs, "a service's supervisor and worker logs"},
     {"stop", cmd_stop, "stop a service's supervisor and workers"},
     {"doctor", cmd_doctor, "describe this machine and check a package's requirements against it"},
+    {"bench", cmd_bench, "load-test an HTTP endpoint: latency percentiles, throughput, errors"},
+    {"emit", cmd_emit, "write Kubernetes, systemd or monitoring files for a package"},
 };
 
 static void usage(FILE *f)
