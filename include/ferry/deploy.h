@@ -262,6 +262,14 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
 int fy_deploy_rollback(const char *service, const char *version, const fy_deploy_opts *o,
                        fy_deploy_result *res, fy_diag *d);
 
+/* Write the files of a target ferry does not run itself (kubernetes: Deployment,
+ * Service, HPA, PDB, KServe alternative; systemd: unit and environment file) plus
+ * the monitoring files (Prometheus rules, Grafana dashboard) into dir, from the
+ * spec's settings over the package's (include/ferry/emit.h). Kubernetes needs the
+ * package's image: image, or registry (then the spec must name a .ferry package). */
+int fy_deploy_emit(const fy_deploy_spec *spec, fy_target target, const char *dir, const char *image,
+                   const char *registry, fy_diag *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -252,6 +252,18 @@ for c in status history rollback logs stop; do
   check "$c --help" "$FERRY" "$c" --help
 done
 
+# --- other targets: files, not processes ------------------------------------
+"$FERRY" deploy "$T/v1/deploy.yaml" --target kubernetes --emit "$T/k8s" --image reg.example/fashion-cnn:1.0.0 >"$T/out" 2>&1; rc=$?
+check "kubernetes --emit exit 0 (got $rc)" test "$rc" -eq 0
+check "kubernetes: deployment with the spec's port" grep -q "containerPort: $PORT" "$T/k8s/deployment.yaml"
+check "kubernetes: service, hpa, pdb, kserve" test -s "$T/k8s/service.yaml" -a -s "$T/k8s/hpa.yaml" -a -s "$T/k8s/pdb.yaml" -a -s "$T/k8s/kserve/inferenceservice.yaml"
+check "kubernetes: alert rules pass promtool" promtool check rules "$T/k8s/fashion-alerts.yaml"
+"$FERRY" deploy "$T/v1/deploy.yaml" --target systemd --emit "$T/sd" >"$T/out" 2>&1; rc=$?
+check "systemd --emit exit 0 (got $rc)" test "$rc" -eq 0
+check "systemd: the unit serves the service" grep -q "ExecStart=.*serve" "$T/sd/fashion.service"
+"$FERRY" deploy "$T/v1/deploy.yaml" --target kubernetes --emit "$T/k8s2" >"$T/out" 2>&1; rc=$?
+check "kubernetes without an image: exit 3 (got $rc)" test "$rc" -eq 3
+
 # --- ferry init --deploy writes a starting file that parses -------------------
 (cd "$T" && "$FERRY" init --deploy >/dev/null 2>&1)
 check "init --deploy writes deploy.yaml" grep -q "^apiVersion: ferry/v1" "$T/deploy.yaml"

@@ -10,6 +10,7 @@
 static const char help[] =
     "usage: ferry deploy deploy.yaml [--json] [--state-dir DIR] [--wait SECONDS]\n"
     "       ferry deploy deploy.yaml --target kubernetes|systemd --emit DIR\n"
+    "                    [--image REF | --registry R]\n"
     "\n"
     "Deploys the service that deploy.yaml describes (docs/deploy.md): validates the\n"
     "spec, checks this machine against the requirements, packs the model if the spec\n"
@@ -26,7 +27,12 @@ static const char help[] =
     "  --state-dir DIR   where state, packages and logs live\n"
     "  --wait SECONDS    wait this long for another deploy of the service (default 0)\n"
     "  --target T        override the spec's target; kubernetes and systemd need --emit\n"
-    "  --emit DIR        write the target's files into DIR instead of deploying\n"
+    "  --emit DIR        write the target's files into DIR instead of deploying:\n"
+    "                    kubernetes (deployment, service, hpa, pdb, kserve/) or\n"
+    "                    systemd (NAME.service, NAME.env), plus NAME-alerts.yaml\n"
+    "                    (Prometheus rules) and NAME-dashboard.json (Grafana)\n"
+    "  --image REF       kubernetes: the package's runnable OCI image\n"
+    "  --registry R      kubernetes: or R/NAME:VERSION (model.package must be a .ferry)\n"
     "\n"
     "exit: 0 promoted (or already live), 1 verification failed: rolled back, the old\n"
     "version serves, 2 usage, 3 invalid spec or package, 4 unsupported, 5 IO (files,\n"
@@ -93,17 +99,27 @@ static const char *outcome_name(int o)
     }
 }
 
-static int emit(const fy_deploy_spec *spec, fy_target target, const char *dir)
+static int emit(const fy_deploy_spec *spec, fy_target target, const char *dir, const char *image,
+                const char *registry)
 {
-    (void)spec;
-    (void)dir;
-    return cli_error("deploy", EXIT_UNSUPPORTED, "deploy locally (target: local) for now",
-                     "the %s target's files are not written yet", fy_target_name(target));
+    fy_diag d = {{0}};
+    int rc = fy_deploy_emit(spec, target, dir, image, registry, &d);
+    if (rc != FY_OK)
+        return cli_error("deploy", rc == FY_EIO ? EXIT_IO : cli_exit_for(rc), NULL, "%s", d.msg);
+    printf("wrote the %s files of %s and its monitoring rules and dashboard to %s\n",
+           fy_target_name(target), spec->service, dir);
+    if (target == FY_TARGET_KUBERNETES)
+        printf("apply: kubectl apply -f %s  (or kserve/inferenceservice.yaml instead)\n", dir);
+    else
+        printf("install: cp %s/%s.service /etc/systemd/system/ && systemctl enable --now %s\n", dir,
+               spec->service, spec->service);
+    return EXIT_OK;
 }
 
 int cmd_deploy(int argc, char **argv)
 {
     const char *file = NULL, *state = NULL, *emit_dir = NULL, *target_name = NULL;
+    const char *image = NULL, *registry = NULL;
     int json = 0, wait_s = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -116,6 +132,10 @@ int cmd_deploy(int argc, char **argv)
             state = argv[++i];
         } else if (!strcmp(a, "--emit") && v) {
             emit_dir = argv[++i];
+        } else if (!strcmp(a, "--image") && v) {
+            image = argv[++i];
+        } else if (!strcmp(a, "--registry") && v) {
+            registry = argv[++i];
         } else if (!strcmp(a, "--target") && v) {
             target_name = argv[++i];
         } else if (!strcmp(a, "--wait") && v) {
@@ -167,10 +187,16 @@ int cmd_deploy(int argc, char **argv)
         spec->target = target;
     }
     if (target != FY_TARGET_LOCAL || emit_dir) {
-        int code =
-            emit_dir ? emit(spec, target, emit_dir)
-                     : cli_error("deploy", EXIT_USAGE, "e.g. --emit k8s/",
-                                 "target %s writes files: give --emit DIR", fy_target_name(target));
+        int code;
+        if (!emit_dir)
+            code = cli_error("deploy", EXIT_USAGE, "e.g. --emit k8s/",
+                             "target %s writes files: give --emit DIR", fy_target_name(target));
+        else if (target == FY_TARGET_LOCAL)
+            code = cli_error("deploy", EXIT_USAGE, NULL,
+                             "--emit writes kubernetes or systemd files: add --target "
+                             "kubernetes|systemd");
+        else
+            code = emit(spec, target, emit_dir, image, registry);
         fy_deploy_spec_free(spec);
         return code;
     }
