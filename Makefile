@@ -26,7 +26,7 @@ TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC = $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_REPLAY = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%_replay,$(FUZZ_SRC))
 
-.PHONY: all deps build test unit conformance san fuzz fuzz-replay demo clean format \
+.PHONY: all deps build test unit conformance san fuzz fuzz-replay demo deploy-demo clean format \
         format-check lint check bench bench-serve
 
 all: build
@@ -100,6 +100,13 @@ san:
 demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/ferry
 	@scripts/demo.sh $(BUILD)
+	@echo
+	@scripts/deploy-demo.sh $(BUILD)
+
+# The main job alone: deploy the example as a local service, query it, stop it.
+deploy-demo: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/ferry
+	@scripts/deploy-demo.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -6,6 +6,7 @@ set -eu
 PKGS="build-essential make pkg-config clang libclang-rt-14-dev clang-format
 protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
 libjansson-dev zlib1g-dev libyaml-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
+libsqlite3-dev libcurl4-gnutls-dev
 skopeo umoci prometheus wrk curl openssl systemd
 dataset-fashion-mnist python3 python3-numpy python3-onnx"
 # kubectl (emitted Kubernetes files are decoded offline in the tests): Debian's

@@ -465,8 +465,15 @@ static int setup(run *r, const fy_deploy_opts *o, const char *service, fy_deploy
     r->res = res;
     r->service = service;
     r->lock_fd = -1;
-    if (fy_state_dir(r->state, sizeof r->state, o->state_dir))
+    char given[FY_DEPLOY_PATH_MAX];
+    if (fy_state_dir(given, sizeof given, o->state_dir))
         return fy__diag_set(d, FY_ELIMIT, "state folder path too long");
+    /* absolute from here on: the supervisor and its workers outlive this directory */
+    int rc = fy__deploy_mkdirs(given, d);
+    if (rc)
+        return rc;
+    if (!realpath(given, r->state))
+        return fy__diag_set(d, FY_EIO, "%s: %s", given, strerror(errno));
     if (fy__deploy_service_path(r->svcdir, sizeof r->svcdir, r->state, service, NULL))
         return fy__diag_set(d, FY_EINVAL, "invalid service name '%s'", service);
     return fy__deploy_mkdirs(r->svcdir, d);

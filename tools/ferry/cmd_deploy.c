@@ -8,7 +8,7 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: ferry deploy deploy.yaml [--json] [--state-dir DIR] [--wait SECONDS]\n"
+    "usage: ferry deploy deploy.yaml [--json] [--state-dir DIR] [--wait SECONDS] [--port N]\n"
     "       ferry deploy deploy.yaml --target kubernetes|systemd --emit DIR\n"
     "                    [--image REF | --registry R]\n"
     "\n"
@@ -26,6 +26,7 @@ static const char help[] =
     "                    a result line with the outcome and exit code\n"
     "  --state-dir DIR   where state, packages and logs live\n"
     "  --wait SECONDS    wait this long for another deploy of the service (default 0)\n"
+    "  --port N          the public port, instead of the spec's serving.port\n"
     "  --target T        override the spec's target; kubernetes and systemd need --emit\n"
     "  --emit DIR        write the target's files into DIR instead of deploying:\n"
     "                    kubernetes (deployment, service, hpa, pdb, kserve/) or\n"
@@ -120,7 +121,7 @@ int cmd_deploy(int argc, char **argv)
 {
     const char *file = NULL, *state = NULL, *emit_dir = NULL, *target_name = NULL;
     const char *image = NULL, *registry = NULL;
-    int json = 0, wait_s = 0;
+    int json = 0, wait_s = 0, port = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) {
@@ -132,6 +133,13 @@ int cmd_deploy(int argc, char **argv)
             state = argv[++i];
         } else if (!strcmp(a, "--emit") && v) {
             emit_dir = argv[++i];
+        } else if (!strcmp(a, "--port") && v) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || n < 1 || n > 65535)
+                return cli_error("deploy", EXIT_USAGE, NULL, "--port wants 1 to 65535, got '%s'",
+                                 argv[i]);
+            port = (int)n;
         } else if (!strcmp(a, "--image") && v) {
             image = argv[++i];
         } else if (!strcmp(a, "--registry") && v) {
@@ -171,6 +179,8 @@ int cmd_deploy(int argc, char **argv)
         }
         return cli_error("deploy", cli_exit_for(rc), NULL, "%s", d.msg);
     }
+    if (port)
+        spec->port = port;
     fy_target target = spec->target;
     if (target_name) {
         if (!strcmp(target_name, "local"))
