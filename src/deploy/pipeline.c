@@ -646,7 +646,7 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
     if (rc)
         return rc;
 
-    /* 1. validate: the spec was parsed by the caller; here its files */
+    /* 1. validate: the spec was parsed by the caller; here its files and the lock */
     stage_start(r, "validate", spec->file);
     const char *missing = NULL;
     if (spec->package && !file_exists(spec->package))
@@ -686,55 +686,32 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
     stage_end(r, "validate", "ok", "service %s, strategy %s, %d replica(s), port %d", spec->service,
               fy_strategy_name(spec->strategy), spec->replicas, spec->port);
 
-    /* 2. pack (when the spec names a folder or manifest) */
-    char pkgpath[FY_DEPLOY_PATH_MAX];
+    /* what is deployed: a package, or a manifest the pack stage builds; either way its
+     * version and requirements are known before anything is built */
+    char pkgpath[FY_DEPLOY_PATH_MAX], mpath[FY_DEPLOY_PATH_MAX];
+    const fy_manifest *pm = NULL;
     if (spec->manifest) {
-        stage_start(r, "pack", spec->manifest);
-        char mpath[FY_DEPLOY_PATH_MAX];
         struct stat st;
         if (stat(spec->manifest, &st) == 0 && S_ISDIR(st.st_mode))
             snprintf(mpath, sizeof mpath, "%s/ferry.yaml", spec->manifest);
         else
             snprintf(mpath, sizeof mpath, "%s", spec->manifest);
         if ((rc = fy_manifest_load(&man, mpath, d))) {
+            r->t0 = fy__deploy_now();
             stage_end(r, "pack", "failed", "%s", d->msg);
             finish(r, code_for(rc), "refused", "%s", d->msg);
             goto done;
         }
-        char dir[FY_DEPLOY_PATH_MAX];
-        snprintf(dir, sizeof dir, "%s/build", r->svcdir);
-        if ((rc = fy__deploy_mkdirs(dir, d)) == FY_OK) {
-            snprintf(pkgpath, sizeof pkgpath, "%s/%s-%s.ferry", dir, man->name, man->version);
-            fy_pack_opts po = {.secret_key = spec->sign_key};
-            rc = fy_package_pack(mpath, pkgpath, &po, d);
-        }
-        if (rc) {
-            stage_end(r, "pack", "failed", "%s", d->msg);
-            finish(r, code_for(rc), "refused", "%s", d->msg);
-            goto done;
-        }
-        stage_end(r, "pack", "ok", "%s", pkgpath);
+        pm = man;
     } else {
         snprintf(pkgpath, sizeof pkgpath, "%s", spec->package);
-        r->t0 = fy__deploy_now();
-        stage_end(r, "pack", "skipped", "deploying the package %s", spec->package);
-    }
-    if ((rc = fy_package_open(&pkg, pkgpath, d))) {
-        ev(r, "pack", "failed", 0, "%s", d->msg);
-        finish(r, code_for(rc), "refused", "%s", d->msg);
-        goto done;
-    }
-    const fy_manifest *pm = fy_package_manifest(pkg);
-    if (spec->trusted_key) {
-        fy_sig_status ss;
-        if ((rc = fy_package_verify_signature(pkg, spec->trusted_key, &ss, NULL, d)) ||
-            ss != FY_SIG_VALID) {
-            if (!rc)
-                fy__diag_set(d, FY_EINVAL, "%s is %s", pkgpath,
-                             ss == FY_SIG_NONE ? "not signed" : "not signed by model.trusted_key");
-            finish(r, FY_DEPLOY_INVALID, "refused", "%s", d->msg);
+        if ((rc = fy_package_open(&pkg, pkgpath, d))) {
+            r->t0 = fy__deploy_now();
+            stage_end(r, "pack", "failed", "%s", d->msg);
+            finish(r, code_for(rc), "refused", "%s", d->msg);
             goto done;
         }
+        pm = fy_package_manifest(pkg);
     }
     if (!fy__deploy_valid_version(pm->version)) {
         rc = fy__diag_set(d, FY_EINVAL, "package version '%s' cannot name a deployment",
@@ -758,7 +735,7 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
         goto done;
     }
 
-    /* 3. environment */
+    /* 2. environment: the requirements are known before anything is built */
     stage_start(r, "environment", "checking this machine against the requirements");
     {
         fy_env env;
@@ -809,6 +786,44 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
                   env.cpus_usable);
     }
 
+    /* 3. pack (when the spec names a folder or manifest) */
+    if (spec->manifest) {
+        stage_start(r, "pack", mpath);
+        char dir[FY_DEPLOY_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/build", r->svcdir);
+        if ((rc = fy__deploy_mkdirs(dir, d)) == FY_OK) {
+            snprintf(pkgpath, sizeof pkgpath, "%s/%s-%s.ferry", dir, man->name, man->version);
+            fy_pack_opts po = {.secret_key = spec->sign_key};
+            rc = fy_package_pack(mpath, pkgpath, &po, d);
+        }
+        if (rc == FY_OK)
+            rc = fy_package_open(&pkg, pkgpath, d);
+        if (rc) {
+            stage_end(r, "pack", "failed", "%s", d->msg);
+            finish(r, code_for(rc), "refused", "%s", d->msg);
+            goto done;
+        }
+        pm = fy_package_manifest(pkg);
+        stage_end(r, "pack", "ok", "%s", pkgpath);
+    } else {
+        r->t0 = fy__deploy_now();
+        stage_end(r, "pack", "skipped", "deploying the package %s", spec->package);
+    }
+    if (spec->trusted_key) {
+        fy_sig_status ss;
+        if ((rc = fy_package_verify_signature(pkg, spec->trusted_key, &ss, NULL, d)) ||
+            ss != FY_SIG_VALID) {
+            if (!rc)
+                rc = fy__diag_set(d, FY_EINVAL, "%s is %s", pkgpath,
+                                  ss == FY_SIG_NONE ? "not signed"
+                                                    : "not signed by model.trusted_key");
+            r->t0 = fy__deploy_now();
+            stage_end(r, "pack", "failed", "%s", d->msg);
+            finish(r, FY_DEPLOY_INVALID, "refused", "%s", d->msg);
+            goto done;
+        }
+    }
+
     /* the package joins the service's versions (a copy under the state folder, so a
      * rollback never depends on the original file) */
     char stored[FY_DEPLOY_PATH_MAX], old_digest[128] = "", old_pkg[FY_DEPLOY_PATH_MAX];
@@ -839,7 +854,8 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
         (!file_exists(stored) && (rc = copy_file(pkgpath, stored, d))) ||
         (rc = fy_store_version_add(r->store, spec->service, version, digest, stored, spec->replicas,
                                    args, d))) {
-        ev(r, "stage", "failed", 0, "%s", d->msg);
+        r->t0 = fy__deploy_now();
+        stage_end(r, "stage", "failed", "%s", d->msg);
         finish(r, FY_DEPLOY_IO, "failed", "%s", d->msg);
         goto done;
     }
@@ -874,7 +890,8 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
     int started = 0;
     if ((rc = fy_supervisor_ensure(&so, &started, d)) ||
         (rc = reconcile(r, live, spec->start_timeout_s, d))) {
-        ev(r, "stage", "failed", 0, "%s", d->msg);
+        r->t0 = fy__deploy_now();
+        stage_end(r, "stage", "failed", "%s", d->msg);
         finish(r, FY_DEPLOY_IO, "failed", "%s", d->msg);
         goto done;
     }

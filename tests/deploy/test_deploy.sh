@@ -223,6 +223,17 @@ check "crashing version: says it keeps exiting" grep -q "keeps exiting before it
 check "crashing version: the live one still answers" sh -c "curl -s -m 10 -H 'Content-Type: application/json' \
   --data-binary @$T/v1/smoke-ankle-boot.json $URL/predict | grep -q 'Ankle boot'"
 
+# --- an IO failure while storing the package: exit 5, nothing changed -------
+newversion v8 1.8.0
+mkdir -p "$ST/services/fashion/versions/1.8.0.ferry.tmp"   # the copy's temporary file cannot be made
+deploy "$T/v8"
+check "storing the package fails: exit 5 (got $rc)" test "$rc" -eq 5
+rmdir "$ST/services/fashion/versions/1.8.0.ferry.tmp"
+check "IO failure: the live one still answers" sh -c "curl -s -m 10 -H 'Content-Type: application/json' \
+  --data-binary @$T/v1/smoke-ankle-boot.json $URL/predict | grep -q 'Ankle boot'"
+"$FERRY" history --json --state-dir "$ST" >"$T/hist.json"
+check "IO failure recorded as failed" test "$(json_get "$T/hist.json" 'j[0]["version"] + " " + j[0]["status"]')" = "1.8.0 failed"
+
 # --- canary: traffic in steps, then all -----------------------------------------
 newversion v6 1.6.0
 sed -i 's/^  type: blue-green$/  type: canary\n  steps: [30, 60]\n  step_seconds: 0.3/' "$T/v6/deploy.yaml"
