@@ -2,9 +2,9 @@
 /* Acceptance tests of a model version before it goes live (`ferry verify`, and the
  * deploy pipeline's verify stage): accuracy on a labeled dataset against a minimum,
  * smoke requests with expected answers, and p99 latency and throughput under a
- * bounded load (the load generator of bench.h). Run against a serving endpoint
- * (URL), or in-process against a package (accuracy through the engine; latency and
- * throughput against a server this call starts on a free loopback port). The
+ * bounded load (the load generator of bench.h). Every check goes through the
+ * serving path, POST /predict/MODEL: against a running endpoint (URL), or
+ * in-process against a package served by this call on a free loopback port. The
  * thresholds are explicit fields, so callers need not have a manifest; see
  * fy_verify_opts_from_manifest for the package's own test standards. See
  * docs/verify.md. */
@@ -45,14 +45,17 @@ typedef struct fy_verify_opts {
      * defaults and the dataset's preprocessing either way unless model_name is set. */
     const char *url;
     const fy_package *package; /* may be NULL with a url and model_name */
-    const char *model_name;    /* the served model's name; NULL: the manifest's */
-    const char *api_key;       /* sent as "Authorization: Bearer KEY"; NULL: none */
+    /* In-process (url NULL): the package (or model) file to serve on a free loopback
+     * port; opened for its manifest when package is NULL. */
+    const char *package_path;
+    const char *model_name; /* the served model's name; NULL: the manifest's */
+    const char *api_key;    /* sent as "Authorization: Bearer KEY"; NULL: none */
 
     /* Accuracy: dataset spec ("idx:IMAGES,LABELS"); NULL: no accuracy check. */
     const char *dataset;
     double min_accuracy;    /* fraction 0..1; 0: measured, no gate */
     int64_t accuracy_limit; /* at most this many samples; 0: all */
-    int accuracy_batch;     /* samples per request (URL) or run (in-process); 0: 64 */
+    int accuracy_batch;     /* samples per /predict request; 0: 64 */
 
     /* Smoke requests. */
     int n_smoke;

@@ -29,6 +29,7 @@ static const struct {
     {"stop", cmd_stop, "stop a service's supervisor and workers"},
     {"doctor", cmd_doctor, "describe this machine and check a package's requirements against it"},
     {"bench", cmd_bench, "load-test an HTTP endpoint: latency percentiles, throughput, errors"},
+    {"verify", cmd_verify, "run a package's acceptance tests against an endpoint or in-process"},
     {"emit", cmd_emit, "write Kubernetes, systemd or monitoring files for a package"},
 };
 
