@@ -528,28 +528,25 @@ static int stage_verify_promote(run *r, const fy_deploy_spec *spec, const fy_pac
     /* verify */
     if (spec) {
         stage_start(r, "verify", "checking the staged version before it takes traffic");
-        fy__vreport *vr = fy__calloc(1, sizeof *vr);
-        if (!vr) {
-            rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
-        } else {
-            rc = fy__deploy_verify(spec, pkg, port, NULL, NULL, vr, d);
-        }
+        fy_verify_report *vr = NULL;
+        rc = fy__deploy_verify(spec, pkg, port, NULL, NULL, &vr, d);
         char summary[512] = "";
         size_t off = 0;
-        for (int i = 0; vr && rc == FY_OK && i < vr->n && off + 8 < sizeof summary; i++) {
-            ev(r, "verify", "info", 0, "%s %s: %s", vr->checks[i].passed ? "pass" : "FAIL",
-               vr->checks[i].name, vr->checks[i].detail);
-            if (!vr->checks[i].passed || vr->failed == 0)
+        for (int i = 0; vr && i < vr->n_checks && off + 8 < sizeof summary; i++) {
+            const fy_verify_check *c = &vr->checks[i];
+            ev(r, "verify", "info", 0, "%s %s: %s", c->passed ? "pass" : "FAIL", c->name,
+               c->detail);
+            if (!c->passed || vr->passed)
                 off += (size_t)snprintf(summary + off, sizeof summary - off, "%s%s %s: %s",
-                                        off ? "; " : "", vr->checks[i].passed ? "pass" : "FAIL",
-                                        vr->checks[i].name, vr->checks[i].detail);
+                                        off ? "; " : "", c->passed ? "pass" : "FAIL", c->name,
+                                        c->detail);
         }
-        int passed = rc == FY_OK && vr->passed;
-        if (rc == FY_OK && vr->n == 0)
+        int passed = rc == FY_OK && vr && vr->passed;
+        if (rc == FY_OK && vr && vr->n_checks == 0)
             snprintf(summary, sizeof summary, "no checks configured (no dataset, smoke or load)");
         if (rc)
             snprintf(summary, sizeof summary, "%s", d->msg);
-        fy__free(vr);
+        fy_verify_report_free(vr);
         if (!passed) {
             stage_end(r, "verify", "failed", "%s", summary);
             stage_start(r, "rollback", "verification failed");
