@@ -69,8 +69,9 @@ int cmd_status(int argc, char **argv)
                          "no service '%s' in %s", only, state);
     }
     if (a.json) {
-        char *t =
-            json_dumps(json_pack("{s:s, s:O}", "state_dir", state, "services", out), JSON_COMPACT);
+        json_t *doc = json_pack("{s:s, s:O}", "state_dir", state, "services", out);
+        char *t = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
         printf("%s\n", t ? t : "{}");
         free(t);
         json_decref(out);
