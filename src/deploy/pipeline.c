@@ -479,6 +479,21 @@ static int setup(run *r, const fy_deploy_opts *o, const char *service, fy_deploy
     return fy__deploy_mkdirs(r->svcdir, d);
 }
 
+static void teardown(run *r);
+
+/* The deploy lock is held by another deploy (or could not be taken): nothing is
+ * changed; the refusal goes to the audit log. */
+static void locked_out(run *r, int rc, const char *kind, fy_diag *d)
+{
+    stage_end(r, "validate", "failed", "%s", d->msg);
+    r->res->outcome = rc == FY_ELIMIT ? FY_DEPLOY_LOCKED : FY_DEPLOY_IO;
+    snprintf(r->res->detail, sizeof r->res->detail, "%s", d->msg);
+    fy_diag d2 = {{0}};
+    if (rc == FY_ELIMIT && fy_store_open(&r->store, r->state, &d2) == FY_OK)
+        fy_store_audit(r->store, r->service, kind, "locked", d->msg, &d2);
+    teardown(r);
+}
+
 static void teardown(run *r)
 {
     fy_store_close(r->store);
@@ -670,9 +685,7 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
         return fy__diag_set(d, FY_ENOTFOUND, "%s: no such file (named in %s)", missing, spec->file);
     }
     if ((rc = take_lock(r, d))) {
-        stage_end(r, "validate", "failed", "%s", d->msg);
-        res->outcome = rc == FY_ELIMIT ? FY_DEPLOY_LOCKED : FY_DEPLOY_IO;
-        teardown(r);
+        locked_out(r, rc, "deploy", d);
         return FY_OK;
     }
     if ((rc = fy_store_open(&r->store, r->state, d))) {
@@ -921,9 +934,7 @@ int fy_deploy_rollback(const char *service, const char *version, const fy_deploy
         return rc;
     stage_start(r, "validate", "rollback");
     if ((rc = take_lock(r, d))) {
-        stage_end(r, "validate", "failed", "%s", d->msg);
-        res->outcome = rc == FY_ELIMIT ? FY_DEPLOY_LOCKED : FY_DEPLOY_IO;
-        teardown(r);
+        locked_out(r, rc, "rollback", d);
         return FY_OK;
     }
     if ((rc = fy_store_open(&r->store, r->state, d)) ||

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* deploy.yaml: hostile YAML bytes to a validated fy_deploy_spec. libyaml's document
- * API builds the node tree (with line marks); a schema walk of fixed depth reads it,
- * so aliases cannot make the walk grow. Every error is "FILE:LINE: FIELD: RULE".
- * Schema: docs/deploy.md. */
+ * API builds the node tree (with line marks) after a first pass over the events has
+ * bounded depth and size and refused anchors, aliases and tags; a schema walk reads it. Every error
+ * is "FILE:LINE: FIELD: RULE". Schema: docs/deploy.md. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -17,6 +17,8 @@
 
 #define MAX_STRING 4096
 #define PATHLEN 160
+#define MAX_DEPTH 8     /* the schema nests 5 levels (root, verify, smoke, item, list) */
+#define MAX_NODES 20000 /* bounds the tree a 256 KiB flow list could build */
 
 typedef struct sctx {
     const char *file;
@@ -666,6 +668,68 @@ static void defaults(fy_deploy_spec *s)
     s->alert_restarts = 3;
 }
 
+/* A first pass over libyaml's events, before any tree is built: refuses nesting
+ * deeper than MAX_DEPTH (libyaml's scanner grows quadratically with flow nesting,
+ * so a deep file must be stopped early), more than MAX_NODES nodes, anchors and
+ * aliases (a small file must not stand for a huge tree) and tags. */
+static int prescan(sctx *c, const char *text, size_t len)
+{
+    yaml_parser_t yp;
+    yaml_event_t ev;
+    int rc = FY_OK, done = 0, depth = 0, nodes = 0;
+    if (!yaml_parser_initialize(&yp))
+        return fail(c, FY_ENOMEM, 1, NULL, "out of memory");
+    yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
+    yaml_parser_set_encoding(&yp, YAML_UTF8_ENCODING);
+    while (!done && rc == FY_OK) {
+        if (!yaml_parser_parse(&yp, &ev)) {
+            rc = yp.error == YAML_MEMORY_ERROR
+                     ? fail(c, FY_ENOMEM, (int)yp.problem_mark.line + 1, NULL, "out of memory")
+                     : fail(c, FY_EPARSE, (int)yp.problem_mark.line + 1, NULL,
+                            "invalid YAML: %s%s%s", yp.problem ? yp.problem : "syntax error",
+                            yp.context ? " " : "", yp.context ? yp.context : "");
+            break;
+        }
+        int line = (int)ev.start_mark.line + 1;
+        const yaml_char_t *anchor = NULL, *tag = NULL;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT: done = 1; break;
+        case YAML_ALIAS_EVENT:
+            rc = fail(c, FY_EPARSE, line, NULL, "aliases are not allowed (*%.40s)",
+                      (const char *)ev.data.alias.anchor);
+            break;
+        case YAML_SCALAR_EVENT:
+            anchor = ev.data.scalar.anchor;
+            tag = ev.data.scalar.tag;
+            nodes++;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            anchor = ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor
+                                                         : ev.data.sequence_start.anchor;
+            tag = ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.tag
+                                                      : ev.data.sequence_start.tag;
+            nodes++;
+            if (++depth > MAX_DEPTH)
+                rc = fail(c, FY_ELIMIT, line, NULL, "nested deeper than %d levels", MAX_DEPTH);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        default: break;
+        }
+        if (rc == FY_OK && anchor)
+            rc = fail(c, FY_EPARSE, line, NULL, "anchors are not allowed (&%.40s)",
+                      (const char *)anchor);
+        if (rc == FY_OK && tag)
+            rc = fail(c, FY_EPARSE, line, NULL, "tags are not allowed (%.40s)", (const char *)tag);
+        if (rc == FY_OK && nodes > MAX_NODES)
+            rc = fail(c, FY_ELIMIT, line, NULL, "more than %d YAML nodes", MAX_NODES);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&yp);
+    return rc;
+}
+
 int fy_deploy_spec_parse(fy_deploy_spec **out, const char *text, size_t len, const char *file,
                          fy_diag *d)
 {
@@ -684,6 +748,8 @@ int fy_deploy_spec_parse(fy_deploy_spec **out, const char *text, size_t len, con
                     (size_t)FY_DEPLOY_SPEC_MAX_BYTES);
     if (memchr(text, 0, len))
         return fail(&c, FY_EPARSE, 1, NULL, "NUL byte: not a YAML text file");
+    if ((rc = prescan(&c, text, len)))
+        return rc;
     if (!yaml_parser_initialize(&yp))
         return fail(&c, FY_ENOMEM, 1, NULL, "out of memory");
     yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);

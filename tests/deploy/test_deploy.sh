@@ -182,7 +182,7 @@ first=$!
 for i in $(seq 50); do grep -q "^stage: start" "$T/out3" 2>/dev/null && break; sleep 0.1; done
 deploy "$T/v3"
 check "concurrent deploy refused with exit 7 (got $rc)" test "$rc" -eq 7
-check "names the other deploy" grep -q "another deploy of fashion is running" "$T/out"
+check "names the other deploy" grep -q "error: another deploy of fashion is running (pid" "$T/out"
 wait "$first"; rc1=$?
 check "the first deploy finished (exit $rc1)" test "$rc1" -eq 0
 
@@ -209,7 +209,7 @@ check "history: the rollback is recorded" test "$(json_get "$T/hist.json" 'j[0][
 "$FERRY" history --audit --json --state-dir "$ST" --limit 50 >"$T/audit.json"
 check "audit: deploys, rollback and interruption, each with who" test "$(json_get "$T/audit.json" \
   'sorted(set(a["action"] + ":" + a["outcome"] for a in j if a["who"]))')" = \
-  "['deploy:interrupted', 'deploy:promoted', 'deploy:rolled_back', 'rollback:promoted']"
+  "['deploy:interrupted', 'deploy:locked', 'deploy:promoted', 'deploy:rolled_back', 'rollback:promoted']"
 check "history renders" sh -c "'$FERRY' history --state-dir '$ST' | grep -q 'rolled_back'"
 check "logs render" sh -c "'$FERRY' logs --all --state-dir '$ST' | grep -q 'supervisor.log'"
 
