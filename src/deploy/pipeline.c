@@ -520,7 +520,7 @@ static int stage_verify_promote(run *r, const fy_deploy_spec *spec, const fy_pac
             return FY_OK;
         }
     }
-    rc = sup_start(r, version, pkgpath, replicas, args, live[0] ? 0 : 0, d);
+    rc = sup_start(r, version, pkgpath, replicas, args, 0, d); /* no traffic yet */
     if (rc == FY_OK)
         rc = wait_ready(r, version, start_timeout, &port, d);
     if (rc) {

@@ -39,6 +39,8 @@
 #define HEALTH_EVERY 1.0  /* seconds between checks of a ready worker */
 #define HEALTH_FAILS 3    /* consecutive failed checks before a worker is killed */
 #define START_LIMIT 120.0 /* a worker not ready by then is killed and restarted */
+#define DRAIN_LIMIT                                                                                \
+    45.0 /* a draining worker still there then is killed (ferry serve drains 30 s) */
 
 enum wstate { W_FREE = 0, W_WAITING, W_STARTING, W_READY, W_STOPPING };
 static const char *const wstate_name[] = {"free", "waiting", "starting", "ready", "stopping"};
@@ -53,7 +55,8 @@ typedef struct worker {
     int ever_ready;
     int health_fails;
     int in_flight;
-    double next_start, backoff, started_at, ready_at, next_health;
+    double next_start, backoff, started_at, ready_at, next_health, stop_at;
+    int killed; /* SIGKILL sent after a drain that took too long */
     char last_exit[64];
 } worker;
 
@@ -395,17 +398,24 @@ static void tick(sup *s)
             }
             continue;
         }
+        if (w->state == W_STOPPING && !w->killed && now - w->stop_at > DRAIN_LIMIT) {
+            logf_("worker %s#%d: still draining after %.0f s, killed", v->name, w->replica,
+                  DRAIN_LIMIT);
+            kill(w->pid, SIGKILL);
+            w->killed = 1;
+            continue;
+        }
         if (w->state == W_STARTING || w->state == W_READY) {
             if (v->retiring || s->stopping) {
                 pthread_mutex_lock(&s->mu);
                 int idle = w->in_flight == 0;
                 if (idle) {
-                    /* nothing routed here any more and nothing in flight: drain and stop */
+                    /* nothing routed here any more and nothing in flight: drain and stop
+                     * (with requests still in flight it waits for the next pass) */
                     w->state = W_STOPPING;
+                    w->stop_at = now;
                     kill(w->pid, SIGTERM);
                     logf_("worker %s#%d: draining (pid %d)", v->name, w->replica, (int)w->pid);
-                } else if (w->state == W_READY) {
-                    w->state = W_READY; /* still finishing requests */
                 }
                 pthread_mutex_unlock(&s->mu);
                 continue;
