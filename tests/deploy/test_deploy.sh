@@ -102,6 +102,13 @@ check "prints a curl command" grep -q "curl -s" "$T/out"
 check "predictions through the public port" sh -c "curl -s -m 10 -H 'Content-Type: application/json' \
   --data-binary @$T/v1/smoke-ankle-boot.json $URL/predict | grep -q 'Ankle boot'"
 
+# the front relays every protocol, status and body as the workers answer them
+check "front: readiness" sh -c "curl -s -m 5 $URL/healthz/ready | grep -q ready"
+check "front: KServe V2 metadata" sh -c "curl -s -m 5 $URL/v2/models/fashion-cnn | grep -q '\"name\"'"
+check "front: a worker's 404 passes through" sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' -m 5 $URL/nope)\" = 404"
+check "front: a worker's 400 passes through" sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' -m 5 -d '{' $URL/predict)\" = 400"
+check "front: supervisor metrics appended" sh -c "curl -s -m 5 $URL/metrics | grep -q '^ferry_supervisor_traffic_percent{service=\"fashion\",version=\"1.0.0\"} 100'"
+
 # --- load throughout a blue-green deploy: zero failed requests ----------------
 rm -f "$T/stop-load"
 loop() { # curl per request (new connection each time)
