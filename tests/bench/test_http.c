@@ -120,6 +120,8 @@ TEST(parse_refuses_hostile_framing)
         "HTTP/1.1 099 Low\r\n\r\n",
         "HTTP/1.1 600 High\r\n\r\n",
         "HTTP/1.1 200OK\r\n\r\n",
+        "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 O\x01K\r\n\r\n",
         "HTTP/1.1 200 OK\nContent-Length: 0\n\n",
         "ICY 200 OK\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
