@@ -88,7 +88,7 @@ typedef struct fy_bench_result {
     int64_t bytes_sent, bytes_received;
     /* Latency of successful requests in milliseconds (open loop: from the scheduled
      * start). Percentiles come from a histogram with 1/64-octave buckets from 1 us
-     * to ~1 hour (relative error below 1.1%); min, max and mean are exact. All 0
+     * to ~1 hour (relative error below 0.6%); min, max and mean are exact. All 0
      * when nothing succeeded. */
     double lat_min_ms, lat_mean_ms, lat_p50_ms, lat_p90_ms, lat_p99_ms, lat_p999_ms, lat_max_ms;
     char first_error[192]; /* the first error seen, for humans ("connect: Connection refused") */

@@ -302,6 +302,12 @@ int fy__http_parse(char *buf, size_t len, int head_request, int eof, int *status
         return -1;
     const char *p = memchr(buf, '\n', he);
     size_t i = (size_t)(p - buf) + 1;
+    /* the status line ends in CRLF; its reason phrase holds no control bytes */
+    if (p[-1] != '\r')
+        return -1;
+    for (const char *c = buf + 12; c < p - 1; c++)
+        if ((unsigned char)*c < 0x20 && *c != '\t')
+            return -1;
     int64_t clen = -1;
     int is_chunked = 0, ka = minor == 1, te_seen = 0;
     while (i < he - 2) {

@@ -24,7 +24,7 @@ exit_is() { # WANT COMMAND...
   want=$1; shift
   "$@" >"$T/out" 2>"$T/err"; got=$?
   if [ "$got" -eq "$want" ]; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL: exit $got, want $want: $*"; tail -5 "$T/err" "$T/out"; fi
+    fail=$((fail + 1)); echo "FAIL: exit $got, want $want: $*"; tail -n 5 "$T/err" "$T/out"; fi
 }
 json_is() { # FILE PYTHON-EXPRESSION-ON-j
   $PY -c "import json,sys; j=json.load(open('$1')); sys.exit(0 if ($2) else 1)"

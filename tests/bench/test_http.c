@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench/bench_int.h"
+#include "core/core.h"
 #include "ferry/ferry.h"
 #include "test.h"
 
@@ -119,6 +120,8 @@ TEST(parse_refuses_hostile_framing)
         "HTTP/1.1 099 Low\r\n\r\n",
         "HTTP/1.1 600 High\r\n\r\n",
         "HTTP/1.1 200OK\r\n\r\n",
+        "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 O\x01K\r\n\r\n",
         "HTTP/1.1 200 OK\nContent-Length: 0\n\n",
         "ICY 200 OK\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
@@ -501,6 +504,40 @@ TEST(against_ferry_serve)
     rmdir(dir);
 }
 
+/* Building bodies and requests survives every allocation failure. */
+TEST(allocation_failures)
+{
+    int done = 0;
+    for (long n = 1; n < 400 && !done; n++) {
+        fy_bench_body *b = NULL;
+        int nb = 0;
+        int64_t *labels = NULL;
+        fy_diag d = {{0}};
+        fy__alloc_fail_at(n);
+        int rc = fy_bench_predict_bodies("idx:/usr/share/datasets/fashion-mnist/"
+                                         "t10k-images-idx3-ubyte.gz,/usr/share/datasets/"
+                                         "fashion-mnist/t10k-labels-idx1-ubyte.gz",
+                                         3, &b, &nb, &labels, &d);
+        fy__alloc_fail_at(0);
+        if (rc == FY_OK) {
+            done = 1;
+            FY_CHECK_EQ(nb, 3);
+            fy_bench_bodies_free(b, nb);
+            free(labels);
+        } else {
+            FY_CHECK_EQ(rc, FY_ENOMEM);
+        }
+    }
+    FY_CHECK(done);
+    fy__url u;
+    FY_CHECK_EQ(fy__url_parse(&u, "http://127.0.0.1:9/x", NULL), FY_OK);
+    char *req = NULL;
+    size_t len = 0;
+    fy__alloc_fail_at(1);
+    FY_CHECK_EQ(fy__http_build(&u, NULL, "{}", 2, NULL, 0, NULL, &req, &len, NULL), FY_ENOMEM);
+    fy__alloc_fail_at(0);
+}
+
 int main(void)
 {
     RUN(parse_good_responses);
@@ -509,5 +546,6 @@ int main(void)
     RUN(urls_and_requests);
     RUN(errors_by_kind);
     RUN(against_ferry_serve);
+    RUN(allocation_failures);
     return TEST_SUMMARY();
 }

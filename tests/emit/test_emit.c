@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "core/core.h"
 #include "ferry/ferry.h"
 #include "test.h"
 
@@ -468,6 +469,32 @@ TEST(from_manifest)
     fy_manifest_free(m);
 }
 
+/* Every allocation failure is FY_ENOMEM with nothing leaked (ASan checks leaks). */
+TEST(allocation_failures)
+{
+    static const char *const kinds[] = {"deployment",  "service",          "hpa",
+                                        "pdb",         "inferenceservice", "systemd-unit",
+                                        "systemd-env", "alerts",           "dashboard"};
+    fy_emit_opts o = base_opts();
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        int done = 0;
+        for (long n = 1; n < 64 && !done; n++) {
+            char *t = NULL;
+            fy_diag d = {{0}};
+            fy__alloc_fail_at(n);
+            int rc = fy_emit_text(&o, kinds[k], &t, &d);
+            fy__alloc_fail_at(0);
+            if (rc == FY_OK) {
+                done = 1;
+                free(t);
+            } else {
+                FY_CHECK_EQ(rc, FY_ENOMEM);
+            }
+        }
+        FY_CHECK(done);
+    }
+}
+
 int main(void)
 {
     RUN(deployment_service_hpa_pdb_agree);
@@ -477,5 +504,6 @@ int main(void)
     RUN(alerts_and_dashboard);
     RUN(refuses_breakouts_and_writes_nothing);
     RUN(from_manifest);
+    RUN(allocation_failures);
     return TEST_SUMMARY();
 }

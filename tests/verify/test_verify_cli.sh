@@ -17,12 +17,13 @@ check() { name=$1; shift
 exit_is() { want=$1; shift
   "$@" >"$T/out" 2>"$T/err"; got=$?
   if [ "$got" -eq "$want" ]; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL: exit $got, want $want: $*"; tail -5 "$T/err" "$T/out"; fi; }
+    fail=$((fail + 1)); echo "FAIL: exit $got, want $want: $*"; tail -n 5 "$T/err" "$T/out"; fi; }
 json_is() { $PY -c "import json,sys; j=json.load(open('$1')); sys.exit(0 if ($2) else 1)"; }
 
 "$FERRY" pack "$EX" -o "$T/fashion.ferry" >/dev/null || { echo "pack failed"; exit 1; }
 
-exit_is 0 "$FERRY" verify "$T/fashion.ferry" --limit 500 -n 200 -c 4 --warmup 0.1 \
+# latency and throughput are measured, not gated: tests never assert timings
+exit_is 0 "$FERRY" verify "$T/fashion.ferry" --limit 500 -n 200 -c 4 --warmup 0.1 --max-p99-ms 0 --min-throughput 0 \
   --report-md "$T/r.md" --report-json "$T/r.json"
 check "summary passed" grep -q "fashion-cnn 1.0.0: PASSED (4 checks, 0 failed" "$T/out"
 check "markdown report" grep -q "^# Verification of fashion-cnn 1.0.0: PASSED" "$T/r.md"
@@ -58,7 +59,7 @@ check "no key: 401" grep -q "HTTP 401" "$T/out"
 exit_is 1 "$FERRY" verify --url "http://127.0.0.1:$PORT" --model-name fashion-cnn --api-key-file "$T/key" \
   --smoke "$T/boot.json" --expect-label "Sneaker"
 exit_is 0 "$FERRY" verify "$T/fashion.ferry" --url "http://127.0.0.1:$PORT/" --api-key-file "$T/key" \
-  --limit 128 -n 50 --warmup 0.1
+  --limit 128 -n 50 --warmup 0.1 --max-p99-ms 0 --min-throughput 0
 kill -TERM "$PID"; wait "$PID"; PID=""
 
 exit_is 5 "$FERRY" verify "$T/fashion.ferry" --url "http://127.0.0.1:$PORT" --limit 10

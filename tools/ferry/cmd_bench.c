@@ -53,7 +53,9 @@ static void *serve_main(void *arg)
     return NULL;
 }
 
-static volatile int stop_flag;
+/* Set by SIGINT/SIGTERM to end the run early with what was measured (listed in
+ * docs/ARCHITECTURE.md's global state). */
+static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
 {
     (void)sig;
@@ -263,6 +265,8 @@ int cmd_bench(int argc, char **argv)
     signal(SIGTERM, on_signal);
     fy_bench_result r;
     rc = fy_bench_run(&o, &r, &d);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (o.progress)
         fputc('\n', stderr);
     if (rc != FY_OK) {
