@@ -44,6 +44,7 @@ typedef struct out_ctx {
     int json;
     int tty;
     int step;
+    int running;              /* a stage's line is on the terminal, not yet ended */
     char stage[32], msg[200]; /* the stage running, re-shown after an info line */
 } out_ctx;
 
@@ -67,19 +68,24 @@ static void on_event(const char *stage, const char *state, const char *msg, doub
         o->step++;
         snprintf(o->stage, sizeof o->stage, "%s", stage);
         snprintf(o->msg, sizeof o->msg, "%s", msg);
+        o->running = 1;
         if (o->tty)
             printf("  .. %-12s %.60s", stage, msg);
         else
             printf("%s: start: %s\n", stage, msg);
     } else if (!strcmp(state, "info")) {
-        if (o->tty)
+        if (o->tty && o->running)
             printf("\r\033[K     %s\n  .. %-12s %.60s", msg, o->stage, o->msg);
+        else if (o->tty)
+            printf("     %s\n", msg);
         else
             printf("%s: %s\n", stage, msg);
     } else {
         const char *mark = !strcmp(state, "ok") ? "ok" : !strcmp(state, "skipped") ? "--" : "!!";
-        if (o->tty)
-            printf("\r\033[K  %s %-12s %s (%.1f s)\n", mark, stage, msg, secs);
+        o->running = 0;
+        if (o->tty) /* the whole message is in the history; the line stays short */
+            printf("\r\033[K  %s %-12s %.100s%s (%.1f s)\n", mark, stage, msg,
+                   strlen(msg) > 100 ? "..." : "", secs);
         else
             printf("%s: %s (%.1f s): %s\n", stage, state, secs, msg);
     }
