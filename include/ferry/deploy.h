@@ -199,9 +199,11 @@ typedef struct fy_supervisor_opts {
     const char *ferry_binary; /* runs `ferry serve`; NULL: /proc/self/exe */
 } fy_supervisor_opts;
 
-/* Start the supervisor as a daemon (fork, setsid, pid and lock files) unless one
- * runs for the service; returns once its control socket answers. *started (may be
- * NULL) is 1 when a new one was started. */
+/* Start the supervisor as a daemon unless one runs for the service: fork, setsid,
+ * fork, every inherited descriptor closed, then exec `FERRY_BINARY supervise ...`
+ * (a fresh process: no threads, SQLite connections or locks carried over). Returns
+ * once its control socket answers. *started (may be NULL) is 1 when a new one was
+ * started. */
 int fy_supervisor_ensure(const fy_supervisor_opts *o, int *started, fy_diag *d);
 /* Run the supervisor in this process until it is told to stop (what the daemon runs). */
 int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d);

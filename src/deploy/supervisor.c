@@ -85,6 +85,7 @@ typedef struct sup {
     fy_proxy *proxy;
     int ctl_fd;
     CURL *health;
+    fy_store *store; /* the audit log of restarts; main thread only; NULL if unavailable */
 } sup;
 
 /* Set by SIGTERM/SIGINT in the supervisor process (listed in docs/ARCHITECTURE.md). */
@@ -370,6 +371,15 @@ static void reap(sup *s)
                 w->next_start = fy__deploy_now() + w->backoff;
                 logf_("worker %s#%d: exited (%s); restart %d in %.1f s", v->name, w->replica,
                       w->last_exit, w->restarts, w->backoff);
+                if (s->store) {
+                    char what[160];
+                    fy_diag dd = {{0}};
+                    snprintf(what, sizeof what, "worker %s#%d (pid %d) exited (%s); restart %d",
+                             v->name, w->replica, (int)pid, w->last_exit, w->restarts);
+                    if (fy_store_audit(s->store, s->o->service, "worker_restart", "restarted", what,
+                                       &dd) != FY_OK)
+                        logf_("audit: %s", dd.msg);
+                }
                 w->backoff = w->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : w->backoff * 2;
             }
         }
@@ -787,6 +797,9 @@ int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d)
         rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
         goto done;
     }
+    fy_diag sd = {{0}};
+    if (fy_store_open(&s->store, abs_state, &sd) != FY_OK)
+        logf_("state store unavailable, restarts go to this log only: %s", sd.msg);
     fy_proxy_hooks hooks = {pick, done, metrics, s};
     if ((rc = fy__proxy_start(&s->proxy, o->host ? o->host : "127.0.0.1", o->port, &hooks, d)))
         goto done;
@@ -861,6 +874,7 @@ done:
             fy__free(s->v[v].args[a]);
     if (s->health)
         curl_easy_cleanup(s->health);
+    fy_store_close(s->store);
     pthread_mutex_destroy(&s->mu);
     fy__free(s);
     return rc;
@@ -991,14 +1005,25 @@ int fy_supervisor_ensure(const fy_supervisor_opts *o, int *started, fy_diag *d)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        fy_supervisor_opts o2 = *o;
-        o2.state_dir = abs_state;
-        o2.ferry_binary = bin;
-        fy_diag dd = {{0}};
-        int r = fy_supervisor_run(&o2, &dd);
-        if (r != FY_OK)
-            logf_("supervisor of %s failed: %s", o->service, dd.msg);
-        _exit(r == FY_OK ? 0 : 1);
+        /* A fresh process image (`ferry supervise`), not this fork: the deployer's
+         * threads, SQLite connections and libcurl state must not carry over. */
+        char port[16];
+        snprintf(port, sizeof port, "%d", o->port);
+        char *argv[] = {bin,
+                        (char *)"supervise",
+                        (char *)"--state-dir",
+                        abs_state,
+                        (char *)"--service",
+                        (char *)o->service,
+                        (char *)"--host",
+                        (char *)(o->host ? o->host : "127.0.0.1"),
+                        (char *)"--port",
+                        port,
+                        NULL};
+        execv(bin, argv);
+        fprintf(stderr, "supervisor of %s failed: cannot run %s: %s\n", o->service, bin,
+                strerror(errno));
+        _exit(1);
     }
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)

@@ -168,6 +168,10 @@ check "history: rolled_back with a failed verify stage" test "$(json_get "$T/his
 
 # --- a worker killed with SIGKILL is restarted and counted --------------------
 pid=$(json_get "$T/status.json" 'j["services"][0]["supervisor"]["versions"][0]["workers"][0]["pid"]')
+rm -f "$T/stop-load"
+loop >"$T/codes4" 2>&1 & LOADPIDS="$LOADPIDS $!"
+loop >"$T/codes5" 2>&1 & LOADPIDS="$LOADPIDS $!"
+sleep 0.5
 kill -9 "$pid"
 restarted=0
 for i in $(seq 100); do
@@ -178,6 +182,15 @@ for i in $(seq 100); do
   sleep 0.1
 done
 check "killed worker restarted (restarts $r, ready $rd)" test "$restarted" -eq 1
+sleep 0.5
+touch "$T/stop-load"
+for p in $LOADPIDS; do wait "$p" 2>/dev/null; done
+LOADPIDS=""
+total=$(cat "$T/codes4" "$T/codes5" | wc -l)
+bad=$(cat "$T/codes4" "$T/codes5" | grep -cv '^200$')
+echo "load while a worker was killed: $total requests, $bad failed"
+check "zero failed requests while a worker was killed ($bad of $total)" test "$bad" -eq 0
+check "audit: the restart recorded" sh -c "'$FERRY' history --audit --json --state-dir '$ST' | grep -q 'worker_restart'"
 check "restart counted in /metrics" sh -c "curl -s -m 10 $URL/metrics | \
   grep -q 'ferry_supervisor_worker_restarts_total{service=\"fashion\",version=\"1.1.0\"} [1-9]'"
 check "the supervisor log says so" grep -q "exited (signal 9)" "$ST/services/fashion/supervisor.log"
@@ -216,7 +229,7 @@ check "history: the rollback is recorded" test "$(json_get "$T/hist.json" 'j[0][
 "$FERRY" history --audit --json --state-dir "$ST" --limit 50 >"$T/audit.json"
 check "audit: deploys, rollback and interruption, each with who" test "$(json_get "$T/audit.json" \
   'sorted(set(a["action"] + ":" + a["outcome"] for a in j if a["who"]))')" = \
-  "['deploy:interrupted', 'deploy:locked', 'deploy:promoted', 'deploy:rolled_back', 'rollback:promoted']"
+  "['deploy:interrupted', 'deploy:locked', 'deploy:promoted', 'deploy:rolled_back', 'rollback:promoted', 'worker_restart:restarted']"
 check "history renders" sh -c "'$FERRY' history --state-dir '$ST' | grep -q 'rolled_back'"
 check "logs render" sh -c "'$FERRY' logs --all --state-dir '$ST' | grep -q 'supervisor.log'"
 
@@ -266,7 +279,7 @@ printf 'apiVersion: ferry/v1\nservice: Bad_Name\nmodel: {path: .}\n' >"$T/bad.ya
 check "invalid spec: exit 3" test "$rc" -eq 3
 check "invalid spec: names file, line and field" grep -q "bad.yaml:2: service:" "$T/out"
 check "deploy --help" sh -c "'$FERRY' deploy --help | grep -q 'exit: 0 promoted'"
-for c in status history rollback logs stop; do
+for c in status history rollback logs stop supervise; do
   check "$c --help" "$FERRY" "$c" --help
 done
 

@@ -49,6 +49,7 @@ int cmd_history(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
+int cmd_supervise(int argc, char **argv);
 /* issue 6, ops tools */
 int cmd_doctor(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -27,6 +27,7 @@ static const struct {
     {"rollback", cmd_rollback, "put an earlier version of a service back in service"},
     {"logs", cmd_logs, "a service's supervisor and worker logs"},
     {"stop", cmd_stop, "stop a service's supervisor and workers"},
+    {"supervise", cmd_supervise, "run a service's supervisor in the foreground (deploy starts it)"},
     {"doctor", cmd_doctor, "describe this machine and check a package's requirements against it"},
     {"bench", cmd_bench, "load-test an HTTP endpoint: latency percentiles, throughput, errors"},
     {"verify", cmd_verify, "run a package's acceptance tests against an endpoint or in-process"},
