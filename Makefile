@@ -101,10 +101,13 @@ demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/ferry
 	@scripts/demo.sh $(BUILD)
 
+# Formats only the C files changed since HEAD (and new ones): older files keep their
+# layout so that parallel branches merge cleanly.
+FORMAT_FILES = $$( (git diff --name-only HEAD; git ls-files --others --exclude-standard) | grep -E '\.[ch]$$' | sort -u)
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	@f=$(FORMAT_FILES); [ -z "$$f" ] || clang-format -i $$f
 format-check:
-	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	@f=$(FORMAT_FILES); [ -z "$$f" ] || clang-format --dry-run -Werror $$f
 lint:
 	@scripts/lint.sh
 check: lint test

@@ -185,7 +185,6 @@ static int read_confined(const char *mpath, const char *dir, const char *rel, co
 {
     int rc = FY_EIO, cur = -1, fd = -1;
     char *comp = NULL, *full = NULL, *rdir = NULL, *rfile = NULL;
-    unsigned char *buf = NULL;
     const char *why = file_name_problem(rel);
     if (why)
         return fy__diag_set(d, FY_EINVAL, "%s: %s: '%s' %s", mpath, field, rel, why);
@@ -249,11 +248,6 @@ static int read_confined(const char *mpath, const char *dir, const char *rel, co
                           mpath, field, rel, (unsigned long)st.st_nlink);
         goto done;
     }
-    if ((uint64_t)st.st_size > max) {
-        rc = fy__diag_set(d, FY_ELIMIT, "%s: %s: '%s' has %lld bytes, above the limit of %zu",
-                          mpath, field, rel, (long long)st.st_size, max);
-        goto done;
-    }
     /* belt and braces: the resolved path must be inside the resolved folder */
     rdir = realpath(dir, NULL);
     rfile = realpath(full, NULL);
@@ -268,30 +262,7 @@ static int read_confined(const char *mpath, const char *dir, const char *rel, co
                           mpath, field, rel);
         goto done;
     }
-    size_t n = (size_t)st.st_size;
-    if (!(buf = fy__malloc(n + 1))) {
-        rc = fy__diag_set(d, FY_ENOMEM, "%s: out of memory reading %zu bytes", full, n);
-        goto done;
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = fy__diag_set(d, FY_EIO,
-                              "%s: read failed after %zu of %zu bytes (changed while "
-                              "packing?)",
-                              full, got, n);
-            goto done;
-        }
-        got += (size_t)r;
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = FY_OK;
+    rc = fy__read_fd(fd, full, max, 0, out, len, NULL, d);
 done:
     if (cur >= 0)
         close(cur);
@@ -301,7 +272,6 @@ done:
     free(rfile);
     fy__free(comp);
     fy__free(full);
-    fy__free(buf);
     return rc;
 }
 
@@ -555,8 +525,8 @@ int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pa
         progress(opts, "adding the ferry binary %s", bin);
         if ((rc = fy__read_file(bin, PKG_BINARY_MAX_BYTES, &binary, &binary_len, d)) != FY_OK)
             goto done;
-        if ((rc = runtime_layer(opts, binary, binary_len, blobs, &n_blobs, layers, diff_ids,
-                                digest, d)) != FY_OK)
+        if ((rc = runtime_layer(opts, binary, binary_len, blobs, &n_blobs, layers, diff_ids, digest,
+                                d)) != FY_OK)
             goto done;
     }
 
@@ -565,12 +535,12 @@ int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pa
     /* Only a runnable package says how to run it: without the binary layer an
      * entrypoint would name a file that is not there. */
     if (opts->runnable)
-        config = json_pack(
-            "{s:s, s:s, s:{s:[s,s,s,s,s,s,s], s:{s:{}}, s:{s:s, s:s}}, s:{s:s, s:O}}",
-            "architecture", OCI_ARCH, "os", "linux", "config", "Entrypoint", BIN_ENTRY, "serve",
-            "/ferry", "--host", "0.0.0.0", "--port", "8080", "ExposedPorts", "8080/tcp", "Labels",
-            LABEL_NAME, man->name, LABEL_VERSION, man->version, "rootfs", "type", "layers",
-            "diff_ids", diff_ids);
+        config =
+            json_pack("{s:s, s:s, s:{s:[s,s,s,s,s,s,s], s:{s:{}}, s:{s:s, s:s}}, s:{s:s, s:O}}",
+                      "architecture", OCI_ARCH, "os", "linux", "config", "Entrypoint", BIN_ENTRY,
+                      "serve", "/ferry", "--host", "0.0.0.0", "--port", "8080", "ExposedPorts",
+                      "8080/tcp", "Labels", LABEL_NAME, man->name, LABEL_VERSION, man->version,
+                      "rootfs", "type", "layers", "diff_ids", diff_ids);
     else
         config = json_pack("{s:s, s:s, s:{s:{s:s, s:s}}, s:{s:s, s:O}}", "architecture", OCI_ARCH,
                            "os", "linux", "config", "Labels", LABEL_NAME, man->name, LABEL_VERSION,
