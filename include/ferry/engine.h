@@ -22,7 +22,10 @@ typedef struct fy_session fy_session;
 typedef struct fy_pool fy_pool;
 
 typedef struct fy_session_opts {
-    int threads; /* reserved: the reference engine runs on the calling thread */
+    int threads;   /* threads per kernel, caller included; 0 = the CPUs this process may use */
+    fy_pool *pool; /* shared pool to run on (borrowed; threads is then ignored); NULL: the
+                      session makes its own when it needs more than one thread */
+    int reference; /* 1 = reference kernels only (the oracle tests compare against) */
 } fy_session_opts;
 
 /* Checks every node has a kernel (FY_EUNSUPPORTED naming the first node that
