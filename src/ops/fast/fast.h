@@ -48,7 +48,7 @@ typedef enum fy__act {
 typedef struct fy__epilogue {
     const float *bias; /* NULL: none */
     int per_col;
-    const float *residual; /* NULL: none; may equal C (in-place add) */
+    const float *residual; /* NULL: none; must not overlap C */
     int64_t ldr;
     fy__act act;
     float alpha, beta; /* activation parameters (LeakyRelu alpha; Clip min, max) */
