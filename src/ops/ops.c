@@ -14,7 +14,7 @@ static const fy__op_def *const op_tables[] = {
     fy__ops_control,     fy__ops_vision, fy__ops_signal, fy__ops_training,
 };
 
-static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn};
+static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn, fy__ops_fast_quant};
 #define N_FAST (sizeof fast_tables / sizeof fast_tables[0])
 
 static int matches(const fy__op_def *d, const char *domain, const char *op_type)

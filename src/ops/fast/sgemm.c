@@ -116,8 +116,9 @@ T256 INLINE void k256(const int mr, int64_t kc, const float *a, const float *b, 
 K512(1)
 K512(2)
 K512(3)
-K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3)
-    K256(4) K256(5) K256(6)
+K512(4)
+K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4)
+    K256(5) K256(6)
 #endif
 
     /* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
@@ -148,7 +149,7 @@ KC_(2)
 KC_(3)
 KC_(4)
 
-    static const fy__kset kset_c = {FY_ISA_C, FY_MRC, FY_NRC, {NULL, kc_1, kc_2, kc_3, kc_4}};
+static const fy__kset kset_c = {FY_ISA_C, FY_MRC, FY_NRC, {NULL, kc_1, kc_2, kc_3, kc_4}};
 #if FY_X86
 static const fy__kset kset_256 = {
     FY_ISA_AVX2, FY_MR256, 16, {NULL, k256_1, k256_2, k256_3, k256_4, k256_5, k256_6}};
