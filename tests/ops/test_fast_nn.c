@@ -8,6 +8,7 @@
 
 #include "core/pool.h"
 #include "ops/fast/fast.h"
+#include "ops/fast/fast_ops.h"
 #include "ops/kernel_harness.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -231,11 +232,55 @@ TEST(bad_inputs_fail_like_the_reference)
     fy_tensor_deinit(&b);
 }
 
+TEST(conv_with_residual_and_activation)
+{
+    int64_t xd[4] = {2, 5, 9, 7}, wd[4] = {6, 5, 3, 3}, bd[1] = {6}, yd[4] = {2, 6, 9, 7};
+    int64_t pads[4] = {1, 1, 1, 1};
+    fy_tensor x = rand_f32(4, xd), w = rand_f32(4, wd), b = rand_f32(1, bd), r = rand_f32(4, yd);
+    kh_node k;
+    kh_init(&k, "Conv", 13);
+    kh_attr_ints(&k, "pads", pads, 4);
+    const fy_tensor *in[3] = {&x, &w, &b};
+    fy_diag d;
+    fy_tensor yf, yr;
+    memset(&yf, 0, sizeof yf);
+    memset(&yr, 0, sizeof yr);
+    fy__epilogue ep = {0};
+    ep.residual = r.data;
+    ep.act = FY_ACT_LEAKY_RELU;
+    ep.alpha = 0.25f;
+    fy__op_ctx cf = {&k.node, 13, 3, in, 1, &yf, &d, NULL, NULL, NULL};
+    fy__op_ctx cr = {&k.node, 13, 3, in, 1, &yr, &d, NULL, NULL, NULL};
+    int rc = -1;
+    FY_CHECK_EQ(fy__fast_conv(&cf, &ep, &rc), 1);
+    FY_CHECK_EQ(rc, FY_OK);
+    FY_CHECK_EQ(fy__op_find_ref("", "Conv")->run(&cr), FY_OK);
+    double worst = 0;
+    for (int64_t i = 0, n = fy_tensor_numel(&yr); rc == FY_OK && i < n; i++) {
+        float v = kh_outf(&yr, i) + ((float *)r.data)[i];
+        v = v < 0 ? 0.25f * v : v;
+        worst = fmax(worst, fabs(kh_outf(&yf, i) - v) / (1 + fabs(v)));
+    }
+    FY_CHECK(worst <= 1e-5);
+    fy_tensor bad = x;
+    bad.dims[1] = 4; /* channels differ from W: not taken, nothing written */
+    const fy_tensor *bin[3] = {&bad, &w, &b};
+    fy_tensor yb;
+    memset(&yb, 0, sizeof yb);
+    fy__op_ctx cb = {&k.node, 13, 3, bin, 1, &yb, &d, NULL, NULL, NULL};
+    FY_CHECK_EQ(fy__fast_conv(&cb, &ep, &rc), 0);
+    FY_CHECK(yb.data == NULL);
+    fy_tensor *all[6] = {&x, &w, &b, &r, &yf, &yr};
+    for (int i = 0; i < 6; i++)
+        fy_tensor_deinit(all[i]);
+}
+
 int main(void)
 {
     RUN(conv_matches_reference);
     RUN(gemm_matches_reference);
     RUN(matmul_matches_reference);
     RUN(bad_inputs_fail_like_the_reference);
+    RUN(conv_with_residual_and_activation);
     return TEST_SUMMARY();
 }

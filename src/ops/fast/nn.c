@@ -10,6 +10,7 @@
 #include "../../core/pool.h"
 #include "../ops.h"
 #include "fast.h"
+#include "fast_ops.h"
 
 static int ref_run(fy__op_ctx *c)
 {
@@ -301,30 +302,41 @@ static int conv_prepare(const fy__op_prep *p, void **state)
     return FY_OK;
 }
 
-static int op_conv(fy__op_ctx *c)
+int fy__fast_conv(fy__op_ctx *c, const fy__epilogue *ep, int *rc)
 {
     const fy_tensor *X = fy__op_in(c, 0), *W = fy__op_in(c, 1), *B = fy__op_in(c, 2);
     fy__conv_shape s;
     if (!X || !W || !conv_weights(c->node, W, &s) || !conv_geometry(c->node, X, &s) ||
         (B && (!is_f32(B, 1) || B->dims[0] != s.m)))
-        return ref_run(c);
+        return 0;
     int64_t dims[4] = {s.n, s.m, s.oh, s.ow};
     fy_tensor *Y = &c->out[0];
-    int rc = fy_tensor_alloc(Y, FY_DTYPE_F32, 4, dims, c->diag);
-    if (rc != FY_OK || fy_tensor_numel(Y) == 0)
-        return rc;
+    if ((*rc = fy_tensor_alloc(Y, FY_DTYPE_F32, 4, dims, c->diag)) != FY_OK ||
+        fy_tensor_numel(Y) == 0)
+        return 1;
     fy__packed *own = NULL;
     const fy__packed *pw = packed_if(c, s.m / s.group, s.c / s.group * s.kh * s.kw);
     if (!pw) {
-        if (fy__conv_pack(&own, &s, W->data) != FY_OK)
-            return fy__op_fail(c, FY_ENOMEM, "out of memory packing weights");
+        if (fy__conv_pack(&own, &s, W->data) != FY_OK) {
+            *rc = fy__op_fail(c, FY_ENOMEM, "out of memory packing weights");
+            return 1;
+        }
         pw = own;
     }
-    fy__epilogue ep = {0};
-    ep.bias = B ? B->data : NULL;
-    fy__conv2d(c->pool, &s, X->data, pw, Y->data, &ep);
+    fy__epilogue e = {0};
+    if (ep)
+        e = *ep;
+    e.bias = B ? B->data : NULL;
+    e.per_col = 0;
+    fy__conv2d(c->pool, &s, X->data, pw, Y->data, &e);
     fy__packed_free(own);
-    return FY_OK;
+    return 1;
+}
+
+static int op_conv(fy__op_ctx *c)
+{
+    int rc = FY_OK;
+    return fy__fast_conv(c, NULL, &rc) ? rc : ref_run(c);
 }
 
 const fy__op_fast fy__ops_fast_nn[] = {
