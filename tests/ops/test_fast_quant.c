@@ -176,6 +176,92 @@ TEST(qlinear_matmul_matches_reference)
     sweep(qlm_trial, 100);
 }
 
+/* A random 2-D integer conv: x, w and their zero points, attributes on k. */
+typedef struct conv_case {
+    fy_tensor x, w, xz, wz, bias;
+    int has_xz, has_wz;
+} conv_case;
+
+static conv_case make_conv(kh_node *k, const char *op, int t, int64_t *attr_store)
+{
+    conv_case v;
+    memset(&v, 0, sizeof v);
+    fy_dtype xd = t % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8, wd = (t / 2) % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8;
+    int64_t c = irand(1, 5), m = irand(1, t % 9 ? 8 : 70), kh = irand(1, 3), kw = irand(1, 3);
+    int64_t xdims[4] = {irand(1, 2), c, irand(kh, 11), irand(kw, 11)}, wdims[4] = {m, c, kh, kw};
+    int64_t one = 1;
+    kh_init(k, op, 10);
+    attr_store[0] = irand(1, 2); /* strides */
+    attr_store[1] = irand(1, 2);
+    for (int i = 2; i < 6; i++) /* pads */
+        attr_store[i] = irand(0, 1);
+    kh_attr_ints(k, "strides", attr_store, 2);
+    kh_attr_ints(k, "pads", attr_store + 2, 4);
+    v.x = rand_q8(xd, 4, xdims);
+    v.w = rand_q8(wd, 4, wdims);
+    v.has_xz = t % 4 != 3;
+    v.has_wz = t % 5 != 4;
+    v.xz = rand_q8(xd, 0, NULL);
+    v.wz = rand_q8(wd, 1, t % 3 ? &one : &m);
+    v.bias = kh_alloc(FY_DTYPE_I32, 1, &m, NULL);
+    for (int64_t i = 0; i < m; i++)
+        ((int32_t *)v.bias.data)[i] = (int32_t)(next_u64() % 20001) - 10000;
+    return v;
+}
+
+static void free_conv(conv_case *v)
+{
+    fy_tensor *all[5] = {&v->x, &v->w, &v->xz, &v->wz, &v->bias};
+    for (int i = 0; i < 5; i++)
+        fy_tensor_deinit(all[i]);
+}
+
+static int convi_trial(fy_pool *pool, int t)
+{
+    kh_node k;
+    int64_t attrs[6];
+    conv_case v = make_conv(&k, "ConvInteger", t, attrs);
+    const fy_tensor *in[4] = {&v.x, &v.w, v.has_xz ? &v.xz : NULL, v.has_wz ? &v.wz : NULL};
+    int ok = same_as_ref(&k, 4, in, 1, t % 3 ? 0xA : 0, pool);
+    free_conv(&v);
+    return ok;
+}
+
+static int qlc_trial(fy_pool *pool, int t)
+{
+    kh_node k;
+    int64_t attrs[6], m, one = 1;
+    conv_case v = make_conv(&k, "QLinearConv", t, attrs);
+    m = v.w.dims[0];
+    fy_tensor xs = kh_alloc(FY_DTYPE_F32, 0, NULL, NULL),
+              ys = kh_alloc(FY_DTYPE_F32, 0, NULL, NULL);
+    fy_tensor ws = kh_alloc(FY_DTYPE_F32, 1, t % 2 ? &one : &m, NULL);
+    ((float *)xs.data)[0] = 0.05f;
+    ((float *)ys.data)[0] = 0.7f + (float)(t % 3);
+    for (int64_t i = 0, n = fy_tensor_numel(&ws); i < n; i++)
+        ((float *)ws.data)[i] = 0.001f + (float)(next_u64() % 100) * 0.0005f;
+    fy_tensor yz = rand_q8(t % 3 == 1 ? FY_DTYPE_I8 : FY_DTYPE_U8, 0, NULL);
+    const fy_tensor *in[9] = {&v.x, &xs, v.has_xz ? &v.xz : NULL,
+                              &v.w, &ws, v.has_wz ? &v.wz : NULL,
+                              &ys,  &yz, t % 2 ? &v.bias : NULL};
+    int ok = same_as_ref(&k, 9, in, 1, t % 3 ? 0x38 : 0, pool);
+    free_conv(&v);
+    fy_tensor_deinit(&xs);
+    fy_tensor_deinit(&ws);
+    fy_tensor_deinit(&ys);
+    fy_tensor_deinit(&yz);
+    return ok;
+}
+
+TEST(conv_integer_matches_reference)
+{
+    sweep(convi_trial, 80);
+}
+TEST(qlinear_conv_matches_reference)
+{
+    sweep(qlc_trial, 80);
+}
+
 static int dql_trial(fy_pool *pool, int t)
 {
     int64_t n = irand(0, t % 4 ? 50 : 3000);
@@ -204,6 +290,8 @@ int main(void)
 {
     RUN(matmul_integer_matches_reference);
     RUN(qlinear_matmul_matches_reference);
+    RUN(conv_integer_matches_reference);
+    RUN(qlinear_conv_matches_reference);
     RUN(dynamic_quantize_matches_reference);
     return TEST_SUMMARY();
 }

@@ -9,6 +9,7 @@
 #include "../../core/core.h"
 #include "../ops.h"
 #include "fast.h"
+#include "fast_ops.h"
 
 static int ref_run(fy__op_ctx *c)
 {
@@ -216,6 +217,192 @@ done:
     return rc;
 }
 
+/* ---- ConvInteger and QLinearConv ----
+ * Computed transposed, as (im2col of X)^T [positions x K] . W^T [K x M]: the
+ * weights are the constant right operand (packed once, with a zero point per
+ * output channel as its per-column zero point), the activations the uint8/int8
+ * left one. Padding takes the value of X's zero point, so it adds nothing. */
+
+/* Input indices of X, its zero point, W and W's zero point. */
+typedef struct qconv_io {
+    int x, xz, w, wz;
+} qconv_io;
+
+static const qconv_io IO_CONV_INTEGER = {0, 2, 1, 3}, IO_QLINEAR_CONV = {0, 2, 3, 5};
+
+/* W^T packed, or NULL when this W (group 1, 2-D) is not for the fast path. */
+static fy__qpacked *pack_w(const fy__node *nd, const fy_tensor *w, const fy_tensor *wz, int *rc)
+{
+    fy__conv_shape s;
+    *rc = FY_OK;
+    if (!is_q8(w) || !fy__conv_weights(nd, w, &s) || s.group != 1)
+        return NULL;
+    int64_t K = s.c * s.kh * s.kw, nz = wz ? fy_tensor_numel(wz) : 1;
+    if (wz && (wz->dtype != w->dtype || (nz != 1 && (wz->rank != 1 || nz != s.m))))
+        return NULL;
+    int32_t *zv = malloc((size_t)(s.m + 1) * sizeof *zv);
+    fy__qpacked *p = NULL;
+    if (!zv) {
+        *rc = FY_ENOMEM;
+        return NULL;
+    }
+    for (int64_t i = 0; wz && i < nz; i++)
+        zv[i] = (int32_t)fy__get_i64(wz, i);
+    if (fy__qpack_b(&p, K, s.m, w->data, w->dtype == FY_DTYPE_I8, 1, K, wz ? zv : NULL, nz) !=
+        FY_OK)
+        *rc = FY_ENOMEM;
+    free(zv);
+    return p;
+}
+
+static int qconv_prepare(const fy__op_prep *p, const qconv_io *io, void **state)
+{
+    const fy_tensor *w = p->n_in > io->w ? p->consts[io->w] : NULL;
+    const fy_tensor *wz = p->n_in > io->wz ? p->consts[io->wz] : NULL;
+    if (!w || (p->n_in > io->wz && p->infos[io->wz] && !wz))
+        return FY_OK;
+    int rc;
+    *state = pack_w(p->node, w, wz, &rc);
+    if (rc != FY_OK)
+        return fy__diag_set(p->diag, rc, "node '%s' (%s): out of memory packing weights",
+                            p->node->name, p->node->op_type);
+    return FY_OK;
+}
+
+static int convi_prepare(const fy__op_prep *p, void **state)
+{
+    return qconv_prepare(p, &IO_CONV_INTEGER, state);
+}
+
+static int qlc_prepare(const fy__op_prep *p, void **state)
+{
+    return qconv_prepare(p, &IO_QLINEAR_CONV, state);
+}
+
+/* (im2col of one image)^T: row p = output position, column k = (ci, ky, kx). */
+static void im2col_t(const fy__conv_shape *s, const uint8_t *x, uint8_t pad, uint8_t *a)
+{
+    const int64_t K = s->c * s->kh * s->kw;
+    for (int64_t oy = 0; oy < s->oh; oy++)
+        for (int64_t ox = 0; ox < s->ow; ox++) {
+            uint8_t *row = a + (oy * s->ow + ox) * K;
+            for (int64_t ci = 0; ci < s->c; ci++)
+                for (int64_t ky = 0; ky < s->kh; ky++) {
+                    int64_t iy = oy * s->sh - s->pt + ky * s->dh;
+                    for (int64_t kx = 0; kx < s->kw; kx++) {
+                        int64_t ix = ox * s->sw - s->pl + kx * s->dw;
+                        *row++ = (uint64_t)iy < (uint64_t)s->h && (uint64_t)ix < (uint64_t)s->w
+                                     ? x[(ci * s->h + iy) * s->w + ix]
+                                     : pad;
+                    }
+                }
+        }
+}
+
+/* How one image's int32 sums [positions x M] become output (NCHW). */
+typedef struct qconv_out {
+    fy_tensor *y;
+    const int32_t *bias; /* QLinearConv's B, or NULL */
+    const float *mult;   /* per output channel; NULL: ConvInteger (int32 out) */
+    int32_t zy;
+} qconv_out;
+
+static void qconv_store(const qconv_out *o, const fy__conv_shape *s, int64_t n, const int32_t *acc)
+{
+    const int64_t P = s->oh * s->ow, M = s->m;
+    const double lo = o->y->dtype == FY_DTYPE_U8 ? 0 : -128, hi = lo + 255;
+    for (int64_t m = 0; m < M; m++) {
+        int64_t base = (n * M + m) * P;
+        uint32_t b = o->bias ? (uint32_t)o->bias[m] : 0;
+        for (int64_t p = 0; p < P; p++) {
+            int32_t v = (int32_t)((uint32_t)acc[p * M + m] + b);
+            if (!o->mult) {
+                ((int32_t *)o->y->data)[base + p] = v;
+                continue;
+            }
+            double q = nearbyint((double)v * (double)o->mult[m]) + o->zy;
+            q = isnan(q) || q <= lo ? lo : q >= hi ? hi : q;
+            if (o->y->dtype == FY_DTYPE_U8)
+                ((uint8_t *)o->y->data)[base + p] = (uint8_t)q;
+            else
+                ((int8_t *)o->y->data)[base + p] = (int8_t)q;
+        }
+    }
+}
+
+/* Shapes checked; runs every image. 0 when not taken (then nothing is allocated). */
+static int qconv_run(fy__op_ctx *c, const qconv_io *io, fy_dtype odt, qconv_out *o, int *rc)
+{
+    const fy_tensor *x = fy__op_in(c, io->x), *w = fy__op_in(c, io->w);
+    const fy_tensor *xz = fy__op_in(c, io->xz), *wz = fy__op_in(c, io->wz);
+    fy__conv_shape s;
+    int32_t zx;
+    *rc = FY_OK;
+    if (!is_q8(x) || !is_q8(w) || !fy__conv_weights(c->node, w, &s) || s.group != 1 ||
+        !fy__conv_geometry(c->node, x, &s) || !zp_scalar(xz, x, &zx))
+        return 0;
+    fy__qpacked *own = NULL;
+    const fy__qpacked *pw = c->state;
+    const int64_t K = s.c * s.kh * s.kw, P = s.oh * s.ow;
+    if (!pw || fy__qpacked_k(pw) != K || fy__qpacked_n(pw) != s.m) {
+        if (!(own = pack_w(c->node, w, wz, rc)))
+            return *rc != FY_OK;
+        pw = own;
+    }
+    int64_t dims[4] = {s.n, s.m, s.oh, s.ow};
+    uint8_t *a = malloc((size_t)(P * K + 1));
+    int32_t *acc = malloc((size_t)(P * s.m + 1) * sizeof *acc);
+    if (!a || !acc) {
+        *rc = fy__op_fail(c, FY_ENOMEM, "out of memory for the im2col of %lld positions",
+                          (long long)P);
+    } else if ((*rc = fy_tensor_alloc(&c->out[0], odt, 4, dims, c->diag)) == FY_OK) {
+        o->y = &c->out[0];
+        const size_t img = (size_t)(s.c * s.h * s.w); /* bytes per image */
+        for (int64_t n = 0; n < s.n; n++) {
+            im2col_t(&s, (const uint8_t *)x->data + (size_t)n * img, (uint8_t)zx, a);
+            if (K == 0)
+                memset(acc, 0, (size_t)(P * s.m) * sizeof *acc);
+            else
+                fy__qgemm(c->pool, P, a, x->dtype == FY_DTYPE_I8, K, zx, pw, acc, s.m);
+            qconv_store(o, &s, n, acc);
+        }
+    }
+    free(a);
+    free(acc);
+    fy__qpacked_free(own);
+    return 1;
+}
+
+static int op_conv_integer(fy__op_ctx *c)
+{
+    qconv_out o = {NULL, NULL, NULL, 0};
+    int rc;
+    return qconv_run(c, &IO_CONV_INTEGER, FY_DTYPE_I32, &o, &rc) ? rc : ref_run(c);
+}
+
+static int op_qlinear_conv(fy__op_ctx *c)
+{
+    const fy_tensor *w = fy__op_in(c, 3), *xs = fy__op_in(c, 1), *ws = fy__op_in(c, 4),
+                    *ys = fy__op_in(c, 6), *yz = fy__op_in(c, 7), *b = fy__op_in(c, 8);
+    int64_t M = w && w->rank == 4 ? w->dims[0] : 0;
+    if (!w || scales(xs, 1, 0) != 1 || scales(ys, 1, 0) != 1 || !scales(ws, M, 1) ||
+        (ws->rank > 1) || !is_q8(yz) || fy_tensor_numel(yz) != 1 ||
+        (b && (b->dtype != FY_DTYPE_I32 || b->rank != 1 || b->dims[0] != M)))
+        return ref_run(c);
+    float *mult = malloc((size_t)(M + 1) * sizeof *mult);
+    if (!mult)
+        return fy__op_fail(c, FY_ENOMEM, "out of memory");
+    /* As the reference: the multiplier in float32, the product in double. */
+    const float xsv = ((const float *)xs->data)[0], ysv = ((const float *)ys->data)[0];
+    const int64_t nws = fy_tensor_numel(ws);
+    for (int64_t m = 0; m < M; m++)
+        mult[m] = xsv * ((const float *)ws->data)[nws == 1 ? 0 : m] / ysv;
+    qconv_out o = {NULL, b ? b->data : NULL, mult, (int32_t)fy__get_i64(yz, 0)};
+    int rc, taken = qconv_run(c, &IO_QLINEAR_CONV, yz->dtype, &o, &rc);
+    free(mult);
+    return taken ? rc : ref_run(c);
+}
+
 /* ---- DynamicQuantizeLinear ---- */
 
 static int op_dynquant(fy__op_ctx *c)
@@ -240,6 +427,8 @@ static int op_dynquant(fy__op_ctx *c)
 const fy__op_fast fy__ops_fast_quant[] = {
     {{"MatMulInteger", "", op_matmul_integer}, mmi_prepare, release_qpacked},
     {{"QLinearMatMul", "", op_qlinear_matmul}, qlm_prepare, release_qpacked},
+    {{"ConvInteger", "", op_conv_integer}, convi_prepare, release_qpacked},
+    {{"QLinearConv", "", op_qlinear_conv}, qlc_prepare, release_qpacked},
     {{"DynamicQuantizeLinear", "", op_dynquant}, NULL, NULL},
     {{NULL, NULL, NULL}, NULL, NULL},
 };
