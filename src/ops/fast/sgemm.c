@@ -117,8 +117,9 @@ K512(1)
 K512(2)
 K512(3)
 K512(4)
-K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4)
-    K256(5) K256(6)
+K512(5)
+K512(6)
+K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
 #endif
 
     /* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
@@ -357,8 +358,9 @@ void fy__pack_b_strided(const void *src, int nrp, int64_t k0, int64_t kc, int64_
     fy__pack_b_block(dst, nrp, v->b + k0 * v->rsb + j0 * v->csb, v->rsb, v->csb, kc, nc);
 }
 
-/* Rows [i0, i1) x one NC block of columns of C, over all of K. Each KC x NC block
- * of B is packed once and used for every MC block of rows. */
+/* Rows [i0, i1) x one NC block of columns of C, over all of K, for a B packed on
+ * the fly: each KC x NC block of B is packed once and used for every MC block of
+ * rows. */
 static void run_block(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0)
 {
     const fy__kset *ks = g->ks;
@@ -368,16 +370,9 @@ static void run_block(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0)
     int64_t nc = g->N - j0 < FY_NC ? g->N - j0 : FY_NC;
     for (int64_t k0 = 0; k0 < g->K; k0 += FY_KC) {
         int64_t kc = g->K - k0 < FY_KC ? g->K - k0 : FY_KC;
-        const float *bp;
-        int64_t bstride; /* floats from one B panel to the next */
-        if (g->pb) {
-            bp = g->pb + (j0 / nrp) * g->K * nrp + k0 * nrp;
-            bstride = g->K * nrp;
-        } else {
-            g->pack_b(g->bsrc, nrp, k0, kc, j0, nc, bbuf);
-            bp = bbuf;
-            bstride = kc * nrp;
-        }
+        g->pack_b(g->bsrc, nrp, k0, kc, j0, nc, bbuf);
+        const float *bp = bbuf;
+        const int64_t bstride = kc * nrp; /* floats from one B panel to the next */
         int last = k0 + kc >= g->K;
         for (int64_t ic = i0; ic < i1; ic += FY_MC) {
             int64_t mc = i1 - ic < FY_MC ? i1 - ic : FY_MC;
@@ -407,18 +402,60 @@ static void run_block(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0)
     }
 }
 
+/* One MC block of rows [i0, i1) x columns [j0, j1) of C when B is pre-packed:
+ * each KC block of A is packed once and swept across all the columns (B's panels
+ * are read in place), instead of once per NC block. */
+static void run_rows(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const fy__kset *ks = g->ks;
+    int mrp = ks->mr, nrp = ks->nr;
+    _Alignas(64) float abuf[FY_MC * FY_KC];
+    int64_t mc = i1 - i0;
+    for (int64_t k0 = 0; k0 < g->K; k0 += FY_KC) {
+        int64_t kc = g->K - k0 < FY_KC ? g->K - k0 : FY_KC;
+        const float *ap;
+        int64_t astride;
+        if (g->pa) {
+            ap = g->pa + (i0 / mrp) * g->K * mrp + k0 * mrp;
+            astride = g->K * mrp;
+        } else {
+            fy__pack_a_block(abuf, mrp, g->a + i0 * g->rsa + k0 * g->csa, g->rsa, g->csa, mc, kc);
+            ap = abuf;
+            astride = kc * mrp;
+        }
+        int last = k0 + kc >= g->K;
+        for (int64_t jr = j0; jr < j1; jr += nrp) {
+            int nr = j1 - jr < nrp ? (int)(j1 - jr) : nrp;
+            const float *bpan = g->pb + (jr / nrp) * g->K * nrp + k0 * nrp;
+            for (int64_t ir = 0; ir < mc; ir += mrp) {
+                int mr = mc - ir < mrp ? (int)(mc - ir) : mrp;
+                float *ct = g->c + (i0 + ir) * g->ldc + jr;
+                ks->k[mr](kc, ap + (ir / mrp) * astride, bpan, ct, g->ldc, nr, k0 > 0);
+                if (last && g->ep)
+                    fy__epi_tile(ct, g->ldc, i0 + ir, jr, mr, nr, g->ep);
+            }
+        }
+    }
+}
+
 typedef struct tasks {
     const fy__gemm *g;
     int64_t rows; /* rows of C per task, a multiple of FY_MC */
-    int64_t nb;   /* column blocks */
+    int64_t cols; /* columns of C per task, a multiple of FY_NC */
+    int64_t nb;   /* tasks along the columns */
 } tasks;
 
 static void run_tasks(void *ctx, int64_t begin, int64_t end)
 {
     const tasks *t = ctx;
+    const fy__gemm *g = t->g;
     for (int64_t i = begin; i < end; i++) {
-        int64_t i0 = (i / t->nb) * t->rows, i1 = i0 + t->rows;
-        run_block(t->g, i0, i1 < t->g->M ? i1 : t->g->M, (i % t->nb) * FY_NC);
+        int64_t i0 = (i / t->nb) * t->rows, i1 = i0 + t->rows < g->M ? i0 + t->rows : g->M;
+        int64_t j0 = (i % t->nb) * t->cols, j1 = j0 + t->cols < g->N ? j0 + t->cols : g->N;
+        if (g->pb)
+            run_rows(g, i0, i1, j0, j1);
+        else
+            run_block(g, i0, i1, j0);
     }
 }
 
@@ -443,14 +480,25 @@ void fy__gemm_run(fy_pool *pool, const fy__gemm *g)
     }
     if ((double)g->M * (double)g->N * (double)g->K < PAR_MIN_FLOPS)
         pool = NULL;
-    /* Group row blocks per task (B packed once per group) while leaving at least
-     * two tasks per thread to balance the load. */
     int64_t mb = (g->M + FY_MC - 1) / FY_MC, nb = (g->N + FY_NC - 1) / FY_NC;
-    int64_t want = 2 * (int64_t)fy_pool_threads(pool), gsz = mb < MAX_GROUP ? mb : MAX_GROUP;
-    while (gsz > 1 && ((mb + gsz - 1) / gsz) * nb < want)
-        gsz--;
-    tasks t = {g, gsz * FY_MC, nb};
-    fy_pool_run(pool, ((mb + gsz - 1) / gsz) * nb, 1, run_tasks, &t);
+    int64_t want = 2 * (int64_t)fy_pool_threads(pool);
+    tasks t = {g, FY_MC, FY_NC, nb};
+    if (g->pb) {
+        /* One row block per task, the columns split only as far as the threads need. */
+        int64_t parts = (want + mb - 1) / mb;
+        parts = parts < nb ? parts : nb;
+        t.cols = (nb + parts - 1) / parts * FY_NC;
+        t.nb = (g->N + t.cols - 1) / t.cols;
+    } else {
+        /* Group row blocks per task (B packed once per group) while leaving at least
+         * two tasks per thread to balance the load. */
+        int64_t gsz = mb < MAX_GROUP ? mb : MAX_GROUP;
+        while (gsz > 1 && ((mb + gsz - 1) / gsz) * nb < want)
+            gsz--;
+        t.rows = gsz * FY_MC;
+        mb = (mb + gsz - 1) / gsz;
+    }
+    fy_pool_run(pool, mb * t.nb, 1, run_tasks, &t);
 }
 
 static int no_ep(const fy__epilogue *ep)
