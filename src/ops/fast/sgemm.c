@@ -119,7 +119,8 @@ K512(3)
 K512(4)
 K512(5)
 K512(6)
-K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
+K512(7)
+K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
 #endif
 
     /* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
@@ -174,46 +175,6 @@ const fy__kset *fy__kset_for(fy__isa isa)
 }
 
 /* ---- epilogue ---- */
-
-void fy__act_apply(float *x, int64_t n, const fy__epilogue *ep)
-{
-    if (!ep)
-        return;
-    float al = ep->alpha, be = ep->beta;
-    switch (ep->act) {
-    case FY_ACT_NONE: break;
-    case FY_ACT_RELU:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] > 0 ? x[i] : 0;
-        break;
-    case FY_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] < 0 ? al * x[i] : x[i];
-        break;
-    case FY_ACT_CLIP:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] < al ? al : x[i] > be ? be : x[i];
-        break;
-    case FY_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = 1.0f / (1.0f + expf(-x[i]));
-        break;
-    case FY_ACT_TANH:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = tanhf(x[i]);
-        break;
-    case FY_ACT_GELU_ERF:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-        break;
-    case FY_ACT_GELU_TANH:
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            x[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
-        }
-        break;
-    }
-}
 
 void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int nr,
                   const fy__epilogue *ep)
