@@ -6,8 +6,11 @@ set -eu
 PKGS="build-essential make pkg-config clang libclang-rt-14-dev clang-format
 protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
 libjansson-dev zlib1g-dev libyaml-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
-skopeo umoci prometheus wrk curl openssl
+skopeo umoci prometheus wrk curl openssl systemd
 dataset-fashion-mnist python3 python3-numpy python3-onnx"
+# kubectl (emitted Kubernetes files are decoded offline in the tests): Debian's
+# kubernetes-client, unless a kubectl is already installed (it would conflict).
+if ! command -v kubectl >/dev/null 2>&1; then PKGS="$PKGS kubernetes-client"; fi
 
 missing=""
 for p in $PKGS; do

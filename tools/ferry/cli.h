@@ -43,5 +43,10 @@ int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
+/* issue 6, ops tools */
+int cmd_doctor(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_emit(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

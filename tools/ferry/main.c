@@ -21,6 +21,10 @@ static const struct {
     {"doc", cmd_doc, "generate a package's deployment specification (SPEC.md)"},
     {"keygen", cmd_keygen, "create an Ed25519 key pair for signing packages"},
     {"sign", cmd_sign, "sign a package"},
+    {"doctor", cmd_doctor, "describe this machine and check a package's requirements against it"},
+    {"bench", cmd_bench, "load-test an HTTP endpoint: latency percentiles, throughput, errors"},
+    {"verify", cmd_verify, "run a package's acceptance tests against an endpoint or in-process"},
+    {"emit", cmd_emit, "write Kubernetes, systemd or monitoring files for a package"},
 };
 
 static void usage(FILE *f)
