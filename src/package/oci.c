@@ -67,6 +67,7 @@ struct fy_package {
     int n_files;
     const uint8_t *binary; /* the runnable layer's ferry, or NULL */
     size_t binary_len;
+    int owns_files; /* a folder opened unpacked: each file's data is its own buffer */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -1071,8 +1072,69 @@ done:
     return rc;
 }
 
+/* A folder holding ferry.yaml and the files it names, as a package's layers unpack
+ * (a runnable image's /ferry): the same manifest checks as packing, files read
+ * confined to the folder. It has no digest and no signature. */
+static int open_folder(fy_package **out, const char *dir, fy_diag *d)
+{
+    int rc = FY_ENOMEM;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    fy_package *p = fy__calloc(1, sizeof *p);
+    char *mpath = fy__malloc(strlen(dir) + sizeof "/ferry.yaml");
+    if (!p || !mpath) {
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        goto done;
+    }
+    p->owns_files = 1;
+    snprintf(mpath, strlen(dir) + sizeof "/ferry.yaml", "%s/ferry.yaml", dir);
+    if ((rc = read_confined(dir, dir, "ferry.yaml", "manifest", FY_MANIFEST_MAX_BYTES, &data, &len,
+                            d)) != FY_OK)
+        goto done;
+    p->files[p->n_files++] = (pkg_file){fy__strdup("ferry.yaml"), data, len};
+    if (!p->files[0].name) {
+        fy__free(data);
+        p->n_files = 0;
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = fy_manifest_parse(&p->manifest, (const char *)data, len, mpath, d)) != FY_OK)
+        goto done;
+    const fy_manifest *man = p->manifest;
+    if (!man->model_file) {
+        rc = fy__diag_set(d, FY_EINVAL, "%s: model.file: missing", mpath);
+        goto done;
+    }
+    const char *names[2] = {man->model_file, man->labels_file};
+    const char *fields[2] = {"model.file", "postprocessing.labels"};
+    const size_t limits[2] = {FY_MODEL_MAX_BYTES, PKG_LABELS_MAX_BYTES};
+    for (int i = 0; i < 2; i++) {
+        if (!names[i] || find_file(p, names[i]))
+            continue;
+        if ((rc = read_confined(mpath, dir, names[i], fields[i], limits[i], &data, &len, d)) !=
+            FY_OK)
+            goto done;
+        pkg_file *f = &p->files[p->n_files++];
+        *f = (pkg_file){fy__strdup(names[i]), data, len};
+        if (!f->name) {
+            rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    *out = p;
+    p = NULL;
+    rc = FY_OK;
+done:
+    fy__free(mpath);
+    fy_package_free(p);
+    return rc;
+}
+
 int fy_package_open(fy_package **out, const char *path, fy_diag *d)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return open_folder(out, path, d);
     unsigned char *buf = NULL;
     size_t len = 0;
     int rc = fy__read_file(path, FY_PACKAGE_MAX_BYTES, &buf, &len, d);
@@ -1085,8 +1147,11 @@ void fy_package_free(fy_package *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->n_files; i++)
+    for (int i = 0; i < p->n_files; i++) {
         fy__free(p->files[i].name);
+        if (p->owns_files)
+            fy__free((void *)p->files[i].data);
+    }
     fy_manifest_free(p->manifest);
     json_decref(p->index);
     fy__free(p->entries);
@@ -1136,7 +1201,13 @@ int fy_package_sniff(const char *path)
     if (fd < 0)
         return 0;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* an unpacked package: a folder holding a regular ferry.yaml */
+        int is_pkg = fstatat(fd, "ferry.yaml", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+        close(fd);
+        return is_pkg;
+    }
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
         return 0;
     }

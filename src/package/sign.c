@@ -383,9 +383,12 @@ int fy_package_sign(const char *path, const char *secret_key_path, fy_diag *d)
     if ((rc = fy_package_open(&p, path, d)) != FY_OK)
         return rc;
     const char *dg = fy_package_digest(p);
-    if (!dg || strlen(dg) >= sizeof digest) {
+    if (!dg || !*dg || strlen(dg) >= sizeof digest) {
         fy_package_free(p);
-        return fy__diag_set(d, FY_EINVAL, "%s: the package has no manifest digest", path);
+        return fy__diag_set(d, FY_EINVAL,
+                            "%s: the package has no manifest digest (an unpacked folder cannot be "
+                            "signed: sign the package archive)",
+                            path);
     }
     memcpy(digest, dg, strlen(dg) + 1);
     fy_package_free(p);
