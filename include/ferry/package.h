@@ -143,7 +143,10 @@ typedef struct fy_package fy_package;
 /* Open a package: reads the archive (refusing absolute paths, '..', links, device
  * files, duplicate entries, sizes above the limits), verifies every blob's digest,
  * the manifest/config/layer references, and parses the embedded ferry.yaml. On
- * failure the message names the entry at fault. */
+ * failure the message names the entry at fault. path may also be a folder holding
+ * ferry.yaml and the files it names (an unpacked package, as a runnable image's
+ * /ferry): it is read with the same checks as packing and has no digest ("") and
+ * no signature. */
 int fy_package_open(fy_package **out, const char *path, fy_diag *d);
 void fy_package_free(fy_package *p);
 
@@ -158,7 +161,8 @@ const char *fy_package_digest(const fy_package *p);
 /* Load the package's model (the manifest's model.file). */
 int fy_package_load_model(const fy_package *p, fy_model **out, fy_diag *d);
 
-/* Is this path a package (by content: a tar archive holding oci-layout)? */
+/* Is this path a package (by content: a tar archive holding oci-layout), or a folder
+ * holding a regular ferry.yaml (an unpacked package)? */
 int fy_package_sniff(const char *path);
 
 /* ------------------------------------------------------------------------- */

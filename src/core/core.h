@@ -42,4 +42,14 @@ size_t fy__alloc_largest(int reset);
 /* Read a whole regular file (refusing directories, devices and files over max). */
 int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d);
 
+/* fy__read_fd flag: refuse a file that group or others may access (secret keys). */
+#define FY__READ_PRIVATE 1
+struct stat;
+/* Read the whole regular file open on fd (left open) into a fresh NUL-terminated
+ * buffer: refuses non-regular files and files over max bytes; `name` starts every
+ * message (a path, or "TLS key PATH"). st, when non-NULL, receives the file's status.
+ * The caller frees *out (wiping it first if it holds a secret). */
+int fy__read_fd(int fd, const char *name, size_t max, int flags, unsigned char **out, size_t *len,
+                struct stat *st, fy_diag *d);
+
 #endif

@@ -9,54 +9,57 @@
 
 #include "core.h"
 
-int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d)
+int fy__read_fd(int fd, const char *name, size_t max, int flags, unsigned char **out, size_t *len,
+                struct stat *st_out, fy_diag *d)
 {
-    int rc = FY_EIO;
-    unsigned char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        int e = errno;
-        return fy__diag_set(d, e == ENOENT ? FY_ENOTFOUND : FY_EIO, "%s: cannot open: %s", path,
-                            strerror(e));
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = fy__diag_set(d, FY_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = fy__diag_set(d, FY_EINVAL, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((uint64_t)st.st_size > max) {
-        rc = fy__diag_set(d, FY_ELIMIT, "%s: %lld bytes, above the limit of %zu", path,
-                          (long long)st.st_size, max);
-        goto done;
-    }
+    if (fstat(fd, &st) != 0)
+        return fy__diag_set(d, FY_EIO, "%s: cannot stat: %s", name, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fy__diag_set(d, FY_EINVAL, "%s: not a regular file", name);
+    if ((flags & FY__READ_PRIVATE) && (st.st_mode & 077))
+        return fy__diag_set(d, FY_EINVAL,
+                            "%s: accessible by group or others (mode %04o); it must be private "
+                            "to its owner (chmod 600)",
+                            name, (unsigned)(st.st_mode & 07777));
+    if ((uint64_t)st.st_size > max)
+        return fy__diag_set(d, FY_ELIMIT, "%s: %lld bytes, above the limit of %zu", name,
+                            (long long)st.st_size, max);
     size_t n = (size_t)st.st_size;
-    buf = fy__malloc(n + 1);
-    if (!buf) {
-        rc = fy__diag_set(d, FY_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
-        goto done;
-    }
+    unsigned char *buf = fy__malloc(n + 1);
+    if (!buf)
+        return fy__diag_set(d, FY_ENOMEM, "%s: out of memory reading %zu bytes", name, n);
     size_t got = 0;
     while (got < n) {
         ssize_t r = read(fd, buf + got, n - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            rc = fy__diag_set(d, FY_EIO, "%s: read failed after %zu of %zu bytes", path, got, n);
-            goto done;
+            fy__free(buf);
+            return fy__diag_set(d, FY_EIO,
+                                "%s: read failed after %zu of %zu bytes (changed "
+                                "while reading?)",
+                                name, got, n);
         }
         got += (size_t)r;
     }
     buf[n] = 0;
+    if (st_out)
+        *st_out = st;
     *out = buf;
     *len = n;
-    buf = NULL;
-    rc = FY_OK;
-done:
-    fy__free(buf);
+    return FY_OK;
+}
+
+int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        return fy__diag_set(d, e == ENOENT ? FY_ENOTFOUND : FY_EIO, "%s: cannot open: %s", path,
+                            strerror(e));
+    }
+    int rc = fy__read_fd(fd, path, max, 0, out, len, NULL, d);
     close(fd);
     return rc;
 }

@@ -67,6 +67,7 @@ struct fy_package {
     int n_files;
     const uint8_t *binary; /* the runnable layer's ferry, or NULL */
     size_t binary_len;
+    int owns_files; /* a folder opened unpacked: each file's data is its own buffer */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -185,7 +186,6 @@ static int read_confined(const char *mpath, const char *dir, const char *rel, co
 {
     int rc = FY_EIO, cur = -1, fd = -1;
     char *comp = NULL, *full = NULL, *rdir = NULL, *rfile = NULL;
-    unsigned char *buf = NULL;
     const char *why = file_name_problem(rel);
     if (why)
         return fy__diag_set(d, FY_EINVAL, "%s: %s: '%s' %s", mpath, field, rel, why);
@@ -249,11 +249,6 @@ static int read_confined(const char *mpath, const char *dir, const char *rel, co
                           mpath, field, rel, (unsigned long)st.st_nlink);
         goto done;
     }
-    if ((uint64_t)st.st_size > max) {
-        rc = fy__diag_set(d, FY_ELIMIT, "%s: %s: '%s' has %lld bytes, above the limit of %zu",
-                          mpath, field, rel, (long long)st.st_size, max);
-        goto done;
-    }
     /* belt and braces: the resolved path must be inside the resolved folder */
     rdir = realpath(dir, NULL);
     rfile = realpath(full, NULL);
@@ -268,30 +263,7 @@ static int read_confined(const char *mpath, const char *dir, const char *rel, co
                           mpath, field, rel);
         goto done;
     }
-    size_t n = (size_t)st.st_size;
-    if (!(buf = fy__malloc(n + 1))) {
-        rc = fy__diag_set(d, FY_ENOMEM, "%s: out of memory reading %zu bytes", full, n);
-        goto done;
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = fy__diag_set(d, FY_EIO,
-                              "%s: read failed after %zu of %zu bytes (changed while "
-                              "packing?)",
-                              full, got, n);
-            goto done;
-        }
-        got += (size_t)r;
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = FY_OK;
+    rc = fy__read_fd(fd, full, max, 0, out, len, NULL, d);
 done:
     if (cur >= 0)
         close(cur);
@@ -301,7 +273,6 @@ done:
     free(rfile);
     fy__free(comp);
     fy__free(full);
-    fy__free(buf);
     return rc;
 }
 
@@ -555,8 +526,8 @@ int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pa
         progress(opts, "adding the ferry binary %s", bin);
         if ((rc = fy__read_file(bin, PKG_BINARY_MAX_BYTES, &binary, &binary_len, d)) != FY_OK)
             goto done;
-        if ((rc = runtime_layer(opts, binary, binary_len, blobs, &n_blobs, layers, diff_ids,
-                                digest, d)) != FY_OK)
+        if ((rc = runtime_layer(opts, binary, binary_len, blobs, &n_blobs, layers, diff_ids, digest,
+                                d)) != FY_OK)
             goto done;
     }
 
@@ -565,12 +536,12 @@ int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pa
     /* Only a runnable package says how to run it: without the binary layer an
      * entrypoint would name a file that is not there. */
     if (opts->runnable)
-        config = json_pack(
-            "{s:s, s:s, s:{s:[s,s,s,s,s,s,s], s:{s:{}}, s:{s:s, s:s}}, s:{s:s, s:O}}",
-            "architecture", OCI_ARCH, "os", "linux", "config", "Entrypoint", BIN_ENTRY, "serve",
-            "/ferry", "--host", "0.0.0.0", "--port", "8080", "ExposedPorts", "8080/tcp", "Labels",
-            LABEL_NAME, man->name, LABEL_VERSION, man->version, "rootfs", "type", "layers",
-            "diff_ids", diff_ids);
+        config =
+            json_pack("{s:s, s:s, s:{s:[s,s,s,s,s,s,s], s:{s:{}}, s:{s:s, s:s}}, s:{s:s, s:O}}",
+                      "architecture", OCI_ARCH, "os", "linux", "config", "Entrypoint", BIN_ENTRY,
+                      "serve", "/ferry", "--host", "0.0.0.0", "--port", "8080", "ExposedPorts",
+                      "8080/tcp", "Labels", LABEL_NAME, man->name, LABEL_VERSION, man->version,
+                      "rootfs", "type", "layers", "diff_ids", diff_ids);
     else
         config = json_pack("{s:s, s:s, s:{s:{s:s, s:s}}, s:{s:s, s:O}}", "architecture", OCI_ARCH,
                            "os", "linux", "config", "Labels", LABEL_NAME, man->name, LABEL_VERSION,
@@ -1101,8 +1072,69 @@ done:
     return rc;
 }
 
+/* A folder holding ferry.yaml and the files it names, as a package's layers unpack
+ * (a runnable image's /ferry): the same manifest checks as packing, files read
+ * confined to the folder. It has no digest and no signature. */
+static int open_folder(fy_package **out, const char *dir, fy_diag *d)
+{
+    int rc = FY_ENOMEM;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    fy_package *p = fy__calloc(1, sizeof *p);
+    char *mpath = fy__malloc(strlen(dir) + sizeof "/ferry.yaml");
+    if (!p || !mpath) {
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        goto done;
+    }
+    p->owns_files = 1;
+    snprintf(mpath, strlen(dir) + sizeof "/ferry.yaml", "%s/ferry.yaml", dir);
+    if ((rc = read_confined(dir, dir, "ferry.yaml", "manifest", FY_MANIFEST_MAX_BYTES, &data, &len,
+                            d)) != FY_OK)
+        goto done;
+    p->files[p->n_files++] = (pkg_file){fy__strdup("ferry.yaml"), data, len};
+    if (!p->files[0].name) {
+        fy__free(data);
+        p->n_files = 0;
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = fy_manifest_parse(&p->manifest, (const char *)data, len, mpath, d)) != FY_OK)
+        goto done;
+    const fy_manifest *man = p->manifest;
+    if (!man->model_file) {
+        rc = fy__diag_set(d, FY_EINVAL, "%s: model.file: missing", mpath);
+        goto done;
+    }
+    const char *names[2] = {man->model_file, man->labels_file};
+    const char *fields[2] = {"model.file", "postprocessing.labels"};
+    const size_t limits[2] = {FY_MODEL_MAX_BYTES, PKG_LABELS_MAX_BYTES};
+    for (int i = 0; i < 2; i++) {
+        if (!names[i] || find_file(p, names[i]))
+            continue;
+        if ((rc = read_confined(mpath, dir, names[i], fields[i], limits[i], &data, &len, d)) !=
+            FY_OK)
+            goto done;
+        pkg_file *f = &p->files[p->n_files++];
+        *f = (pkg_file){fy__strdup(names[i]), data, len};
+        if (!f->name) {
+            rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    *out = p;
+    p = NULL;
+    rc = FY_OK;
+done:
+    fy__free(mpath);
+    fy_package_free(p);
+    return rc;
+}
+
 int fy_package_open(fy_package **out, const char *path, fy_diag *d)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return open_folder(out, path, d);
     unsigned char *buf = NULL;
     size_t len = 0;
     int rc = fy__read_file(path, FY_PACKAGE_MAX_BYTES, &buf, &len, d);
@@ -1115,8 +1147,11 @@ void fy_package_free(fy_package *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->n_files; i++)
+    for (int i = 0; i < p->n_files; i++) {
         fy__free(p->files[i].name);
+        if (p->owns_files)
+            fy__free((void *)p->files[i].data);
+    }
     fy_manifest_free(p->manifest);
     json_decref(p->index);
     fy__free(p->entries);
@@ -1166,7 +1201,13 @@ int fy_package_sniff(const char *path)
     if (fd < 0)
         return 0;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* an unpacked package: a folder holding a regular ferry.yaml */
+        int is_pkg = fstatat(fd, "ferry.yaml", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+        close(fd);
+        return is_pkg;
+    }
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
         return 0;
     }

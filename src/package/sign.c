@@ -72,16 +72,15 @@ static int valid_digest(const char *s)
 }
 
 /* Read a key file into key (key_len bytes exactly). The raw text and the decoded
- * bytes live on the stack and are wiped before returning. */
+ * bytes are wiped before returning. */
 static int read_key(const char *path, int secret, uint8_t *key, size_t key_len, fy_diag *d)
 {
     const char *header = secret ? SECRET_HEADER : PUBLIC_HEADER;
     const char *other = secret ? PUBLIC_HEADER : SECRET_HEADER;
     const char *kind = secret ? "secret" : "public";
-    char text[FY_KEY_FILE_MAX + 1];
     uint8_t bin[FY_KEY_FILE_MAX];
     size_t got = 0, bin_len = 0;
-    int rc = FY_EIO;
+    unsigned char *raw = NULL;
 
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
@@ -89,46 +88,12 @@ static int read_key(const char *path, int secret, uint8_t *key, size_t key_len, 
         return fy__diag_set(d, e == ENOENT ? FY_ENOTFOUND : FY_EIO, "%s: cannot open %s key: %s",
                             path, kind, strerror(e));
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = fy__diag_set(d, FY_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = fy__diag_set(d, FY_EINVAL, "%s: not a regular file", path);
-        goto done;
-    }
-    if (secret && (st.st_mode & 077)) {
-        rc = fy__diag_set(d, FY_EINVAL,
-                          "%s: secret key is accessible by group or others (mode %04o); "
-                          "run 'chmod 600 %s' and keep it private",
-                          path, (unsigned)(st.st_mode & 07777), path);
-        goto done;
-    }
-    if (st.st_size > FY_KEY_FILE_MAX) {
-        rc = fy__diag_set(d, FY_ELIMIT, "%s: %lld bytes; a key file is at most %d bytes", path,
-                          (long long)st.st_size, FY_KEY_FILE_MAX);
-        goto done;
-    }
-    /* Read to end of file rather than trusting st_size: the file may grow. */
-    for (;;) {
-        ssize_t r = read(fd, text + got, sizeof text - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = fy__diag_set(d, FY_EIO, "%s: read failed: %s", path, strerror(errno));
-            goto done;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-        if (got > FY_KEY_FILE_MAX) {
-            rc = fy__diag_set(d, FY_ELIMIT, "%s: more than %d bytes; not a key file", path,
-                              FY_KEY_FILE_MAX);
-            goto done;
-        }
-    }
-    text[got] = 0;
+    int rc =
+        fy__read_fd(fd, path, FY_KEY_FILE_MAX, secret ? FY__READ_PRIVATE : 0, &raw, &got, NULL, d);
+    close(fd);
+    if (rc != FY_OK)
+        return rc;
+    const char *text = (const char *)raw;
 
     size_t hl = strlen(header);
     if (got < hl + 1 || memcmp(text, header, hl) != 0 || text[hl] != '\n') {
@@ -168,9 +133,9 @@ static int read_key(const char *path, int secret, uint8_t *key, size_t key_len, 
     memcpy(key, bin, key_len);
     rc = FY_OK;
 done:
-    sodium_memzero(text, sizeof text);
+    sodium_memzero(raw, got + 1);
+    fy__free(raw);
     sodium_memzero(bin, sizeof bin);
-    close(fd);
     return rc;
 }
 
@@ -418,9 +383,12 @@ int fy_package_sign(const char *path, const char *secret_key_path, fy_diag *d)
     if ((rc = fy_package_open(&p, path, d)) != FY_OK)
         return rc;
     const char *dg = fy_package_digest(p);
-    if (!dg || strlen(dg) >= sizeof digest) {
+    if (!dg || !*dg || strlen(dg) >= sizeof digest) {
         fy_package_free(p);
-        return fy__diag_set(d, FY_EINVAL, "%s: the package has no manifest digest", path);
+        return fy__diag_set(d, FY_EINVAL,
+                            "%s: the package has no manifest digest (an unpacked folder cannot be "
+                            "signed: sign the package archive)",
+                            path);
     }
     memcpy(digest, dg, strlen(dg) + 1);
     fy_package_free(p);

@@ -737,7 +737,7 @@ static int scan_path(scan *sc, const char *path, fy_diag *d)
         return scan_problem(sc, path, FY_EINVAL, d,
                             "is a symbolic link (links are refused: give the file itself)");
     if (S_ISDIR(st.st_mode))
-        return scan_root(sc, path, d);
+        return fy_package_sniff(path) ? scan_package(sc, path, &st, d) : scan_root(sc, path, d);
     if (!S_ISREG(st.st_mode))
         return scan_problem(sc, path, FY_EINVAL, d, "is not a regular file");
     if (ends_with(path, ".onnx")) {

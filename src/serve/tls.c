@@ -5,6 +5,7 @@
  * that a bad file is named in the error rather than failing inside the daemon. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,77 +38,36 @@ static void remember(fy__tls_file_id *id, const struct stat *st)
 static int read_pem(const char *path, const char *what, int private_key, char **out, size_t *len,
                     fy__tls_file_id *id, fy_diag *d)
 {
-    int rc = FY_EIO;
-    char *buf = NULL;
-    size_t got = 0, n = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         return fy__diag_set(d, e == ENOENT ? FY_ENOTFOUND : FY_EIO, "TLS %s %s: cannot open: %s",
                             what, path, strerror(e));
     }
+    char name[64 + PATH_MAX];
+    snprintf(name, sizeof name, "TLS %s %s", what, path);
+    unsigned char *buf = NULL;
+    size_t n = 0;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = fy__diag_set(d, FY_EIO, "TLS %s %s: cannot stat: %s", what, path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = fy__diag_set(d, FY_EINVAL, "TLS %s %s: not a regular file", what, path);
-        goto done;
-    }
-    if (private_key && (st.st_mode & 077) != 0) {
-        rc = fy__diag_set(d, FY_EINVAL,
-                          "TLS key %s: permissions %04o are too open (group or others may "
-                          "access it); the key must be private to its owner: chmod 600 %s",
-                          path, (unsigned)(st.st_mode & 07777), path);
-        goto done;
-    }
-    if ((uint64_t)st.st_size > FY_TLS_FILE_MAX) {
-        rc = fy__diag_set(d, FY_ELIMIT, "TLS %s %s: %lld bytes, above the limit of %zu", what, path,
-                          (long long)st.st_size, (size_t)FY_TLS_FILE_MAX);
-        goto done;
-    }
-    if (st.st_size == 0) {
-        rc = fy__diag_set(d, FY_EPARSE, "TLS %s %s: the file is empty", what, path);
-        goto done;
-    }
-    n = (size_t)st.st_size;
-    buf = fy__malloc(n + 1);
-    if (!buf) {
-        rc =
-            fy__diag_set(d, FY_ENOMEM, "TLS %s %s: out of memory reading %zu bytes", what, path, n);
-        goto done;
-    }
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = fy__diag_set(d, FY_EIO, "TLS %s %s: read failed after %zu of %zu bytes", what,
-                              path, got, n);
-            goto done;
-        }
-        got += (size_t)r;
-    }
-    buf[n] = 0;
+    int rc = fy__read_fd(fd, name, FY_TLS_FILE_MAX, private_key ? FY__READ_PRIVATE : 0, &buf, &n,
+                         &st, d);
+    close(fd);
+    if (rc != FY_OK)
+        return rc;
+    if (n == 0)
+        rc = fy__diag_set(d, FY_EPARSE, "%s: the file is empty", name);
     /* libmicrohttpd takes the PEM as a C string: a NUL inside would cut it short. */
-    if (memchr(buf, 0, n)) {
-        rc = fy__diag_set(d, FY_EPARSE, "TLS %s %s: not a PEM file (it holds a NUL byte)", what,
-                          path);
-        goto done;
-    }
-    remember(id, &st);
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = FY_OK;
-done:
-    if (buf) {
+    else if (memchr(buf, 0, n))
+        rc = fy__diag_set(d, FY_EPARSE, "%s: not a PEM file (it holds a NUL byte)", name);
+    if (rc != FY_OK) {
         sodium_memzero(buf, n + 1);
         fy__free(buf);
+        return rc;
     }
-    close(fd);
-    return rc;
+    remember(id, &st);
+    *out = (char *)buf;
+    *len = n;
+    return FY_OK;
 }
 
 static int check_cert(fy__tls *t, const char *path, fy_diag *d)

@@ -48,6 +48,11 @@ expect 0 '"package": {"name": "fashion-cnn"' inspect "$PKG" --json
 "$FERRY" run "$PKG" --input "image=$T/image.json" --json >"$T/pkg.json" 2>&1
 ok "run on the package equals run on the .onnx" cmp "$T/onnx.json" "$T/pkg.json"
 expect 0 '"count": 300' eval "$PKG" --limit 300 --json
+# the example's folder is an unpacked package: it runs like one, but has no digests to check
+expect 0 "digest     none (an unpacked package folder)" inspect "$EX"
+"$FERRY" run "$EX" --input "image=$T/image.json" --json >"$T/dir.json" 2>&1
+ok "run on the unpacked folder equals run on the package" cmp "$T/pkg.json" "$T/dir.json"
+expect 3 "unpacked package folder" check "$EX"
 expect 5 "ferry init" pack "$T/nothing-here"
 expect 2 "--binary only makes sense" pack "$EX" --binary "$FERRY"
 

@@ -594,7 +594,9 @@ TEST(sniff_tells_packages_from_other_files)
 {
     FY_CHECK(fy_package_sniff(good_pkg));
     FY_CHECK(!fy_package_sniff(path_in("src/tiny.onnx")));
-    FY_CHECK(!fy_package_sniff(path_in("src")));
+    FY_CHECK(fy_package_sniff(path_in("src"))); /* a folder holding ferry.yaml */
+    mkdir(path_in("empty-folder"), 0755);
+    FY_CHECK(!fy_package_sniff(path_in("empty-folder")));
     FY_CHECK(!fy_package_sniff(path_in("does-not-exist")));
     /* a tar that is not an OCI layout */
     fy__tar_entry e = {"etc/hosts", (const uint8_t *)"x", 1, 0};
@@ -609,6 +611,51 @@ TEST(sniff_tells_packages_from_other_files)
     free(tar);
     write_file(path_in("short"), "blobs/", 6);
     FY_CHECK(!fy_package_sniff(path_in("short")));
+}
+
+/* An unpacked package (a runnable image's /ferry): the manifest and its files read
+ * from the folder with packing's checks; no digest, no signature. */
+TEST(an_unpacked_folder_opens_like_a_package)
+{
+    fy_diag d = {{0}};
+    fy_package *p = NULL;
+    const char *f = make_src("unpacked", yaml_text);
+    FY_CHECK_EQ(fy_package_open(&p, f, &d), FY_OK);
+    if (!p)
+        return;
+    FY_CHECK_STR(fy_package_digest(p), "");
+    FY_CHECK_STR(fy_package_manifest(p)->model_file, "tiny.onnx");
+    const void *data = NULL;
+    size_t len = 0;
+    FY_CHECK_EQ(fy_package_file(p, "labels.txt", &data, &len), FY_OK);
+    FY_CHECK_EQ(len, 19);
+    fy_model *m = NULL;
+    FY_CHECK_EQ(fy_package_load_model(p, &m, &d), FY_OK);
+    fy_model_free(m);
+    fy_sig_status st = FY_SIG_VALID;
+    char key_id[17];
+    fy_package_verify_signature(p, NULL, &st, key_id, &d);
+    FY_CHECK_EQ(st, FY_SIG_NONE);
+    fy_package_free(p);
+
+    /* the files it names stay confined to the folder, as when packing */
+    char link[600];
+    snprintf(link, sizeof link, "%s/tiny.onnx", f);
+    unlink(link);
+    FY_CHECK_EQ(symlink(path_in("src/tiny.onnx"), link), 0);
+    FY_CHECK_EQ(fy_package_open(&p, f, &d), FY_EINVAL);
+    FY_CHECK_CONTAINS(d.msg, "symbolic link");
+    mkdir(path_in("no-manifest"), 0755);
+    FY_CHECK_EQ(fy_package_open(&p, path_in("no-manifest"), &d), FY_ENOTFOUND);
+    FY_CHECK_CONTAINS(d.msg, "ferry.yaml");
+
+    /* nothing to sign: the archive is what gets signed */
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s/folder-key", dir);
+    FY_CHECK_EQ(fy_key_generate(prefix, &d), FY_OK);
+    FY_CHECK_EQ(fy_package_sign(make_src("unpacked2", yaml_text), path_in("folder-key.key"), &d),
+                FY_EINVAL);
+    FY_CHECK_CONTAINS(d.msg, "unpacked folder cannot be signed");
 }
 
 /* ---- packing refusals: paths confined to the manifest's folder ---- */
@@ -1310,7 +1357,9 @@ TEST(the_embedded_manifest_is_parsed_and_its_files_required)
 
 TEST(open_refuses_what_is_not_a_regular_file)
 {
-    expect_open_fails(path_in("src"), FY_EINVAL, "not a regular file");
+    /* a folder is opened as an unpacked package only when it holds ferry.yaml */
+    mkdir(path_in("plain-folder"), 0755);
+    expect_open_fails(path_in("plain-folder"), FY_ENOTFOUND, "ferry.yaml");
     expect_open_fails(path_in("nothing-here.ferry"), FY_ENOTFOUND, "nothing-here.ferry");
     expect_open_fails(path_in("src/tiny.onnx"), FY_EPARSE, "tiny.onnx");
 }
@@ -1362,6 +1411,7 @@ int main(void)
     RUN(signed_at_pack_equals_signed_later);
     RUN(set_annotations_rewrites_only_the_index);
     RUN(sniff_tells_packages_from_other_files);
+    RUN(an_unpacked_folder_opens_like_a_package);
     RUN(pack_refuses_files_outside_the_folder);
     RUN(pack_refuses_a_model_that_does_not_match_the_manifest);
     RUN(pack_into_a_missing_folder_leaves_nothing);

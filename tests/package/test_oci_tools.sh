@@ -49,6 +49,32 @@ entrypoint_ok() {
     grep -qF '"args":["/usr/local/bin/ferry","serve","/ferry","--host","0.0.0.0","--port","8080"]'
 }
 check "runnable: the entrypoint serves /ferry on 8080" entrypoint_ok
+# and that command really serves the unpacked /ferry folder from the image's own root
+# (on a free port instead of 8080; plain builds only, as above)
+serves_from_image() {
+  chroot "$T/rbundle/rootfs" /usr/local/bin/ferry serve /ferry --port 0 --quiet 2>"$T/img.err" &
+  spid=$!
+  port=""
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$T/img.err" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  ok=1
+  if [ -n "$port" ]; then
+    img=$(awk 'BEGIN { for (i = 0; i < 784; i++) printf "%s0.5", (i ? "," : "") }')
+    curl -s -m 10 -o "$T/img.ready" -w '%{http_code}' "http://127.0.0.1:$port/v2/health/ready" | grep -q 200 &&
+      curl -s -m 10 -H 'Content-Type: application/json' --data-binary "{\"image\": [$img]}" \
+        "http://127.0.0.1:$port/predict" | grep -q '"label"' && ok=0
+  fi
+  kill -TERM "$spid" 2>/dev/null
+  wait "$spid" 2>/dev/null
+  [ "$ok" -eq 0 ] || cat "$T/img.err"
+  return "$ok"
+}
+case "$BUILD" in *san*) ;; *)
+  check "runnable: the image serves its model (ferry serve /ferry)" serves_from_image;;
+esac
 
 # a failed pack (folder missing) leaves nothing under the final name
 check "failed pack leaves nothing" sh -c "! '$FERRY' pack '$EX' -o '$T/no/such/dir/x.ferry' && [ ! -e '$T/no/such/dir/x.ferry' ]"

@@ -264,7 +264,7 @@ TEST(malformed_key_files_are_refused)
     /* too big: refused before reading */
     memset(buf, 'A', 5000);
     buf[5000] = 0;
-    check_secret_refused("big.key", buf, 0600, FY_ELIMIT, "at most 4096 bytes");
+    check_secret_refused("big.key", buf, 0600, FY_ELIMIT, "above the limit of 4096");
 
     /* readable by group or others: refused, telling the user what to do */
     check_secret_refused("group.key", good_key, 0640, FY_EINVAL, "chmod 600");
@@ -305,7 +305,7 @@ TEST(malformed_key_files_are_refused)
     check_public_refused("canon.pub", buf, FY_EPARSE, "not valid base64");
     memset(buf, 'x', 4097);
     buf[4097] = 0;
-    check_public_refused("big.pub", buf, FY_ELIMIT, "at most 4096 bytes");
+    check_public_refused("big.pub", buf, FY_ELIMIT, "above the limit of 4096");
     /* a public key may be readable by anyone */
     write_text(path_in("open.pub"), good_pub, 0644);
     FY_CHECK_EQ(fy__sign_digest(path_in("k1.key"), DIGEST, id, sig, &d), FY_OK);

@@ -117,10 +117,10 @@ kill -TERM "$PID"; wait "$PID"; PID=""
 
 # Refusals, each at start-up with a message naming the file
 chmod 640 "$T/key.pem"
-refused "a group-readable key is refused (chmod 600 hint)" "chmod 600 $T/key.pem" \
+refused "a group-readable key is refused (chmod 600 hint)" "chmod 600" \
   --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
 chmod 604 "$T/key.pem"
-refused "an other-readable key is refused" "are too open" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
+refused "an other-readable key is refused" "accessible by group or others" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
 chmod 600 "$T/key.pem"
 refused "a missing key file is refused, named" "$T/no-such-key.pem" \
   --tls-cert "$T/cert.pem" --tls-key "$T/no-such-key.pem"

@@ -64,6 +64,11 @@ int cmd_check(int argc, char **argv)
         }
         return cli_error("check", cli_exit_for(rc), NULL, "%s", d.msg);
     }
+    if (!*fy_package_digest(p)) {
+        fy_package_free(p);
+        return cli_error("check", EXIT_INVALID, "check the package archive (.ferry) it came from",
+                         "%s is an unpacked package folder: it has no digests to verify", path);
+    }
     fy_sig_status st = FY_SIG_NONE;
     char key_id[17] = "";
     int code = EXIT_OK;

@@ -116,13 +116,16 @@ int cmd_inspect(int argc, char **argv)
             printf(", \"version\": ");
             cli_json_str(stdout, man->version);
             printf(", \"digest\": ");
-            cli_json_str(stdout, fy_package_digest(pkg));
+            if (*fy_package_digest(pkg))
+                cli_json_str(stdout, fy_package_digest(pkg));
+            else
+                printf("null"); /* an unpacked package folder */
             printf(", \"model_file\": ");
             cli_json_str(stdout, man->model_file);
             printf("}");
         }
-        printf(", \"ir_version\": %lld, \"opset\": %lld, \"producer\": ", (long long)info.ir_version,
-               (long long)info.opset);
+        printf(", \"ir_version\": %lld, \"opset\": %lld, \"producer\": ",
+               (long long)info.ir_version, (long long)info.opset);
         cli_json_str(stdout, info.producer_name);
         printf(", \"producer_version\": ");
         cli_json_str(stdout, info.producer_version);
@@ -139,7 +142,9 @@ int cmd_inspect(int argc, char **argv)
     } else {
         if (man) {
             printf("package    %s %s\n", man->name, man->version);
-            printf("digest     %s\n", fy_package_digest(pkg));
+            printf("digest     %s\n", *fy_package_digest(pkg)
+                                          ? fy_package_digest(pkg)
+                                          : "none (an unpacked package folder)");
             if (man->description)
                 printf("about      %s\n", man->description);
             printf("model      %s (inside the package)\n", man->model_file);
