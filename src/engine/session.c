@@ -53,6 +53,14 @@ static int resolve_ops(const fy__graph *g, fy_diag *d)
     return FY_OK;
 }
 
+/* The kernel a node runs: its resolved one, or in reference mode the reference
+ * kernel (ops that only have one kernel keep it). */
+static const fy__op_def *kernel_of(const fy_session *s, const fy__node *nd)
+{
+    const fy__op_def *ref = s->reference ? fy__op_find_ref(nd->domain, nd->op_type) : NULL;
+    return ref ? ref : nd->def;
+}
+
 /* Per-node kernels and prepared states of the top-level graph. */
 static int prepare_nodes(fy_session *s, const fy__graph *g, fy_diag *d)
 {
@@ -69,7 +77,7 @@ static int prepare_nodes(fy_session *s, const fy__graph *g, fy_diag *d)
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const fy__node *nd = &g->nodes[i];
-        const fy__op_def *def = s->reference ? fy__op_find_ref(nd->domain, nd->op_type) : nd->def;
+        const fy__op_def *def = kernel_of(s, nd);
         const fy__op_fast *fast = fy__op_fast_of(def);
         s->defs[i] = def;
         if (!fast || !fast->prepare)
@@ -249,14 +257,8 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
         }
         memset(outs, 0, (size_t)nd->n_outputs * sizeof *outs);
         fy_session *s = env->s;
-        const fy__op_def *def = nd->def;
-        void *state = NULL;
-        if (env->depth == 0) {
-            def = s->defs[i];
-            state = s->states[i];
-        } else if (s->reference) {
-            def = fy__op_find_ref(nd->domain, nd->op_type);
-        }
+        const fy__op_def *def = env->depth == 0 ? s->defs[i] : kernel_of(s, nd);
+        void *state = env->depth == 0 ? s->states[i] : NULL;
         fy__op_ctx c = {nd,  nd->opset, nd->n_inputs, ins,   nd->n_outputs,
                         outs, d,         env,          state, s->pool};
         if (d)

@@ -52,8 +52,8 @@ static outcome fast_vs_ref(kh_node *k, int n_in, const fy_tensor *const *in, uns
     const fy__op_fast *ff = fy__op_fast_of(fd);
     if (!ff || !rd || fd == rd)
         return o;
-    const fy_tensor *consts[8] = {0};
-    const fy__value_info *infos[8] = {0};
+    const fy_tensor *consts[16] = {0};
+    const fy__value_info *infos[16] = {0};
     for (int i = 0; i < n_in; i++)
         consts[i] = (const_mask >> i) & 1 ? in[i] : NULL;
     fy_diag d;

@@ -42,9 +42,9 @@ static int same_as_ref(kh_node *k, int n_in, const fy_tensor *const *in, int n_o
     const fy__op_fast *ff = fy__op_fast_of(fd);
     if (!ff || !rd || fd == rd)
         return 0;
-    const fy_tensor *consts[8] = {0};
-    fy__value_info vi[8];
-    const fy__value_info *infos[8] = {0};
+    const fy_tensor *consts[16] = {0};
+    fy__value_info vi[16];
+    const fy__value_info *infos[16] = {0};
     for (int i = 0; i < n_in; i++) {
         consts[i] = (const_mask >> i) & 1 ? in[i] : NULL;
         infos[i] = in[i] ? &vi[i] : NULL;
