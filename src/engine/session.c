@@ -3,6 +3,7 @@
  * as it is produced and freeing it after its last use. Subgraphs (If, Loop) run
  * through the same code with a link to the enclosing scope. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/core.h"
@@ -10,9 +11,13 @@
 #include "../ops/ops.h"
 #include "engine.h"
 #include "ferry/engine.h"
+#include "optimize.h"
 
 struct fy_session {
     const fy_model *model;
+    const fy__graph *graph; /* what runs: the optimized copy, or the model's own graph */
+    fy__opt *opt;
+    fy__opt_stats stats;
 };
 
 /* Values of one running graph; parent links to the enclosing graph's scope. */
@@ -47,10 +52,8 @@ static int resolve_ops(const fy__graph *g, fy_diag *d)
     return FY_OK;
 }
 
-int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts *opts,
-                      fy_diag *d)
+int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts *opts, fy_diag *d)
 {
-    (void)opts;
     int rc = resolve_ops(m->graph, d);
     if (rc != FY_OK)
         return rc;
@@ -58,11 +61,35 @@ int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts
     if (!s)
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
     s->model = m;
+    s->graph = m->graph;
+    /* FERRY_NO_OPTIMIZE=1 is the debugging switch: the graph runs as loaded. */
+    const char *env = getenv("FERRY_NO_OPTIMIZE");
+    int passes = !(opts && opts->no_optimize) && !(env && *env && strcmp(env, "0") != 0);
+    if (passes) {
+        if ((rc = fy__optimize(&s->opt, m->graph, FY_OPT_ALL, &s->stats, d)) != FY_OK) {
+            fy__free(s);
+            return rc;
+        }
+        s->graph = fy__opt_graph(s->opt);
+    }
     *out = s;
     return FY_OK;
 }
 
-void fy_session_free(fy_session *s) { fy__free(s); }
+void fy_session_free(fy_session *s)
+{
+    if (!s)
+        return;
+    fy__opt_free(s->opt);
+    fy__free(s);
+}
+
+const fy__graph *fy__session_graph(const fy_session *s, fy__opt_stats *stats)
+{
+    if (stats)
+        *stats = s->stats;
+    return s->graph;
+}
 
 static fy_tensor view_of(const fy_tensor *t)
 {
@@ -90,8 +117,8 @@ static int check_input(const fy__value *v, const fy_tensor *t, fy_diag *d)
         return fy__diag_set(d, FY_EINVAL, "input '%s': expected %s, got %s", v->name,
                             fy_dtype_name(vi->dtype), fy_tensor_describe(t, got, sizeof got));
     if (vi->rank >= 0 && vi->rank != t->rank)
-        return fy__diag_set(d, FY_EINVAL, "input '%s': expected rank %d, got %s", v->name,
-                            vi->rank, fy_tensor_describe(t, got, sizeof got));
+        return fy__diag_set(d, FY_EINVAL, "input '%s': expected rank %d, got %s", v->name, vi->rank,
+                            fy_tensor_describe(t, got, sizeof got));
     for (int i = 0; vi->rank >= 0 && i < vi->rank; i++)
         if (vi->dims[i] >= 0 && vi->dims[i] != t->dims[i])
             return fy__diag_set(d, FY_EINVAL, "input '%s': dimension %d must be %lld, got %s",
@@ -103,8 +130,8 @@ static int check_input(const fy__value *v, const fy_tensor *t, fy_diag *d)
 }
 
 /* Run g with inputs bound by position; outputs are owned copies or moved results. */
-static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_out,
-                     fy_tensor *out, fy_diag *d)
+static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_out, fy_tensor *out,
+                     fy_diag *d)
 {
     const fy__graph *g = env->g;
     int rc = FY_ENOMEM;
@@ -174,8 +201,8 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
             if (v < 0)
                 continue;
             if (!env->vals[v].data) {
-                rc = fy__diag_set(d, FY_EINVAL, "node '%s' (%s): input '%s' has no value",
-                                  nd->name, nd->op_type, g->values[v].name);
+                rc = fy__diag_set(d, FY_EINVAL, "node '%s' (%s): input '%s' has no value", nd->name,
+                                  nd->op_type, g->values[v].name);
                 goto done;
             }
             ins[k] = &env->vals[v];
@@ -252,8 +279,8 @@ done:
     return rc;
 }
 
-int fy__engine_run_subgraph(void *engine, const fy__graph *g, int n_in,
-                            const fy_tensor *const *in, int n_out, fy_tensor *out, fy_diag *d)
+int fy__engine_run_subgraph(void *engine, const fy__graph *g, int n_in, const fy_tensor *const *in,
+                            int n_out, fy_tensor *out, fy_diag *d)
 {
     const run_env *parent = engine;
     if (parent->depth >= FY_GRAPH_MAX_DEPTH)
@@ -268,7 +295,7 @@ int fy__engine_run_subgraph(void *engine, const fy__graph *g, int n_in,
 int fy_session_run(fy_session *s, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
                    fy_diag *d)
 {
-    const fy__graph *g = s->model->graph;
+    const fy__graph *g = s->graph;
     if (n_out > g->n_outputs)
         return fy__diag_set(d, FY_EINVAL, "%d outputs requested, the model has %d", n_out,
                             g->n_outputs);
