@@ -271,7 +271,7 @@ static fy__node *rewrite(fy__opt *o, int i, const char *domain, const char *op, 
     n->outputs = pout;
     n->attrs = pa;
     n->n_attrs = n_attrs;
-    n->def = strcmp(domain, FY_FUSED_DOMAIN) == 0 ? fy__fused_find(op) : fy__op_find(domain, op);
+    n->def = fy__op_find(domain, op);
     return n->def ? n : NULL;
 }
 

@@ -22,7 +22,7 @@ static fy__node step_node(const fy__node *n, const char *op)
 static int run_step(fy__op_ctx *c, const char *op, const fy__node *node, int n_in,
                     const fy_tensor *const *in, fy_tensor *out)
 {
-    const fy__op_def *def = fy__op_find("", op);
+    const fy__op_def *def = fy__op_find_ref("", op);
     if (!def)
         return fy__op_fail(c, FY_EUNSUPPORTED, "no %s kernel", op);
     fy__op_ctx s = *c;
@@ -47,7 +47,7 @@ int fy__fused_act(const fy__node *n, float *alpha, float *beta)
     return -1;
 }
 
-void fy__act_apply(fy__act act, float alpha, float beta, float *y, int64_t n)
+void fy__fused_act_ref(fy__act act, float alpha, float beta, float *y, int64_t n)
 {
     /* Each line is the expression the reference elementwise kernel evaluates (in
      * double, from a float input, rounded once), so results match bit for bit. */
@@ -57,7 +57,7 @@ void fy__act_apply(fy__act act, float alpha, float beta, float *y, int64_t n)
         for (int64_t i = 0; i < n; i++)
             y[i] = y[i] < 0 ? 0 : y[i];
         break;
-    case FY_ACT_LEAKY:
+    case FY_ACT_LEAKY_RELU:
         for (int64_t i = 0; i < n; i++) {
             float x = y[i];
             y[i] = (float)(x < 0 ? (double)alpha * x : x);
@@ -79,7 +79,7 @@ void fy__act_apply(fy__act act, float alpha, float beta, float *y, int64_t n)
         for (int64_t i = 0; i < n; i++)
             y[i] = (float)tanh(y[i]);
         break;
-    case FY_ACT_GELU:
+    case FY_ACT_GELU_ERF:
         for (int64_t i = 0; i < n; i++) {
             float x = y[i];
             y[i] = (float)(0.5 * x * (1 + erf(x * 0.70710678118654752440)));
@@ -158,7 +158,7 @@ static int finish(fy__op_ctx *c, int rc)
         fy_tensor_deinit(&c->out[0]);
         return fy__op_fail(c, FY_EINVAL, "fused activation on %s", fy_dtype_name(c->out[0].dtype));
     }
-    fy__act_apply((fy__act)act, alpha, beta, c->out[0].data, fy_tensor_numel(&c->out[0]));
+    fy__fused_act_ref((fy__act)act, alpha, beta, c->out[0].data, fy_tensor_numel(&c->out[0]));
     return FY_OK;
 }
 
@@ -236,11 +236,3 @@ const fy__op_def fy__ops_fused[] = {
     {"Attention", FY_FUSED_DOMAIN, op_attention},
     {NULL, NULL, NULL},
 };
-
-const fy__op_def *fy__fused_find(const char *op_type)
-{
-    for (const fy__op_def *d = fy__ops_fused; d->name; d++)
-        if (strcmp(d->name, op_type) == 0)
-            return d;
-    return NULL;
-}

@@ -16,29 +16,20 @@
 #ifndef FERRY_OPS_FUSED_H
 #define FERRY_OPS_FUSED_H
 
+#include "fast/fast.h"
 #include "ops.h"
 
 #define FY_FUSED_DOMAIN "ai.ferry"
 
+/* Reference implementations (composing the reference kernels of the chain): the
+ * oracle, and what runs in reference mode. Registered in ops.c like ops/ref/. */
 extern const fy__op_def fy__ops_fused[];
 
-/* The fused op of that name; NULL if none. */
-const fy__op_def *fy__fused_find(const char *op_type);
-
-typedef enum fy__act {
-    FY_ACT_NONE = 0,
-    FY_ACT_RELU,
-    FY_ACT_LEAKY,
-    FY_ACT_CLIP,
-    FY_ACT_SIGMOID,
-    FY_ACT_TANH,
-    FY_ACT_GELU,
-    FY_ACT_GELU_TANH,
-} fy__act;
-
-/* Activation of a fused node from its attributes; -1 for an unknown name. */
+/* Activation of a fused node from its attributes (fast.h's fy__act); -1 for an
+ * unknown name. */
 int fy__fused_act(const fy__node *n, float *alpha, float *beta);
-/* Apply it in place on n floats, with the same arithmetic as the reference kernels. */
-void fy__act_apply(fy__act act, float alpha, float beta, float *y, int64_t n);
+/* Apply it in place on n floats with the reference kernels' arithmetic (double,
+ * rounded once), so the reference fused ops equal the unfused chain bit for bit. */
+void fy__fused_act_ref(fy__act act, float alpha, float beta, float *y, int64_t n);
 
 #endif

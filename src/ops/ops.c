@@ -7,21 +7,50 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "fused.h"
 #include "ops.h"
 
 static const fy__op_def *const op_tables[] = {
-    fy__ops_elementwise, fy__ops_nn,     fy__ops_shape,  fy__ops_reduce,   fy__ops_quant,
-    fy__ops_control,     fy__ops_vision, fy__ops_signal, fy__ops_training,
+    fy__ops_elementwise, fy__ops_nn,      fy__ops_shape,  fy__ops_reduce,
+    fy__ops_quant,       fy__ops_control, fy__ops_vision, fy__ops_signal,
+    fy__ops_training,    fy__ops_fused, /* ai.ferry ops made by the graph passes
+                                           (src/engine/optimize.c) */
 };
 
-const fy__op_def *fy__op_find(const char *domain, const char *op_type)
+static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn};
+#define N_FAST (sizeof fast_tables / sizeof fast_tables[0])
+
+static int matches(const fy__op_def *d, const char *domain, const char *op_type)
 {
     if (!domain || strcmp(domain, "ai.onnx") == 0)
         domain = "";
+    return strcmp(d->name, op_type) == 0 && strcmp(d->domain, domain) == 0;
+}
+
+const fy__op_def *fy__op_find(const char *domain, const char *op_type)
+{
+    for (size_t t = 0; t < N_FAST; t++)
+        for (const fy__op_fast *f = fast_tables[t]; f->op.name; f++)
+            if (matches(&f->op, domain, op_type))
+                return &f->op;
+    return fy__op_find_ref(domain, op_type);
+}
+
+const fy__op_def *fy__op_find_ref(const char *domain, const char *op_type)
+{
     for (size_t t = 0; t < sizeof op_tables / sizeof op_tables[0]; t++)
         for (const fy__op_def *d = op_tables[t]; d->name; d++)
-            if (strcmp(d->name, op_type) == 0 && strcmp(d->domain, domain) == 0)
+            if (matches(d, domain, op_type))
                 return d;
+    return NULL;
+}
+
+const fy__op_fast *fy__op_fast_of(const fy__op_def *def)
+{
+    for (size_t t = 0; t < N_FAST; t++)
+        for (const fy__op_fast *f = fast_tables[t]; f->op.name; f++)
+            if (&f->op == def)
+                return f;
     return NULL;
 }
 
@@ -62,11 +91,15 @@ int fy__dtype_is_float(fy_dtype dt)
 int fy__dtype_is_int(fy_dtype dt)
 {
     switch (dt) {
-    case FY_DTYPE_U8: case FY_DTYPE_I8: case FY_DTYPE_U16: case FY_DTYPE_I16:
-    case FY_DTYPE_I32: case FY_DTYPE_I64: case FY_DTYPE_U32: case FY_DTYPE_U64:
-        return 1;
-    default:
-        return 0;
+    case FY_DTYPE_U8:
+    case FY_DTYPE_I8:
+    case FY_DTYPE_U16:
+    case FY_DTYPE_I16:
+    case FY_DTYPE_I32:
+    case FY_DTYPE_I64:
+    case FY_DTYPE_U32:
+    case FY_DTYPE_U64: return 1;
+    default: return 0;
     }
 }
 
