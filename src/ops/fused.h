@@ -24,6 +24,8 @@
 /* Reference implementations (composing the reference kernels of the chain): the
  * oracle, and what runs in reference mode. Registered in ops.c like ops/ref/. */
 extern const fy__op_def fy__ops_fused[];
+/* Fast paths (fused_fast.c): packed weights, SGEMM with the fused epilogue. */
+extern const fy__op_fast fy__ops_fast_fused[];
 
 /* Activation of a fused node from its attributes (fast.h's fy__act); -1 for an
  * unknown name. */

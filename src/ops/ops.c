@@ -17,7 +17,7 @@ static const fy__op_def *const op_tables[] = {
                                            (src/engine/optimize.c) */
 };
 
-static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn};
+static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn, fy__ops_fast_fused};
 #define N_FAST (sizeof fast_tables / sizeof fast_tables[0])
 
 static int matches(const fy__op_def *d, const char *domain, const char *op_type)

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* Fast paths of the ai.ferry fused ops (src/ops/fused.h): weights packed once at
+ * session creation (prepare), then one SGEMM call per node with bias, residual and
+ * activation applied in the GEMM's epilogue while the tile is in registers. Cases a
+ * fast path does not cover (other dtypes, broadcasting residuals, batched weights)
+ * run the reference definition, so behaviour never depends on the path taken. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core.h"
+#include "../core/pool.h"
+#include "fast/fast.h"
+#include "fused.h"
+
+typedef struct mm_state {
+    fy__packed *b; /* K x N */
+    int64_t K, N;
+} mm_state;
+
+static void mm_release(void *st)
+{
+    mm_state *s = st;
+    fy__packed_free(s->b);
+    fy__free(s);
+}
+
+static int ref_run(fy__op_ctx *c)
+{
+    const fy__op_def *def = fy__op_find_ref(FY_FUSED_DOMAIN, c->node->op_type);
+    if (!def)
+        return fy__op_fail(c, FY_EUNSUPPORTED, "no reference for %s", c->node->op_type);
+    return def->run(c);
+}
+
+/* B given by strides: K x N, element (k, n) at b[k * rsb + n * csb]. */
+static int pack_weights(const fy__op_prep *p, int64_t K, int64_t N, int64_t rsb, int64_t csb,
+                        void **state)
+{
+    const fy_tensor *w = p->consts[1];
+    mm_state *s = fy__calloc(1, sizeof *s);
+    if (!s || fy__pack_b(&s->b, K, N, w->data, rsb, csb) != FY_OK) {
+        fy__free(s);
+        return fy__diag_set(p->diag, FY_ENOMEM, "out of memory packing weights");
+    }
+    s->K = K;
+    s->N = N;
+    *state = s;
+    return FY_OK;
+}
+
+static int prep_matmul(const fy__op_prep *p, void **state)
+{
+    const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
+    if (!w || w->dtype != FY_DTYPE_F32 || w->rank != 2)
+        return FY_OK;
+    return pack_weights(p, w->dims[0], w->dims[1], w->dims[1], 1, state);
+}
+
+static int prep_gemm(const fy__op_prep *p, void **state)
+{
+    const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
+    if (!w || w->dtype != FY_DTYPE_F32 || w->rank != 2)
+        return FY_OK;
+    if (fy__attr_int(p->node, "transB", 0))
+        return pack_weights(p, w->dims[1], w->dims[0], 1, w->dims[1], state);
+    return pack_weights(p, w->dims[0], w->dims[1], w->dims[1], 1, state);
+}
+
+static int same_shape(const fy_tensor *a, int rank, const int64_t *dims)
+{
+    if (a->rank != rank)
+        return 0;
+    for (int k = 0; k < rank; k++)
+        if (a->dims[k] != dims[k])
+            return 0;
+    return 1;
+}
+
+/* The epilogue of a fused node; 0 if its activation is unknown. */
+static int epilogue(const fy__op_ctx *c, fy__epilogue *ep)
+{
+    memset(ep, 0, sizeof *ep);
+    int act = fy__fused_act(c->node, &ep->alpha, &ep->beta);
+    ep->act = (fy__act)(act < 0 ? 0 : act);
+    return act >= 0;
+}
+
+static int run_matmul(fy__op_ctx *c)
+{
+    const mm_state *s = c->state;
+    const fy_tensor *a = fy__op_in(c, 0), *bias = fy__op_in(c, 2), *z = fy__op_in(c, 3);
+    fy__epilogue ep;
+    if (!s || !a || a->dtype != FY_DTYPE_F32 || a->rank < 2 || a->dims[a->rank - 1] != s->K ||
+        !epilogue(c, &ep))
+        return ref_run(c);
+    int64_t dims[FY_MAX_RANK];
+    memcpy(dims, a->dims, sizeof dims);
+    dims[a->rank - 1] = s->N;
+    if ((bias && (bias->dtype != FY_DTYPE_F32 || fy_tensor_numel(bias) != s->N)) ||
+        (z && (z->dtype != FY_DTYPE_F32 || !same_shape(z, a->rank, dims))))
+        return ref_run(c);
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, a->rank, dims, c->diag);
+    if (rc != FY_OK)
+        return rc;
+    int64_t M = fy_tensor_numel(a) / (s->K ? s->K : 1);
+    ep.bias = bias ? bias->data : NULL;
+    ep.per_col = 1;
+    ep.residual = z ? z->data : NULL;
+    ep.ldr = s->N;
+    if (M > 0 && s->N > 0)
+        fy__sgemm_pb(c->pool, M, a->data, s->K, 1, s->b, c->out[0].data, s->N, &ep);
+    return FY_OK;
+}
+
+static int run_gemm(fy__op_ctx *c)
+{
+    const mm_state *s = c->state;
+    const fy_tensor *a = fy__op_in(c, 0), *cc = fy__op_in(c, 2);
+    fy__epilogue ep;
+    float alpha = fy__attr_float(c->node, "alpha", 1), beta = fy__attr_float(c->node, "beta", 1);
+    int ta = fy__attr_int(c->node, "transA", 0) != 0;
+    if (!s || !a || a->dtype != FY_DTYPE_F32 || a->rank != 2 || alpha != 1 ||
+        a->dims[ta ? 0 : 1] != s->K || !epilogue(c, &ep))
+        return ref_run(c);
+    int64_t M = a->dims[ta ? 1 : 0];
+    int64_t dims[2] = {M, s->N};
+    /* C as a per-column bias ([N] or [1, N]) with beta 1; anything else: reference. */
+    if (cc && (cc->dtype != FY_DTYPE_F32 || beta != 1 ||
+               !((cc->rank == 1 && cc->dims[0] == s->N) ||
+                 (cc->rank == 2 && cc->dims[0] == 1 && cc->dims[1] == s->N))))
+        return ref_run(c);
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, 2, dims, c->diag);
+    if (rc != FY_OK)
+        return rc;
+    ep.bias = cc ? cc->data : NULL;
+    ep.per_col = 1;
+    if (M > 0 && s->N > 0)
+        fy__sgemm_pb(c->pool, M, a->data, ta ? 1 : a->dims[1], ta ? M : 1, s->b, c->out[0].data,
+                     s->N, &ep);
+    return FY_OK;
+}
+
+/* ---- attention: softmax(scale(Q Kt)) V, a block of query rows at a time ---- */
+
+#define ATT_BUF 16384 /* floats of scores per block (64 KB on the stack) */
+
+typedef struct att_job {
+    const float *q, *kt, *v;
+    float *y;
+    int64_t S, T, D, Dv; /* query rows, key columns, head width, value width */
+    int64_t rows;        /* query rows per block */
+    int64_t blocks;      /* blocks per head */
+    float scale;
+    int mode; /* 0 none, 1 multiply, 2 divide */
+} att_job;
+
+static void att_block(void *ctx, int64_t begin, int64_t end)
+{
+    const att_job *j = ctx;
+    float buf[ATT_BUF];
+    for (int64_t t = begin; t < end; t++) {
+        int64_t h = t / j->blocks, i0 = (t % j->blocks) * j->rows;
+        int64_t rb = j->S - i0 < j->rows ? j->S - i0 : j->rows;
+        const float *q = j->q + (h * j->S + i0) * j->D;
+        const float *kt = j->kt + h * j->D * j->T;
+        const float *v = j->v + h * j->T * j->Dv;
+        fy__sgemm(NULL, rb, j->T, j->D, q, j->D, 1, kt, j->T, 1, buf, j->T, NULL);
+        for (int64_t r = 0; r < rb; r++) {
+            float *row = buf + r * j->T, mx = -INFINITY, sum = 0;
+            for (int64_t k = 0; k < j->T; k++) {
+                float x = row[k];
+                x = j->mode == 1 ? x * j->scale : j->mode == 2 ? x / j->scale : x;
+                row[k] = x;
+                mx = x > mx ? x : mx;
+            }
+            for (int64_t k = 0; k < j->T; k++) {
+                row[k] = expf(row[k] - mx);
+                sum += row[k];
+            }
+            float inv = 1.0f / sum;
+            for (int64_t k = 0; k < j->T; k++)
+                row[k] *= inv;
+        }
+        fy__sgemm(NULL, rb, j->Dv, j->T, buf, j->T, 1, v, j->Dv, 1, j->y + (h * j->S + i0) * j->Dv,
+                  j->Dv, NULL);
+    }
+}
+
+static int run_attention(fy__op_ctx *c)
+{
+    const fy_tensor *q = fy__op_in(c, 0), *kt = fy__op_in(c, 1), *v = fy__op_in(c, 2);
+    if (!q || !kt || !v || q->dtype != FY_DTYPE_F32 || kt->dtype != FY_DTYPE_F32 ||
+        v->dtype != FY_DTYPE_F32 || q->rank < 2 || kt->rank != q->rank || v->rank != q->rank)
+        return ref_run(c);
+    int r = q->rank;
+    for (int k = 0; k < r - 2; k++) /* same batch dims: no broadcasting on this path */
+        if (kt->dims[k] != q->dims[k] || v->dims[k] != q->dims[k])
+            return ref_run(c);
+    int64_t S = q->dims[r - 2], D = q->dims[r - 1], T = kt->dims[r - 1], Dv = v->dims[r - 1];
+    if (kt->dims[r - 2] != D || v->dims[r - 2] != T || T < 1 || T > ATT_BUF)
+        return ref_run(c);
+    int64_t dims[FY_MAX_RANK];
+    memcpy(dims, q->dims, sizeof dims);
+    dims[r - 1] = Dv;
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, r, dims, c->diag);
+    if (rc != FY_OK)
+        return rc;
+    int64_t heads = fy__dims_prod(q->dims, 0, r - 2);
+    att_job j = {q->data, kt->data, v->data, c->out[0].data, S, T, D, Dv, 0, 0, 1, 0};
+    if (fy__attr_find(c->node, "scale")) {
+        j.scale = fy__attr_float(c->node, "scale", 1);
+        j.mode = fy__attr_int(c->node, "scale_div", 0) ? 2 : 1;
+    }
+    j.rows = ATT_BUF / T < 32 ? ATT_BUF / T : 32;
+    j.blocks = (S + j.rows - 1) / j.rows;
+    if (heads > 0 && S > 0 && Dv > 0)
+        fy_pool_run(c->pool, heads * j.blocks, 1, att_block, &j);
+    return FY_OK;
+}
+
+const fy__op_fast fy__ops_fast_fused[] = {
+    {{"FusedMatMul", FY_FUSED_DOMAIN, run_matmul}, prep_matmul, mm_release},
+    {{"FusedGemm", FY_FUSED_DOMAIN, run_gemm}, prep_gemm, mm_release},
+    {{"Attention", FY_FUSED_DOMAIN, run_attention}, NULL, NULL},
+    {{NULL, NULL, NULL}, NULL, NULL},
+};
