@@ -72,6 +72,9 @@ typedef struct fy__gemm {
 } fy__gemm;
 
 void fy__gemm_run(fy_pool *pool, const fy__gemm *g);
+/* The pack_b of a strided B; src is a fy__bview. */
+void fy__pack_b_strided(const void *src, int nrp, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                        float *dst);
 
 void fy__pack_a_block(float *dst, int mrp, const float *a, int64_t rsa, int64_t csa, int64_t m,
                       int64_t kc);

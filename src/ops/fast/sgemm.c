@@ -115,8 +115,9 @@ T256 INLINE void k256(const int mr, int64_t kc, const float *a, const float *b, 
     }
 K512(1)
 K512(2)
-K512(3) K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2)
-    K256(3) K256(4) K256(5) K256(6)
+K512(3)
+K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3)
+    K256(4) K256(5) K256(6)
 #endif
 
     /* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
@@ -144,7 +145,8 @@ K512(3) K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(1
     }
 KC_(1)
 KC_(2)
-KC_(3) KC_(4)
+KC_(3)
+KC_(4)
 
     static const fy__kset kset_c = {FY_ISA_C, FY_MRC, FY_NRC, {NULL, kc_1, kc_2, kc_3, kc_4}};
 #if FY_X86
@@ -347,8 +349,8 @@ int64_t fy__packed_cols(const fy__packed *p)
 
 /* ---- driver ---- */
 
-static void b_strided(const void *src, int nrp, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                      float *dst)
+void fy__pack_b_strided(const void *src, int nrp, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                        float *dst)
 {
     const fy__bview *v = src;
     fy__pack_b_block(dst, nrp, v->b + k0 * v->rsb + j0 * v->csb, v->rsb, v->csb, kc, nc);
@@ -460,9 +462,20 @@ void fy__sgemm(fy_pool *pool, int64_t M, int64_t N, int64_t K, const float *a, i
                const fy__epilogue *ep)
 {
     fy__bview bv = {b, rsb, csb};
-    fy__gemm g = {
-        fy__kset_for(fy__isa_active()), M, N, K, a, rsa, csa, NULL, NULL, b_strided, &bv, c, ldc,
-        no_ep(ep) ? NULL : ep};
+    fy__gemm g = {fy__kset_for(fy__isa_active()),
+                  M,
+                  N,
+                  K,
+                  a,
+                  rsa,
+                  csa,
+                  NULL,
+                  NULL,
+                  fy__pack_b_strided,
+                  &bv,
+                  c,
+                  ldc,
+                  no_ep(ep) ? NULL : ep};
     fy__gemm_run(pool, &g);
 }
 
@@ -479,7 +492,7 @@ void fy__sgemm_pa(fy_pool *pool, const fy__packed *a, int64_t N, const float *b,
                   0,
                   a->data,
                   NULL,
-                  b_strided,
+                  fy__pack_b_strided,
                   &bv,
                   c,
                   ldc,
