@@ -141,6 +141,69 @@ static int run_gemm(fy__op_ctx *c)
     return FY_OK;
 }
 
+/* ---- FusedConv: the fast Conv (weights packed by its own prepare), then the
+ * residual and activation in one pass over the output ---- */
+
+static const fy__op_fast *fast_conv(void)
+{
+    return fy__op_fast_of(fy__op_find("", "Conv"));
+}
+
+static int prep_conv(const fy__op_prep *p, void **state)
+{
+    const fy__op_fast *f = fast_conv();
+    if (!f || !f->prepare)
+        return FY_OK;
+    fy__node conv = *p->node;
+    conv.op_type = (char *)"Conv";
+    conv.domain = (char *)"";
+    fy__op_prep q = *p;
+    q.node = &conv;
+    q.n_in = p->n_in < 3 ? p->n_in : 3;
+    return f->prepare(&q, state);
+}
+
+static void conv_release(void *state)
+{
+    const fy__op_fast *f = fast_conv();
+    if (f && f->release)
+        f->release(state);
+}
+
+static int run_conv(fy__op_ctx *c)
+{
+    const fy__op_fast *f = fast_conv();
+    const fy_tensor *z = fy__op_in(c, 3);
+    fy__epilogue ep;
+    if (!f || !epilogue(c, &ep))
+        return ref_run(c);
+    fy__node conv = *c->node;
+    conv.op_type = (char *)"Conv";
+    conv.domain = (char *)"";
+    fy__op_ctx cc = *c;
+    cc.node = &conv;
+    cc.n_in = c->n_in < 3 ? c->n_in : 3;
+    int rc = f->op.run(&cc);
+    if (rc != FY_OK)
+        return rc;
+    fy_tensor *y = &c->out[0];
+    if (y->dtype != FY_DTYPE_F32 ||
+        (z && (z->dtype != FY_DTYPE_F32 || !same_shape(z, y->rank, y->dims)))) {
+        /* Unusual: let the reference definition decide (and word any error). */
+        fy_tensor_deinit(y);
+        return ref_run(c);
+    }
+    float *py = y->data;
+    int64_t n = fy_tensor_numel(y);
+    if (z) {
+        const float *pz = z->data;
+        for (int64_t i = 0; i < n; i++)
+            py[i] += pz[i];
+    }
+    fy__act_apply(py, n, &ep);
+    return FY_OK;
+}
+
 /* ---- attention: softmax(scale(Q Kt)) V, a block of query rows at a time ---- */
 
 #define ATT_BUF 16384 /* floats of scores per block (64 KB on the stack) */
@@ -222,6 +285,7 @@ static int run_attention(fy__op_ctx *c)
 const fy__op_fast fy__ops_fast_fused[] = {
     {{"FusedMatMul", FY_FUSED_DOMAIN, run_matmul}, prep_matmul, mm_release},
     {{"FusedGemm", FY_FUSED_DOMAIN, run_gemm}, prep_gemm, mm_release},
+    {{"FusedConv", FY_FUSED_DOMAIN, run_conv}, prep_conv, conv_release},
     {{"Attention", FY_FUSED_DOMAIN, run_attention}, NULL, NULL},
     {{NULL, NULL, NULL}, NULL, NULL},
 };
