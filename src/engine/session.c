@@ -13,6 +13,20 @@
 #include "engine.h"
 #include "ferry/engine.h"
 #include "optimize.h"
+#include "plan.h"
+
+/* The memory plan of the top-level graph for one input signature (plan.h). */
+typedef struct mem_plan {
+    int state;        /* 0: none yet, 1: planned for sig, -1: planning off */
+    int64_t *sig;     /* per input: dtype, rank, dims (2 + FY_MAX_RANK each) */
+    size_t *size;     /* per value: bytes recorded on the first run (0: not planned) */
+    int *start, *end; /* per value: producing step, last reading step */
+    size_t *offset;   /* per value: place in the arena */
+    unsigned char *arena;
+    size_t arena_bytes;
+    void **bufs; /* per output of the running node: its planned buffer or NULL */
+    size_t *caps;
+} mem_plan;
 
 struct fy_session {
     const fy_model *model;
@@ -24,6 +38,13 @@ struct fy_session {
     fy_pool *pool;           /* threads for the kernels; NULL runs them inline */
     fy_pool *own_pool;       /* the pool this session made (freed with it) */
     int reference;           /* reference kernels only, subgraphs included */
+    /* Top-level run buffers, made once so that a run allocates nothing itself. */
+    fy_tensor *vals;
+    int *last_use;
+    fy_tensor *outs;
+    const fy_tensor **ins;
+    int max_io;
+    mem_plan mp;
 };
 
 /* Values of one running graph; parent links to the enclosing graph's scope. */
@@ -56,6 +77,56 @@ static int resolve_ops(const fy__graph *g, fy_diag *d)
         }
     }
     return FY_OK;
+}
+
+/* Buffers for top-level runs and the memory plan's tables. */
+static int alloc_run_bufs(fy_session *s, fy_diag *d)
+{
+    const fy__graph *g = s->graph;
+    size_t nv = (size_t)g->n_values + 1;
+    s->max_io = 1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].n_inputs > s->max_io)
+            s->max_io = g->nodes[i].n_inputs;
+        if (g->nodes[i].n_outputs > s->max_io)
+            s->max_io = g->nodes[i].n_outputs;
+    }
+    mem_plan *mp = &s->mp;
+    s->vals = fy__calloc(nv, sizeof *s->vals);
+    s->last_use = fy__calloc(nv, sizeof *s->last_use);
+    s->outs = fy__calloc((size_t)s->max_io, sizeof *s->outs);
+    s->ins = fy__calloc((size_t)s->max_io, sizeof *s->ins);
+    mp->sig = fy__calloc((size_t)g->n_inputs + 1, (2 + FY_MAX_RANK) * sizeof *mp->sig);
+    mp->size = fy__calloc(nv, sizeof *mp->size);
+    mp->start = fy__calloc(nv, sizeof *mp->start);
+    mp->end = fy__calloc(nv, sizeof *mp->end);
+    mp->offset = fy__calloc(nv, sizeof *mp->offset);
+    mp->bufs = fy__calloc((size_t)s->max_io, sizeof *mp->bufs);
+    mp->caps = fy__calloc((size_t)s->max_io, sizeof *mp->caps);
+    if (!s->vals || !s->last_use || !s->outs || !s->ins || !mp->sig || !mp->size || !mp->start ||
+        !mp->end || !mp->offset || !mp->bufs || !mp->caps)
+        return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    const char *env = getenv("FERRY_NO_PLAN");
+    if (env && *env && strcmp(env, "0") != 0)
+        mp->state = -1;
+    return FY_OK;
+}
+
+static void free_run_bufs(fy_session *s)
+{
+    mem_plan *mp = &s->mp;
+    fy__free(s->vals);
+    fy__free(s->last_use);
+    fy__free(s->outs);
+    fy__free(s->ins);
+    fy__free(mp->sig);
+    fy__free(mp->size);
+    fy__free(mp->start);
+    fy__free(mp->end);
+    fy__free(mp->offset);
+    fy__free(mp->bufs);
+    fy__free(mp->caps);
+    free(mp->arena);
 }
 
 /* Per-node kernels and prepared states of the top-level graph. */
@@ -121,7 +192,7 @@ int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts
             goto done;
         s->graph = fy__opt_graph(s->opt);
     }
-    if ((rc = prepare_nodes(s, s->graph, d)) != FY_OK)
+    if ((rc = prepare_nodes(s, s->graph, d)) != FY_OK || (rc = alloc_run_bufs(s, d)) != FY_OK)
         goto done;
     *out = s;
     s = NULL;
@@ -140,6 +211,7 @@ void fy_session_free(fy_session *s)
     fy__free(s->states);
     fy__free(s->defs);
     fy_pool_free(s->own_pool);
+    free_run_bufs(s);
     fy__opt_free(s->opt);
     fy__free(s);
 }
@@ -189,20 +261,88 @@ static int check_input(const fy__value *v, const fy_tensor *t, fy_diag *d)
     return FY_OK;
 }
 
-/* Run g with inputs bound by position; outputs are owned copies or moved results. */
+/* Whether the inputs have the signature the plan was made for; records it when
+ * `take` is set. */
+static int same_sig(mem_plan *mp, const fy__graph *g, const fy_tensor *const *in, int take)
+{
+    int same = 1;
+    for (int i = 0; i < g->n_inputs; i++) {
+        int64_t *e = mp->sig + (size_t)i * (2 + FY_MAX_RANK);
+        int64_t now[2 + FY_MAX_RANK] = {in[i]->dtype, in[i]->rank};
+        for (int k = 0; k < in[i]->rank; k++)
+            now[2 + k] = in[i]->dims[k];
+        for (int k = 0; k < 2 + FY_MAX_RANK; k++) {
+            same &= e[k] == now[k];
+            if (take)
+                e[k] = now[k];
+        }
+    }
+    return same;
+}
+
+/* After a recording run: place the recorded values in one arena. On failure the
+ * session simply runs unplanned. */
+static void make_plan(fy_session *s)
+{
+    mem_plan *mp = &s->mp;
+    size_t total = 0;
+    if (fy__plan_offsets(s->graph->n_values, mp->size, mp->start, mp->end, mp->offset, &total) !=
+        FY_OK) {
+        mp->state = -1;
+        return;
+    }
+    if (total > mp->arena_bytes) {
+        /* Page-aligned so the arena's pages are touched only when first used; plain
+         * libc: the arena is the session's one allocation and never a test target. */
+        void *a = NULL;
+        if (posix_memalign(&a, 4096, total) != 0) {
+            mp->state = -1;
+            return;
+        }
+        free(mp->arena);
+        mp->arena = a;
+        mp->arena_bytes = total;
+    }
+    mp->state = 1;
+}
+
+/* Run g with inputs bound by position; outputs are owned copies or moved results.
+ * The top level (depth 0) uses the session's buffers and memory plan; subgraphs
+ * allocate theirs per call. */
 static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_out, fy_tensor *out,
                      fy_diag *d)
 {
     const fy__graph *g = env->g;
-    int rc = FY_ENOMEM;
+    fy_session *s = env->s;
+    int top = env->depth == 0, rc = FY_ENOMEM;
     int *last_use = NULL;
     fy_tensor *outs = NULL;
     const fy_tensor **ins = NULL;
-    env->vals = fy__calloc((size_t)g->n_values + 1, sizeof(fy_tensor));
-    last_use = fy__malloc(((size_t)g->n_values + 1) * sizeof *last_use);
-    if (!env->vals || !last_use) {
-        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
-        goto done;
+    mem_plan *mp = top ? &s->mp : NULL;
+    int planned = 0, recording = 0;
+    int max_io = 1;
+    if (top) {
+        env->vals = s->vals;
+        memset(env->vals, 0, ((size_t)g->n_values + 1) * sizeof *env->vals);
+        last_use = s->last_use;
+        outs = s->outs;
+        ins = s->ins;
+        max_io = s->max_io;
+    } else {
+        for (int i = 0; i < g->n_nodes; i++) {
+            if (g->nodes[i].n_inputs > max_io)
+                max_io = g->nodes[i].n_inputs;
+            if (g->nodes[i].n_outputs > max_io)
+                max_io = g->nodes[i].n_outputs;
+        }
+        env->vals = fy__calloc((size_t)g->n_values + 1, sizeof(fy_tensor));
+        last_use = fy__malloc(((size_t)g->n_values + 1) * sizeof *last_use);
+        outs = fy__calloc((size_t)max_io, sizeof *outs);
+        ins = fy__calloc((size_t)max_io, sizeof *ins);
+        if (!env->vals || !last_use || !outs || !ins) {
+            rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+            goto done;
+        }
     }
     if (n_in > g->n_inputs) {
         rc = fy__diag_set(d, FY_EINVAL, "%d inputs given, the graph takes %d", n_in, g->n_inputs);
@@ -239,20 +379,16 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
     }
     for (int i = 0; i < g->n_outputs; i++)
         last_use[g->outputs[i]] = g->n_nodes;
+    if (mp && mp->state >= 0) {
+        planned = mp->state == 1 && same_sig(mp, g, in, 0);
+        recording = !planned;
+        if (recording) {
+            same_sig(mp, g, in, 1);
+            memset(mp->size, 0, (size_t)g->n_values * sizeof *mp->size);
+            mp->state = 0;
+        }
+    }
 
-    int max_io = 1;
-    for (int i = 0; i < g->n_nodes; i++) {
-        if (g->nodes[i].n_inputs > max_io)
-            max_io = g->nodes[i].n_inputs;
-        if (g->nodes[i].n_outputs > max_io)
-            max_io = g->nodes[i].n_outputs;
-    }
-    outs = fy__calloc((size_t)max_io, sizeof *outs);
-    ins = fy__calloc((size_t)max_io, sizeof *ins);
-    if (!outs || !ins) {
-        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
-        goto done;
-    }
     for (int i = 0; i < g->n_nodes; i++) {
         const fy__node *nd = &g->nodes[i];
         for (int k = 0; k < nd->n_inputs; k++) {
@@ -268,10 +404,9 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
             ins[k] = &env->vals[v];
         }
         memset(outs, 0, (size_t)nd->n_outputs * sizeof *outs);
-        fy_session *s = env->s;
         const fy__op_def *def = nd->def;
         void *state = NULL;
-        if (env->depth == 0) {
+        if (top) {
             def = s->defs[i];
             state = s->states[i];
         } else if (s->reference) {
@@ -281,7 +416,19 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
                         outs, d,         env,          state, s->pool};
         if (d)
             d->msg[0] = 0;
+        fy__out_plan op = {outs, nd->n_outputs, mp ? mp->bufs : NULL, mp ? mp->caps : NULL};
+        if (planned) {
+            for (int k = 0; k < nd->n_outputs; k++) {
+                int v = nd->outputs[k];
+                int has = v >= 0 && mp->size[v] > 0;
+                mp->bufs[k] = has ? mp->arena + mp->offset[v] : NULL;
+                mp->caps[k] = has ? mp->size[v] : 0;
+            }
+            fy__out_plan_set(&op);
+        }
         rc = def->run(&c);
+        if (planned)
+            fy__out_plan_set(NULL);
         if (rc == FY_OK) {
             for (int k = 0; k < nd->n_outputs; k++)
                 if (nd->outputs[k] >= 0 && !outs[k].data && last_use[nd->outputs[k]] >= 0) {
@@ -302,6 +449,13 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
             if (v < 0 || last_use[v] < 0) {
                 fy_tensor_deinit(&outs[k]); /* nobody reads it */
                 continue;
+            }
+            /* Record what the kernel allocated itself; graph outputs are handed to
+             * the caller, so they stay heap buffers. */
+            if (recording && outs[k].owns && last_use[v] < g->n_nodes) {
+                mp->size[v] = fy_tensor_nbytes(&outs[k]);
+                mp->start[v] = i;
+                mp->end[v] = last_use[v];
             }
             env->vals[v] = outs[k];
         }
@@ -336,16 +490,20 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
             goto done;
         }
     }
+    if (recording)
+        make_plan(s);
     rc = FY_OK;
 done:
     if (env->vals)
         for (int i = 0; i < g->n_values; i++)
             fy_tensor_deinit(&env->vals[i]);
-    fy__free(env->vals);
+    if (!top) {
+        fy__free(env->vals);
+        fy__free(last_use);
+        fy__free(outs);
+        fy__free(ins);
+    }
     env->vals = NULL;
-    fy__free(last_use);
-    fy__free(outs);
-    fy__free(ins);
     return rc;
 }
 
