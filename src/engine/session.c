@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/core.h"
 #include "../core/pool.h"
@@ -45,6 +46,8 @@ struct fy_session {
     const fy_tensor **ins;
     int max_io;
     mem_plan mp;
+    double *prof; /* FERRY_PROFILE=1: seconds per top-level node, printed on free */
+    long prof_runs;
 };
 
 /* Values of one running graph; parent links to the enclosing graph's scope. */
@@ -106,15 +109,53 @@ static int alloc_run_bufs(fy_session *s, fy_diag *d)
     if (!s->vals || !s->last_use || !s->outs || !s->ins || !mp->sig || !mp->size || !mp->start ||
         !mp->end || !mp->offset || !mp->bufs || !mp->caps)
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    const char *prof = getenv("FERRY_PROFILE");
+    if (prof && *prof && strcmp(prof, "0") != 0 &&
+        !(s->prof = fy__calloc((size_t)g->n_nodes + 1, sizeof *s->prof)))
+        return fy__diag_set(d, FY_ENOMEM, "out of memory");
     const char *env = getenv("FERRY_NO_PLAN");
     if (env && *env && strcmp(env, "0") != 0)
         mp->state = -1;
     return FY_OK;
 }
 
+/* FERRY_PROFILE=1: time per op type over the session's runs, to stderr (a
+ * debugging aid for engine work, docs/DESIGN.md). */
+static void print_profile(const fy_session *s)
+{
+    const fy__graph *g = s->graph;
+    double total = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        total += s->prof[i];
+    fprintf(stderr, "ferry profile: %ld runs, %.3f ms per run; memory plan %s, arena %zu bytes\n",
+            s->prof_runs, s->prof_runs ? total * 1e3 / (double)s->prof_runs : 0,
+            s->mp.state == 1  ? "on"
+            : s->mp.state < 0 ? "off"
+                              : "not made",
+            s->mp.arena_bytes);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const char *op = g->nodes[i].op_type;
+        int first = 1;
+        for (int j = 0; j < i && first; j++)
+            first = strcmp(g->nodes[j].op_type, op) != 0;
+        if (!first)
+            continue;
+        double t = 0;
+        int n = 0;
+        for (int j = i; j < g->n_nodes; j++)
+            if (strcmp(g->nodes[j].op_type, op) == 0)
+                t += s->prof[j], n++;
+        fprintf(stderr, "  %-20s %4d nodes %9.3f ms/run %5.1f%%\n", op, n,
+                s->prof_runs ? t * 1e3 / (double)s->prof_runs : 0, total > 0 ? 100 * t / total : 0);
+    }
+}
+
 static void free_run_bufs(fy_session *s)
 {
     mem_plan *mp = &s->mp;
+    if (s->prof && s->prof_runs)
+        print_profile(s);
+    fy__free(s->prof);
     fy__free(s->vals);
     fy__free(s->last_use);
     fy__free(s->outs);
@@ -426,7 +467,15 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
             }
             fy__out_plan_set(&op);
         }
+        struct timespec t0, t1;
+        if (top && s->prof)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = def->run(&c);
+        if (top && s->prof) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            s->prof[i] +=
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        }
         if (planned)
             fy__out_plan_set(NULL);
         if (rc == FY_OK) {
@@ -492,6 +541,8 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
     }
     if (recording)
         make_plan(s);
+    if (top)
+        s->prof_runs++;
     rc = FY_OK;
 done:
     if (env->vals)
