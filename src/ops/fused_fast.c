@@ -16,6 +16,7 @@
 #include "../core/core.h"
 #include "../core/pool.h"
 #include "fast/fast.h"
+#include "fast/fast_int.h"
 #include "fused.h"
 
 typedef struct mm_state {
@@ -91,6 +92,130 @@ static int epilogue(const fy__op_ctx *c, fy__epilogue *ep)
     return act >= 0;
 }
 
+/* ---- a few rows times packed weights: one pass over each weight panel ----
+ * Batch-1 products (MLP layers, a classifier's head) are matrix-vector products:
+ * the SGEMM driver would pack the single row of A again for every column block and
+ * run 1-row microkernels. Here each NR-column panel of the packed weights is read
+ * once per row with 8 independent accumulators, and panels are spread over the
+ * pool. Results differ from SGEMM's only in summation order. */
+
+#define GEMV_MAX_ROWS 4
+
+static void residual_act(float *y, const float *z, int64_t n, const fy__epilogue *ep);
+
+typedef struct gemv_job {
+    const fy__packed *b;
+    const float *a; /* M x K, row stride lda */
+    int64_t M, lda;
+    float *y; /* M x N */
+    const fy__epilogue *ep;
+} gemv_job;
+
+#if HAVE_SSE
+__attribute__((target("avx512f,fma"))) static void panel512(const float *a, const float *p,
+                                                            int64_t K, float *acc)
+{
+    __m512 s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4, p += 128)
+        for (int u = 0; u < 4; u++) {
+            __m512 x = _mm512_set1_ps(a[k + u]);
+            s[2 * u] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 32 * u), s[2 * u]);
+            s[2 * u + 1] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 32 * u + 16), s[2 * u + 1]);
+        }
+    for (; k < K; k++, p += 32) {
+        __m512 x = _mm512_set1_ps(a[k]);
+        s[0] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p), s[0]);
+        s[1] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 16), s[1]);
+    }
+    _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[4], s[6])));
+    _mm512_storeu_ps(acc + 16, _mm512_add_ps(_mm512_add_ps(s[1], s[3]), _mm512_add_ps(s[5], s[7])));
+}
+
+__attribute__((target("avx2,fma"))) static void panel256(const float *a, const float *p, int64_t K,
+                                                         float *acc)
+{
+    __m256 s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4, p += 64)
+        for (int u = 0; u < 4; u++) {
+            __m256 x = _mm256_set1_ps(a[k + u]);
+            s[2 * u] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 16 * u), s[2 * u]);
+            s[2 * u + 1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 16 * u + 8), s[2 * u + 1]);
+        }
+    for (; k < K; k++, p += 16) {
+        __m256 x = _mm256_set1_ps(a[k]);
+        s[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p), s[0]);
+        s[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 8), s[1]);
+    }
+    _mm256_storeu_ps(acc, _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[4], s[6])));
+    _mm256_storeu_ps(acc + 8, _mm256_add_ps(_mm256_add_ps(s[1], s[3]), _mm256_add_ps(s[5], s[7])));
+}
+#endif
+
+static void panel_c(const float *a, const float *p, int64_t K, int nr, float *acc)
+{
+    for (int j = 0; j < nr; j++)
+        acc[j] = 0;
+    for (int64_t k = 0; k < K; k++, p += nr)
+        for (int j = 0; j < nr; j++)
+            acc[j] += a[k] * p[j];
+}
+
+static void gemv_panels(void *ctx, int64_t begin, int64_t end)
+{
+    const gemv_job *j = ctx;
+    const fy__packed *b = j->b;
+    int64_t K = b->rows, N = b->cols;
+    int nr = b->r;
+    float acc[64];
+    for (int64_t q = begin; q < end; q++) {
+        const float *panel = b->data + q * K * nr;
+        int64_t n0 = q * nr, cols = N - n0 < nr ? N - n0 : nr;
+        for (int64_t m = 0; m < j->M; m++) {
+            const float *a = j->a + m * j->lda;
+#if HAVE_SSE
+            if (b->isa == FY_ISA_AVX512 && nr == 32)
+                panel512(a, panel, K, acc);
+            else if (b->isa == FY_ISA_AVX2 && nr == 16)
+                panel256(a, panel, K, acc);
+            else
+#endif
+                panel_c(a, panel, K, nr, acc);
+            float *y = j->y + m * N + n0;
+            const fy__epilogue *ep = j->ep;
+            for (int64_t c = 0; c < cols; c++) {
+                float v = acc[c];
+                if (ep->bias)
+                    v += ep->bias[n0 + c];
+                if (ep->residual)
+                    v += ep->residual[m * ep->ldr + n0 + c];
+                y[c] = v;
+            }
+            residual_act(y, NULL, cols, ep);
+        }
+    }
+}
+
+/* C = epilogue(A . packed B) for M <= GEMV_MAX_ROWS rows; 0 if the packing is
+ * not one this path reads (it then goes to SGEMM). */
+static int gemv(fy_pool *pool, int64_t M, const float *a, int64_t lda, const fy__packed *b,
+                float *y, const fy__epilogue *ep)
+{
+    if (M > GEMV_MAX_ROWS || b->side != 'B' || b->groups != 1 || b->r > 64)
+        return 0;
+    gemv_job j = {b, a, M, lda, y, ep};
+    int64_t panels = (b->cols + b->r - 1) / b->r;
+    if ((double)b->rows * (double)b->cols * (double)M < 64 * 1024)
+        pool = NULL; /* waking workers costs more than it saves */
+    fy_pool_run(pool, panels, 1, gemv_panels, &j);
+    return 1;
+}
+
 static int run_matmul(fy__op_ctx *c)
 {
     const mm_state *s = c->state;
@@ -113,7 +238,7 @@ static int run_matmul(fy__op_ctx *c)
     ep.per_col = 1;
     ep.residual = z ? z->data : NULL;
     ep.ldr = s->N;
-    if (M > 0 && s->N > 0)
+    if (M > 0 && s->N > 0 && !gemv(c->pool, M, a->data, s->K, s->b, c->out[0].data, &ep))
         fy__sgemm_pb(c->pool, M, a->data, s->K, 1, s->b, c->out[0].data, s->N, &ep);
     return FY_OK;
 }
@@ -140,7 +265,7 @@ static int run_gemm(fy__op_ctx *c)
         return rc;
     ep.bias = cc ? cc->data : NULL;
     ep.per_col = 1;
-    if (M > 0 && s->N > 0)
+    if (M > 0 && s->N > 0 && (ta || !gemv(c->pool, M, a->data, s->K, s->b, c->out[0].data, &ep)))
         fy__sgemm_pb(c->pool, M, a->data, ta ? 1 : a->dims[1], ta ? M : 1, s->b, c->out[0].data,
                      s->N, &ep);
     return FY_OK;
