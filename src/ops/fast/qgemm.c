@@ -199,9 +199,10 @@ T256 INLINE void qk_avx2(const int mr, int64_t kgn, const uint32_t *a, const voi
     }
 QV(1)
 QV(2)
-QV(3) QV(4) QV(5) QV(6) QV(7) QV(8) QA(1) QA(2) QA(3)
-    QA(4) static const qkern k_vnni[MR_VNNI + 1] = {NULL, qv_1, qv_2, qv_3, qv_4,
-                                                    qv_5, qv_6, qv_7, qv_8};
+QV(3)
+QV(4)
+QV(5) QV(6) QV(7) QV(8) QA(1) QA(2) QA(3) QA(4) static const qkern k_vnni[MR_VNNI + 1] = {
+    NULL, qv_1, qv_2, qv_3, qv_4, qv_5, qv_6, qv_7, qv_8};
 static const qkern k_avx2[MR_W + 1] = {NULL, qa_1, qa_2, qa_3, qa_4};
 #endif
 
@@ -237,6 +238,12 @@ typedef struct qjob {
     int32_t *c;
     int64_t ldc;
     int isa; /* 2: VNNI, 1: AVX2, 0: C */
+    /* Dequantizing form (fy__qgemm_f32): C's int32 sums become floats in place. */
+    int fout;
+    float a_scale;
+    const float *b_scale;
+    int64_t nbs;
+    const fy__epilogue *ep;
 } qjob;
 
 /* A' rows [i0, i0 + mc) x k [k0, k0 + kc) into k groups of MR rows (zero padded),
@@ -321,6 +328,17 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
             uint32_t zb = (uint32_t)b->zb[n];
             cr[n] += -zb * rowsum[i] - j->za * (uint32_t)b->colsum[n] + (uint32_t)b->K * j->za * zb;
         }
+        if (!j->fout)
+            continue;
+        /* int32 to float in place, through memcpy (the buffer holds both types) */
+        for (int64_t n = j0; n < j1; n++) {
+            int32_t v;
+            memcpy(&v, cr + n, sizeof v);
+            float f = (float)v * (j->a_scale * j->b_scale[j->nbs == 1 ? 0 : n]);
+            memcpy(cr + n, &f, sizeof f);
+        }
+        if (j->ep)
+            fy__epi_tile((float *)(void *)(cr + j0), j->ldc, i0 + i, j0, 1, (int)(j1 - j0), j->ep);
     }
 }
 
@@ -340,22 +358,19 @@ static void qrun_tasks(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-void fy__qgemm(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
-               const fy__qpacked *b, int32_t *c, int64_t ldc)
+static void qgemm_run(fy_pool *pool, qjob j)
 {
-    if (M <= 0 || b->N <= 0)
-        return;
-    qjob j = {b, M, a, a_signed, lda, (uint32_t)(a_signed ? za + 128 : za), c, ldc, 0};
+    const fy__qpacked *b = j.b;
+    const int64_t M = j.M;
 #if FY_X86
     if (b->vnni)
         j.isa = 2;
     else if (fy__isa_active() >= FY_ISA_AVX2)
         j.isa = 1;
 #endif
-    if (b->K == 0) {
+    if (b->K == 0) /* no k block runs: the sums are zero before the zero points */
         for (int64_t i = 0; i < M; i++)
-            memset(c + i * ldc, 0, (size_t)b->N * sizeof *c);
-    }
+            memset(j.c + i * j.ldc, 0, (size_t)b->N * sizeof *j.c);
     if ((double)M * (double)b->N * (double)b->K < 256 * 1024)
         pool = NULL;
     /* One row block per task, the columns split only as far as the threads need. */
@@ -365,6 +380,40 @@ void fy__qgemm(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t ld
     qtasks t = {&j, (nb + parts - 1) / parts * QNC, 0};
     t.nb = (b->N + t.cols - 1) / t.cols;
     fy_pool_run(pool, mb * t.nb, 1, qrun_tasks, &t);
+}
+
+void fy__qgemm(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
+               const fy__qpacked *b, int32_t *c, int64_t ldc)
+{
+    if (M <= 0 || b->N <= 0)
+        return;
+    qjob j = {b, M,    a,    a_signed, lda, (uint32_t)(a_signed ? za + 128 : za), c, ldc, 0,
+              0, 0.0f, NULL, 0,        NULL};
+    qgemm_run(pool, j);
+}
+
+void fy__qgemm_f32(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
+                   float a_scale, const fy__qpacked *b, const float *b_scale, int64_t b_scale_n,
+                   float *c, int64_t ldc, const fy__epilogue *ep)
+{
+    if (M <= 0 || b->N <= 0)
+        return;
+    int plain = !ep || (!ep->bias && !ep->residual && ep->act == FY_ACT_NONE);
+    qjob j = {b,
+              M,
+              a,
+              a_signed,
+              lda,
+              (uint32_t)(a_signed ? za + 128 : za),
+              (int32_t *)(void *)c,
+              ldc,
+              0,
+              1,
+              a_scale,
+              b_scale,
+              b_scale_n,
+              plain ? NULL : ep};
+    qgemm_run(pool, j);
 }
 
 /* ---- DynamicQuantizeLinear ---- */
