@@ -18,7 +18,7 @@ static const fy__op_def *const op_tables[] = {
 };
 
 static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn, fy__ops_fast_quant,
-                                                 fy__ops_fast_fused};
+                                                 fy__ops_fast_pool, fy__ops_fast_fused};
 #define N_FAST (sizeof fast_tables / sizeof fast_tables[0])
 
 static int matches(const fy__op_def *d, const char *domain, const char *op_type)
