@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Fast float32 MaxPool (2-D, NCHW, no Indices output): planes split over the
- * thread pool, window bounds computed per output row and column instead of per
- * tap. Same taps in the same order as the reference, so the same result, NaN
+ * thread pool, window bounds computed once per output row and column instead of
+ * per tap. Same taps in the same order as the reference, so the same result, NaN
  * included. Everything else goes to the reference kernel. */
 #include <math.h>
 #include <string.h>
@@ -88,29 +88,36 @@ static int64_t taps(int64_t o, int64_t s, int64_t pad, int64_t d, int64_t k, int
     return j1 >= j0 ? j1 - j0 + 1 : 0;
 }
 
+/* Column windows are the same for every row and plane: computed once per call in
+ * chunks of this many output columns. */
+#define COLS 256
+
 static void max_planes(void *ctx, int64_t begin, int64_t end)
 {
     const pool2d *p = ctx;
-    for (int64_t pl = begin; pl < end; pl++) {
-        const float *xp = p->x + pl * p->h * p->w;
-        float *yp = p->y + pl * p->oh * p->ow;
-        for (int64_t oy = 0; oy < p->oh; oy++) {
-            int64_t h0, hc = taps(oy, p->sh, p->pt, p->dh, p->kh, p->h, &h0);
-            for (int64_t ox = 0; ox < p->ow; ox++) {
-                int64_t w0, wc = taps(ox, p->sw, p->pl, p->dw, p->kw, p->w, &w0);
-                float v = -INFINITY;
-                int any = 0;
-                for (int64_t a = 0; a < hc; a++) {
-                    const float *row = xp + (h0 + a * p->dh) * p->w + w0;
-                    for (int64_t b = 0; b < wc; b++) {
-                        float xv = row[b * p->dw];
-                        if (!any || xv > v) {
-                            v = xv;
-                            any = 1;
+    int64_t w0[COLS], wc[COLS];
+    for (int64_t c0 = 0; c0 < p->ow; c0 += COLS) {
+        int64_t cn = p->ow - c0 < COLS ? p->ow - c0 : COLS;
+        for (int64_t i = 0; i < cn; i++)
+            wc[i] = taps(c0 + i, p->sw, p->pl, p->dw, p->kw, p->w, &w0[i]);
+        for (int64_t pl = begin; pl < end; pl++) {
+            const float *xp = p->x + pl * p->h * p->w;
+            float *yp = p->y + pl * p->oh * p->ow + c0;
+            for (int64_t oy = 0; oy < p->oh; oy++) {
+                int64_t h0, hc = taps(oy, p->sh, p->pt, p->dh, p->kh, p->h, &h0);
+                for (int64_t i = 0; i < cn; i++) {
+                    /* v starts at the first tap; "xv > v ? xv : v" keeps the
+                     * reference's NaN behaviour and compiles to a branch-free max */
+                    float v = hc && wc[i] ? xp[h0 * p->w + w0[i]] : -INFINITY;
+                    for (int64_t a = 0; a < hc; a++) {
+                        const float *row = xp + (h0 + a * p->dh) * p->w + w0[i];
+                        for (int64_t b = 0; b < wc[i]; b++) {
+                            float xv = row[b * p->dw];
+                            v = xv > v ? xv : v;
                         }
                     }
+                    yp[oy * p->ow + i] = v;
                 }
-                yp[oy * p->ow + ox] = v;
             }
         }
     }
