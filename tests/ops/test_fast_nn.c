@@ -223,6 +223,29 @@ static int maxpool_trial(fy_pool *pool, int t)
     return o.same;
 }
 
+static int layernorm_trial(fy_pool *pool, int t)
+{
+    int rank = (int)irand(1, 3);
+    int64_t xd[3] = {irand(1, 40), irand(1, 70), irand(1, 9)};
+    int axis = (int)irand(0, rank - 1);
+    int64_t pd[3], one[3] = {1, 1, 1};
+    int prank = rank - axis;
+    for (int i = 0; i < prank; i++)
+        pd[i] = xd[axis + i];
+    kh_node k;
+    kh_init(&k, "LayerNormalization", 17);
+    kh_attr_int(&k, "axis", t % 2 ? axis : axis - rank);
+    kh_attr_float(&k, "epsilon", t % 3 ? 1e-5f : 1e-3f);
+    fy_tensor x = rand_f32(rank, xd), s = rand_f32(prank, pd), b = rand_f32(prank, pd);
+    fy_tensor s1 = rand_f32(prank, one); /* broadcast within the row: the reference's */
+    const fy_tensor *in[3] = {&x, t % 9 == 4 ? &s1 : &s, t % 4 == 1 ? NULL : &b};
+    outcome o = fast_vs_ref(&k, 3, in, 0, pool);
+    fy_tensor *all[4] = {&x, &s, &b, &s1};
+    for (int i = 0; i < 4; i++)
+        fy_tensor_deinit(all[i]);
+    return o.same;
+}
+
 TEST(conv_matches_reference)
 {
     sweep_valid(conv_trial, 120);
@@ -230,6 +253,10 @@ TEST(conv_matches_reference)
 TEST(gemm_matches_reference)
 {
     sweep_valid(gemm_trial, 120);
+}
+TEST(layernorm_matches_reference)
+{
+    sweep_valid(layernorm_trial, 150);
 }
 TEST(maxpool_matches_reference)
 {
@@ -311,6 +338,7 @@ int main(void)
     RUN(gemm_matches_reference);
     RUN(matmul_matches_reference);
     RUN(maxpool_matches_reference);
+    RUN(layernorm_matches_reference);
     RUN(bad_inputs_fail_like_the_reference);
     RUN(conv_with_residual_and_activation);
     return TEST_SUMMARY();
