@@ -181,14 +181,17 @@ static int op_qlinear_matmul(fy__op_ctx *c)
     if (!pb)
         return rc != FY_OK ? fy__op_fail(c, rc, "out of memory packing B") : ref_run(c);
     const int64_t K = b->dims[0], N = b->dims[1], M = fy__dims_prod(a->dims, 0, a->rank - 1);
-    int32_t *acc = fy__malloc((size_t)(M * N + 1) * sizeof *acc);
-    float *mult = fy__malloc((size_t)(N + 1) * sizeof *mult);
+    int32_t *acc = NULL;
+    float *mult = NULL;
+    /* the output first: its allocation checks the size (acc is 4 bytes per output) */
+    if ((rc = fy_tensor_alloc(&c->out[0], odt, a->rank, dims, c->diag)) != FY_OK)
+        goto done;
+    acc = fy__malloc((size_t)(M * N + 1) * sizeof *acc);
+    mult = fy__malloc((size_t)(N + 1) * sizeof *mult);
     if (!acc || !mult) {
         rc = fy__op_fail(c, FY_ENOMEM, "out of memory for %lld outputs", (long long)(M * N));
         goto done;
     }
-    if ((rc = fy_tensor_alloc(&c->out[0], odt, a->rank, dims, c->diag)) != FY_OK)
-        goto done;
     if (K == 0)
         memset(acc, 0, (size_t)(M * N) * sizeof *acc);
     else
