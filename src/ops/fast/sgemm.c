@@ -189,27 +189,39 @@ const fy__kset *fy__kset_for(fy__isa isa)
 
 /* ---- epilogue ---- */
 
+/* x[j] += y[j] (or += v) for j < n, in fixed chunks of 8 that the compiler
+ * vectorizes without a cost-model guess; bias and residual never overlap C. */
+static void add_row(float *restrict x, const float *restrict y, int n)
+{
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int t = 0; t < 8; t++)
+            x[j + t] += y[j + t];
+    for (; j < n; j++)
+        x[j] += y[j];
+}
+
+static void add_value(float *restrict x, float v, int n)
+{
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int t = 0; t < 8; t++)
+            x[j + t] += v;
+    for (; j < n; j++)
+        x[j] += v;
+}
+
 void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int nr,
                   const fy__epilogue *ep)
 {
     for (int i = 0; i < mr; i++) {
         float *cr = c + i * ldc;
-        if (ep->bias) {
-            if (ep->per_col) {
-                const float *bb = ep->bias + j0;
-                for (int j = 0; j < nr; j++)
-                    cr[j] += bb[j];
-            } else {
-                float bv = ep->bias[i0 + i];
-                for (int j = 0; j < nr; j++)
-                    cr[j] += bv;
-            }
-        }
-        if (ep->residual) {
-            const float *rr = ep->residual + (i0 + i) * ep->ldr + j0;
-            for (int j = 0; j < nr; j++)
-                cr[j] += rr[j];
-        }
+        if (ep->bias && ep->per_col)
+            add_row(cr, ep->bias + j0, nr);
+        else if (ep->bias)
+            add_value(cr, ep->bias[i0 + i], nr);
+        if (ep->residual)
+            add_row(cr, ep->residual + (i0 + i) * ep->ldr + j0, nr);
         fy__act_apply(cr, nr, ep);
     }
 }
