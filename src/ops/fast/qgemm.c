@@ -348,7 +348,7 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
             memcpy(cr + n, &f, sizeof f);
         }
         if (j->ep)
-            fy__epi_tile((float *)(void *)(cr + j0), j->ldc, i0 + i, j0, 1, (int)(j1 - j0), j->ep);
+            fy__epi_tile((float *)(void *)(cr + j0), j->ldc, i0 + i, j0, 1, j1 - j0, j->ep);
     }
 }
 

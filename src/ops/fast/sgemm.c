@@ -45,6 +45,19 @@ T512 INLINE void k512(const int mr, int64_t kc, const float *a, const float *b, 
     }
     __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    if (nr == 32) { /* full tiles: plain stores, which later loads can forward from */
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            float *cr = c + i * ldc;
+            if (acc) {
+                c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(cr));
+                c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(cr + 16));
+            }
+            _mm512_storeu_ps(cr, c0[i]);
+            _mm512_storeu_ps(cr + 16, c1[i]);
+        }
+        return;
+    }
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
         float *cr = c + i * ldc;
@@ -188,43 +201,6 @@ const fy__kset *fy__kset_for(fy__isa isa)
 }
 
 /* ---- epilogue ---- */
-
-/* x[j] += y[j] (or += v) for j < n, in fixed chunks of 8 that the compiler
- * vectorizes without a cost-model guess; bias and residual never overlap C. */
-static void add_row(float *restrict x, const float *restrict y, int n)
-{
-    int j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int t = 0; t < 8; t++)
-            x[j + t] += y[j + t];
-    for (; j < n; j++)
-        x[j] += y[j];
-}
-
-static void add_value(float *restrict x, float v, int n)
-{
-    int j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int t = 0; t < 8; t++)
-            x[j + t] += v;
-    for (; j < n; j++)
-        x[j] += v;
-}
-
-void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int nr,
-                  const fy__epilogue *ep)
-{
-    for (int i = 0; i < mr; i++) {
-        float *cr = c + i * ldc;
-        if (ep->bias && ep->per_col)
-            add_row(cr, ep->bias + j0, nr);
-        else if (ep->bias)
-            add_value(cr, ep->bias[i0 + i], nr);
-        if (ep->residual)
-            add_row(cr, ep->residual + (i0 + i) * ep->ldr + j0, nr);
-        fy__act_apply(cr, nr, ep);
-    }
-}
 
 /* ---- packing ---- */
 
@@ -460,7 +436,7 @@ void fy__gemm_run(fy_pool *pool, const fy__gemm *g)
         for (int64_t i = 0; i < g->M; i++) {
             memset(g->c + i * g->ldc, 0, (size_t)g->N * sizeof(float));
             if (g->ep)
-                fy__epi_tile(g->c + i * g->ldc, g->ldc, i, 0, 1, (int)g->N, g->ep);
+                fy__epi_tile(g->c + i * g->ldc, g->ldc, i, 0, 1, g->N, g->ep);
         }
         return;
     }
