@@ -112,45 +112,116 @@ INLINE v8 act8(v8 x, fy__act act, float al, float be)
     }
 }
 
-INLINE void act_body(float *x, int64_t n, fy__act act, float al, float be)
+/* One row of an epilogue: x = f(x + bias + bv + r), 8 at a time (the tail through
+ * a zero-padded vector); bv (per-column bias) and r (residual) may be NULL. One
+ * pass, so no narrow store is re-read by a wide load. */
+typedef struct row_args {
+    float *x;
+    int64_t n;
+    float bias;
+    const float *bv, *r;
+    float al, be;
+} row_args;
+
+INLINE v8 load8(const float *p, int64_t k)
 {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8 v;
-        memcpy(&v, x + i, sizeof v);
-        v = act8(v, act, al, be);
-        memcpy(x + i, &v, sizeof v);
+    v8 v = splat(0.0f);
+    memcpy(&v, p, (size_t)k * sizeof *p);
+    return v;
+}
+
+#define ROW_STEP(f, i, k)                                                                          \
+    do {                                                                                           \
+        v8 v = load8(x + (i), k) + bias;                                                           \
+        if (bv)                                                                                    \
+            v += load8(bv + (i), k);                                                               \
+        if (r)                                                                                     \
+            v += load8(r + (i), k);                                                                \
+        v = act8(v, f, al, be);                                                                    \
+        memcpy(x + (i), &v, (size_t)(k) * sizeof *x);                                              \
+    } while (0)
+
+/* Full vectors with a constant size (plain vector moves), then the tail. The
+ * arguments are copied to locals first: stores through x could otherwise alias
+ * them and force a reload per vector. */
+#define ROW_LOOP(f)                                                                                \
+    do {                                                                                           \
+        float *x = ra->x;                                                                          \
+        const float *bv = ra->bv, *r = ra->r;                                                      \
+        const int64_t n = ra->n;                                                                   \
+        const float al = ra->al, be = ra->be;                                                      \
+        const v8 bias = splat(ra->bias);                                                           \
+        int64_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            ROW_STEP(f, i, 8);                                                                     \
+        if (i < n)                                                                                 \
+            ROW_STEP(f, i, n - i);                                                                 \
+    } while (0)
+
+/* One loop per activation: the choice is made once per row, not per vector. */
+INLINE void row_body(const row_args *ra, fy__act act)
+{
+    switch (act) {
+    case FY_ACT_RELU: ROW_LOOP(FY_ACT_RELU); break;
+    case FY_ACT_LEAKY_RELU: ROW_LOOP(FY_ACT_LEAKY_RELU); break;
+    case FY_ACT_CLIP: ROW_LOOP(FY_ACT_CLIP); break;
+    case FY_ACT_SIGMOID: ROW_LOOP(FY_ACT_SIGMOID); break;
+    case FY_ACT_TANH: ROW_LOOP(FY_ACT_TANH); break;
+    case FY_ACT_GELU_ERF: ROW_LOOP(FY_ACT_GELU_ERF); break;
+    case FY_ACT_GELU_TANH: ROW_LOOP(FY_ACT_GELU_TANH); break;
+    default: ROW_LOOP(FY_ACT_NONE); break;
     }
-    if (i < n) {
-        v8 v = splat(0.0f);
-        memcpy(&v, x + i, (size_t)(n - i) * sizeof *x);
-        v = act8(v, act, al, be);
-        memcpy(x + i, &v, (size_t)(n - i) * sizeof *x);
+}
+
+/* Rows [0, mr) of the tile at (i0, j0) of C (ldc apart), n columns each. */
+INLINE void tile_body(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t n,
+                      const fy__epilogue *ep)
+{
+    for (int i = 0; i < mr; i++) {
+        row_args ra = {c + i * ldc,
+                       n,
+                       ep->bias && !ep->per_col ? ep->bias[i0 + i] : 0.0f,
+                       ep->bias && ep->per_col ? ep->bias + j0 : NULL,
+                       ep->residual ? ep->residual + (i0 + i) * ep->ldr + j0 : NULL,
+                       ep->alpha,
+                       ep->beta};
+        row_body(&ra, ep->act);
     }
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2,fma"))) static void act_avx2(float *x, int64_t n, fy__act act, float al,
-                                                         float be)
+__attribute__((target("avx2,fma"))) static void
+tile_avx2(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t n, const fy__epilogue *ep)
 {
-    act_body(x, n, act, al, be);
+    tile_body(c, ldc, i0, j0, mr, n, ep);
 }
 #endif
 
-static void act_any(float *x, int64_t n, fy__act act, float al, float be)
+static void tile_any(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t n,
+                     const fy__epilogue *ep)
 {
-    act_body(x, n, act, al, be);
+    tile_body(c, ldc, i0, j0, mr, n, ep);
+}
+
+void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t n,
+                  const fy__epilogue *ep)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (fy__isa_active() >= FY_ISA_AVX2) {
+        tile_avx2(c, ldc, i0, j0, mr, n, ep);
+        return;
+    }
+#endif
+    tile_any(c, ldc, i0, j0, mr, n, ep);
 }
 
 void fy__act_apply(float *x, int64_t n, const fy__epilogue *ep)
 {
     if (!ep || ep->act == FY_ACT_NONE || n <= 0)
         return;
-#if defined(__x86_64__) || defined(__i386__)
-    if (fy__isa_active() >= FY_ISA_AVX2) {
-        act_avx2(x, n, ep->act, ep->alpha, ep->beta);
-        return;
-    }
-#endif
-    act_any(x, n, ep->act, ep->alpha, ep->beta);
+    fy__epilogue only = {0};
+    only.act = ep->act;
+    only.alpha = ep->alpha;
+    only.beta = ep->beta;
+    fy__epi_tile(x, n, 0, 0, 1, n, &only);
 }

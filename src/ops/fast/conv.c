@@ -65,9 +65,16 @@ static void pack_im2col(const void *src, int nrp, int64_t k0, int64_t kc, int64_
         for (int64_t p = 0; p < panels; p++) {
             int64_t cols = nc - p * nrp < nrp ? nc - p * nrp : nrp;
             float *d = dst + p * kc * nrp + k * nrp;
-            memcpy(d, row + p * nrp, (size_t)cols * sizeof *d);
-            for (int64_t j = cols; j < nrp; j++)
-                d[j] = 0.0f;
+            const float *sp = row + p * nrp;
+            /* full panels with a constant size: inline vector moves, not a libc call */
+            if (cols == 32 && nrp == 32) {
+                memcpy(d, sp, 32 * sizeof *d);
+            } else if (cols == 16 && nrp == 16) {
+                memcpy(d, sp, 16 * sizeof *d);
+            } else {
+                for (int64_t j = 0; j < nrp; j++)
+                    d[j] = j < cols ? sp[j] : 0.0f;
+            }
         }
     }
 }

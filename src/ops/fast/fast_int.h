@@ -80,8 +80,9 @@ void fy__pack_a_block(float *dst, int mrp, const float *a, int64_t rsa, int64_t 
                       int64_t kc);
 void fy__pack_b_block(float *dst, int nrp, const float *b, int64_t rsb, int64_t csb, int64_t kc,
                       int64_t n);
-/* Epilogue on the mr x nr tile at (i0, j0) of C. */
-void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int nr,
+/* Epilogue on the mr x n tile at (i0, j0) of C, one pass per row:
+ * x = act(x + bias + residual) (act.c). */
+void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t n,
                   const fy__epilogue *ep);
 
 #endif

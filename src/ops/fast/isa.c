@@ -5,11 +5,13 @@
 
 #include "fast.h"
 
-/* The one mutable global of the kernels (listed in docs/ARCHITECTURE.md): tests
- * force a level to cover every code path on one machine. -1: no override. */
-static atomic_int forced = -1;
+/* The mutable globals of the kernels (listed in docs/ARCHITECTURE.md). forced: tests
+ * force a level to cover every code path on one machine (-1: no override). detected:
+ * the detected level, cached because kernels ask per call (-1: not yet detected;
+ * detection is idempotent, so racing first callers store the same value). */
+static atomic_int forced = -1, detected = -1;
 
-fy__isa fy__isa_best(void)
+static fy__isa detect(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
@@ -20,6 +22,16 @@ fy__isa fy__isa_best(void)
         return FY_ISA_AVX2;
 #endif
     return FY_ISA_C;
+}
+
+fy__isa fy__isa_best(void)
+{
+    int b = atomic_load_explicit(&detected, memory_order_relaxed);
+    if (b < 0) {
+        b = (int)detect();
+        atomic_store_explicit(&detected, b, memory_order_relaxed);
+    }
+    return (fy__isa)b;
 }
 
 fy__isa fy__isa_active(void)

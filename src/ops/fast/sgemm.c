@@ -3,7 +3,6 @@
  * register-blocked microkernel streams through (the BLIS/GotoBLAS scheme), C is
  * cut into MC x NC blocks run in parallel on the pool, and the epilogue (bias,
  * residual, activation) is applied to each microtile while it is still in L1. */
-#include <math.h>
 #include <string.h>
 
 #include "../../core/core.h"
@@ -46,6 +45,19 @@ T512 INLINE void k512(const int mr, int64_t kc, const float *a, const float *b, 
     }
     __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    if (nr == 32) { /* full tiles: plain stores, which later loads can forward from */
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            float *cr = c + i * ldc;
+            if (acc) {
+                c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(cr));
+                c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(cr + 16));
+            }
+            _mm512_storeu_ps(cr, c0[i]);
+            _mm512_storeu_ps(cr + 16, c1[i]);
+        }
+        return;
+    }
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
         float *cr = c + i * ldc;
@@ -106,26 +118,39 @@ T256 INLINE void k256(const int mr, int64_t kc, const float *a, const float *b, 
                               int nr, int acc)                                                     \
     {                                                                                              \
         k512(n, kc, a, b, c, ldc, nr, acc);                                                        \
-    }
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= FY_MR512, "row count")
 #define K256(n)                                                                                    \
     T256 static void k256_##n(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,   \
                               int nr, int acc)                                                     \
     {                                                                                              \
         k256(n, kc, a, b, c, ldc, nr, acc);                                                        \
-    }
-K512(1)
-K512(2)
-K512(3)
-K512(4)
-K512(5)
-K512(6)
-K512(7)
-K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= FY_MR256, "row count")
+/* One instantiation per row count. */
+K512(1);
+K512(2);
+K512(3);
+K512(4);
+K512(5);
+K512(6);
+K512(7);
+K512(8);
+K512(9);
+K512(10);
+K512(11);
+K512(12);
+K256(1);
+K256(2);
+K256(3);
+K256(4);
+K256(5);
+K256(6);
 #endif
 
-    /* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
-    static void kc_any(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
-                       int nr, int acc)
+/* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
+static void kc_any(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
+                   int nr, int acc)
 {
     float t[FY_MRC][FY_NRC] = {{0}};
     for (int64_t k = 0; k < kc; k++) {
@@ -145,11 +170,12 @@ K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(
                        int acc)                                                                    \
     {                                                                                              \
         kc_any(kc, a, b, c, ldc, n, nr, acc);                                                      \
-    }
-KC_(1)
-KC_(2)
-KC_(3)
-KC_(4)
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= FY_MRC, "row count")
+KC_(1);
+KC_(2);
+KC_(3);
+KC_(4);
 
 static const fy__kset kset_c = {FY_ISA_C, FY_MRC, FY_NRC, {NULL, kc_1, kc_2, kc_3, kc_4}};
 #if FY_X86
@@ -175,31 +201,6 @@ const fy__kset *fy__kset_for(fy__isa isa)
 }
 
 /* ---- epilogue ---- */
-
-void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int nr,
-                  const fy__epilogue *ep)
-{
-    for (int i = 0; i < mr; i++) {
-        float *cr = c + i * ldc;
-        if (ep->bias) {
-            if (ep->per_col) {
-                const float *bb = ep->bias + j0;
-                for (int j = 0; j < nr; j++)
-                    cr[j] += bb[j];
-            } else {
-                float bv = ep->bias[i0 + i];
-                for (int j = 0; j < nr; j++)
-                    cr[j] += bv;
-            }
-        }
-        if (ep->residual) {
-            const float *rr = ep->residual + (i0 + i) * ep->ldr + j0;
-            for (int j = 0; j < nr; j++)
-                cr[j] += rr[j];
-        }
-        fy__act_apply(cr, nr, ep);
-    }
-}
 
 /* ---- packing ---- */
 
@@ -435,7 +436,7 @@ void fy__gemm_run(fy_pool *pool, const fy__gemm *g)
         for (int64_t i = 0; i < g->M; i++) {
             memset(g->c + i * g->ldc, 0, (size_t)g->N * sizeof(float));
             if (g->ep)
-                fy__epi_tile(g->c + i * g->ldc, g->ldc, i, 0, 1, (int)g->N, g->ep);
+                fy__epi_tile(g->c + i * g->ldc, g->ldc, i, 0, 1, g->N, g->ep);
         }
         return;
     }
