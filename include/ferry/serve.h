@@ -25,6 +25,9 @@ typedef struct fy_serve_opts {
     const char *host;         /* "127.0.0.1": loopback unless told otherwise */
     int port;                 /* 8080; -1 picks a free port (tests), see fy_server_port */
     int http_threads;         /* 4: threads accepting and decoding requests */
+    int engine_threads;       /* 0: CPUs available (affinity, cgroup quota): one thread pool
+                               * shared by every instance of every model, so instances
+                               * never oversubscribe the CPUs; 1: no intra-op threads */
     int instances;            /* 0: the manifest's serving.instances, else 1 */
     int max_batch_size;       /* 0: the manifest's serving.max_batch_size, else 1 (no batching) */
     int max_queue_delay_us;   /* 0: the manifest's serving.max_queue_delay_ms, else 0 */

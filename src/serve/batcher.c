@@ -455,7 +455,8 @@ int fy__batcher_create(fy__batcher **out, const fy__batcher_opts *o, fy_diag *d)
             rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
             goto fail;
         }
-        if ((rc = fy_session_create(&b->inst[k].s, o->model, NULL, d)) != FY_OK)
+        fy_session_opts so = {.threads = 1, .pool = o->pool};
+        if ((rc = fy_session_create(&b->inst[k].s, o->model, &so, d)) != FY_OK)
             goto fail;
     }
     if ((rc = warm_up(b, d)) != FY_OK)

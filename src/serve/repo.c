@@ -1010,6 +1010,7 @@ static void load_mv(fy__repo *r, fy__mv *mv)
                 pick(r->o.max_queue_delay_us, man ? man->max_queue_delay_us : 0, 0),
             .queue_capacity = pick(r->o.queue_capacity, 0, DEFAULT_QUEUE),
             .metrics = r->o.metrics,
+            .pool = r->o.pool,
         };
         rc = fy__batcher_create(&b, &bo, &d);
     }

@@ -80,6 +80,7 @@ typedef struct fy__repo_opts {
     int n_paths;
     int instances, max_batch_size, max_queue_delay_us, queue_capacity, version_policy_latest;
     fy__metrics *metrics;     /* borrowed */
+    fy_pool *pool;            /* borrowed: every session's intra-op threads; may be NULL */
     /* Trust policy: with trusted_key (a public key file, borrowed) only packages
      * validly signed by that key load; unsigned, untrusted and bare models are
      * refused with the reason. */
@@ -157,6 +158,7 @@ typedef struct fy__batcher_opts {
     const char *name, *version; /* for messages and metric labels; borrowed, outlive it */
     int instances, max_batch_size, max_queue_delay_us, queue_capacity; /* already defaulted */
     fy__metrics *metrics;       /* borrowed; may be NULL */
+    fy_pool *pool;              /* borrowed: intra-op threads shared by all sessions; may be NULL */
 } fy__batcher_opts;
 /* Creates the sessions, warms each one up (a run on zeros, symbolic dims 1; the
  * message then starts "warm-up: ") and starts the threads. */

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "core/core.h"
+#include "core/pool.h"
 #include "ferry/ferry.h"
 #include "serve/serve_int.h"
 
@@ -33,6 +34,7 @@ struct fy_server {
     int n_paths;
 
     fy__metrics *metrics;
+    fy_pool *pool; /* intra-op threads of every session (opts.engine_threads) */
     fy__repo *repo;
     fy__http *http;
 
@@ -267,6 +269,9 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
         goto fail;
     }
 
+    if (s->opts.engine_threads != 1 &&
+        (rc = fy_pool_create(&s->pool, s->opts.engine_threads, d)) != FY_OK)
+        goto fail;
     fy__repo_opts ro = {0};
     ro.paths = (const char *const *)s->paths;
     ro.n_paths = s->n_paths;
@@ -276,6 +281,7 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     ro.queue_capacity = s->opts.queue_capacity;
     ro.version_policy_latest = s->opts.version_policy_latest;
     ro.metrics = s->metrics;
+    ro.pool = s->pool;
     ro.trusted_key = s->opts.trusted_key_file;
     ro.log = log_line;
     ro.log_ctx = s;
@@ -432,6 +438,7 @@ void fy_server_free(fy_server *s)
         return;
     fy__http_free(s->http); /* before the repo: its workers hold model references */
     fy__repo_free(s->repo);
+    fy_pool_free(s->pool); /* after the sessions that use it */
     fy__metrics_free(s->metrics);
     fy__tls_clear(&s->tls); /* the daemon is stopped: zero the key bytes */
     for (int i = 0; i < s->n_paths; i++)

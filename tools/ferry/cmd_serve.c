@@ -25,6 +25,8 @@ static const char help[] =
     "  --host ADDR            address to bind (default 127.0.0.1; 0.0.0.0 exposes it)\n"
     "  --port N               port (default 8080; 0 picks a free one and prints it)\n"
     "  --threads N            HTTP threads (default 4)\n"
+    "  --engine-threads N     inference threads shared by all models and instances\n"
+    "                         (default 0: the CPUs this process may use; 1: none)\n"
     "  --instances N          sessions per model version (default: manifest, else 1)\n"
     "  --max-batch N          dynamic batching: rows per batch (default: manifest, else 1)\n"
     "  --queue-delay-us N     dynamic batching: longest wait to fill a batch\n"
@@ -114,6 +116,8 @@ int cmd_serve(int argc, char **argv)
             code = int_arg(a, argv[++i], 0, 65535, &port);
         } else if (v && strcmp(a, "--threads") == 0) {
             code = int_arg(a, argv[++i], 1, 256, &o.http_threads);
+        } else if (v && strcmp(a, "--engine-threads") == 0) {
+            code = int_arg(a, argv[++i], 0, 1024, &o.engine_threads);
         } else if (v && strcmp(a, "--instances") == 0) {
             code = int_arg(a, argv[++i], 1, 256, &o.instances);
         } else if (v && strcmp(a, "--max-batch") == 0) {
