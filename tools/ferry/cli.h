@@ -43,5 +43,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 
 #endif
