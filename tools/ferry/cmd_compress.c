@@ -517,6 +517,11 @@ int cmd_compress(int argc, char **argv)
     if (!path || !out_path) {
         USAGE("see 'ferry compress --help'", !path ? "no model given" : "no output given (-o OUT)");
     }
+    if (o.prune == 0 && o.prune_global == 0 && o.prune_structured == 0 &&
+        o.quantize == FY_QUANT_NONE && o.share_bits == 0)
+        USAGE("see 'ferry compress --help'",
+              "no method given (--prune, --prune-global, --prune-structured, --quantize or "
+              "--share-weights)");
     if (max_drop >= 0 && !eval_spec) {
         USAGE(NULL, "--max-drop needs --eval DATASET");
     }
@@ -602,14 +607,22 @@ int cmd_compress(int argc, char **argv)
         has_diff = 1;
     }
     int passed = 1;
+    int64_t package_bytes = -1;
     if (max_drop >= 0 && (before.accuracy - after.accuracy) * 100.0 > max_drop + 1e-9)
         passed = 0;
     if (passed) {
         if (pkg) {
-            char record[512];
-            int k = snprintf(record, sizeof record, "methods:");
+            char record[1024];
+            int k = snprintf(record, sizeof record, "methods: [");
             for (int i = 0; i < res->n_methods && k < (int)sizeof record; i++)
-                k += snprintf(record + k, sizeof record - (size_t)k, " %s", res->methods[i]);
+                k += snprintf(record + k, sizeof record - (size_t)k, "%s\"%s\"", i ? ", " : "",
+                              res->methods[i]);
+            if (k < (int)sizeof record)
+                k += snprintf(record + k, sizeof record - (size_t)k, "]");
+            if (before.has_acc && k < (int)sizeof record)
+                snprintf(record + k, sizeof record - (size_t)k,
+                         "\n  accuracy_before: %.6f\n  accuracy_after: %.6f", before.accuracy,
+                         after.accuracy);
             rc = compress_package(pkg, out_path, out_bytes, out_len, record, &d);
             if (rc != FY_OK) {
                 code = cli_error("compress", cli_exit_for(rc), NULL, "%s", d.msg);
@@ -617,7 +630,7 @@ int cmd_compress(int argc, char **argv)
             }
             struct stat st;
             if (stat(out_path, &st) == 0)
-                after.size_bytes = (int64_t)st.st_size;
+                package_bytes = (int64_t)st.st_size;
         } else if (write_atomic(out_path, out_bytes, out_len) != 0) {
             code = cli_error("compress", EXIT_IO, NULL, "cannot write '%s': %s", out_path,
                              strerror(errno ? errno : EIO));
@@ -626,6 +639,8 @@ int cmd_compress(int argc, char **argv)
     }
     rep = report_json(path, passed ? out_path : NULL, &before, &after, res, has_diff, dmax, dmean,
                       max_drop, passed);
+    if (package_bytes >= 0)
+        json_object_set_new(rep, "package_bytes", json_integer(package_bytes));
     if (json) {
         char *s = json_dumps(rep, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
         if (s)
@@ -634,6 +649,8 @@ int cmd_compress(int argc, char **argv)
     } else {
         print_report(stdout, 0, path, passed ? out_path : "(not written)", &before, &after, res,
                      has_diff, dmax, dmean);
+        if (package_bytes >= 0)
+            printf("\npackage written: %lld bytes\n", (long long)package_bytes);
     }
     if (md_path) {
         FILE *f = fopen(md_path, "w");
