@@ -185,8 +185,8 @@ static int exposed_model(const qmodel *q, const char *const *names, int n, fy_mo
     return rc;
 }
 
-int fy__calibrate(const qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy__qrange *ranges,
-                  fy_diag *d)
+int fy__calibrate(const qmodel *q, const char *const *probe, int n, const fy_compress_opts *o,
+                  fy__qrange *ranges, fy_diag *d)
 {
     const fy_dataset *ds = o->calibration;
     float scale = o->input_scale != 0 ? o->input_scale : 1.0f / 255.0f;
@@ -214,18 +214,25 @@ int fy__calibrate(const qmodel *q, qlayer *L, int n, const fy_compress_opts *o, 
         goto done;
     }
     for (int i = 0; i < n; i++) {
-        const char *xname = q->g->node[L[i].node]->input[0];
+        const char *xname = probe[i];
         int is_input = 0;
+        slot[i] = -2;
+        if (!xname)
+            continue;
         for (size_t k = 0; k < q->g->n_input; k++)
             is_input |= strcmp(q->g->input[k]->name, xname) == 0;
         slot[i] = -1;
         if (is_input && fy__q_find_init(q, xname) < 0)
             continue;
-        for (int k = 0; k < n_names; k++)
-            if (strcmp(names[k], xname) == 0)
+        slot[i] = -2; /* an index into the run's outputs: the model's, then the exposed */
+        for (int k = 0; k < n_out0; k++)
+            if (strcmp(q->g->output[k]->name, xname) == 0)
                 slot[i] = k;
+        for (int k = 0; k < n_names && slot[i] < 0; k++)
+            if (strcmp(names[k], xname) == 0)
+                slot[i] = n_out0 + k;
         if (slot[i] < 0) {
-            slot[i] = n_names;
+            slot[i] = n_out0 + n_names;
             names[n_names++] = xname;
         }
     }
@@ -251,7 +258,9 @@ int fy__calibrate(const qmodel *q, qlayer *L, int n, const fy_compress_opts *o, 
             if ((rc = fy_session_run(s, 1, &x, n_out0 + n_names, outs, d)) != FY_OK)
                 goto done;
             for (int i = 0; i < n; i++) {
-                const fy_tensor *t = slot[i] < 0 ? &x : &outs[n_out0 + slot[i]];
+                if (slot[i] == -2)
+                    continue;
+                const fy_tensor *t = slot[i] < 0 ? &x : &outs[slot[i]];
                 if (t->dtype != FY_DTYPE_F32)
                     continue;
                 const float *v = t->data;

@@ -103,6 +103,7 @@ int fy_compress_model(const void *buf, size_t len, const fy_compress_opts *opts,
     qmodel q;
     qlayer *L = NULL;
     fy__qrange *ranges = NULL;
+    const char **probes = NULL;
     int n = 0;
     if ((rc = fy__q_open(&q, buf, len, d)) != FY_OK)
         return rc;
@@ -137,14 +138,21 @@ int fy_compress_model(const void *buf, size_t len, const fy_compress_opts *opts,
             L[i].rep->nonzero_after = tensor_nonzero(t, L[i].rep->params_after);
         }
     if (o.quantize == FY_QUANT_INT8 || o.quantize == FY_QUANT_INT8_DYNAMIC) {
-        ranges = fy__calloc((size_t)n + 1, sizeof *ranges);
-        if (!ranges) {
+        ranges = fy__calloc((size_t)n * 2 + 1, sizeof *ranges);
+        probes = fy__calloc((size_t)n * 2 + 1, sizeof *probes);
+        if (!ranges || !probes) {
             rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
             goto done;
         }
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < 2 * n; i++)
             ranges[i] = (fy__qrange){1, -1};
-        if (o.quantize == FY_QUANT_INT8 && (rc = fy__calibrate(&q, L, n, &o, ranges, d)) != FY_OK)
+        for (int i = 0; i < n; i++) {
+            probes[i] = q.g->node[L[i].node]->input[0];
+            if (L[i].kind == QL_CONV && !L[i].excluded)
+                probes[n + i] = fy__conv_out(&q, &L[i], NULL);
+        }
+        if (o.quantize == FY_QUANT_INT8 &&
+            (rc = fy__calibrate(&q, probes, 2 * n, &o, ranges, d)) != FY_OK)
             goto done;
         if ((rc = fy__quantize_int8(&q, L, n, &o, ranges)) != FY_OK)
             goto done;
@@ -179,6 +187,7 @@ int fy_compress_model(const void *buf, size_t len, const fy_compress_opts *opts,
 done:
     fy__free(L);
     fy__free(ranges);
+    fy__free(probes);
     fy__q_close(&q);
     return rc;
 }

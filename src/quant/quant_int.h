@@ -87,17 +87,21 @@ typedef struct fy__qrange {
 void fy__quant_weights(const float *w, int64_t channels, int64_t per, int8_t *q, float *scale);
 /* uint8 scale and zero point for a float range (the range is widened to hold 0). */
 void fy__quant_params(float mn, float mx, float *scale, uint8_t *zp);
-int fy__quantize_int8(qmodel *q, qlayer *L, int n, const fy_compress_opts *o,
-                      const fy__qrange *ranges);
+/* ranges[i]: layer i's input; ranges[n + i]: a Conv layer's output (fy__conv_out). */
+int fy__quantize_int8(qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy__qrange *ranges);
 int fy__quantize_half(qmodel *q, qlayer *L, int n, int bf16);
 
 /* calib.c: the model's one float32 input for samples [start, start + n) of ds
  * (uint8 times scale; zeros when ds is NULL). */
 int fy__fill_batch(const fy_model *m, const fy_dataset *ds, int64_t start, int64_t n, float scale,
                    fy_tensor *x, fy_diag *d);
-/* calib.c: activation ranges of every layer's input, from calibration data. */
-int fy__calibrate(const qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy__qrange *ranges,
-                  fy_diag *d);
+/* calib.c: the range of each named value (NULL entries skipped) over the
+ * calibration data. */
+int fy__calibrate(const qmodel *q, const char *const *probe, int n, const fy_compress_opts *o,
+                  fy__qrange *ranges, fy_diag *d);
+/* quantize.c: the value a Conv layer's QLinearConv will produce: the output of
+ * a ReLU that is its only consumer (folded into the uint8 output), else its own. */
+const char *fy__conv_out(const qmodel *q, const qlayer *l, int *relu_node);
 /* Range from a histogram of values in [lo, hi] (nbins bins), by method. */
 void fy__calib_pick(const double *hist, int nbins, float lo, float hi, fy_calib_method m,
                     float *out_min, float *out_max);

@@ -461,7 +461,8 @@ TEST(structured_prune_conv_through_flatten)
         FY_CHECK_NEAR(a[i], b[i], 1e-6);
     free(a);
     free(b);
-    /* int8 static on the conv model: ConvInteger and MatMulInteger run in the engine */
+    /* int8 static on the conv model: QLinearConv (the ReLU folded into its uint8
+     * output), Flatten on uint8, MatMulInteger: all run in the engine */
     fy_dataset ds = {0};
     int64_t sd[4] = {4, 1, 4, 4}, ld[1] = {4};
     fy_tensor_alloc(&ds.samples, FY_DTYPE_U8, 4, sd, NULL);
@@ -475,9 +476,12 @@ TEST(structured_prune_conv_through_flatten)
     void *qo = NULL;
     size_t ql;
     FY_CHECK_EQ(fy_compress_model(m, len, &o2, &qo, &ql, NULL, &d), FY_OK);
-    FY_CHECK_EQ(count_op(qo, ql, "ConvInteger"), 1);
+    FY_CHECK_EQ(count_op(qo, ql, "QLinearConv"), 1);
     FY_CHECK_EQ(count_op(qo, ql, "MatMulInteger"), 1);
     FY_CHECK_EQ(count_op(qo, ql, "Conv"), 0);
+    FY_CHECK_EQ(count_op(qo, ql, "Relu"), 0);
+    FY_CHECK_EQ(count_op(qo, ql, "QuantizeLinear"), 1);   /* the model's input only */
+    FY_CHECK_EQ(count_op(qo, ql, "DequantizeLinear"), 0); /* uint8 flows into the Gemm */
     float xs[16];
     for (int i = 0; i < 16; i++)
         xs[i] = (float)((i * 37) % 256) / 255.0f; /* sample 0 of the calibration set */
