@@ -90,9 +90,9 @@ typedef struct fy_model_counts {
 } fy_model_counts;
 int fy_compress_count(const fy_model *m, fy_model_counts *out);
 
-/* Speed of a model with one float32 input, in process: median latency of
- * repeated runs at batch 1 and 32 (inputs taken from ds when given, else
- * zeros). runs <= 0 means 20 at batch 1 and 10 at batch 32. */
+/* Speed of a model with one input, in process: median latency of repeated runs
+ * at batch 1 and 32 (float32 inputs taken from ds when given, else zeros of the
+ * input's dtype). runs <= 0 means 20 at batch 1 and 10 at batch 32. */
 typedef struct fy_speed {
     double latency_b1_ms, latency_b32_ms; /* medians */
     double throughput_b1, throughput_b32; /* items per second from the medians */

@@ -25,7 +25,9 @@ int fy__fill_batch(const fy_model *m, const fy_dataset *ds, int64_t start, int64
     fy_io_desc in;
     if (fy_model_n_inputs(m) != 1 || fy_model_input(m, 0, &in) != FY_OK)
         return fy__diag_set(d, FY_EUNSUPPORTED, "measuring needs a model with one input");
-    if (in.dtype != FY_DTYPE_F32 && in.dtype != FY_DTYPE_UNDEFINED)
+    /* Without data any numeric input gets zeros (token ids 0 for a text model). */
+    fy_dtype dt = in.dtype == FY_DTYPE_UNDEFINED ? FY_DTYPE_F32 : in.dtype;
+    if (ds ? dt != FY_DTYPE_F32 : fy_dtype_size(dt) == 0)
         return fy__diag_set(d, FY_EUNSUPPORTED, "input '%s' is %s; float32 expected", in.name,
                             fy_dtype_name(in.dtype));
     int64_t dims[FY_MAX_RANK];
@@ -56,7 +58,7 @@ int fy__fill_batch(const fy_model *m, const fy_dataset *ds, int64_t start, int64
     if (dims[0] != n)
         return fy__diag_set(d, FY_EUNSUPPORTED, "input '%s' has a fixed batch of %lld", in.name,
                             (long long)dims[0]);
-    int rc = fy_tensor_alloc(x, FY_DTYPE_F32, rank, dims, d);
+    int rc = fy_tensor_alloc(x, dt, rank, dims, d);
     if (rc != FY_OK || !ds)
         return rc;
     float *dst = x->data;

@@ -91,8 +91,8 @@ void fy__quant_params(float mn, float mx, float *scale, uint8_t *zp);
 int fy__quantize_int8(qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy__qrange *ranges);
 int fy__quantize_half(qmodel *q, qlayer *L, int n, int bf16);
 
-/* calib.c: the model's one float32 input for samples [start, start + n) of ds
- * (uint8 times scale; zeros when ds is NULL). */
+/* calib.c: the model's one input for samples [start, start + n) of ds (float32:
+ * uint8 times scale), or zeros of the input's dtype when ds is NULL. */
 int fy__fill_batch(const fy_model *m, const fy_dataset *ds, int64_t start, int64_t n, float scale,
                    fy_tensor *x, fy_diag *d);
 /* calib.c: the range of each named value (NULL entries skipped) over the

@@ -45,6 +45,7 @@ static const char help[] =
     "  --max-drop P             fail (exit 1, nothing written) if accuracy drops by more\n"
     "                           than P percentage points (needs --eval)\n"
     "  --runs N                 timed runs per batch size (default 20 and 10)\n"
+    "  --no-speed               skip the timing (latency and throughput are null)\n"
     "  --json                   print the report as one JSON object\n"
     "  --report-md FILE         also write the report as Markdown\n"
     "\n"
@@ -58,6 +59,7 @@ static const char help[] =
 typedef struct side {
     int64_t size_bytes;
     fy_model_counts counts;
+    int has_speed;
     fy_speed speed;
     int has_acc;
     double accuracy;
@@ -157,10 +159,12 @@ static json_t *side_json(const side *s)
     json_object_set_new(o, "size_bytes", json_integer(s->size_bytes));
     json_object_set_new(o, "params", json_integer(s->counts.params));
     json_object_set_new(o, "nonzero", json_integer(s->counts.nonzero));
-    json_object_set_new(o, "latency_b1_ms", json_real(s->speed.latency_b1_ms));
-    json_object_set_new(o, "latency_b32_ms", json_real(s->speed.latency_b32_ms));
-    json_object_set_new(o, "throughput_b1", json_real(s->speed.throughput_b1));
-    json_object_set_new(o, "throughput_b32", json_real(s->speed.throughput_b32));
+#define SPEED(k, v) json_object_set_new(o, k, s->has_speed ? json_real(v) : json_null())
+    SPEED("latency_b1_ms", s->speed.latency_b1_ms);
+    SPEED("latency_b32_ms", s->speed.latency_b32_ms);
+    SPEED("throughput_b1", s->speed.throughput_b1);
+    SPEED("throughput_b32", s->speed.throughput_b32);
+#undef SPEED
     return o;
 }
 
@@ -207,10 +211,16 @@ static void print_report(FILE *f, int md, const char *in, const char *out, const
     ROW("parameters", "%lld", "%lld", (long long)b->counts.params, (long long)a->counts.params);
     ROW("non-zero parameters", "%lld", "%lld", (long long)b->counts.nonzero,
         (long long)a->counts.nonzero);
-    ROW("latency batch 1 (ms)", "%.3f", "%.3f", b->speed.latency_b1_ms, a->speed.latency_b1_ms);
-    ROW("latency batch 32 (ms)", "%.3f", "%.3f", b->speed.latency_b32_ms, a->speed.latency_b32_ms);
-    ROW("throughput b1 (/s)", "%.1f", "%.1f", b->speed.throughput_b1, a->speed.throughput_b1);
-    ROW("throughput b32 (/s)", "%.1f", "%.1f", b->speed.throughput_b32, a->speed.throughput_b32);
+    if (b->has_speed && a->has_speed) {
+        ROW("latency batch 1 (ms)", "%.3f", "%.3f", b->speed.latency_b1_ms,
+            a->speed.latency_b1_ms);
+        ROW("latency batch 32 (ms)", "%.3f", "%.3f", b->speed.latency_b32_ms,
+            a->speed.latency_b32_ms);
+        ROW("throughput b1 (/s)", "%.1f", "%.1f", b->speed.throughput_b1,
+            a->speed.throughput_b1);
+        ROW("throughput b32 (/s)", "%.1f", "%.1f", b->speed.throughput_b32,
+            a->speed.throughput_b32);
+    }
 #undef ROW
     if (md)
         fprintf(f, "| top-1 accuracy | %s | %s | |\n", ab, aa);
@@ -300,8 +310,16 @@ static int measure(const char *what, const void *bytes, size_t len, const fy_dat
     if (rc == FY_OK)
         rc = fy_compress_count(m, &s->counts);
     s->size_bytes = (int64_t)len;
-    if (rc == FY_OK)
-        rc = fy_compress_speed(m, speed_ds, scale, runs, &s->speed, &d);
+    if (rc == FY_OK && runs >= 0) {
+        /* Speed is information, not a requirement: a model the timing cannot feed
+         * (several inputs, symbolic shapes) still gets compressed. */
+        fy_diag sd = {{0}};
+        if (fy_compress_speed(m, speed_ds, scale, runs, &s->speed, &sd) == FY_OK)
+            s->has_speed = 1;
+        else
+            fprintf(stderr, "ferry compress: warning: speed of the %s model not measured: %s\n",
+                    what, sd.msg);
+    }
     if (rc == FY_OK && ds) {
         fy_eval_opts eo = {0};
         fy_eval_result er;
@@ -412,7 +430,7 @@ int cmd_compress(int argc, char **argv)
                *md_path = NULL;
     const char *exclude[FY_COMPRESS_MAX_EXCLUDE];
     char *exclude_buf = NULL;
-    int json = 0, runs = 0;
+    int json = 0, runs = 0; /* -1: --no-speed */
     long v;
     double max_drop = -1;
     int64_t eval_limit = 0;
@@ -498,6 +516,8 @@ int cmd_compress(int argc, char **argv)
             if (parse_long(argv[++i], 1, 64, &v) != 0)
                 USAGE(NULL, "--runs wants 1..64, got '%s'", argv[i]);
             runs = (int)v;
+        } else if (strcmp(a, "--no-speed") == 0) {
+            runs = -1;
         } else if (strcmp(a, "--max-drop") == 0 && more) {
             char *end;
             max_drop = strtod(argv[++i], &end);
