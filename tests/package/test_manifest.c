@@ -781,8 +781,8 @@ TEST(compression_record)
         {"compression:\n  methods: []\n", "compression.methods", "at least one"},
         {"compression:\n  methods: [int8, int8]\n", "compression.methods[1]", "twice"},
         {"compression:\n  methods: int8\n", "compression.methods", "must be a list"},
-        {"compression:\n  methods: [int8]\n  accuracy_after: 1.5\n",
-         "compression.accuracy_after", "at most 1"},
+        {"compression:\n  methods: [int8]\n  accuracy_after: 1.5\n", "compression.accuracy_after",
+         "at most 1"},
         {"compression:\n  methods: [int8]\n  speedup: 2\n", "compression", "unknown field"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

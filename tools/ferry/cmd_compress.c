@@ -212,12 +212,10 @@ static void print_report(FILE *f, int md, const char *in, const char *out, const
     ROW("non-zero parameters", "%lld", "%lld", (long long)b->counts.nonzero,
         (long long)a->counts.nonzero);
     if (b->has_speed && a->has_speed) {
-        ROW("latency batch 1 (ms)", "%.3f", "%.3f", b->speed.latency_b1_ms,
-            a->speed.latency_b1_ms);
+        ROW("latency batch 1 (ms)", "%.3f", "%.3f", b->speed.latency_b1_ms, a->speed.latency_b1_ms);
         ROW("latency batch 32 (ms)", "%.3f", "%.3f", b->speed.latency_b32_ms,
             a->speed.latency_b32_ms);
-        ROW("throughput b1 (/s)", "%.1f", "%.1f", b->speed.throughput_b1,
-            a->speed.throughput_b1);
+        ROW("throughput b1 (/s)", "%.1f", "%.1f", b->speed.throughput_b1, a->speed.throughput_b1);
         ROW("throughput b32 (/s)", "%.1f", "%.1f", b->speed.throughput_b32,
             a->speed.throughput_b32);
     }
