@@ -45,6 +45,7 @@ static const char help[] =
     "  --max-drop P             fail (exit 1, nothing written) if accuracy drops by more\n"
     "                           than P percentage points (needs --eval)\n"
     "  --runs N                 timed runs per batch size (default 20 and 10)\n"
+    "  --threads N              threads for the timing (default 1; 0: every CPU)\n"
     "  --no-speed               skip the timing (latency and throughput are null)\n"
     "  --json                   print the report as one JSON object\n"
     "  --report-md FILE         also write the report as Markdown\n"
@@ -233,10 +234,16 @@ static void print_report(FILE *f, int md, const char *in, const char *out, const
     if (md)
         fprintf(f, "| layer | op | method | params before | after | non-zero before | after | "
                    "max weight error |\n|---|---|---|---:|---:|---:|---:|---:|\n");
-    else
-        fprintf(f, "  %-20s %-8s %-34s %10s %10s %10s\n", "layer", "op", "method", "params",
-                "nz before", "nz after");
     int shown = res->n_layers < FY_COMPRESS_MAX_LAYERS ? res->n_layers : FY_COMPRESS_MAX_LAYERS;
+    int wname = 5, wmeth = 6;
+    for (int i = 0; i < shown; i++) {
+        int ln = (int)strlen(res->layers[i].name), lm = (int)strlen(res->layers[i].method);
+        wname = ln > wname ? ln : wname;
+        wmeth = lm > wmeth ? lm : wmeth;
+    }
+    if (!md)
+        fprintf(f, "  %-*s %-8s %-*s %10s %10s %10s\n", wname, "layer", "op", wmeth, "method",
+                "params", "nz before", "nz after");
     for (int i = 0; i < shown; i++) {
         const fy_compress_layer *l = &res->layers[i];
         const char *m = l->method[0] ? l->method : "-";
@@ -245,7 +252,7 @@ static void print_report(FILE *f, int md, const char *in, const char *out, const
                     (long long)l->params_before, (long long)l->params_after,
                     (long long)l->nonzero_before, (long long)l->nonzero_after, l->max_abs_err);
         else
-            fprintf(f, "  %-20s %-8s %-34s %10lld %10lld %10lld\n", l->name, l->op, m,
+            fprintf(f, "  %-*s %-8s %-*s %10lld %10lld %10lld\n", wname, l->name, l->op, wmeth, m,
                     (long long)l->params_after, (long long)l->nonzero_before,
                     (long long)l->nonzero_after);
     }
@@ -298,8 +305,8 @@ static json_t *report_json(const char *in, const char *out, const side *b, const
 
 /* Measure one side: counts, speed, and accuracy plus all scores when ds is given. */
 static int measure(const char *what, const void *bytes, size_t len, const fy_dataset *ds,
-                   const fy_dataset *speed_ds, int64_t limit, float scale, int runs, side *s,
-                   fy_tensor *scores)
+                   const fy_dataset *speed_ds, int64_t limit, float scale, int runs, int threads,
+                   side *s, fy_tensor *scores)
 {
     fy_diag d = {{0}};
     fy_model *m = NULL;
@@ -312,7 +319,7 @@ static int measure(const char *what, const void *bytes, size_t len, const fy_dat
         /* Speed is information, not a requirement: a model the timing cannot feed
          * (several inputs, symbolic shapes) still gets compressed. */
         fy_diag sd = {{0}};
-        if (fy_compress_speed(m, speed_ds, scale, runs, &s->speed, &sd) == FY_OK)
+        if (fy_compress_speed(m, speed_ds, scale, runs, threads, &s->speed, &sd) == FY_OK)
             s->has_speed = 1;
         else
             fprintf(stderr, "ferry compress: warning: speed of the %s model not measured: %s\n",
@@ -429,6 +436,7 @@ int cmd_compress(int argc, char **argv)
     const char *exclude[FY_COMPRESS_MAX_EXCLUDE];
     char *exclude_buf = NULL;
     int json = 0, runs = 0; /* -1: --no-speed */
+    int threads = 1;
     long v;
     double max_drop = -1;
     int64_t eval_limit = 0;
@@ -514,6 +522,10 @@ int cmd_compress(int argc, char **argv)
             if (parse_long(argv[++i], 1, 64, &v) != 0)
                 USAGE(NULL, "--runs wants 1..64, got '%s'", argv[i]);
             runs = (int)v;
+        } else if (strcmp(a, "--threads") == 0 && more) {
+            if (parse_long(argv[++i], 0, 1024, &v) != 0)
+                USAGE(NULL, "--threads wants 0..1024 (0: every CPU), got '%s'", argv[i]);
+            threads = (int)v;
         } else if (strcmp(a, "--no-speed") == 0) {
             runs = -1;
         } else if (strcmp(a, "--max-drop") == 0 && more) {
@@ -607,9 +619,9 @@ int cmd_compress(int argc, char **argv)
     const fy_dataset *eds = eval_spec ? &eval : NULL;
     const fy_dataset *speed_ds = eds ? eds : calib_spec ? &calib : NULL;
     if ((code = measure("original", model_bytes, model_len, eds, speed_ds, eval_limit, scale, runs,
-                        &before, eds ? &sb : NULL)) != EXIT_OK ||
+                        threads, &before, eds ? &sb : NULL)) != EXIT_OK ||
         (code = measure("compressed", out_bytes, out_len, eds, speed_ds, eval_limit, scale, runs,
-                        &after, eds ? &sa : NULL)) != EXIT_OK)
+                        threads, &after, eds ? &sa : NULL)) != EXIT_OK)
         goto done;
     int has_diff = 0;
     double dmax = 0, dmean = 0;
