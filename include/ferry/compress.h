@@ -50,7 +50,8 @@ typedef struct fy_compress_opts {
     const fy_dataset *calibration; /* samples for FY_QUANT_INT8 (uint8, scaled by input_scale) */
     int64_t calibration_limit;     /* 0: min(count, 512) */
     float input_scale;             /* 0: 1/255 */
-    int share_bits;                /* > 0: k-means into 2^share_bits values per layer */
+    int int8_min_k; /* int8: Conv layers with C*kh*kw below this stay float; 0: 32, -1: none */
+    int share_bits; /* > 0: k-means into 2^share_bits values per layer */
     uint64_t seed;                 /* k-means++ seed; 0 means 1 */
 } fy_compress_opts;
 
@@ -92,13 +93,14 @@ int fy_compress_count(const fy_model *m, fy_model_counts *out);
 
 /* Speed of a model with one input, in process: median latency of repeated runs
  * at batch 1 and 32 (float32 inputs taken from ds when given, else zeros of the
- * input's dtype). runs <= 0 means 20 at batch 1 and 10 at batch 32. */
+ * input's dtype). runs <= 0 means 20 at batch 1 and 10 at batch 32. threads:
+ * as fy_session_opts.threads (0 = every CPU the process may use). */
 typedef struct fy_speed {
     double latency_b1_ms, latency_b32_ms; /* medians */
     double throughput_b1, throughput_b32; /* items per second from the medians */
 } fy_speed;
 int fy_compress_speed(const fy_model *m, const fy_dataset *ds, float input_scale, int runs,
-                      fy_speed *out, fy_diag *d);
+                      int threads, fy_speed *out, fy_diag *d);
 
 #ifdef __cplusplus
 }

@@ -308,11 +308,13 @@ static int time_batch(fy_session *s, const fy_model *m, const fy_dataset *ds, fl
 }
 
 int fy_compress_speed(const fy_model *m, const fy_dataset *ds, float input_scale, int runs,
-                      fy_speed *out, fy_diag *d)
+                      int threads, fy_speed *out, fy_diag *d)
 {
     float scale = input_scale != 0 ? input_scale : 1.0f / 255.0f;
     fy_session *s = NULL;
-    int rc = fy_session_create(&s, m, NULL, d);
+    fy_session_opts so = {0};
+    so.threads = threads;
+    int rc = fy_session_create(&s, m, &so, d);
     if (rc != FY_OK)
         return rc;
     double t1 = 0, t32 = 0;

@@ -501,6 +501,21 @@ static void pass_through(qmodel *q)
     }
 }
 
+/* A Conv whose dot products are this short (C * kh * kw) gains nothing from int8:
+ * the products are a small part of its time, and quantizing and requantizing
+ * its large output costs more (measured on the example's first layer, K = 9:
+ * slower than float32 in ferry and in ONNX Runtime, docs/BENCHMARKS.md). */
+static int conv_too_small(const qmodel *q, const qlayer *l, const fy_compress_opts *o)
+{
+    if (l->kind != QL_CONV || o->int8_min_k < 0)
+        return 0;
+    const Onnx__TensorProto *w = q->g->initializer[l->init];
+    int64_t k = 1;
+    for (size_t i = 1; i < w->n_dims; i++)
+        k *= w->dims[i];
+    return k < (o->int8_min_k ? o->int8_min_k : 32);
+}
+
 int fy__quantize_int8(qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy__qrange *ranges)
 {
     int dynamic = o->quantize == FY_QUANT_INT8_DYNAMIC;
@@ -520,7 +535,7 @@ int fy__quantize_int8(qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy
                 break;
             int from = -1;
             for (int k = 0; k < n; k++)
-                if (L[k].kind == QL_CONV && !L[k].excluded &&
+                if (L[k].kind == QL_CONV && !L[k].excluded && !conv_too_small(q, &L[k], o) &&
                     strcmp(fy__conv_out(q, &L[k], NULL), v) == 0)
                     from = k;
             if (from >= 0) {
@@ -537,6 +552,10 @@ int fy__quantize_int8(qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy
     for (int i = n - 1; i >= 0; i--) {
         if (L[i].excluded || (dynamic && L[i].kind == QL_CONV))
             continue;
+        if (conv_too_small(q, &L[i], o)) {
+            note(&L[i], "float (short dot products)");
+            continue;
+        }
         if (!dynamic && !(ranges[i].max >= ranges[i].min))
             continue; /* never reached by the calibration data */
         int rc;

@@ -54,6 +54,9 @@ expect 0 '"methods"' compress "$EX/fashion_cnn.onnx" -o "$T/int8.onnx" --quantiz
   --calibration "$IDX" --calibration-limit 64 --calibrate percentile $FAST --json \
   --report-md "$T/report.md"
 ok "int8 passes onnx's checker" checker "$T/int8.onnx"
+expect 0 "int8(+relu)" compress "$EX/fashion_cnn.onnx" -o "$T/int8all.onnx" --quantize int8 \
+  --int8-min-k 0 --calibration "$IDX" --calibration-limit 64 --runs 1
+ok "int8 with QLinearConv passes onnx's checker" checker "$T/int8all.onnx"
 ok "markdown report" grep -q "^# Compression report" "$T/report.md"
 expect 0 "accuracy" eval "$T/int8.onnx" --dataset "$IDX" --limit 100
 for q in int8-dynamic fp16 bf16; do

@@ -473,6 +473,7 @@ TEST(structured_prune_conv_through_flatten)
     fy_compress_opts o2 = {0};
     o2.quantize = FY_QUANT_INT8;
     o2.calibration = &ds;
+    o2.int8_min_k = -1; /* K = 9: quantized only when asked */
     void *qo = NULL;
     size_t ql;
     FY_CHECK_EQ(fy_compress_model(m, len, &o2, &qo, &ql, NULL, &d), FY_OK);
@@ -493,6 +494,16 @@ TEST(structured_prune_conv_through_flatten)
         FY_CHECK_NEAR(a[i], b[i], 0.02);
     free(a);
     free(b);
+    fy_compress_free_buf(qo);
+    /* by default a Conv with C * kh * kw = 9 < 32 stays float; the Gemm is int8 */
+    o2.int8_min_k = 0;
+    fy_compress_result *res = calloc(1, sizeof *res);
+    FY_CHECK_EQ(fy_compress_model(m, len, &o2, &qo, &ql, res, &d), FY_OK);
+    FY_CHECK_EQ(count_op(qo, ql, "Conv"), 1);
+    FY_CHECK_EQ(count_op(qo, ql, "QLinearConv"), 0);
+    FY_CHECK_EQ(count_op(qo, ql, "MatMulInteger"), 1);
+    FY_CHECK_STR(res->layers[0].method, "float (short dot products)");
+    free(res);
     fy_compress_free_buf(qo);
     fy_dataset_deinit(&ds);
     fy_compress_free_buf(out);

@@ -39,6 +39,7 @@ static const char help[] =
     "  --calibration DATASET    samples for int8 (default: the --eval dataset)\n"
     "  --calibrate minmax|percentile|entropy   range method (default minmax)\n"
     "  --calibration-limit N    calibration samples (default 512)\n"
+    "  --int8-min-k N           Conv layers with C*kh*kw < N stay float (default 32; 0: none)\n"
     "weight sharing:\n"
     "  --share-weights K        k-means each layer's weights into 2^K values (K = 1..8)\n"
     "  --seed N                 k-means++ seed (default 1)\n"
@@ -499,6 +500,11 @@ int cmd_compress(int argc, char **argv)
             else {
                 USAGE(NULL, "--calibrate wants minmax, percentile or entropy, got '%s'", m);
             }
+        } else if (strcmp(a, "--int8-min-k") == 0 && more) {
+            if (parse_long(argv[++i], 0, 1L << 30, &v) != 0)
+                USAGE(NULL, "--int8-min-k wants a count (0: quantize every Conv), got '%s'",
+                      argv[i]);
+            o.int8_min_k = v == 0 ? -1 : (int)v;
         } else if (strcmp(a, "--calibration") == 0 && more) {
             calib_spec = argv[++i];
         } else if (strcmp(a, "--calibration-limit") == 0 && more) {
