@@ -91,16 +91,18 @@ typedef struct fy_model_counts {
 } fy_model_counts;
 int fy_compress_count(const fy_model *m, fy_model_counts *out);
 
-/* Speed of a model with one input, in process: median latency of repeated runs
- * at batch 1 and 32 (float32 inputs taken from ds when given, else zeros of the
- * input's dtype). runs <= 0 means 20 at batch 1 and 10 at batch 32. threads:
- * as fy_session_opts.threads (0 = every CPU the process may use). */
+/* Speed of models with one input each, in process: median latency of repeated
+ * runs at batch 1 and 32 (float32 inputs taken from ds when given, else zeros
+ * of the input's dtype), the n models' runs interleaved so that a changing load
+ * on the machine affects them alike. runs <= 0 means 20 at batch 1 and 10 at
+ * batch 32. threads: as fy_session_opts.threads (0 = every CPU). out[i] gets
+ * model i's figures. n is 1 to 8. */
 typedef struct fy_speed {
     double latency_b1_ms, latency_b32_ms; /* medians */
     double throughput_b1, throughput_b32; /* items per second from the medians */
 } fy_speed;
-int fy_compress_speed(const fy_model *m, const fy_dataset *ds, float input_scale, int runs,
-                      int threads, fy_speed *out, fy_diag *d);
+int fy_compress_speed(const fy_model *const *m, int n, const fy_dataset *ds, float input_scale,
+                      int runs, int threads, fy_speed *out, fy_diag *d);
 
 #ifdef __cplusplus
 }

@@ -274,60 +274,71 @@ static int dbl_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int time_batch(fy_session *s, const fy_model *m, const fy_dataset *ds, float scale,
-                      int64_t batch, int runs, double *median_s, fy_diag *d)
+#define SPEED_MAX_MODELS 8
+
+/* Time models side by side: run r of every model before run r + 1 of any, so a
+ * load change on a shared machine hits all of them alike. */
+static int time_batch(fy_session *const *s, const fy_model *const *m, int n, const fy_dataset *ds,
+                      float scale, int64_t batch, int runs, double *median_s, fy_diag *d)
 {
-    fy_tensor x = {0};
-    int rc = fy__fill_batch(m, ds, 0, batch, scale, &x, d);
-    if (rc != FY_OK)
-        return rc;
-    double t[64];
+    fy_tensor x[SPEED_MAX_MODELS] = {{0}}, *outs[SPEED_MAX_MODELS] = {0};
+    double t[SPEED_MAX_MODELS][64];
+    int rc = FY_OK;
     if (runs > 64)
         runs = 64;
-    int n_out = fy_model_n_outputs(m);
-    fy_tensor *outs = fy__calloc((size_t)n_out + 1, sizeof *outs);
-    if (!outs) {
-        fy_tensor_deinit(&x);
-        return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    for (int i = 0; i < n && rc == FY_OK; i++) {
+        rc = fy__fill_batch(m[i], ds, 0, batch, scale, &x[i], d);
+        outs[i] = fy__calloc((size_t)fy_model_n_outputs(m[i]) + 1, sizeof *outs[i]);
+        if (rc == FY_OK && !outs[i])
+            rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
     }
-    for (int r = -2; r < runs && rc == FY_OK; r++) { /* two warm-up runs */
-        double t0 = now_s();
-        rc = fy_session_run(s, 1, &x, n_out, outs, d);
-        if (r >= 0)
-            t[r] = now_s() - t0;
-        for (int k = 0; rc == FY_OK && k < n_out; k++)
-            fy_tensor_deinit(&outs[k]);
+    for (int r = -2; r < runs && rc == FY_OK; r++) /* two warm-up runs */
+        for (int i = 0; i < n && rc == FY_OK; i++) {
+            int n_out = fy_model_n_outputs(m[i]);
+            double t0 = now_s();
+            rc = fy_session_run(s[i], 1, &x[i], n_out, outs[i], d);
+            if (r >= 0)
+                t[i][r] = now_s() - t0;
+            for (int k = 0; rc == FY_OK && k < n_out; k++)
+                fy_tensor_deinit(&outs[i][k]);
+        }
+    for (int i = 0; i < n; i++) {
+        fy__free(outs[i]);
+        fy_tensor_deinit(&x[i]);
+        if (rc != FY_OK)
+            continue;
+        qsort(t[i], (size_t)runs, sizeof t[i][0], dbl_cmp);
+        median_s[i] = runs % 2 ? t[i][runs / 2] : 0.5 * (t[i][runs / 2 - 1] + t[i][runs / 2]);
     }
-    fy__free(outs);
-    fy_tensor_deinit(&x);
-    if (rc != FY_OK)
-        return rc;
-    qsort(t, (size_t)runs, sizeof t[0], dbl_cmp);
-    *median_s = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
-    return FY_OK;
+    return rc;
 }
 
-int fy_compress_speed(const fy_model *m, const fy_dataset *ds, float input_scale, int runs,
-                      int threads, fy_speed *out, fy_diag *d)
+int fy_compress_speed(const fy_model *const *m, int n, const fy_dataset *ds, float input_scale,
+                      int runs, int threads, fy_speed *out, fy_diag *d)
 {
     float scale = input_scale != 0 ? input_scale : 1.0f / 255.0f;
-    fy_session *s = NULL;
+    fy_session *s[SPEED_MAX_MODELS] = {0};
     fy_session_opts so = {0};
     so.threads = threads;
-    int rc = fy_session_create(&s, m, &so, d);
-    if (rc != FY_OK)
-        return rc;
-    double t1 = 0, t32 = 0;
-    rc = time_batch(s, m, ds, scale, 1, runs > 0 ? runs : 20, &t1, d);
+    double t1[SPEED_MAX_MODELS], t32[SPEED_MAX_MODELS];
+    if (n < 1 || n > SPEED_MAX_MODELS)
+        return fy__diag_set(d, FY_EINVAL, "1 to %d models at a time", SPEED_MAX_MODELS);
+    int rc = FY_OK;
+    for (int i = 0; i < n && rc == FY_OK; i++)
+        rc = fy_session_create(&s[i], m[i], &so, d);
     if (rc == FY_OK)
-        rc = time_batch(s, m, ds, scale, 32, runs > 0 ? runs : 10, &t32, d);
-    fy_session_free(s);
-    if (rc != FY_OK)
-        return rc;
-    memset(out, 0, sizeof *out);
-    out->latency_b1_ms = t1 * 1e3;
-    out->latency_b32_ms = t32 * 1e3;
-    out->throughput_b1 = t1 > 0 ? 1.0 / t1 : 0;
-    out->throughput_b32 = t32 > 0 ? 32.0 / t32 : 0;
-    return FY_OK;
+        rc = time_batch(s, m, n, ds, scale, 1, runs > 0 ? runs : 20, t1, d);
+    if (rc == FY_OK)
+        rc = time_batch(s, m, n, ds, scale, 32, runs > 0 ? runs : 10, t32, d);
+    for (int i = 0; i < n; i++) {
+        fy_session_free(s[i]);
+        if (rc != FY_OK)
+            continue;
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].latency_b1_ms = t1[i] * 1e3;
+        out[i].latency_b32_ms = t32[i] * 1e3;
+        out[i].throughput_b1 = t1[i] > 0 ? 1.0 / t1[i] : 0;
+        out[i].throughput_b32 = t32[i] > 0 ? 32.0 / t32[i] : 0;
+    }
+    return rc;
 }

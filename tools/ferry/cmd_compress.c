@@ -307,28 +307,14 @@ static json_t *report_json(const char *in, const char *out, const side *b, const
     return o;
 }
 
-/* Measure one side: counts, speed, and accuracy plus all scores when ds is given. */
-static int measure(const char *what, const void *bytes, size_t len, const fy_dataset *ds,
-                   const fy_dataset *speed_ds, int64_t limit, float scale, int runs, int threads,
-                   side *s, fy_tensor *scores)
+/* Measure one side: counts, and accuracy plus all scores when ds is given. */
+static int measure(const char *what, const fy_model *m, size_t len, const fy_dataset *ds,
+                   int64_t limit, float scale, side *s, fy_tensor *scores)
 {
     fy_diag d = {{0}};
-    fy_model *m = NULL;
     fy_session *sess = NULL;
-    int rc = fy_model_load_buffer(&m, bytes, len, NULL, NULL, &d);
-    if (rc == FY_OK)
-        rc = fy_compress_count(m, &s->counts);
+    int rc = fy_compress_count(m, &s->counts);
     s->size_bytes = (int64_t)len;
-    if (rc == FY_OK && runs >= 0) {
-        /* Speed is information, not a requirement: a model the timing cannot feed
-         * (several inputs, symbolic shapes) still gets compressed. */
-        fy_diag sd = {{0}};
-        if (fy_compress_speed(m, speed_ds, scale, runs, threads, &s->speed, &sd) == FY_OK)
-            s->has_speed = 1;
-        else
-            fprintf(stderr, "ferry compress: warning: speed of the %s model not measured: %s\n",
-                    what, sd.msg);
-    }
     if (rc == FY_OK && ds) {
         fy_eval_opts eo = {0};
         fy_eval_result er;
@@ -344,7 +330,6 @@ static int measure(const char *what, const void *bytes, size_t len, const fy_dat
         }
     }
     fy_session_free(sess);
-    fy_model_free(m);
     if (rc != FY_OK)
         return cli_error("compress", cli_exit_for(rc), NULL, "measuring the %s model: %s", what,
                          d.msg);
@@ -636,11 +621,40 @@ int cmd_compress(int argc, char **argv)
 #endif
     const fy_dataset *eds = eval_spec ? &eval : NULL;
     const fy_dataset *speed_ds = eds ? eds : calib_spec ? &calib : NULL;
-    if ((code = measure("original", model_bytes, model_len, eds, speed_ds, eval_limit, scale, runs,
-                        threads, &before, eds ? &sb : NULL)) != EXIT_OK ||
-        (code = measure("compressed", out_bytes, out_len, eds, speed_ds, eval_limit, scale, runs,
-                        threads, &after, eds ? &sa : NULL)) != EXIT_OK)
-        goto done;
+    {
+        fy_model *mb = NULL, *ma = NULL;
+        rc = fy_model_load_buffer(&mb, model_bytes, model_len, NULL, NULL, &d);
+        if (rc == FY_OK)
+            rc = fy_model_load_buffer(&ma, out_bytes, out_len, NULL, NULL, &d);
+        if (rc != FY_OK) {
+            fy_model_free(mb);
+            code = cli_error("compress", cli_exit_for(rc), NULL, "%s", d.msg);
+            goto done;
+        }
+        if ((code = measure("original", mb, model_len, eds, eval_limit, scale, &before,
+                            eds ? &sb : NULL)) == EXIT_OK)
+            code = measure("compressed", ma, out_len, eds, eval_limit, scale, &after,
+                           eds ? &sa : NULL);
+        if (code == EXIT_OK && runs >= 0) {
+            /* Speed is information, not a requirement: a model the timing cannot
+             * feed (several inputs, symbolic shapes) still gets compressed. Both
+             * models are timed with their runs interleaved. */
+            const fy_model *pair[2] = {mb, ma};
+            fy_speed sp[2];
+            fy_diag sd = {{0}};
+            if (fy_compress_speed(pair, 2, speed_ds, scale, runs, threads, sp, &sd) == FY_OK) {
+                before.speed = sp[0];
+                after.speed = sp[1];
+                before.has_speed = after.has_speed = 1;
+            } else {
+                fprintf(stderr, "ferry compress: warning: speed not measured: %s\n", sd.msg);
+            }
+        }
+        fy_model_free(mb);
+        fy_model_free(ma);
+        if (code != EXIT_OK)
+            goto done;
+    }
     int has_diff = 0;
     double dmax = 0, dmean = 0;
     if (eds && fy_tensor_numel(&sb) == fy_tensor_numel(&sa) && fy_tensor_numel(&sb) > 0) {
