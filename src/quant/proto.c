@@ -147,7 +147,8 @@ static Onnx__TensorProto *make_tensor(const char *name, int dtype, int rank, con
         return NULL;
     }
     t->n_dims = (size_t)rank;
-    memcpy(t->dims, dims, (size_t)rank * sizeof(int64_t));
+    if (rank) /* a scalar has no dims (and dims may be NULL) */
+        memcpy(t->dims, dims, (size_t)rank * sizeof(int64_t));
     t->has_data_type = 1;
     t->data_type = dtype;
     t->has_raw_data = 1;
