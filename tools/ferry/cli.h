@@ -42,6 +42,7 @@ int cmd_doc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_perf(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 

@@ -3,7 +3,6 @@
  * register-blocked microkernel streams through (the BLIS/GotoBLAS scheme), C is
  * cut into MC x NC blocks run in parallel on the pool, and the epilogue (bias,
  * residual, activation) is applied to each microtile while it is still in L1. */
-#include <math.h>
 #include <string.h>
 
 #include "../../core/core.h"
