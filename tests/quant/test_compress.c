@@ -619,6 +619,65 @@ TEST(weight_sharing_codebook_and_exact_expansion)
     fy__free(m);
 }
 
+/* QuantizeLinear's reference kernel has a typed loop for float32 with one scale
+ * and zero point (static int8 activations); per-axis parameters take the generic
+ * loop. Same values both ways, ties and saturation included. */
+static void quantize_with(int per_axis, int8_t zp_i8, int is_signed, const float *x, int n,
+                          uint8_t *out)
+{
+    qmodel q;
+    int64_t d2[2] = {n / 4, 4};
+    start(&q, 2, d2, 2, d2);
+    float sc[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+    uint8_t zpu[4] = {128, 128, 128, 128};
+    int8_t zps[4] = {zp_i8, zp_i8, zp_i8, zp_i8};
+    int64_t d4[1] = {4};
+    fy__q_add_init(&q, "s", 1, per_axis ? 1 : 0, d4, sc);
+    fy__q_add_init(&q, "z", is_signed ? 3 : 2, per_axis ? 1 : 0, d4,
+                   is_signed ? (const void *)zps : (const void *)zpu);
+    add_node(&q, "QuantizeLinear", 3, (const char *[]){"x", "s", "z"}, "y");
+    q.g->output[0]->type->tensor_type->elem_type = is_signed ? 3 : 2;
+    size_t len;
+    uint8_t *m = finish(&q, &len);
+    fy_model *mm = NULL;
+    fy_session *ss = NULL;
+    fy_diag d = {{0}};
+    fy_tensor in = {0}, y = {0};
+    FY_CHECK_EQ(fy_model_load_buffer(&mm, m, len, NULL, NULL, &d), FY_OK);
+    FY_CHECK_EQ(fy_session_create(&ss, mm, NULL, &d), FY_OK);
+    fy_tensor_alloc(&in, FY_DTYPE_F32, 2, d2, NULL);
+    memcpy(in.data, x, (size_t)n * sizeof(float));
+    FY_CHECK_EQ(fy_session_run(ss, 1, &in, 1, &y, &d), FY_OK);
+    if (y.data)
+        memcpy(out, y.data, (size_t)n);
+    fy_tensor_deinit(&in);
+    fy_tensor_deinit(&y);
+    fy_session_free(ss);
+    fy_model_free(mm);
+    fy__free(m);
+}
+
+TEST(quantize_linear_fast_path_matches_generic)
+{
+    float x[64];
+    for (int i = 0; i < 60; i++) /* multiples of 0.25: many exact ties at scale 0.5 */
+        x[i] = (float)(i - 30) * 0.25f * (i % 7 == 0 ? 40.0f : 1.0f);
+    x[60] = 1e30f;
+    x[61] = -1e30f;
+    x[62] = NAN;
+    x[63] = 0.75f;
+    uint8_t a[64], b[64];
+    for (int sgn = 0; sgn < 2; sgn++) {
+        memset(a, 0, sizeof a);
+        memset(b, 1, sizeof b);
+        quantize_with(0, -3, sgn, x, 64, a);
+        quantize_with(1, -3, sgn, x, 64, b);
+        FY_CHECK(memcmp(a, b, sizeof a) == 0);
+    }
+    /* by hand (the signed run): 0.75 / 0.5 = 1.5 rounds to 2 (half to even), + zero point -3 */
+    FY_CHECK_EQ(a[63], (uint8_t)(int8_t)(2 - 3));
+}
+
 TEST(bad_options_are_refused)
 {
     size_t len, ol;
@@ -683,6 +742,7 @@ int main(void)
     RUN(structured_prune_conv_through_flatten);
     RUN(int8_models_run_close_to_float);
     RUN(weight_sharing_codebook_and_exact_expansion);
+    RUN(quantize_linear_fast_path_matches_generic);
     RUN(bad_options_are_refused);
     RUN(out_of_memory_leaks_nothing);
     return TEST_SUMMARY();
