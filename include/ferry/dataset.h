@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Labeled datasets for evaluation and verification, named by a spec string:
- *   idx:IMAGES,LABELS   IDX files (plain or gzip), as MNIST and Fashion-MNIST ship. */
+ *   idx:IMAGES,LABELS   IDX files (plain or gzip), as MNIST and Fashion-MNIST ship.
+ *   npy:IMAGES,LABELS   .npy files: uint8 images [N, ...] and 1-D integer labels [N].
+ *   dir:FOLDER          FOLDER/labels.txt ("FILE LABEL" lines) naming 8-bit PGM images
+ *                       of one size in FOLDER (docs/compress.md). */
 #ifndef FERRY_DATASET_H
 #define FERRY_DATASET_H
 
@@ -27,7 +30,7 @@ typedef struct fy_dataset {
 
 /* Read one IDX file (plain or gzip-compressed) into an owned tensor of its dtype. */
 int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d);
-/* Open a dataset from a spec ("idx:IMAGES,LABELS"); checks counts agree. */
+/* Open a dataset from a spec (any kind above); checks counts agree. */
 int fy_dataset_open(fy_dataset *out, const char *spec, fy_diag *d);
 void fy_dataset_deinit(fy_dataset *ds);
 

@@ -82,6 +82,12 @@ typedef struct fy_manifest {
     double test_min;           /* minimum metric value */
     double test_max_p99_ms;    /* 0: no latency gate */
     double test_min_throughput; /* items/s; 0: no throughput gate */
+
+    /* compression record, written by `ferry compress` (docs/compress.md) */
+    int n_compression_methods;
+    char **compression_methods; /* "int8", "prune", ...; NULL: not compressed */
+    char *compression_source;   /* digest of the package it was made from, or NULL */
+    double compression_accuracy_before, compression_accuracy_after; /* -1: not measured */
 } fy_manifest;
 
 /* Parse and validate YAML text. `file` names the source in messages, which read

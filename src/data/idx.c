@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "../core/core.h"
+#include "data.h"
 #include "ferry/dataset.h"
 
 static int read_exact(gzFile f, void *buf, size_t n)
@@ -37,8 +38,8 @@ int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
     /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
-        return fy__diag_set(d, errno == ENOENT ? FY_ENOTFOUND : FY_EIO, "%s: cannot open: %s",
-                            path, strerror(errno));
+        return fy__diag_set(d, errno == ENOENT ? FY_ENOTFOUND : FY_EIO, "%s: cannot open: %s", path,
+                            strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -53,7 +54,8 @@ int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
     }
     unsigned char hdr[4];
     if (read_exact(f, hdr, 4) != 0) {
-        rc = fy__diag_set(d, FY_EPARSE, "%s: not an IDX file (shorter than its 4-byte magic)", path);
+        rc =
+            fy__diag_set(d, FY_EPARSE, "%s: not an IDX file (shorter than its 4-byte magic)", path);
         goto done;
     }
     fy_dtype dt;
@@ -85,7 +87,8 @@ int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
             rc = fy__diag_set(d, FY_EPARSE, "%s: truncated IDX header", path);
             goto done;
         }
-        dims[i] = (int64_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+        dims[i] =
+            (int64_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
     }
     size_t nbytes;
     if ((rc = fy_shape_nbytes(dt, rank, dims, &nbytes, d)) != FY_OK || nbytes > FY_IDX_MAX_BYTES) {
@@ -95,8 +98,9 @@ int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
     uint64_t header = 4 + 4 * (uint64_t)rank;
     uint64_t room = (uint64_t)st.st_size > header ? (uint64_t)st.st_size - header : 0;
     if (is_gzip ? nbytes / GZIP_MAX_RATIO > (uint64_t)st.st_size : nbytes > room) {
-        rc = fy__diag_set(d, FY_EPARSE, "%s: truncated: the header promises %zu data bytes, the "
-                                        "%lld-byte file cannot hold them",
+        rc = fy__diag_set(d, FY_EPARSE,
+                          "%s: truncated: the header promises %zu data bytes, the "
+                          "%lld-byte file cannot hold them",
                           path, nbytes, (long long)st.st_size);
         goto done;
     }
@@ -110,7 +114,8 @@ int fy_idx_read(fy_tensor *out, const char *path, fy_diag *d)
     unsigned char extra;
     int more = gzread(f, &extra, 1);
     if (more > 0) {
-        rc = fy__diag_set(d, FY_EPARSE, "%s: trailing bytes after the %zu data bytes", path, nbytes);
+        rc =
+            fy__diag_set(d, FY_EPARSE, "%s: trailing bytes after the %zu data bytes", path, nbytes);
         goto done;
     }
     int zerr = Z_OK;
@@ -151,7 +156,11 @@ void fy_dataset_deinit(fy_dataset *ds)
 
 int fy_dataset_open(fy_dataset *out, const char *spec, fy_diag *d)
 {
-    const char *hint = "datasets are written idx:IMAGES,LABELS";
+    const char *hint = "datasets are written idx:IMAGES,LABELS, npy:IMAGES,LABELS or dir:FOLDER";
+    if (strncmp(spec, "npy:", 4) == 0)
+        return fy__dataset_open_npy(out, spec + 4, d);
+    if (strncmp(spec, "dir:", 4) == 0)
+        return fy__dataset_open_dir(out, spec + 4, d);
     if (strncmp(spec, "idx:", 4) != 0)
         return fy__diag_set(d, FY_EINVAL, "dataset '%s': unknown kind (%s)", spec, hint);
     const char *comma = strchr(spec + 4, ',');
@@ -169,8 +178,9 @@ int fy_dataset_open(fy_dataset *out, const char *spec, fy_diag *d)
         rc = fy_idx_read(&raw_labels, comma + 1, d);
     if (rc != FY_OK)
         goto fail;
-    if (raw_labels.rank != 1 || !(raw_labels.dtype == FY_DTYPE_U8 || raw_labels.dtype == FY_DTYPE_I8 ||
-                                  raw_labels.dtype == FY_DTYPE_I32 || raw_labels.dtype == FY_DTYPE_I16)) {
+    if (raw_labels.rank != 1 ||
+        !(raw_labels.dtype == FY_DTYPE_U8 || raw_labels.dtype == FY_DTYPE_I8 ||
+          raw_labels.dtype == FY_DTYPE_I32 || raw_labels.dtype == FY_DTYPE_I16)) {
         rc = fy__diag_set(d, FY_EINVAL, "%s: labels must be a 1-D integer IDX file", comma + 1);
         goto fail;
     }

@@ -56,7 +56,8 @@ static int npy_parse(fy_tensor *out, const unsigned char *buf, size_t len, const
         hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
         off = 12;
     } else {
-        return fy__diag_set(d, FY_EUNSUPPORTED, "%s: .npy version %u is not supported", path, major);
+        return fy__diag_set(d, FY_EUNSUPPORTED, "%s: .npy version %u is not supported", path,
+                            major);
     }
     if (hlen > NPY_MAX_HEADER || hlen > len - off)
         return fy__diag_set(d, FY_EPARSE, "%s: .npy header length %zu runs past the file", path,
@@ -138,8 +139,8 @@ int fy_tensor_write_npy(const fy_tensor *t, const char *path, fy_diag *d)
     if (!f)
         return fy__diag_set(d, FY_EIO, "%s: cannot create: %s", path, strerror(errno));
     unsigned hl = (unsigned)(n + pad + 1);
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff),
-                             (unsigned char)(hl >> 8)};
+    unsigned char pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
     int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n;
     for (int i = 0; ok && i < pad; i++)
         ok = fputc(' ', f) != EOF;
@@ -195,9 +196,11 @@ static int json_fill(json_t *j, int depth, int rank, const int64_t *dims, fy_ten
             else
                 return fy__diag_set(d, FY_EINVAL, "%s: element %lld (%g) is not an integer", path,
                                     (long long)*i, v);
-            int64_t lo = t->dtype == FY_DTYPE_I32 ? INT32_MIN : t->dtype == FY_DTYPE_I64 ? INT64_MIN : 0;
-            int64_t hi = t->dtype == FY_DTYPE_I32 ? INT32_MAX
-                         : t->dtype == FY_DTYPE_U8 ? 255
+            int64_t lo = t->dtype == FY_DTYPE_I32   ? INT32_MIN
+                         : t->dtype == FY_DTYPE_I64 ? INT64_MIN
+                                                    : 0;
+            int64_t hi = t->dtype == FY_DTYPE_I32    ? INT32_MAX
+                         : t->dtype == FY_DTYPE_U8   ? 255
                          : t->dtype == FY_DTYPE_BOOL ? 1
                                                      : INT64_MAX;
             if (iv < lo || iv > hi)
@@ -236,8 +239,8 @@ static int json_parse_tensor(fy_tensor *out, const unsigned char *buf, size_t le
     json_error_t err;
     json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!j)
-        return fy__diag_set(d, FY_EPARSE, "%s:%d:%d: invalid JSON: %s", path, err.line,
-                            err.column, err.text);
+        return fy__diag_set(d, FY_EPARSE, "%s:%d:%d: invalid JSON: %s", path, err.line, err.column,
+                            err.text);
     int rank = 0;
     int64_t dims[FY_MAX_RANK + 1] = {0};
     int64_t i = 0;

@@ -1276,12 +1276,41 @@ static int parse_tests(pctx *c, const node *n, fy_manifest *m)
     return FY_OK;
 }
 
+/* What `ferry compress` did to the package's model (docs/compress.md). */
+static int parse_compression(pctx *c, const node *n, fy_manifest *m)
+{
+    static const char *const keys[] = {"methods", "source", "accuracy_before", "accuracy_after",
+                                       NULL};
+    const node *f[4];
+    int rc = map_fields(c, n, "compression", keys, f);
+    if (rc)
+        return rc;
+    if (!f[0])
+        return required(c, n, "compression", "methods");
+    if ((rc = get_str_list(c, f[0], "compression.methods", NULL, "method",
+                           &m->n_compression_methods, &m->compression_methods)))
+        return rc;
+    if (m->n_compression_methods == 0)
+        return fail(c, FY_EINVAL, f[0]->line, "compression.methods", "must name at least one");
+    if (f[1] && (rc = nonempty_str(c, f[1], "compression.source", STR_LINE,
+                                   &m->compression_source)))
+        return rc;
+    if (f[2] && (rc = get_num_range(c, f[2], "compression.accuracy_before", 0, 1, 0,
+                                    &m->compression_accuracy_before)))
+        return rc;
+    if (f[3] && (rc = get_num_range(c, f[3], "compression.accuracy_after", 0, 1, 0,
+                                    &m->compression_accuracy_after)))
+        return rc;
+    return FY_OK;
+}
+
 static int parse_manifest(pctx *c, const node *root, fy_manifest *m)
 {
     static const char *const keys[] = {
         "apiVersion",     "name",         "version", "description", "license",
         "authors",        "source",       "model",   "signature",   "preprocessing",
-        "postprocessing", "requirements", "serving", "tests",       NULL};
+        "postprocessing", "requirements", "serving", "tests",       "compression",
+        NULL};
     enum {
         API,
         NAME,
@@ -1296,9 +1325,10 @@ static int parse_manifest(pctx *c, const node *root, fy_manifest *m)
         POST,
         REQ,
         SERVE,
-        TESTS
+        TESTS,
+        COMPRESSION
     };
-    const node *f[14], *g[2];
+    const node *f[15], *g[2];
     char v[80], h[80];
     semver sv;
     int rc;
@@ -1415,6 +1445,8 @@ static int parse_manifest(pctx *c, const node *root, fy_manifest *m)
         return rc;
     if (f[TESTS] && (rc = parse_tests(c, f[TESTS], m)))
         return rc;
+    if (f[COMPRESSION] && (rc = parse_compression(c, f[COMPRESSION], m)))
+        return rc;
     return FY_OK;
 }
 
@@ -1468,6 +1500,8 @@ void fy_manifest_free(fy_manifest *m)
     fy__free(m->ferry_version);
     fy__free(m->test_dataset);
     fy__free(m->test_metric);
+    free_strs(m->compression_methods, m->n_compression_methods);
+    fy__free(m->compression_source);
     fy__free(m);
 }
 
@@ -1490,6 +1524,7 @@ int fy_manifest_parse(fy_manifest **out, const char *text, size_t len, const cha
         rc = fail(&c, FY_ENOMEM, 1, NULL, "out of memory");
         goto done;
     }
+    m->compression_accuracy_before = m->compression_accuracy_after = -1;
     if ((rc = parse_manifest(&c, root, m)) != FY_OK)
         goto done;
     *out = m;

@@ -748,6 +748,54 @@ TEST(tests_section)
             "must be a mapping of fields, got 'yes'");
 }
 
+TEST(compression_record)
+{
+    const char rec[] = "compression:\n  methods: [\"prune\", \"share-weights(4 bits)\"]\n"
+                       "  source: \"sha256:abc\"\n  accuracy_before: 0.9179\n"
+                       "  accuracy_after: 0.9\n";
+    size_t n = sizeof BASE - 1 + sizeof rec;
+    char *text = malloc(n);
+    snprintf(text, n, "%s%s", BASE, rec);
+    fy_manifest *m = NULL;
+    fy_diag d = {{0}};
+    FY_CHECK_EQ(fy_manifest_parse(&m, text, strlen(text), "t.yaml", &d), FY_OK);
+    if (m) {
+        FY_CHECK_EQ(m->n_compression_methods, 2);
+        FY_CHECK_STR(m->compression_methods[1], "share-weights(4 bits)");
+        FY_CHECK_STR(m->compression_source, "sha256:abc");
+        FY_CHECK_NEAR(m->compression_accuracy_before, 0.9179, 1e-12);
+        FY_CHECK_NEAR(m->compression_accuracy_after, 0.9, 1e-12);
+    }
+    fy_manifest_free(m);
+    m = NULL;
+    FY_CHECK_EQ(fy_manifest_parse(&m, BASE, sizeof BASE - 1, "t.yaml", &d), FY_OK);
+    if (m) { /* absent: no methods, accuracies -1 */
+        FY_CHECK(m->compression_methods == NULL);
+        FY_CHECK_NEAR(m->compression_accuracy_before, -1, 0);
+    }
+    fy_manifest_free(m);
+    static const struct {
+        const char *rec, *field, *rule;
+    } bad[] = {
+        {"compression:\n  source: x\n", "compression", "methods"},
+        {"compression:\n  methods: []\n", "compression.methods", "at least one"},
+        {"compression:\n  methods: [int8, int8]\n", "compression.methods[1]", "twice"},
+        {"compression:\n  methods: int8\n", "compression.methods", "must be a list"},
+        {"compression:\n  methods: [int8]\n  accuracy_after: 1.5\n", "compression.accuracy_after",
+         "at most 1"},
+        {"compression:\n  methods: [int8]\n  speedup: 2\n", "compression", "unknown field"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char buf[2048];
+        snprintf(buf, sizeof buf, "%s%s", BASE, bad[i].rec);
+        fy_diag e = {{0}};
+        FY_CHECK(parse(buf, strlen(buf), &e) != FY_OK);
+        FY_CHECK_CONTAINS(e.msg, bad[i].field);
+        FY_CHECK_CONTAINS(e.msg, bad[i].rule);
+    }
+    free(text);
+}
+
 /* ---- files ---- */
 
 TEST(load_reads_files_and_names_them)
@@ -1106,6 +1154,7 @@ int main(void)
     RUN(ferry_version_ranges);
     RUN(requirements_lists);
     RUN(tests_section);
+    RUN(compression_record);
     RUN(load_reads_files_and_names_them);
     RUN(example_parses_and_checks_against_its_model);
     RUN(check_model_matches_and_mismatches);

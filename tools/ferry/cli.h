@@ -56,5 +56,6 @@ int cmd_doctor(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_emit(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct {
     {"inspect", cmd_inspect, "describe a model or package: inputs, outputs, ops, parameters"},
     {"run", cmd_run, "run a model or package on input tensors (.npy, .pb, .json)"},
     {"eval", cmd_eval, "measure a classifier's top-1 accuracy and speed on a dataset"},
+    {"compress", cmd_compress, "prune, quantize or share weights; report the cost and savings"},
     {"perf", cmd_perf, "measure a model's latency, throughput, readiness time and peak memory"},
     {"conformance", cmd_conformance, "run ONNX's backend test cases and report per op"},
     {"serve", cmd_serve, "serve models over HTTP: /predict, KServe V2, TF Serving, /metrics"},

