@@ -9,6 +9,7 @@
 #include "ferry/dataset.h"
 #include "ferry/engine.h"
 #include "ferry/error.h"
+#include "ferry/llm.h"
 #include "ferry/model.h"
 #include "ferry/package.h"
 #include "ferry/serve.h"

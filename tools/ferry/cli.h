@@ -41,6 +41,7 @@ int cmd_sign(int argc, char **argv);
 int cmd_doc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to src/llm: block formats, dot-product kernels, the parallel-for seam. */
+#ifndef FERRY_LLM_INT_H
+#define FERRY_LLM_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/llm.h"
+
+#define QK 32 /* elements per Q8_0 / Q4_0 block */
+
+/* GGUF's Q8_0 block: an fp16 scale and 32 int8 values, value = q * d. */
+typedef struct blk_q8_0 {
+    uint16_t d;
+    int8_t qs[QK];
+} blk_q8_0;
+/* GGUF's Q4_0 block: an fp16 scale and 16 bytes of nibbles, value = (q - 8) * d; the low
+ * nibbles are elements 0..15, the high nibbles 16..31. */
+typedef struct blk_q4_0 {
+    uint16_t d;
+    uint8_t qs[QK / 2];
+} blk_q4_0;
+
+_Static_assert(sizeof(blk_q8_0) == 34, "Q8_0 block is 34 bytes");
+_Static_assert(sizeof(blk_q4_0) == 18, "Q4_0 block is 18 bytes");
+
+/* A weight matrix as the file stores it: n_out rows of n_in elements of `type`. */
+typedef struct llm_weight {
+    uint32_t type;
+    uint32_t n_in, n_out;
+    size_t row_bytes;
+    const uint8_t *data;
+} llm_weight;
+
+/* Which kernel set runs: chosen once per model from the CPU (and opts). */
+typedef enum llm_isa { LLM_ISA_SCALAR = 0, LLM_ISA_AVX2 = 1, LLM_ISA_AVX512 = 2 } llm_isa;
+
+llm_isa fy__llm_detect_isa(void);
+const char *fy__llm_isa_name(llm_isa isa);
+
+/* Quantize n floats (n % 32 == 0) into n/32 Q8_0 blocks, as GGUF's Q8_0 (and the
+ * activation side of llama.cpp's integer dot products) does: d = max|x| / 127 stored as
+ * fp16, q = round(x / d). */
+void fy__llm_quantize_q8_0(const float *x, blk_q8_0 *y, size_t n);
+/* Dequantize one row of any supported type into floats. */
+void fy__llm_dequant_row(uint32_t type, const void *row, float *y, size_t n);
+
+/* Dot products of one weight row with one activation row (n elements). Activations are
+ * Q8_0 blocks for the quantized types and floats for F32/F16. */
+float fy__llm_dot_q8_0(llm_isa isa, size_t n, const blk_q8_0 *w, const blk_q8_0 *x);
+float fy__llm_dot_q4_0(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x);
+float fy__llm_dot_f32(llm_isa isa, size_t n, const float *w, const float *x);
+float fy__llm_dot_f16(llm_isa isa, size_t n, const uint16_t *w, const float *x);
+
+/* The parallel-for seam: run fn(ctx, i) for i in [0, n). Today it is a plain loop over
+ * the calling thread or a small fixed pool (pool.c); it is the one place to point at
+ * the core thread pool (src/core/pool.h) once that lands. */
+typedef struct llm_pool llm_pool;
+int fy__llm_pool_create(llm_pool **out, int threads);
+void fy__llm_pool_free(llm_pool *p);
+int fy__llm_pool_threads(const llm_pool *p);
+void fy__llm_parallel_for(llm_pool *p, size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
+
+/* Seconds on the monotonic clock. */
+double fy__llm_now(void);
+
+/* "u32", "string", ...: a metadata type's name. */
+const char *fy__gguf_type_word(uint32_t t);
+
+#endif
+
+/* ---- tokenizer (tokenizer.c) ---- */
+
+/* SentencePiece-style vocabulary from tokenizer.ggml.*: pieces with U+2581 for spaces,
+ * merge scores, token types (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
+ * 6 byte). */
+typedef struct llm_vocab {
+    uint32_t n;
+    const fy_gguf_str *tok; /* in the gguf */
+    float *score;
+    uint8_t *type;
+    int32_t *slots; /* open-addressing hash of piece -> id; -1 empty */
+    uint32_t n_slots;
+    int32_t byte_id[256]; /* <0xNN> ids, -1 if absent */
+    int32_t bos, eos, eot, unk;
+    int add_bos, add_space_prefix;
+} llm_vocab;
+
+int fy__llm_vocab_load(llm_vocab *v, const fy_gguf *g, fy_diag *d);
+void fy__llm_vocab_deinit(llm_vocab *v);
+/* Encode text (no BOS); special: match control/user-defined pieces literally in the
+ * text (chat templates), else they are plain text. */
+int fy__llm_vocab_encode(const llm_vocab *v, const char *text, size_t len, int special,
+                         int32_t *ids, size_t cap, size_t *n);
+size_t fy__llm_vocab_piece(const llm_vocab *v, int32_t id, char *buf, size_t cap);
+int32_t fy__llm_vocab_find(const llm_vocab *v, const char *s, size_t len);
+/* Encode with the model's vocabulary, optionally parsing special tokens (server chat). */
+int fy__llm_tokenize_special(const fy_llm *m, const char *text, size_t len, int add_bos,
+                             int32_t *ids, size_t cap, size_t *n);
