@@ -154,6 +154,7 @@ typedef struct fy_llm_opts {
     int threads;        /* 0 = 1 */
     int force_scalar;   /* use the reference kernels even where AVX2/AVX-512 exist */
     uint64_t max_bytes; /* refuse models needing more memory; 0 = physical memory */
+    uint32_t n_seq;     /* KV cache slots: sequences decoded together (server); 0 = 1 */
 } fy_llm_opts;
 
 #define FY_LLM_DEFAULT_CTX 4096u

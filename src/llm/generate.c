@@ -12,13 +12,13 @@
 #define PIECE_MAX 1024
 
 /* Length of the longest suffix of t[0..n) that is a proper prefix of some stop string. */
-static size_t stop_holdback(const fy_gen_opts *o, const char *t, size_t n)
+static size_t stop_holdback(const char *const *stop, const char *t, size_t n)
 {
     size_t best = 0;
-    for (int s = 0; s < FY_LLM_MAX_STOP && o->stop[s]; s++) {
-        size_t sl = strlen(o->stop[s]);
+    for (int s = 0; s < FY_LLM_MAX_STOP && stop[s]; s++) {
+        size_t sl = strlen(stop[s]);
         for (size_t k = sl > 1 ? sl - 1 : 0; k > best; k--)
-            if (k <= n && memcmp(t + n - k, o->stop[s], k) == 0) {
+            if (k <= n && memcmp(t + n - k, stop[s], k) == 0) {
                 best = k;
                 break;
             }
@@ -43,6 +43,65 @@ static size_t utf8_incomplete(const char *t, size_t n)
     return 0;
 }
 
+void fy__llm_text_init(llm_text *t, const char *const *stop)
+{
+    memset(t, 0, sizeof *t);
+    t->stop = stop;
+}
+
+void fy__llm_text_deinit(llm_text *t)
+{
+    fy__free(t->buf);
+}
+
+int fy__llm_text_push(llm_text *t, const char *piece, size_t n, const char **out, size_t *out_len)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t nc = (t->len + n + 1) * 2 + 64;
+        char *nb = fy__realloc(t->buf, nc);
+        if (!nb)
+            return FY_ENOMEM;
+        t->buf = nb;
+        t->cap = nc;
+    }
+    memcpy(t->buf + t->len, piece, n);
+    t->len += n;
+    t->buf[t->len] = 0;
+    /* a complete stop sequence ends generation; its text is not emitted */
+    size_t stop_at = SIZE_MAX;
+    for (int k = 0; k < FY_LLM_MAX_STOP && t->stop && t->stop[k]; k++) {
+        size_t sl = strlen(t->stop[k]);
+        if (!sl)
+            continue;
+        size_t from = t->emitted > sl ? t->emitted - sl : 0;
+        const char *hit = memmem(t->buf + from, t->len - from, t->stop[k], sl);
+        if (hit && (size_t)(hit - t->buf) < stop_at)
+            stop_at = (size_t)(hit - t->buf);
+    }
+    size_t upto = t->len;
+    if (stop_at != SIZE_MAX) {
+        upto = stop_at;
+        t->stopped = 1;
+    } else {
+        if (t->stop)
+            upto -= stop_holdback(t->stop, t->buf, t->len);
+        upto -= utf8_incomplete(t->buf, upto);
+    }
+    if (upto < t->emitted)
+        upto = t->emitted;
+    *out = t->buf + t->emitted;
+    *out_len = upto - t->emitted;
+    t->emitted = upto;
+    return FY_OK;
+}
+
+void fy__llm_text_flush(llm_text *t, const char **out, size_t *out_len)
+{
+    *out = t->buf ? t->buf + t->emitted : "";
+    *out_len = t->stopped ? 0 : t->len - t->emitted;
+    t->emitted += *out_len;
+}
+
 int fy_llm_generate(fy_llm *m, const int32_t *prompt, size_t n_prompt, const fy_gen_opts *o,
                     fy_gen_cb cb, void *cb_ctx, int32_t *out_ids, size_t out_cap, size_t *n_out,
                     fy_gen_stats *st, fy_diag *d)
@@ -56,9 +115,9 @@ int fy_llm_generate(fy_llm *m, const int32_t *prompt, size_t n_prompt, const fy_
     fy_llm_cand *cand = fy__malloc((size_t)in->vocab * sizeof *cand);
     size_t hist_cap = n_prompt + (o->max_tokens ? o->max_tokens : in->ctx) + 1;
     int32_t *hist = fy__malloc(hist_cap * sizeof *hist);
-    size_t text_cap = 4096, text_len = 0, emitted = 0;
-    char *text = fy__malloc(text_cap);
-    if (!logits || !cand || !hist || !text) {
+    llm_text text;
+    fy__llm_text_init(&text, o->stop);
+    if (!logits || !cand || !hist) {
         rc = fy__diag_set(d, FY_ENOMEM, "out of memory for generation");
         goto done;
     }
@@ -84,7 +143,6 @@ int fy_llm_generate(fy_llm *m, const int32_t *prompt, size_t n_prompt, const fy_
     double t1 = fy__llm_now();
     s.prompt_tokens = (uint32_t)n_prompt;
     s.prompt_s = t1 - t0;
-    int stopped = 0;
     for (;;) {
         if (o->max_tokens && nout >= o->max_tokens)
             break;
@@ -102,47 +160,17 @@ int fy_llm_generate(fy_llm *m, const int32_t *prompt, size_t n_prompt, const fy_
         s.gen_tokens++;
         char piece[PIECE_MAX];
         size_t pl = fy_llm_token_piece(m, id, piece, sizeof piece);
-        if (text_len + pl + 1 > text_cap) {
-            size_t nc = (text_len + pl + 1) * 2;
-            char *nt = fy__realloc(text, nc);
-            if (!nt) {
-                rc = fy__diag_set(d, FY_ENOMEM, "out of memory for generated text");
-                goto done;
-            }
-            text = nt;
-            text_cap = nc;
+        const char *emit;
+        size_t emit_len;
+        if (fy__llm_text_push(&text, piece, pl, &emit, &emit_len) != FY_OK) {
+            rc = fy__diag_set(d, FY_ENOMEM, "out of memory for generated text");
+            goto done;
         }
-        memcpy(text + text_len, piece, pl);
-        text_len += pl;
-        text[text_len] = 0;
-        /* a complete stop sequence ends generation; its text is not emitted */
-        size_t stop_at = SIZE_MAX;
-        for (int k = 0; k < FY_LLM_MAX_STOP && o->stop[k]; k++) {
-            size_t sl = strlen(o->stop[k]);
-            if (!sl)
-                continue;
-            size_t from = emitted > sl ? emitted - sl : 0;
-            const char *hit = memmem(text + from, text_len - from, o->stop[k], sl);
-            if (hit && (size_t)(hit - text) < stop_at)
-                stop_at = (size_t)(hit - text);
-        }
-        size_t upto = text_len;
-        if (stop_at != SIZE_MAX) {
-            upto = stop_at;
-            stopped = 1;
-        } else {
-            upto -= stop_holdback(o, text, text_len);
-            upto -= utf8_incomplete(text, upto);
-        }
-        if (upto < emitted)
-            upto = emitted;
-        if (cb && cb(cb_ctx, id, text + emitted, upto - emitted)) {
+        if (cb && cb(cb_ctx, id, emit, emit_len)) {
             s.finish_reason = "stop";
-            emitted = upto;
             break;
         }
-        emitted = upto;
-        if (stopped) {
+        if (text.stopped) {
             s.finish_reason = "stop";
             break;
         }
@@ -155,8 +183,11 @@ int fy_llm_generate(fy_llm *m, const int32_t *prompt, size_t n_prompt, const fy_
             goto done;
         s.gen_s += fy__llm_now() - g0;
     }
-    if (!stopped && emitted < text_len && cb)
-        cb(cb_ctx, -1, text + emitted, text_len - emitted);
+    const char *rest;
+    size_t rest_len;
+    fy__llm_text_flush(&text, &rest, &rest_len);
+    if (rest_len && cb)
+        cb(cb_ctx, -1, rest, rest_len);
     rc = FY_OK;
 done:
     if (n_out)
@@ -166,7 +197,7 @@ done:
     fy__free(logits);
     fy__free(cand);
     fy__free(hist);
-    fy__free(text);
+    fy__llm_text_deinit(&text);
     return rc;
 }
 

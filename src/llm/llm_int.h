@@ -98,3 +98,31 @@ int32_t fy__llm_vocab_find(const llm_vocab *v, const char *s, size_t len);
 /* Encode with the model's vocabulary, optionally parsing special tokens (server chat). */
 int fy__llm_tokenize_special(const fy_llm *m, const char *text, size_t len, int add_bos,
                              int32_t *ids, size_t cap, size_t *n);
+
+/* ---- batched decoding over several sequences (model.c), for the scheduler ---- */
+
+uint32_t fy__llm_n_seq(const fy_llm *m);
+uint32_t fy__llm_batch_max(const fy_llm *m);
+/* Run n tokens (n <= fy__llm_batch_max) in one batch, token i of sequence slot[i] at
+ * position pos[i] (its cache rows 0..pos[i]-1 must hold that sequence's earlier
+ * tokens); logits of rows out_rows[0..n_out) go to logits[k * vocab]. */
+int fy__llm_decode(fy_llm *m, const int32_t *ids, const uint32_t *slot, const uint32_t *pos,
+                   uint32_t n, const uint32_t *out_rows, uint32_t n_out, float *logits, fy_diag *d);
+
+/* ---- streamed text with stop sequences (generate.c) ---- */
+
+/* Accumulates generated pieces and releases text that is final: whole UTF-8 characters
+ * that cannot be the start of a stop sequence. Once a stop sequence appears, `stopped`
+ * is set and the text before it is the last released. */
+typedef struct llm_text {
+    char *buf;
+    size_t len, cap, emitted;
+    const char *const *stop; /* up to FY_LLM_MAX_STOP, NULL-terminated; may be NULL */
+    int stopped;
+} llm_text;
+void fy__llm_text_init(llm_text *t, const char *const *stop);
+void fy__llm_text_deinit(llm_text *t);
+/* Append a piece; out and out_len: the newly final text (borrowed until the next call). */
+int fy__llm_text_push(llm_text *t, const char *piece, size_t n, const char **out, size_t *out_len);
+/* At the end: whatever was held back (nothing after a stop sequence). */
+void fy__llm_text_flush(llm_text *t, const char **out, size_t *out_len);

@@ -30,8 +30,9 @@ struct fy_llm {
     llm_weight tok_embd, output;
     float *output_norm;
     layer *layers;
-    float *kcache, *vcache; /* [layer][ctx][kv_dim] */
-    uint32_t pos, batch;
+    float *kcache, *vcache; /* [slot][layer][ctx][kv_dim] */
+    uint32_t pos, batch, n_seq;
+    uint32_t *tok_slot, *tok_pos; /* per token of the batch being run */
     /* scratch for one batch */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *scores, *logits, *rope;
     void *qbuf;
@@ -133,6 +134,8 @@ void fy_llm_free(fy_llm *m)
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         fy__free(bufs[i]);
     fy__free(m->qbuf);
+    fy__free(m->tok_slot);
+    fy__free(m->tok_pos);
     fy__llm_vocab_deinit(&m->voc);
     fy__llm_pool_free(m->pool);
     fy_gguf_free(m->g);
@@ -275,7 +278,12 @@ int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag
     }
     /* memory: KV cache + batch scratch + the mapped file, checked before allocating */
     m->batch = in->ctx < BATCH_MAX ? in->ctx : BATCH_MAX;
-    uint64_t B = m->batch, kvb = 2ull * L * in->ctx * kv_dim * sizeof(float);
+    m->n_seq = opts && opts->n_seq ? opts->n_seq : 1;
+    if (m->n_seq > 256) {
+        rc = fy__diag_set(d, FY_EINVAL, "%u parallel sequences (at most 256)", m->n_seq);
+        goto done;
+    }
+    uint64_t B = m->batch, kvb = 2ull * m->n_seq * L * in->ctx * kv_dim * sizeof(float);
     uint64_t wide = dim > in->ffn_dim ? dim : in->ffn_dim;
     uint64_t scratch = (B * (4ull * dim + 2ull * kv_dim + 2ull * in->ffn_dim) +
                         (uint64_t)in->n_heads * in->ctx + in->vocab + in->head_dim) *
@@ -287,12 +295,13 @@ int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag
     if (need > limit) {
         rc = fy__diag_set(d, FY_ELIMIT,
                           "%s: the model needs %.1f MiB (weights %.1f, KV cache %.1f for "
-                          "context %u) but only %.1f MiB are available; try a smaller --ctx",
+                          "context %u x %u sequences) but only %.1f MiB are available; try a "
+                          "smaller --ctx",
                           path, need / 1048576.0, fy_gguf_file_size(m->g) / 1048576.0,
-                          kvb / 1048576.0, in->ctx, limit / 1048576.0);
+                          kvb / 1048576.0, in->ctx, m->n_seq, limit / 1048576.0);
         goto done;
     }
-    size_t kvn = (size_t)L * in->ctx * kv_dim;
+    size_t kvn = (size_t)m->n_seq * L * in->ctx * kv_dim;
     m->kcache = fy__calloc(kvn, sizeof(float));
     m->vcache = fy__calloc(kvn, sizeof(float));
     m->x = fy__malloc(B * dim * sizeof(float));
@@ -307,8 +316,11 @@ int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag
     m->logits = fy__malloc((size_t)in->vocab * sizeof(float));
     m->rope = fy__malloc((size_t)in->head_dim * sizeof(float));
     m->qbuf = fy__malloc(B * (wide / QK + 1) * sizeof(blk_q8_0));
-    if (!m->kcache || !m->vcache || !m->x || !m->xb || !m->q || !m->att || !m->k || !m->v ||
-        !m->hb || !m->hb2 || !m->scores || !m->logits || !m->rope || !m->qbuf) {
+    m->tok_slot = fy__malloc(B * sizeof *m->tok_slot);
+    m->tok_pos = fy__malloc(B * sizeof *m->tok_pos);
+    if (!m->tok_slot || !m->tok_pos || !m->kcache || !m->vcache || !m->x || !m->xb || !m->q ||
+        !m->att || !m->k || !m->v || !m->hb || !m->hb2 || !m->scores || !m->logits || !m->rope ||
+        !m->qbuf) {
         rc = fy__diag_set(d, FY_ENOMEM, "out of memory for the KV cache and buffers");
         goto done;
     }
@@ -469,7 +481,7 @@ static void rope(float *x, uint32_t n_heads, uint32_t hd, const float *cs)
 
 typedef struct att_task {
     fy_llm *m;
-    uint32_t layer, T, pos0;
+    uint32_t layer, T;
 } att_task;
 
 static void attend_head(void *ctx, size_t h)
@@ -479,12 +491,12 @@ static void attend_head(void *ctx, size_t h)
     const fy_llm_info *in = &m->info;
     uint32_t hd = in->head_dim, kv_dim = hd * in->n_kv_heads, dim = in->dim;
     uint32_t kvh = (uint32_t)h / (in->n_heads / in->n_kv_heads);
-    const float *kc = m->kcache + (size_t)t->layer * in->ctx * kv_dim;
-    const float *vc = m->vcache + (size_t)t->layer * in->ctx * kv_dim;
     float *sc = m->scores + h * in->ctx;
     float scale = 1.0f / sqrtf((float)hd);
     for (uint32_t i = 0; i < t->T; i++) {
-        uint32_t n = t->pos0 + i + 1; /* causal: positions 0..pos */
+        size_t base = ((size_t)m->tok_slot[i] * in->n_layers + t->layer) * in->ctx * kv_dim;
+        const float *kc = m->kcache + base, *vc = m->vcache + base;
+        uint32_t n = m->tok_pos[i] + 1; /* causal: positions 0..pos of its own sequence */
         const float *q = m->q + (size_t)i * dim + h * hd;
         float mx = -INFINITY;
         for (uint32_t p = 0; p < n; p++) {
@@ -508,7 +520,10 @@ static void attend_head(void *ctx, size_t h)
     }
 }
 
-static void forward(fy_llm *m, const int32_t *ids, uint32_t T, float *logits)
+/* Run T tokens (positions and slots in m->tok_pos / m->tok_slot); logits for the rows
+ * listed in out_rows go to logits[k * vocab]. */
+static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *out_rows,
+                    uint32_t n_out, float *logits)
 {
     const fy_llm_info *in = &m->info;
     uint32_t dim = in->dim, hd = in->head_dim, kv_dim = hd * in->n_kv_heads, ff = in->ffn_dim;
@@ -525,7 +540,7 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, float *logits)
         matmul(m, &ly->wk, m->xb, T, m->k);
         matmul(m, &ly->wv, m->xb, T, m->v);
         for (uint32_t i = 0; i < T; i++) {
-            uint32_t pos = m->pos + i;
+            uint32_t pos = m->tok_pos[i];
             for (uint32_t j = 0; j < hd; j += 2) {
                 double th = pos * pow(in->rope_theta, -(double)j / hd);
                 m->rope[j] = (float)cos(th);
@@ -533,11 +548,11 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, float *logits)
             }
             rope(m->q + (size_t)i * dim, in->n_heads, hd, m->rope);
             rope(m->k + (size_t)i * kv_dim, in->n_kv_heads, hd, m->rope);
-            size_t off = ((size_t)l * in->ctx + pos) * kv_dim;
+            size_t off = (((size_t)m->tok_slot[i] * in->n_layers + l) * in->ctx + pos) * kv_dim;
             memcpy(m->kcache + off, m->k + (size_t)i * kv_dim, kv_dim * sizeof(float));
             memcpy(m->vcache + off, m->v + (size_t)i * kv_dim, kv_dim * sizeof(float));
         }
-        att_task at = {m, l, T, m->pos};
+        att_task at = {m, l, T};
         fy__llm_parallel_for(m->pool, in->n_heads, attend_head, &at);
         matmul(m, &ly->wo, m->att, T, m->xb);
         for (size_t i = 0; i < (size_t)T * dim; i++)
@@ -555,10 +570,11 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, float *logits)
         for (size_t i = 0; i < (size_t)T * dim; i++)
             m->x[i] += m->xb[i];
     }
-    m->pos += T;
-    if (logits) {
-        rmsnorm(m->xb, m->x + (size_t)(T - 1) * dim, m->output_norm, dim, in->rms_eps);
-        matmul(m, &m->output, m->xb, 1, logits);
+    if (n_out) {
+        for (uint32_t k = 0; k < n_out; k++)
+            rmsnorm(m->xb + (size_t)k * dim, m->x + (size_t)out_rows[k] * dim, m->output_norm, dim,
+                    in->rms_eps);
+        matmul(m, &m->output, m->xb, n_out, logits);
     }
 }
 
@@ -576,7 +592,45 @@ int fy_llm_eval(fy_llm *m, const int32_t *ids, size_t n, float *logits, fy_diag 
                                 m->info.vocab);
     for (size_t i = 0; i < n; i += m->batch) {
         uint32_t T = (uint32_t)(n - i < m->batch ? n - i : m->batch);
-        forward(m, ids + i, T, i + T == n ? logits : NULL);
+        for (uint32_t k = 0; k < T; k++) {
+            m->tok_slot[k] = 0;
+            m->tok_pos[k] = m->pos + k;
+        }
+        uint32_t last = T - 1;
+        forward(m, ids + i, T, &last, i + T == n && logits ? 1 : 0, logits);
+        m->pos += T;
     }
+    return FY_OK;
+}
+
+uint32_t fy__llm_n_seq(const fy_llm *m)
+{
+    return m->n_seq;
+}
+uint32_t fy__llm_batch_max(const fy_llm *m)
+{
+    return m->batch;
+}
+
+int fy__llm_decode(fy_llm *m, const int32_t *ids, const uint32_t *slot, const uint32_t *pos,
+                   uint32_t n, const uint32_t *out_rows, uint32_t n_out, float *logits, fy_diag *d)
+{
+    if (n == 0 || n > m->batch || n_out > n)
+        return fy__diag_set(d, FY_EINVAL, "decode: %u tokens (1..%u), %u outputs", n, m->batch,
+                            n_out);
+    for (uint32_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || (uint32_t)ids[i] >= m->info.vocab || slot[i] >= m->n_seq ||
+            pos[i] >= m->info.ctx)
+            return fy__diag_set(d, FY_EINVAL,
+                                "decode: token %u (id %d, slot %u, position %u) "
+                                "out of range",
+                                i, ids[i], slot[i], pos[i]);
+        m->tok_slot[i] = slot[i];
+        m->tok_pos[i] = pos[i];
+    }
+    for (uint32_t k = 0; k < n_out; k++)
+        if (out_rows[k] >= n)
+            return fy__diag_set(d, FY_EINVAL, "decode: output row %u of %u", out_rows[k], n);
+    forward(m, ids, n, out_rows, n_out, logits);
     return FY_OK;
 }
