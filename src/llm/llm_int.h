@@ -126,3 +126,31 @@ void fy__llm_text_deinit(llm_text *t);
 int fy__llm_text_push(llm_text *t, const char *piece, size_t n, const char **out, size_t *out_len);
 /* At the end: whatever was held back (nothing after a stop sequence). */
 void fy__llm_text_flush(llm_text *t, const char **out, size_t *out_len);
+
+/* ---- continuous batching scheduler (sched.c), used by the OpenAI endpoints ---- */
+
+typedef struct llm_sched llm_sched;
+typedef struct llm_job llm_job;
+/* One generation request. Callbacks run on the scheduler thread: on_text with each
+ * piece of final text (id -1 and "" once when the request starts, as a liveness probe;
+ * id -1 for text released at the end); a nonzero return cancels the request. on_done
+ * is called exactly once, last (rc FY_OK, or an error with its message). */
+typedef struct llm_job_params {
+    int32_t *prompt; /* copied at submit */
+    size_t n_prompt;
+    fy_gen_opts opts; /* stop strings copied at submit */
+    int (*on_text)(void *ctx, int32_t id, const char *text, size_t len);
+    void (*on_done)(void *ctx, const fy_gen_stats *st, int rc, const char *err);
+    void *ctx;
+} llm_job_params;
+/* Starts the thread; the scheduler owns m's compute from now on (no other fy_llm_*
+ * calls on m until fy__llm_sched_free, which fails the requests still queued). */
+int fy__llm_sched_create(llm_sched **out, fy_llm *m, uint32_t queue_cap, fy_diag *d);
+void fy__llm_sched_free(llm_sched *s);
+/* Queue a request: FY_ELIMIT when queue_cap requests already wait (answer 429),
+ * FY_EINVAL when the prompt does not fit the context (400), FY_EIO when stopping.
+ * Thread-safe. */
+int fy__llm_sched_submit(llm_sched *s, const llm_job_params *p, fy_diag *d);
+/* Sequences generating and requests waiting (thread-safe). */
+void fy__llm_sched_counts(llm_sched *s, uint32_t *running, uint32_t *waiting);
+fy_llm *fy__llm_sched_model(llm_sched *s);
