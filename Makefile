@@ -17,7 +17,7 @@ LDLIBS_ALL = -lprotobuf-c -ljansson -lyaml -lsodium -lmicrohttpd -lgnutls -lz -l
 
 GEN_C = $(BUILD)/gen/onnx.pb-c.c
 GEN_H = $(BUILD)/gen/onnx.pb-c.h
-LIB_SRC = $(sort $(wildcard src/*/*.c src/ops/ref/*.c))
+LIB_SRC = $(sort $(wildcard src/*/*.c src/ops/ref/*.c src/ops/fast/*.c))
 LIB_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/onnx.pb-c.o
 TOOL_SRC = $(sort $(wildcard tools/ferry/*.c))
 TOOL_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))

@@ -15,8 +15,17 @@ extern "C" {
  * session per thread over a shared model. The model must outlive its sessions. */
 typedef struct fy_session fy_session;
 
+/* A persistent pool of worker threads for intra-op parallelism (src/core/pool.h).
+ * Thread safety: any number of sessions and threads may share one pool; the
+ * workers serve one loop at a time and other callers run theirs inline, so
+ * sharing never oversubscribes the CPUs. It must outlive the sessions using it. */
+typedef struct fy_pool fy_pool;
+
 typedef struct fy_session_opts {
-    int threads; /* reserved: the reference engine runs on the calling thread */
+    int threads;   /* threads per kernel, caller included; 0 = the CPUs this process may use */
+    fy_pool *pool; /* shared pool to run on (borrowed; threads is then ignored); NULL: the
+                      session makes its own when it needs more than one thread */
+    int reference; /* 1 = reference kernels only (the oracle tests compare against) */
 } fy_session_opts;
 
 /* Checks every node has a kernel (FY_EUNSUPPORTED naming the first node that

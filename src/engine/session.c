@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "../core/pool.h"
 #include "../onnx/onnx.h"
 #include "../ops/ops.h"
 #include "engine.h"
@@ -13,6 +14,11 @@
 
 struct fy_session {
     const fy_model *model;
+    const fy__op_def **defs; /* kernel of each top-level node */
+    void **states;           /* what each top-level node's prepare made, or NULL */
+    fy_pool *pool;           /* threads for the kernels; NULL runs them inline */
+    fy_pool *own_pool;       /* the pool this session made (freed with it) */
+    int reference;           /* reference kernels only, subgraphs included */
 };
 
 /* Values of one running graph; parent links to the enclosing graph's scope. */
@@ -47,10 +53,48 @@ static int resolve_ops(const fy__graph *g, fy_diag *d)
     return FY_OK;
 }
 
+/* Per-node kernels and prepared states of the top-level graph. */
+static int prepare_nodes(fy_session *s, const fy__graph *g, fy_diag *d)
+{
+    int rc = FY_OK;
+    const fy_tensor **consts = NULL;
+    const fy__value_info **infos = NULL;
+    s->defs = fy__calloc((size_t)g->n_nodes + 1, sizeof *s->defs);
+    s->states = fy__calloc((size_t)g->n_nodes + 1, sizeof *s->states);
+    consts = fy__calloc(FY_NODE_MAX_IO, sizeof *consts);
+    infos = fy__calloc(FY_NODE_MAX_IO, sizeof *infos);
+    if (!s->defs || !s->states || !consts || !infos) {
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const fy__node *nd = &g->nodes[i];
+        const fy__op_def *def = s->reference ? fy__op_find_ref(nd->domain, nd->op_type) : nd->def;
+        const fy__op_fast *fast = fy__op_fast_of(def);
+        s->defs[i] = def;
+        if (!fast || !fast->prepare)
+            continue;
+        for (int k = 0; k < nd->n_inputs; k++) {
+            int v = nd->inputs[k];
+            consts[k] = v >= 0 ? g->values[v].init : NULL;
+            infos[k] = v >= 0 ? &g->values[v].info : NULL;
+        }
+        fy__op_prep p = {nd, nd->opset, nd->n_inputs, consts, infos, s->pool, d};
+        if ((rc = fast->prepare(&p, &s->states[i])) != FY_OK)
+            goto done;
+    }
+done:
+    fy__free(consts);
+    fy__free(infos);
+    return rc;
+}
+
 int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts *opts,
                       fy_diag *d)
 {
-    (void)opts;
+    fy_session_opts none = {0};
+    if (!opts)
+        opts = &none;
     int rc = resolve_ops(m->graph, d);
     if (rc != FY_OK)
         return rc;
@@ -58,11 +102,34 @@ int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts
     if (!s)
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
     s->model = m;
+    s->reference = opts->reference;
+    s->pool = opts->pool;
+    if (!s->pool && opts->threads != 1 && (opts->threads > 1 || fy_pool_cpus() > 1)) {
+        if ((rc = fy_pool_create(&s->own_pool, opts->threads, d)) != FY_OK)
+            goto done;
+        s->pool = s->own_pool;
+    }
+    if ((rc = prepare_nodes(s, m->graph, d)) != FY_OK)
+        goto done;
     *out = s;
-    return FY_OK;
+    s = NULL;
+done:
+    fy_session_free(s);
+    return rc;
 }
 
-void fy_session_free(fy_session *s) { fy__free(s); }
+void fy_session_free(fy_session *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; s->states && i < s->model->graph->n_nodes; i++)
+        if (s->states[i])
+            fy__op_fast_of(s->defs[i])->release(s->states[i]);
+    fy__free(s->states);
+    fy__free(s->defs);
+    fy_pool_free(s->own_pool);
+    fy__free(s);
+}
 
 static fy_tensor view_of(const fy_tensor *t)
 {
@@ -181,10 +248,20 @@ static int run_graph(run_env *env, int n_in, const fy_tensor *const *in, int n_o
             ins[k] = &env->vals[v];
         }
         memset(outs, 0, (size_t)nd->n_outputs * sizeof *outs);
-        fy__op_ctx c = {nd, nd->opset, nd->n_inputs, ins, nd->n_outputs, outs, d, env};
+        fy_session *s = env->s;
+        const fy__op_def *def = nd->def;
+        void *state = NULL;
+        if (env->depth == 0) {
+            def = s->defs[i];
+            state = s->states[i];
+        } else if (s->reference) {
+            def = fy__op_find_ref(nd->domain, nd->op_type);
+        }
+        fy__op_ctx c = {nd,  nd->opset, nd->n_inputs, ins,   nd->n_outputs,
+                        outs, d,         env,          state, s->pool};
         if (d)
             d->msg[0] = 0;
-        rc = nd->def->run(&c);
+        rc = def->run(&c);
         if (rc == FY_OK) {
             for (int k = 0; k < nd->n_outputs; k++)
                 if (nd->outputs[k] >= 0 && !outs[k].data && last_use[nd->outputs[k]] >= 0) {

@@ -14,14 +14,40 @@ static const fy__op_def *const op_tables[] = {
     fy__ops_control,     fy__ops_vision, fy__ops_signal, fy__ops_training,
 };
 
-const fy__op_def *fy__op_find(const char *domain, const char *op_type)
+static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn, fy__ops_fast_quant};
+#define N_FAST (sizeof fast_tables / sizeof fast_tables[0])
+
+static int matches(const fy__op_def *d, const char *domain, const char *op_type)
 {
     if (!domain || strcmp(domain, "ai.onnx") == 0)
         domain = "";
+    return strcmp(d->name, op_type) == 0 && strcmp(d->domain, domain) == 0;
+}
+
+const fy__op_def *fy__op_find(const char *domain, const char *op_type)
+{
+    for (size_t t = 0; t < N_FAST; t++)
+        for (const fy__op_fast *f = fast_tables[t]; f->op.name; f++)
+            if (matches(&f->op, domain, op_type))
+                return &f->op;
+    return fy__op_find_ref(domain, op_type);
+}
+
+const fy__op_def *fy__op_find_ref(const char *domain, const char *op_type)
+{
     for (size_t t = 0; t < sizeof op_tables / sizeof op_tables[0]; t++)
         for (const fy__op_def *d = op_tables[t]; d->name; d++)
-            if (strcmp(d->name, op_type) == 0 && strcmp(d->domain, domain) == 0)
+            if (matches(d, domain, op_type))
                 return d;
+    return NULL;
+}
+
+const fy__op_fast *fy__op_fast_of(const fy__op_def *def)
+{
+    for (size_t t = 0; t < N_FAST; t++)
+        for (const fy__op_fast *f = fast_tables[t]; f->op.name; f++)
+            if (&f->op == def)
+                return f;
     return NULL;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "../graph/graph.h"
+#include "ferry/engine.h"
 #include "ferry/error.h"
 #include "ferry/tensor.h"
 
@@ -23,9 +24,29 @@ typedef struct fy__op_ctx {
     fy_tensor *out;
     fy_diag *diag;
     void *engine; /* for control-flow ops (If, Loop, Scan) that run subgraphs */
+    void *state;  /* what the op's prepare made for this node; NULL when it made none or
+                     was not called (subgraph nodes, unit tests): kernels must cope */
+    fy_pool *pool; /* threads for the kernel (fy_pool_run); NULL runs on the caller */
 } fy__op_ctx;
 
 typedef int (*fy__kernel_fn)(fy__op_ctx *c);
+
+/* What prepare sees of a node once, at session creation. */
+typedef struct fy__op_prep {
+    const fy__node *node;
+    int opset;
+    int n_in;
+    const fy_tensor *const *consts;     /* consts[i]: input i when it is a constant
+                                           initializer (fixed for the session), else NULL */
+    const fy__value_info *const *infos; /* infos[i]: declared type of input i, NULL if omitted */
+    fy_pool *pool;                      /* the pool the node will run on (may be NULL) */
+    fy_diag *diag;
+} fy__op_prep;
+
+/* Make per-node state (pre-packed weights, chosen algorithm) into *state, or leave
+ * it NULL when there is nothing to prepare. Returns FY_OK or an error (FY_ENOMEM);
+ * cases the kernel does not speed up are not errors: the run call reports bad input. */
+typedef int (*fy__prepare_fn)(const fy__op_prep *p, void **state);
 
 /* One registered operator. Registered per file in NULL-name-terminated tables. */
 typedef struct fy__op_def {
@@ -33,6 +54,14 @@ typedef struct fy__op_def {
     const char *domain; /* "" for ai.onnx, "com.microsoft" ... */
     fy__kernel_fn run;
 } fy__op_def;
+
+/* A fast kernel: an op plus optional per-node preparation. A separate type so the
+ * reference tables keep their three-field entries. */
+typedef struct fy__op_fast {
+    fy__op_def op;                /* what fy__op_find returns a pointer to */
+    fy__prepare_fn prepare;       /* optional */
+    void (*release)(void *state); /* frees what prepare made; required with prepare */
+} fy__op_fast;
 
 /* Tables, one per source file under ops/ref/. */
 extern const fy__op_def fy__ops_elementwise[]; /* ref/elementwise.c: unary, binary, logic, Where, Cast, Clip ... */
@@ -45,9 +74,18 @@ extern const fy__op_def fy__ops_vision[];      /* ref/vision.c: NonMaxSuppressio
 extern const fy__op_def fy__ops_signal[];      /* ref/signal.c: DFT, STFT, windows, MelWeightMatrix */
 extern const fy__op_def fy__ops_training[];    /* ref/training.c: Adagrad, Adam, Momentum */
 
-/* Look up an op; NULL if ferry has no kernel for it. */
+/* Fast kernels (ops/fast/): same ops as reference ones, preferred by fy__op_find.
+ * Each handles the common cases quickly and calls the reference kernel for the rest. */
+extern const fy__op_fast fy__ops_fast_nn[];    /* fast/nn.c: Conv, Gemm, MatMul */
+extern const fy__op_fast fy__ops_fast_quant[]; /* fast/quant.c: int8 MatMul, dynamic quantization */
+
+/* Look up an op, preferring a fast kernel; NULL if ferry has no kernel for it. */
 const fy__op_def *fy__op_find(const char *domain, const char *op_type);
-/* Every registered op, for `ferry conformance` and docs (callback per op). */
+/* The fast entry def belongs to (for its prepare/release), NULL for a reference kernel. */
+const fy__op_fast *fy__op_fast_of(const fy__op_def *def);
+/* The reference kernel of an op (the oracle), NULL if none. */
+const fy__op_def *fy__op_find_ref(const char *domain, const char *op_type);
+/* Every op (its reference kernel), for `ferry conformance` and docs (callback per op). */
 void fy__op_each(void (*fn)(const fy__op_def *def, void *ctx), void *ctx);
 
 /* Fill c->diag with "node NAME (OP): <message>" and return code. Use for every

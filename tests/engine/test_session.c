@@ -2,6 +2,7 @@
 /* The executor: outputs that alias inputs, initializers or each other, unused
  * results, input checks, kernel failures mid-graph, and repeated runs. */
 #include "core/core.h"
+#include "core/pool.h"
 #include "model_builder.h"
 #include "ops/kernel_harness.h"
 #include "test.h"
@@ -153,6 +154,46 @@ TEST(allocation_failures_during_a_run_are_enomem)
     fy_model_free(m);
 }
 
+TEST(options_pick_threads_pool_and_reference_kernels)
+{
+    gb g;
+    gb_init(&g, "opts");
+    int64_t dx[2] = {2, 3}, dw[2] = {3, 2}, dy[2] = {2, 2};
+    gb_input(&g, "x", FY_DTYPE_F32, 2, dx);
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    gb_init_f32(&g, "w", 2, dw, w, 6);
+    gb_node(&g, "MatMul", 2, 1, "x", "w", "y");
+    gb_output(&g, "y", FY_DTYPE_F32, 2, dy);
+    fy_diag d;
+    fy_model *m = gb_load(&g, 13, &d);
+    FY_CHECK(m != NULL);
+    if (!m)
+        return;
+    fy_pool *shared = NULL;
+    FY_CHECK_EQ(fy_pool_create(&shared, 2, &d), FY_OK);
+    fy_session_opts opts[] = {{0}, {1, NULL, 0}, {2, NULL, 0}, {0, shared, 0}, {2, NULL, 1}};
+    float xv[6] = {1, 0, -1, 2, 1, 0};
+    fy_tensor x = kh_f32(xv, 2, dx);
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+        fy_session *s = NULL;
+        fy_tensor out;
+        FY_CHECK_EQ(fy_session_create(&s, m, &opts[k], &d), FY_OK);
+        FY_CHECK_EQ(fy_session_run(s, 1, &x, 1, &out, &d), FY_OK);
+        /* [1 0 -1; 2 1 0] x [1 2; 3 4; 5 6] */
+        const float want[4] = {-4, -4, 5, 8};
+        for (int i = 0; i < 4; i++)
+            FY_CHECK_NEAR(((float *)out.data)[i], want[i], 0);
+        fy_tensor_deinit(&out);
+        fy_session_free(s);
+    }
+    fy_session *s = NULL;
+    fy_session_opts bad = {-2, NULL, 0};
+    FY_CHECK_EQ(fy_session_create(&s, m, &bad, &d), FY_EINVAL);
+    FY_CHECK(s == NULL);
+    fy_pool_free(shared);
+    fy_model_free(m);
+}
+
 int main(void)
 {
     RUN(outputs_may_alias_inputs_initializers_and_each_other);
@@ -160,5 +201,6 @@ int main(void)
     RUN(inputs_are_checked_against_declarations);
     RUN(a_kernel_failure_mid_graph_names_the_node_and_leaks_nothing);
     RUN(allocation_failures_during_a_run_are_enomem);
+    RUN(options_pick_threads_pool_and_reference_kernels);
     return TEST_SUMMARY();
 }

@@ -73,7 +73,7 @@ static inline int kh_run_dom(kh_node *k, const char *domain, int n_in, const fy_
     const fy__op_def *def = fy__op_find(domain, k->node.op_type);
     if (!def)
         return FY_EUNSUPPORTED;
-    fy__op_ctx c = {&k->node, k->node.opset, n_in, in, n_out, out, d, NULL};
+    fy__op_ctx c = {&k->node, k->node.opset, n_in, in, n_out, out, d, NULL, NULL, NULL};
     int rc = def->run(&c);
     if (rc != FY_OK) /* as the engine does: a failed kernel's outputs are freed */
         for (int i = 0; i < n_out; i++)

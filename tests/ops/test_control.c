@@ -104,7 +104,7 @@ TEST(if_without_engine_or_branch)
     FY_CHECK_EQ(kh_run(&k, 1, in, 1, out, &d), FY_EUNSUPPORTED);
     FY_CHECK_CONTAINS(d.msg, "engine");
     /* With an engine pointer but no branches: the attribute is named. */
-    fy__op_ctx c = {&k.node, 13, 1, in, 1, out, &d, &k};
+    fy__op_ctx c = {&k.node, 13, 1, in, 1, out, &d, &k, NULL, NULL};
     FY_CHECK_EQ(op_if(&c), FY_EINVAL);
     FY_CHECK_CONTAINS(d.msg, "then_branch");
 }

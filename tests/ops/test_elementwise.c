@@ -181,7 +181,7 @@ TEST(gelu_forms)
     if (ms) {
         kh_init(&k, "Gelu", 1);
         const fy_tensor *in[1] = {&x};
-        fy__op_ctx c = {&k.node, 1, 1, in, 1, &y, &d, NULL};
+        fy__op_ctx c = {&k.node, 1, 1, in, 1, &y, &d, NULL, NULL, NULL};
         memset(&y, 0, sizeof y);
         FY_CHECK_EQ(ms->run(&c), FY_OK);
         FY_CHECK_NEAR(((float *)y.data)[3], 1.9544997361036416, 1e-6);

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/* Packed float32 GEMM: operands are copied into MR-row / NR-column panels that a
+ * register-blocked microkernel streams through (the BLIS/GotoBLAS scheme), C is
+ * cut into MC x NC blocks run in parallel on the pool, and the epilogue (bias,
+ * residual, activation) is applied to each microtile while it is still in L1. */
+#include <math.h>
+#include <string.h>
+
+#include "../../core/core.h"
+#include "../../core/pool.h"
+#include "fast_int.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FY_X86 1
+#endif
+
+/* ---- microkernels ----
+ * kern(kc, a, b, c, ldc, nr, acc): C[0..mr) x [0..nr) (=|+=) A-panel . B-panel,
+ * where the A panel holds kc steps of MR values and the B panel kc steps of NR. One
+ * function per row count mr, so short M (batch 1) does not pay for MR rows. */
+
+#if FY_X86
+#define T512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#define T256 __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* AVX-512: 12 x 32 tile in 24 zmm accumulators. */
+T512 INLINE void k512(const int mr, int64_t kc, const float *a, const float *b, float *c,
+                      int64_t ldc, int nr, int acc)
+{
+    __m512 c0[FY_MR512], c1[FY_MR512];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++)
+        c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+        }
+        a += FY_MR512;
+        b += 32;
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+        float *cr = c + i * ldc;
+        if (acc) {
+            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, cr));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, cr + 16));
+        }
+        _mm512_mask_storeu_ps(cr, m0, c0[i]);
+        _mm512_mask_storeu_ps(cr + 16, m1, c1[i]);
+    }
+}
+
+/* AVX2: 6 x 16 tile in 12 ymm accumulators; partial tiles go through a buffer. */
+T256 INLINE void k256(const int mr, int64_t kc, const float *a, const float *b, float *c,
+                      int64_t ldc, int nr, int acc)
+{
+    __m256 c0[FY_MR256], c1[FY_MR256];
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++)
+        c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i);
+            c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+        }
+        a += FY_MR256;
+        b += 16;
+    }
+    if (nr == 16) {
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            float *cr = c + i * ldc;
+            if (acc) {
+                c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(cr));
+                c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(cr + 8));
+            }
+            _mm256_storeu_ps(cr, c0[i]);
+            _mm256_storeu_ps(cr + 8, c1[i]);
+        }
+        return;
+    }
+    float t[16];
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++) {
+        _mm256_storeu_ps(t, c0[i]);
+        _mm256_storeu_ps(t + 8, c1[i]);
+        float *cr = c + i * ldc;
+        for (int j = 0; j < nr; j++)
+            cr[j] = acc ? cr[j] + t[j] : t[j];
+    }
+}
+
+#define K512(n)                                                                                    \
+    T512 static void k512_##n(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,   \
+                              int nr, int acc)                                                     \
+    {                                                                                              \
+        k512(n, kc, a, b, c, ldc, nr, acc);                                                        \
+    }
+#define K256(n)                                                                                    \
+    T256 static void k256_##n(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,   \
+                              int nr, int acc)                                                     \
+    {                                                                                              \
+        k256(n, kc, a, b, c, ldc, nr, acc);                                                        \
+    }
+K512(1)
+K512(2)
+K512(3)
+K512(4)
+K512(5)
+K512(6)
+K512(7)
+K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
+#endif
+
+    /* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
+    static void kc_any(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
+                       int nr, int acc)
+{
+    float t[FY_MRC][FY_NRC] = {{0}};
+    for (int64_t k = 0; k < kc; k++) {
+        for (int i = 0; i < FY_MRC; i++)
+            for (int j = 0; j < FY_NRC; j++)
+                t[i][j] += a[i] * b[j];
+        a += FY_MRC;
+        b += FY_NRC;
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++)
+            c[i * ldc + j] = acc ? c[i * ldc + j] + t[i][j] : t[i][j];
+}
+
+#define KC_(n)                                                                                     \
+    static void kc_##n(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int nr,  \
+                       int acc)                                                                    \
+    {                                                                                              \
+        kc_any(kc, a, b, c, ldc, n, nr, acc);                                                      \
+    }
+KC_(1)
+KC_(2)
+KC_(3)
+KC_(4)
+
+static const fy__kset kset_c = {FY_ISA_C, FY_MRC, FY_NRC, {NULL, kc_1, kc_2, kc_3, kc_4}};
+#if FY_X86
+static const fy__kset kset_256 = {
+    FY_ISA_AVX2, FY_MR256, 16, {NULL, k256_1, k256_2, k256_3, k256_4, k256_5, k256_6}};
+static const fy__kset kset_512 = {FY_ISA_AVX512,
+                                  FY_MR512,
+                                  32,
+                                  {NULL, k512_1, k512_2, k512_3, k512_4, k512_5, k512_6, k512_7,
+                                   k512_8, k512_9, k512_10, k512_11, k512_12}};
+#endif
+
+const fy__kset *fy__kset_for(fy__isa isa)
+{
+#if FY_X86
+    if (isa == FY_ISA_AVX512)
+        return &kset_512;
+    if (isa == FY_ISA_AVX2)
+        return &kset_256;
+#endif
+    (void)isa;
+    return &kset_c;
+}
+
+/* ---- epilogue ---- */
+
+void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int nr,
+                  const fy__epilogue *ep)
+{
+    for (int i = 0; i < mr; i++) {
+        float *cr = c + i * ldc;
+        if (ep->bias) {
+            if (ep->per_col) {
+                const float *bb = ep->bias + j0;
+                for (int j = 0; j < nr; j++)
+                    cr[j] += bb[j];
+            } else {
+                float bv = ep->bias[i0 + i];
+                for (int j = 0; j < nr; j++)
+                    cr[j] += bv;
+            }
+        }
+        if (ep->residual) {
+            const float *rr = ep->residual + (i0 + i) * ep->ldr + j0;
+            for (int j = 0; j < nr; j++)
+                cr[j] += rr[j];
+        }
+        fy__act_apply(cr, nr, ep);
+    }
+}
+
+/* ---- packing ---- */
+
+void fy__pack_a_block(float *dst, int mrp, const float *a, int64_t rsa, int64_t csa, int64_t m,
+                      int64_t kc)
+{
+    for (int64_t p = 0; p < m; p += mrp) {
+        int rows = m - p < mrp ? (int)(m - p) : mrp;
+        for (int i = 0; i < rows; i++) {
+            const float *src = a + (p + i) * rsa;
+            for (int64_t k = 0; k < kc; k++)
+                dst[k * mrp + i] = src[k * csa];
+        }
+        for (int i = rows; i < mrp; i++)
+            for (int64_t k = 0; k < kc; k++)
+                dst[k * mrp + i] = 0;
+        dst += kc * mrp;
+    }
+}
+
+void fy__pack_b_block(float *dst, int nrp, const float *b, int64_t rsb, int64_t csb, int64_t kc,
+                      int64_t n)
+{
+    for (int64_t q = 0; q < n; q += nrp) {
+        int cols = n - q < nrp ? (int)(n - q) : nrp;
+        for (int64_t k = 0; k < kc; k++) {
+            const float *src = b + k * rsb + q * csb;
+            float *d = dst + k * nrp;
+            if (csb == 1) {
+                memcpy(d, src, (size_t)cols * sizeof *d);
+            } else {
+                for (int j = 0; j < cols; j++)
+                    d[j] = src[j * csb];
+            }
+            for (int j = cols; j < nrp; j++)
+                d[j] = 0;
+        }
+        dst += kc * nrp;
+    }
+}
+
+static fy__packed *packed_new(fy__isa isa, int side, int64_t rows, int64_t cols, int64_t groups)
+{
+    const fy__kset *ks = fy__kset_for(isa);
+    int r = side == 'A' ? ks->mr : ks->nr;
+    int64_t outer = side == 'A' ? rows : cols, k = side == 'A' ? cols : rows;
+    uint64_t panels = (uint64_t)(outer + r - 1) / (uint64_t)r, per, all;
+    if (fy__mul_overflow_u64(panels * (uint64_t)r, (uint64_t)(k > 0 ? k : 1), &per) ||
+        fy__mul_overflow_u64(per, (uint64_t)groups, &all) || all > SIZE_MAX / sizeof(float))
+        return NULL;
+    fy__packed *p = fy__calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->data = fy__malloc((size_t)all * sizeof(float) + 64);
+    if (!p->data) {
+        fy__free(p);
+        return NULL;
+    }
+    p->isa = ks->isa;
+    p->side = side;
+    p->r = r;
+    p->rows = rows;
+    p->cols = cols;
+    p->groups = groups;
+    p->gstride = (int64_t)per;
+    return p;
+}
+
+fy__packed *fy__packed_make(int side, int64_t rows, int64_t cols, int64_t groups)
+{
+    return packed_new(fy__isa_active(), side, rows, cols, groups);
+}
+
+int fy__pack_a(fy__packed **out, int64_t M, int64_t K, const float *a, int64_t rsa, int64_t csa)
+{
+    fy__packed *p = fy__packed_make('A', M, K, 1);
+    if (!p)
+        return FY_ENOMEM;
+    fy__pack_a_block(p->data, p->r, a, rsa, csa, M, K);
+    *out = p;
+    return FY_OK;
+}
+
+int fy__pack_b(fy__packed **out, int64_t K, int64_t N, const float *b, int64_t rsb, int64_t csb)
+{
+    fy__packed *p = fy__packed_make('B', K, N, 1);
+    if (!p)
+        return FY_ENOMEM;
+    fy__pack_b_block(p->data, p->r, b, rsb, csb, K, N);
+    *out = p;
+    return FY_OK;
+}
+
+void fy__packed_free(fy__packed *p)
+{
+    if (!p)
+        return;
+    fy__free(p->data);
+    fy__free(p);
+}
+
+int64_t fy__packed_rows(const fy__packed *p)
+{
+    return p->rows;
+}
+int64_t fy__packed_cols(const fy__packed *p)
+{
+    return p->cols;
+}
+
+/* ---- driver ---- */
+
+void fy__pack_b_strided(const void *src, int nrp, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                        float *dst)
+{
+    const fy__bview *v = src;
+    fy__pack_b_block(dst, nrp, v->b + k0 * v->rsb + j0 * v->csb, v->rsb, v->csb, kc, nc);
+}
+
+/* Rows [i0, i1) x one NC block of columns of C, over all of K, for a B packed on
+ * the fly: each KC x NC block of B is packed once and used for every MC block of
+ * rows. */
+static void run_block(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0)
+{
+    const fy__kset *ks = g->ks;
+    int mrp = ks->mr, nrp = ks->nr;
+    _Alignas(64) float abuf[FY_MC * FY_KC];
+    _Alignas(64) float bbuf[FY_KC * FY_NC];
+    int64_t nc = g->N - j0 < FY_NC ? g->N - j0 : FY_NC;
+    for (int64_t k0 = 0; k0 < g->K; k0 += FY_KC) {
+        int64_t kc = g->K - k0 < FY_KC ? g->K - k0 : FY_KC;
+        g->pack_b(g->bsrc, nrp, k0, kc, j0, nc, bbuf);
+        const float *bp = bbuf;
+        const int64_t bstride = kc * nrp; /* floats from one B panel to the next */
+        int last = k0 + kc >= g->K;
+        for (int64_t ic = i0; ic < i1; ic += FY_MC) {
+            int64_t mc = i1 - ic < FY_MC ? i1 - ic : FY_MC;
+            const float *ap;
+            int64_t astride;
+            if (g->pa) {
+                ap = g->pa + (ic / mrp) * g->K * mrp + k0 * mrp;
+                astride = g->K * mrp;
+            } else {
+                fy__pack_a_block(abuf, mrp, g->a + ic * g->rsa + k0 * g->csa, g->rsa, g->csa, mc,
+                                 kc);
+                ap = abuf;
+                astride = kc * mrp;
+            }
+            for (int64_t jr = 0; jr < nc; jr += nrp) {
+                int nr = nc - jr < nrp ? (int)(nc - jr) : nrp;
+                const float *bpan = bp + (jr / nrp) * bstride;
+                for (int64_t ir = 0; ir < mc; ir += mrp) {
+                    int mr = mc - ir < mrp ? (int)(mc - ir) : mrp;
+                    float *ct = g->c + (ic + ir) * g->ldc + j0 + jr;
+                    ks->k[mr](kc, ap + (ir / mrp) * astride, bpan, ct, g->ldc, nr, k0 > 0);
+                    if (last && g->ep)
+                        fy__epi_tile(ct, g->ldc, ic + ir, j0 + jr, mr, nr, g->ep);
+                }
+            }
+        }
+    }
+}
+
+/* One MC block of rows [i0, i1) x columns [j0, j1) of C when B is pre-packed:
+ * each KC block of A is packed once and swept across all the columns (B's panels
+ * are read in place), instead of once per NC block. */
+static void run_rows(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const fy__kset *ks = g->ks;
+    int mrp = ks->mr, nrp = ks->nr;
+    _Alignas(64) float abuf[FY_MC * FY_KC];
+    int64_t mc = i1 - i0;
+    for (int64_t k0 = 0; k0 < g->K; k0 += FY_KC) {
+        int64_t kc = g->K - k0 < FY_KC ? g->K - k0 : FY_KC;
+        const float *ap;
+        int64_t astride;
+        if (g->pa) {
+            ap = g->pa + (i0 / mrp) * g->K * mrp + k0 * mrp;
+            astride = g->K * mrp;
+        } else {
+            fy__pack_a_block(abuf, mrp, g->a + i0 * g->rsa + k0 * g->csa, g->rsa, g->csa, mc, kc);
+            ap = abuf;
+            astride = kc * mrp;
+        }
+        int last = k0 + kc >= g->K;
+        for (int64_t jr = j0; jr < j1; jr += nrp) {
+            int nr = j1 - jr < nrp ? (int)(j1 - jr) : nrp;
+            const float *bpan = g->pb + (jr / nrp) * g->K * nrp + k0 * nrp;
+            for (int64_t ir = 0; ir < mc; ir += mrp) {
+                int mr = mc - ir < mrp ? (int)(mc - ir) : mrp;
+                float *ct = g->c + (i0 + ir) * g->ldc + jr;
+                ks->k[mr](kc, ap + (ir / mrp) * astride, bpan, ct, g->ldc, nr, k0 > 0);
+                if (last && g->ep)
+                    fy__epi_tile(ct, g->ldc, i0 + ir, jr, mr, nr, g->ep);
+            }
+        }
+    }
+}
+
+typedef struct tasks {
+    const fy__gemm *g;
+    int64_t rows; /* rows of C per task, a multiple of FY_MC */
+    int64_t cols; /* columns of C per task, a multiple of FY_NC */
+    int64_t nb;   /* tasks along the columns */
+} tasks;
+
+static void run_tasks(void *ctx, int64_t begin, int64_t end)
+{
+    const tasks *t = ctx;
+    const fy__gemm *g = t->g;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t i0 = (i / t->nb) * t->rows, i1 = i0 + t->rows < g->M ? i0 + t->rows : g->M;
+        int64_t j0 = (i % t->nb) * t->cols, j1 = j0 + t->cols < g->N ? j0 + t->cols : g->N;
+        if (g->pb)
+            run_rows(g, i0, i1, j0, j1);
+        else
+            run_block(g, i0, i1, j0);
+    }
+}
+
+/* Products below this many multiply-adds run on the calling thread: waking
+ * workers costs more than they save. */
+#define PAR_MIN_FLOPS (64 * 1024)
+/* A task covers at most this many MC blocks of rows, so its slice of C stays in
+ * L2 between K blocks. */
+#define MAX_GROUP 4
+
+void fy__gemm_run(fy_pool *pool, const fy__gemm *g)
+{
+    if (g->M <= 0 || g->N <= 0)
+        return;
+    if (g->K <= 0) {
+        for (int64_t i = 0; i < g->M; i++) {
+            memset(g->c + i * g->ldc, 0, (size_t)g->N * sizeof(float));
+            if (g->ep)
+                fy__epi_tile(g->c + i * g->ldc, g->ldc, i, 0, 1, (int)g->N, g->ep);
+        }
+        return;
+    }
+    if ((double)g->M * (double)g->N * (double)g->K < PAR_MIN_FLOPS)
+        pool = NULL;
+    int64_t mb = (g->M + FY_MC - 1) / FY_MC, nb = (g->N + FY_NC - 1) / FY_NC;
+    int64_t want = 2 * (int64_t)fy_pool_threads(pool);
+    tasks t = {g, FY_MC, FY_NC, nb};
+    if (g->pb) {
+        /* One row block per task, the columns split only as far as the threads need. */
+        int64_t parts = (want + mb - 1) / mb;
+        parts = parts < nb ? parts : nb;
+        t.cols = (nb + parts - 1) / parts * FY_NC;
+        t.nb = (g->N + t.cols - 1) / t.cols;
+    } else {
+        /* Group row blocks per task (B packed once per group) while leaving at least
+         * two tasks per thread to balance the load. */
+        int64_t gsz = mb < MAX_GROUP ? mb : MAX_GROUP;
+        while (gsz > 1 && ((mb + gsz - 1) / gsz) * nb < want)
+            gsz--;
+        t.rows = gsz * FY_MC;
+        mb = (mb + gsz - 1) / gsz;
+    }
+    fy_pool_run(pool, mb * t.nb, 1, run_tasks, &t);
+}
+
+static int no_ep(const fy__epilogue *ep)
+{
+    return !ep || (!ep->bias && !ep->residual && ep->act == FY_ACT_NONE);
+}
+
+void fy__sgemm(fy_pool *pool, int64_t M, int64_t N, int64_t K, const float *a, int64_t rsa,
+               int64_t csa, const float *b, int64_t rsb, int64_t csb, float *c, int64_t ldc,
+               const fy__epilogue *ep)
+{
+    fy__bview bv = {b, rsb, csb};
+    fy__gemm g = {fy__kset_for(fy__isa_active()),
+                  M,
+                  N,
+                  K,
+                  a,
+                  rsa,
+                  csa,
+                  NULL,
+                  NULL,
+                  fy__pack_b_strided,
+                  &bv,
+                  c,
+                  ldc,
+                  no_ep(ep) ? NULL : ep};
+    fy__gemm_run(pool, &g);
+}
+
+void fy__sgemm_pa(fy_pool *pool, const fy__packed *a, int64_t N, const float *b, int64_t rsb,
+                  int64_t csb, float *c, int64_t ldc, const fy__epilogue *ep)
+{
+    fy__bview bv = {b, rsb, csb};
+    fy__gemm g = {fy__kset_for(a->isa),
+                  a->rows,
+                  N,
+                  a->cols,
+                  NULL,
+                  0,
+                  0,
+                  a->data,
+                  NULL,
+                  fy__pack_b_strided,
+                  &bv,
+                  c,
+                  ldc,
+                  no_ep(ep) ? NULL : ep};
+    fy__gemm_run(pool, &g);
+}
+
+void fy__sgemm_pb(fy_pool *pool, int64_t M, const float *a, int64_t rsa, int64_t csa,
+                  const fy__packed *b, float *c, int64_t ldc, const fy__epilogue *ep)
+{
+    fy__gemm g = {
+        fy__kset_for(b->isa), M, b->cols, b->rows, a, rsa, csa, NULL, b->data, NULL, NULL, c, ldc,
+        no_ep(ep) ? NULL : ep};
+    fy__gemm_run(pool, &g);
+}

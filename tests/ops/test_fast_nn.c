@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/* Fast Conv, Gemm and MatMul against their reference kernels on random shapes and
+ * attributes: weights constant (packed by prepare) or not, every ISA level, 1 and
+ * 2 threads; and cases the fast path hands back must fail or succeed exactly like
+ * the reference. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/pool.h"
+#include "ops/fast/fast.h"
+#include "ops/fast/fast_ops.h"
+#include "ops/kernel_harness.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t next_u64(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static int64_t irand(int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(next_u64() % (uint64_t)(hi - lo + 1));
+}
+
+static fy_tensor rand_f32(int rank, const int64_t *dims)
+{
+    fy_tensor t = kh_alloc(FY_DTYPE_F32, rank, dims, NULL);
+    for (int64_t i = 0, n = fy_tensor_numel(&t); i < n; i++)
+        ((float *)t.data)[i] = (float)((next_u64() >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
+    return t;
+}
+
+/* Trials the fast kernel itself completed (not every random case is valid). */
+static int fast_runs;
+
+typedef struct outcome {
+    int same;     /* same return code, shape, and values within tolerance */
+    int fast_ok;  /* the fast kernel succeeded */
+    double worst; /* max |fast - ref| / (1 + |ref|) */
+} outcome;
+
+/* Run node k with the fast kernel (inputs in const_mask given to prepare as
+ * constants) and with the reference kernel, and compare. */
+static outcome fast_vs_ref(kh_node *k, int n_in, const fy_tensor *const *in, unsigned const_mask,
+                           fy_pool *pool)
+{
+    outcome o = {0, 0, 0};
+    const fy__op_def *fd = fy__op_find("", k->node.op_type),
+                     *rd = fy__op_find_ref("", k->node.op_type);
+    const fy__op_fast *ff = fy__op_fast_of(fd);
+    if (!ff || !rd || fd == rd)
+        return o;
+    const fy_tensor *consts[8] = {0};
+    const fy__value_info *infos[8] = {0};
+    for (int i = 0; i < n_in; i++)
+        consts[i] = (const_mask >> i) & 1 ? in[i] : NULL;
+    fy_diag d;
+    void *state = NULL;
+    fy__op_prep p = {&k->node, k->node.opset, n_in, consts, infos, pool, &d};
+    if (ff->prepare && ff->prepare(&p, &state) != FY_OK)
+        return o;
+    fy_tensor yf, yr;
+    memset(&yf, 0, sizeof yf);
+    memset(&yr, 0, sizeof yr);
+    fy__op_ctx cf = {&k->node, k->node.opset, n_in, in, 1, &yf, &d, NULL, state, pool};
+    fy__op_ctx cr = {&k->node, k->node.opset, n_in, in, 1, &yr, &d, NULL, NULL, NULL};
+    int rf = fd->run(&cf), rr = rd->run(&cr);
+    o.fast_ok = rf == FY_OK;
+    fast_runs += o.fast_ok;
+    o.same = rf == rr;
+    if (rf == FY_OK && rr == FY_OK) {
+        o.same = yf.rank == yr.rank && yf.dtype == yr.dtype;
+        for (int i = 0; o.same && i < yf.rank; i++)
+            o.same = yf.dims[i] == yr.dims[i];
+        for (int64_t i = 0, n = o.same ? fy_tensor_numel(&yr) : 0; i < n; i++) {
+            double a = kh_outf(&yf, i), b = kh_outf(&yr, i), e = fabs(a - b) / (1 + fabs(b));
+            if (!(e <= o.worst))
+                o.worst = isnan(e) ? INFINITY : e;
+        }
+        o.same = o.same && o.worst <= 1e-4;
+    }
+    fy_tensor_deinit(&yf);
+    fy_tensor_deinit(&yr);
+    if (state)
+        ff->release(state);
+    return o;
+}
+
+/* Every ISA level, no pool and a 2-thread pool: fn(pool, trial) returns 1 when the
+ * trial matched. */
+static void sweep(int (*fn)(fy_pool *, int), int trials)
+{
+    fy_pool *pool = NULL;
+    FY_CHECK_EQ(fy_pool_create(&pool, 2, NULL), FY_OK);
+    for (int isa = (int)fy__isa_best(); isa >= 0; isa--) {
+        fy__isa_force(isa);
+        int bad = 0;
+        for (int t = 0; t < trials; t++)
+            if (!fn(t % 2 ? pool : NULL, t)) {
+                fprintf(stderr, "isa %d trial %d differs\n", isa, t);
+                bad++;
+            }
+        FY_CHECK_EQ(bad, 0);
+    }
+    fy__isa_force(-1);
+    fy_pool_free(pool);
+}
+
+/* sweep(fn, trials) where most random cases must be valid, so the fast path runs. */
+static void sweep_valid(int (*fn)(fy_pool *, int), int trials)
+{
+    fast_runs = 0;
+    sweep(fn, trials);
+    FY_CHECK(fast_runs > trials * ((int)fy__isa_best() + 1) * 3 / 4);
+}
+
+static int conv_trial(fy_pool *pool, int t)
+{
+    int64_t group = t % 5 == 0 ? 2 : 1, c = group * irand(1, 4), m = group * irand(1, 5);
+    if (t % 7 == 3) { /* depthwise */
+        group = c = m = irand(2, 6);
+    }
+    if (t % 11 == 5) /* wide: several row blocks of the GEMM */
+        m = group * 100;
+    int64_t kh = irand(1, 3), kw = irand(1, 3), h = irand(kh, 12), w = irand(kw, 12);
+    int64_t xd[4] = {irand(1, 2), c, h, w}, wd[4] = {m, c / group, kh, kw}, bd[1] = {m};
+    int64_t strides[2] = {irand(1, 2), irand(1, 2)}, dil[2] = {1 + (t % 4 == 1), 1};
+    int64_t pads[4] = {irand(0, 1), irand(0, 1), irand(0, 1), irand(0, 1)};
+    if (t % 3 == 0) /* pointwise: the direct GEMM path */
+        kh = kw = wd[2] = wd[3] = 1, strides[0] = strides[1] = 1,
+        pads[0] = pads[1] = pads[2] = pads[3] = 0;
+    kh_node k;
+    kh_init(&k, "Conv", 13);
+    kh_attr_int(&k, "group", group);
+    kh_attr_ints(&k, "strides", strides, 2);
+    kh_attr_ints(&k, "dilations", dil, 2);
+    if (t % 6 == 4)
+        kh_attr_str(&k, "auto_pad", t % 12 == 4 ? "SAME_UPPER" : "SAME_LOWER");
+    else
+        kh_attr_ints(&k, "pads", pads, 4);
+    fy_tensor x = rand_f32(4, xd), wt = rand_f32(4, wd), b = rand_f32(1, bd);
+    const fy_tensor *in[3] = {&x, &wt, t % 2 ? &b : NULL};
+    outcome o = fast_vs_ref(&k, 3, in, t % 4 ? 2 : 0, pool);
+    fy_tensor_deinit(&x);
+    fy_tensor_deinit(&wt);
+    fy_tensor_deinit(&b);
+    return o.same;
+}
+
+static int gemm_trial(fy_pool *pool, int t)
+{
+    int64_t M = irand(1, t % 9 ? 20 : 150), N = irand(1, t % 5 ? 40 : 300), K = irand(1, 70);
+    int ta = t % 3 == 1, tb = t % 4 >= 2;
+    int64_t ad[2] = {ta ? K : M, ta ? M : K}, bd[2] = {tb ? N : K, tb ? K : N};
+    /* C: none, [N], [1, N], [M, 1], [M, N], and a scalar (left to the reference) */
+    int64_t cshapes[6][2] = {{0, 0}, {N, 0}, {1, N}, {M, 1}, {M, N}, {1, 1}};
+    int cs = t % 6, crank = cs == 1 ? 1 : 2;
+    kh_node k;
+    kh_init(&k, "Gemm", 13);
+    kh_attr_int(&k, "transA", ta);
+    kh_attr_int(&k, "transB", tb);
+    if (t % 10 == 7)
+        kh_attr_float(&k, "alpha", 0.5f);
+    if (t % 10 == 8)
+        kh_attr_float(&k, "beta", 2.0f);
+    fy_tensor a = rand_f32(2, ad), b = rand_f32(2, bd), c = rand_f32(crank, cshapes[cs]);
+    const fy_tensor *in[3] = {&a, &b, cs ? &c : NULL};
+    outcome o = fast_vs_ref(&k, cs ? 3 : 2, in, t % 3 ? 2 : 0, pool);
+    fy_tensor_deinit(&a);
+    fy_tensor_deinit(&b);
+    fy_tensor_deinit(&c);
+    return o.same;
+}
+
+static int matmul_trial(fy_pool *pool, int t)
+{
+    int64_t M = irand(1, t % 7 ? 24 : 130), N = irand(1, t % 5 ? 40 : 200), K = irand(1, 60);
+    int ra = (int)irand(2, 4), rb = t % 2 ? 2 : (int)irand(2, 4);
+    int64_t ad[4], bd[4];
+    for (int i = 0; i < ra - 2; i++)
+        ad[i] = irand(1, 3);
+    for (int i = 0; i < rb - 2; i++) /* broadcast against A's batch axes */
+        bd[i] = i < ra - 2 && t % 3 ? ad[i + (ra - rb > 0 ? ra - rb : 0)] : irand(1, 3);
+    ad[ra - 2] = M;
+    ad[ra - 1] = K;
+    bd[rb - 2] = K;
+    bd[rb - 1] = N;
+    kh_node k;
+    kh_init(&k, "MatMul", 13);
+    fy_tensor a = rand_f32(ra, ad), b = rand_f32(rb, bd);
+    const fy_tensor *in[2] = {&a, &b};
+    outcome o = fast_vs_ref(&k, 2, in, t % 3 ? 2 : 0, pool);
+    fy_tensor_deinit(&a);
+    fy_tensor_deinit(&b);
+    return o.same;
+}
+
+TEST(conv_matches_reference)
+{
+    sweep_valid(conv_trial, 120);
+}
+TEST(gemm_matches_reference)
+{
+    sweep_valid(gemm_trial, 120);
+}
+TEST(matmul_matches_reference)
+{
+    sweep_valid(matmul_trial, 120);
+}
+
+TEST(bad_inputs_fail_like_the_reference)
+{
+    int64_t xd[4] = {1, 3, 5, 5}, wd[4] = {4, 2, 3, 3}, ad[2] = {3, 4}, bd[2] = {5, 6};
+    fy_tensor x = rand_f32(4, xd), w = rand_f32(4, wd), a = rand_f32(2, ad), b = rand_f32(2, bd);
+    kh_node k;
+    kh_init(&k, "Conv", 13); /* W has 2 channels per group, X has 3 */
+    const fy_tensor *cin[2] = {&x, &w};
+    outcome o = fast_vs_ref(&k, 2, cin, 2, NULL);
+    FY_CHECK(o.same && !o.fast_ok);
+    kh_init(&k, "MatMul", 13); /* inner dimensions 4 and 5 */
+    const fy_tensor *min[2] = {&a, &b};
+    o = fast_vs_ref(&k, 2, min, 2, NULL);
+    FY_CHECK(o.same && !o.fast_ok);
+    kh_init(&k, "Gemm", 13);
+    o = fast_vs_ref(&k, 2, min, 0, NULL);
+    FY_CHECK(o.same && !o.fast_ok);
+    fy_tensor_deinit(&x);
+    fy_tensor_deinit(&w);
+    fy_tensor_deinit(&a);
+    fy_tensor_deinit(&b);
+}
+
+TEST(conv_with_residual_and_activation)
+{
+    int64_t xd[4] = {2, 5, 9, 7}, wd[4] = {6, 5, 3, 3}, bd[1] = {6}, yd[4] = {2, 6, 9, 7};
+    int64_t pads[4] = {1, 1, 1, 1};
+    fy_tensor x = rand_f32(4, xd), w = rand_f32(4, wd), b = rand_f32(1, bd), r = rand_f32(4, yd);
+    kh_node k;
+    kh_init(&k, "Conv", 13);
+    kh_attr_ints(&k, "pads", pads, 4);
+    const fy_tensor *in[3] = {&x, &w, &b};
+    fy_diag d;
+    fy_tensor yf, yr;
+    memset(&yf, 0, sizeof yf);
+    memset(&yr, 0, sizeof yr);
+    fy__epilogue ep = {0};
+    ep.residual = r.data;
+    ep.act = FY_ACT_LEAKY_RELU;
+    ep.alpha = 0.25f;
+    fy__op_ctx cf = {&k.node, 13, 3, in, 1, &yf, &d, NULL, NULL, NULL};
+    fy__op_ctx cr = {&k.node, 13, 3, in, 1, &yr, &d, NULL, NULL, NULL};
+    int rc = -1;
+    FY_CHECK_EQ(fy__fast_conv(&cf, &ep, &rc), 1);
+    FY_CHECK_EQ(rc, FY_OK);
+    FY_CHECK_EQ(fy__op_find_ref("", "Conv")->run(&cr), FY_OK);
+    double worst = 0;
+    for (int64_t i = 0, n = fy_tensor_numel(&yr); rc == FY_OK && i < n; i++) {
+        float v = kh_outf(&yr, i) + ((float *)r.data)[i];
+        v = v < 0 ? 0.25f * v : v;
+        worst = fmax(worst, fabs(kh_outf(&yf, i) - v) / (1 + fabs(v)));
+    }
+    FY_CHECK(worst <= 1e-5);
+    fy_tensor bad = x;
+    bad.dims[1] = 4; /* channels differ from W: not taken, nothing written */
+    const fy_tensor *bin[3] = {&bad, &w, &b};
+    fy_tensor yb;
+    memset(&yb, 0, sizeof yb);
+    fy__op_ctx cb = {&k.node, 13, 3, bin, 1, &yb, &d, NULL, NULL, NULL};
+    FY_CHECK_EQ(fy__fast_conv(&cb, &ep, &rc), 0);
+    FY_CHECK(yb.data == NULL);
+    fy_tensor *all[6] = {&x, &w, &b, &r, &yf, &yr};
+    for (int i = 0; i < 6; i++)
+        fy_tensor_deinit(all[i]);
+}
+
+int main(void)
+{
+    RUN(conv_matches_reference);
+    RUN(gemm_matches_reference);
+    RUN(matmul_matches_reference);
+    RUN(bad_inputs_fail_like_the_reference);
+    RUN(conv_with_residual_and_activation);
+    return TEST_SUMMARY();
+}
