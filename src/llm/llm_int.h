@@ -53,9 +53,8 @@ float fy__llm_dot_q4_0(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 
 float fy__llm_dot_f32(llm_isa isa, size_t n, const float *w, const float *x);
 float fy__llm_dot_f16(llm_isa isa, size_t n, const uint16_t *w, const float *x);
 
-/* The parallel-for seam: run fn(ctx, i) for i in [0, n). Today it is a plain loop over
- * the calling thread or a small fixed pool (pool.c); it is the one place to point at
- * the core thread pool (src/core/pool.h) once that lands. */
+/* The parallel-for seam (pool.c): run fn(ctx, i) for i in [0, n) on the core thread
+ * pool (src/core/pool.h), the caller taking part; inline with one thread. */
 typedef struct llm_pool llm_pool;
 int fy__llm_pool_create(llm_pool **out, int threads);
 void fy__llm_pool_free(llm_pool *p);
