@@ -452,7 +452,14 @@ static void matmul(fy_llm *m, const llm_weight *w, const float *x, uint32_t T, f
             fy__llm_quantize_q8_0(x + (size_t)i * w->n_in, q + i * nb, w->n_in);
         t.xq = q;
     }
-    fy__llm_parallel_for(m->pool, (w->n_out + ROW_CHUNK - 1) / ROW_CHUNK, mm_rows, &t);
+    size_t chunks = (w->n_out + ROW_CHUNK - 1) / ROW_CHUNK;
+    /* below ~64K multiply-adds a hand-off to the pool costs more than it saves */
+    if ((uint64_t)w->n_out * w->n_in * T < ((uint64_t)1 << 16)) {
+        for (size_t c = 0; c < chunks; c++)
+            mm_rows(&t, c);
+        return;
+    }
+    fy__llm_parallel_for(m->pool, chunks, mm_rows, &t);
 }
 
 static void rmsnorm(float *o, const float *x, const float *w, uint32_t n, double eps)

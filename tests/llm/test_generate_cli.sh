@@ -70,5 +70,19 @@ expect 0 '"vocab_size": 512, "context_length": 512' inspect --json "$M/stories26
 "$FERRY" inspect --json "$M/stories260K_q4_0.gguf" | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["weight_type"]=="q4_0" and j["metadata"]["general.architecture"]=="llama"' && ok || bad "inspect --json is not valid JSON"
 expect 3 "truncated" inspect "$T/trunc.gguf"
 
+# ferry pack: a GGUF model packs, verifies and documents like any other model
+mkdir -p "$T/pkg"
+cp "$M/stories260K_q8_0.gguf" "$T/pkg/model.gguf"
+printf 'apiVersion: ferry/v1\nname: stories\nversion: 1.0.0\nmodel:\n  format: gguf\n  file: model.gguf\n' >"$T/pkg/ferry.yaml"
+expect 0 "stories.ferry" pack "$T/pkg" -o "$T/stories.ferry"
+expect 0 "every digest verified" check "$T/stories.ferry"
+expect 0 "| Format | gguf |" doc "$T/stories.ferry"
+expect 4 "is a GGUF language model" inspect "$T/stories.ferry"
+head -c 100000 "$M/stories260K_q8_0.gguf" >"$T/pkg/model.gguf"
+expect 3 "model.gguf: gguf: tensor" pack "$T/pkg" -o "$T/bad.ferry"
+[ ! -e "$T/bad.ferry" ] && ok || bad "a failed pack left a file"
+printf 'apiVersion: ferry/v1\nname: stories\nversion: 1.0.0\nmodel:\n  format: gguf\n  file: model.gguf\nsignature:\n  inputs: []\n' >"$T/pkg/ferry.yaml"
+expect 3 "not used with model.format gguf" pack "$T/pkg" -o "$T/bad.ferry"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
