@@ -16,7 +16,11 @@ float fy__llm_dot_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x);
 float fy__llm_dot_f32_avx2(size_t n, const float *w, const float *x);
 float fy__llm_dot_f32_avx512(size_t n, const float *w, const float *x);
 float fy__llm_dot_f16_avx2(size_t n, const uint16_t *w, const float *x);
-void fy__llm_quantize_q8_0_avx2(const float *x, blk_q8_0 *y, size_t n);
+void fy__llm_dot4_q8_0_avx512(size_t n, const blk_q8_0 *w, const blk_q8_0 *x, const float *xd,
+                              size_t xs, float *out);
+void fy__llm_dot4_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
+                              size_t xs, float *out);
+void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, size_t xs, float *out);
 
 double fy__llm_now(void)
 {
@@ -183,4 +187,50 @@ float fy__llm_dot_f16(llm_isa isa, size_t n, const uint16_t *w, const float *x)
 #endif
     (void)isa;
     return dot_f16_ref(n, w, x);
+}
+
+void fy__llm_dot4_q8_0(llm_isa isa, size_t n, const blk_q8_0 *w, const blk_q8_0 *x, const float *xd,
+                       size_t xs, float *out)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512) {
+        fy__llm_dot4_q8_0_avx512(n, w, x, xd, xs, out);
+        return;
+    }
+#endif
+    (void)xd;
+    for (int t = 0; t < 4; t++)
+        out[t] = fy__llm_dot_q8_0(isa, n, w, x + t * xs);
+}
+
+void fy__llm_dot4_q4_0(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
+                       size_t xs, float *out)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512) {
+        fy__llm_dot4_q4_0_avx512(n, w, x, xd, xs, out);
+        return;
+    }
+#endif
+    (void)xd;
+    for (int t = 0; t < 4; t++)
+        out[t] = fy__llm_dot_q4_0(isa, n, w, x + t * xs);
+}
+
+void fy__llm_dot4_f32(llm_isa isa, size_t n, const float *w, const float *x, size_t xs, float *out)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512) {
+        fy__llm_dot4_f32_avx512(n, w, x, xs, out);
+        return;
+    }
+#endif
+    for (int t = 0; t < 4; t++)
+        out[t] = fy__llm_dot_f32(isa, n, w, x + t * xs);
+}
+
+void fy__llm_q8_scales(const blk_q8_0 *x, float *xd, size_t nblocks)
+{
+    for (size_t b = 0; b < nblocks; b++)
+        xd[b] = fy_f16_to_f32(x[b].d);
 }

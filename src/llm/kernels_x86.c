@@ -161,4 +161,75 @@ AVX512 float fy__llm_dot_f32_avx512(size_t n, const float *w, const float *x)
         s += fy__llm_dot_f32_avx2(n - i, w + i, x + i);
     return s;
 }
+/* One weight row against four activation rows: the weights are loaded (and unpacked)
+ * once for the four tokens of a prompt batch. x_t = x + t * xs. */
+AVX512 static inline __m512i load2(const int8_t *a, const int8_t *b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+AVX512 static inline __m512i signed_dot(__m512i absw, __mmask64 neg, __m512i x)
+{
+    __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(absw, sx), _mm512_set1_epi16(1));
+}
+
+/* xd_t holds the activation scales of token t as floats (fy__llm_q8_scales), so a
+ * pair of them becomes the per-half scale vector with one load and one permute. */
+AVX512 static inline __m512 pair_scales(const float *xd)
+{
+    __m128 two = _mm_castpd_ps(_mm_load_sd((const double *)xd));
+    return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                 _mm512_castps128_ps512(two));
+}
+
+#define DOT4_BODY(W_LOAD, TAIL)                                                                    \
+    size_t nb = n / QK, b = 0;                                                                     \
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),                \
+                     _mm512_setzero_ps()};                                                         \
+    for (; b + 2 <= nb; b += 2) {                                                                  \
+        __m512i a = W_LOAD;                                                                        \
+        __mmask64 neg = _mm512_movepi8_mask(a);                                                    \
+        __m512i aa = _mm512_abs_epi8(a);                                                           \
+        __m512 dw = scales2(h2f(w[b].d), h2f(w[b + 1].d));                                         \
+        for (int t = 0; t < 4; t++) {                                                              \
+            const blk_q8_0 *xt = x + t * xs;                                                       \
+            __m512i p = signed_dot(aa, neg, load2(xt[b].qs, xt[b + 1].qs));                        \
+            __m512 d = _mm512_mul_ps(dw, pair_scales(xd + t * xs + b));                            \
+            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[t]);                            \
+        }                                                                                          \
+    }                                                                                              \
+    for (int t = 0; t < 4; t++)                                                                    \
+        out[t] = _mm512_reduce_add_ps(acc[t]) + (b < nb ? TAIL(QK, w + b, x + t * xs + b) : 0.0f);
+
+AVX512 void fy__llm_dot4_q8_0_avx512(size_t n, const blk_q8_0 *w, const blk_q8_0 *x,
+                                     const float *xd, size_t xs, float *out){
+    DOT4_BODY(load2(w[b].qs, w[b + 1].qs), fy__llm_dot_q8_0_avx2)}
+
+AVX512 void fy__llm_dot4_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                                     const float *xd, size_t xs, float *out){
+    DOT4_BODY(_mm512_inserti64x4(_mm512_castsi256_si512(unpack_q4(w[b].qs)), unpack_q4(w[b + 1].qs),
+                                 1),
+              fy__llm_dot_q4_0_avx2)}
+
+AVX512 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, size_t xs, float *out)
+{
+    __m512 a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
+        for (int t = 0; t < 4; t++) {
+            a[2 * t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + i), a[2 * t]);
+            a[2 * t + 1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * xs + i + 16), a[2 * t + 1]);
+        }
+    }
+    for (int t = 0; t < 4; t++) {
+        out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a[2 * t], a[2 * t + 1]));
+        if (i < n)
+            out[t] += fy__llm_dot_f32_avx2(n - i, w + i, x + t * xs + i);
+    }
+}
 #endif

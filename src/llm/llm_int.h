@@ -52,6 +52,15 @@ float fy__llm_dot_q8_0(llm_isa isa, size_t n, const blk_q8_0 *w, const blk_q8_0 
 float fy__llm_dot_q4_0(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x);
 float fy__llm_dot_f32(llm_isa isa, size_t n, const float *w, const float *x);
 float fy__llm_dot_f16(llm_isa isa, size_t n, const uint16_t *w, const float *x);
+/* The same for one weight row and four activation rows x + t * xs (t = 0..3), into
+ * out[0..3]: prompt batches load each weight block once per four tokens. */
+/* xd: the scales of x's blocks as floats (fy__llm_q8_scales), same layout as x. */
+void fy__llm_dot4_q8_0(llm_isa isa, size_t n, const blk_q8_0 *w, const blk_q8_0 *x, const float *xd,
+                       size_t xs, float *out);
+void fy__llm_dot4_q4_0(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
+                       size_t xs, float *out);
+void fy__llm_q8_scales(const blk_q8_0 *x, float *xd, size_t nblocks);
+void fy__llm_dot4_f32(llm_isa isa, size_t n, const float *w, const float *x, size_t xs, float *out);
 
 /* The parallel-for seam (pool.c): run fn(ctx, i) for i in [0, n) on the core thread
  * pool (src/core/pool.h), the caller taking part; inline with one thread. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The decoder's parallel-for seam over the core thread pool (src/core/pool.h): one
  * pool per model, the calling thread taking part. */
-#include "core/core.h"
 #include "core/pool.h"
+#include "core/core.h"
 #include "llm/llm_int.h"
 
 struct llm_pool {
@@ -35,7 +35,10 @@ void fy__llm_pool_free(llm_pool *p)
     fy__free(p);
 }
 
-int fy__llm_pool_threads(const llm_pool *p) { return p ? p->threads : 1; }
+int fy__llm_pool_threads(const llm_pool *p)
+{
+    return p ? p->threads : 1;
+}
 
 typedef struct range_ctx {
     void (*fn)(void *ctx, size_t i);

@@ -269,6 +269,34 @@ TEST(kernels_match_reference)
             f = fy__llm_dot_f16((llm_isa)isa, n, wh, x);
             FY_CHECK_NEAR(f, r, 1e-4 * (fabs(r) + 1));
         }
+        /* four activation rows at once (prompt batches) against four single dots */
+        {
+            float *x4 = malloc(4 * n * 4), *xd = malloc(4 * nb * 4), o[4];
+            blk_q8_0 *xq4 = malloc(4 * nb * sizeof *xq4);
+            for (size_t i = 0; i < 4 * n; i++)
+                x4[i] = tiny_rand(&seed) * 3;
+            for (int t = 0; t < 4; t++)
+                fy__llm_quantize_q8_0(x4 + t * n, xq4 + t * nb, n);
+            fy__llm_q8_scales(xq4, xd, 4 * nb);
+            for (int isa = LLM_ISA_SCALAR; isa <= (int)best; isa++) {
+                fy__llm_dot4_q8_0((llm_isa)isa, n, wq, xq4, xd, nb, o);
+                for (int t = 0; t < 4; t++) {
+                    float r = fy__llm_dot_q8_0(LLM_ISA_SCALAR, n, wq, xq4 + t * nb);
+                    FY_CHECK_NEAR(o[t], r, 1e-4 * (fabs(r) + 1));
+                }
+                fy__llm_dot4_q4_0((llm_isa)isa, n, w4, xq4, xd, nb, o);
+                for (int t = 0; t < 4; t++) {
+                    float r = fy__llm_dot_q4_0(LLM_ISA_SCALAR, n, w4, xq4 + t * nb);
+                    FY_CHECK_NEAR(o[t], r, 1e-4 * (fabs(r) + 1));
+                }
+                fy__llm_dot4_f32((llm_isa)isa, n, w, x4, n, o);
+                for (int t = 0; t < 4; t++) {
+                    float r = fy__llm_dot_f32(LLM_ISA_SCALAR, n, w, x4 + t * n);
+                    FY_CHECK_NEAR(o[t], r, 1e-4 * (fabs(r) + 1));
+                }
+            }
+            free(x4), free(xd), free(xq4);
+        }
         /* the Q4_0 layout: low nibbles are elements 0..15, high 16..31, value (q-8)*d */
         fy__llm_dequant_row(FY_GGML_Q4_0, w4, deq, n);
         FY_CHECK_NEAR(deq[0], ((w4[0].qs[0] & 15) - 8) * 0.25, 1e-6);
