@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (uint64_t k = 0; kv->v.strs && k < kv->v.count; k++)
                 if (kv->v.strs[k].len)
                     sum ^= (unsigned char)kv->v.strs[k].ptr[kv->v.strs[k].len - 1];
-            sum ^= (unsigned char)fy_gguf_array_num(&kv->v, kv->v.count ? kv->v.count - 1 : 0);
+            double x = fy_gguf_array_num(&kv->v, kv->v.count ? kv->v.count - 1 : 0);
+            sum ^= (unsigned char)(x > 0 && x < 256 ? (int)x : 0);
         }
         fy_gguf_free(g);
     }

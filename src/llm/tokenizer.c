@@ -66,6 +66,14 @@ static int opt_bool(const fy_gguf *g, const char *key, int def)
     return v && v->type == FY_GGUF_BOOL ? v->u != 0 : def;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
 int fy__llm_vocab_load(llm_vocab *v, const fy_gguf *g, fy_diag *d)
 {
     int rc;
@@ -128,14 +136,13 @@ int fy__llm_vocab_load(llm_vocab *v, const fy_gguf *g, fy_diag *d)
                 h++;
             v->slots[h & mask] = (int32_t)i;
         }
-        unsigned b;
-        char tail;
-        if (v->tok[i].len == 6 && memcmp(v->tok[i].ptr, "<0x", 3) == 0 && v->tok[i].ptr[5] == '>') {
-            char hex[3] = {v->tok[i].ptr[3], v->tok[i].ptr[4], 0};
-            if (sscanf(hex, "%2x%c", &b, &tail) == 1 && v->byte_id[b] < 0) {
-                v->byte_id[b] = (int32_t)i;
-                v->type[i] = 6;
-            }
+        /* "<0xNN>" with exactly two hex digits (sscanf's %x would take a sign) */
+        int hi, lo;
+        if (v->tok[i].len == 6 && memcmp(v->tok[i].ptr, "<0x", 3) == 0 && v->tok[i].ptr[5] == '>' &&
+            (hi = hexval(v->tok[i].ptr[3])) >= 0 && (lo = hexval(v->tok[i].ptr[4])) >= 0 &&
+            v->byte_id[hi * 16 + lo] < 0) {
+            v->byte_id[hi * 16 + lo] = (int32_t)i;
+            v->type[i] = 6;
         }
     }
     if ((rc = opt_id(g, "tokenizer.ggml.bos_token_id", 1, v->n, &v->bos, d)) ||

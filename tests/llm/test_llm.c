@@ -400,6 +400,32 @@ TEST(load_refusals)
     /* a quantized reader file that is not a model */
     FY_CHECK_EQ(fy_llm_load(&m, "tests/corpus/gguf/valid_v3.gguf", NULL, &d), FY_EPARSE);
     FY_CHECK_CONTAINS(d.msg, "missing hyper-parameter llama.embedding_length");
+    /* a byte piece with a sign ("<0x-d>", a fuzzer find: sscanf's %x took it) is an
+     * ordinary piece, not byte 0xfff...f3 */
+    gb b = tiny_model(0, 1, "llama");
+    for (size_t i = 0; i + 6 <= b.len; i++)
+        if (memcmp(b.p + i, "<0x0D>", 6) == 0) {
+            memcpy(b.p + i, "<0x-d>", 6);
+            break;
+        }
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        fwrite(b.p, 1, b.len, f);
+        fclose(f);
+    }
+    free(b.p);
+    FY_CHECK_EQ(fy_llm_load(&m, p, NULL, &d), FY_OK);
+    if (m) {
+        int32_t ids[8];
+        size_t n = 0;
+        FY_CHECK_EQ(fy_llm_tokenize(m, "\r", 1, 0, ids, 8, &n), FY_OK);
+        /* the space prefix as three byte pieces, then "\r": no <0x0D> piece now, so <unk> */
+        FY_CHECK_EQ(n, 4);
+        FY_CHECK_EQ(ids[3], 0);
+        fy_llm_free(m);
+        m = NULL;
+    }
+    FY_CHECK_EQ(write_tiny(p, 0, 0, "llama"), 0);
     /* allocation failures while loading leak nothing */
     for (long k = 1; k < 60; k++) {
         fy__alloc_fail_at(k);
