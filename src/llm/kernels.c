@@ -21,6 +21,10 @@ void fy__llm_dot4_q8_0_avx512(size_t n, const blk_q8_0 *w, const blk_q8_0 *x, co
 void fy__llm_dot4_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
                               size_t xs, float *out);
 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, size_t xs, float *out);
+float fy__llm_dot_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
+                               const int32_t *xc);
+void fy__llm_dot4_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
+                               const int32_t *xc, size_t xs, float *out);
 
 double fy__llm_now(void)
 {
@@ -233,4 +237,38 @@ void fy__llm_q8_scales(const blk_q8_0 *x, float *xd, size_t nblocks)
 {
     for (size_t b = 0; b < nblocks; b++)
         xd[b] = fy_f16_to_f32(x[b].d);
+}
+
+void fy__llm_q4_corr(const blk_q8_0 *x, int32_t *xc, size_t nblocks)
+{
+    for (size_t b = 0; b < nblocks; b++) {
+        int sum = 0;
+        for (int i = 0; i < QK; i++)
+            sum += x[b].qs[i];
+        xc[b] = 8 * sum;
+    }
+}
+
+float fy__llm_dot_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                        const float *xd, const int32_t *xc)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512)
+        return fy__llm_dot_q4_0u_avx512(n, w, x, xd, xc);
+#endif
+    (void)xd, (void)xc;
+    return fy__llm_dot_q4_0(isa, n, w, x);
+}
+
+void fy__llm_dot4_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                        const float *xd, const int32_t *xc, size_t xs, float *out)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512) {
+        fy__llm_dot4_q4_0u_avx512(n, w, x, xd, xc, xs, out);
+        return;
+    }
+#endif
+    (void)xc;
+    fy__llm_dot4_q4_0(isa, n, w, x, xd, xs, out);
 }

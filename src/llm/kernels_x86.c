@@ -213,6 +213,71 @@ AVX512 void fy__llm_dot4_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0
                                  1),
               fy__llm_dot_q4_0_avx2)}
 
+/* Q4_0 without the sign trick: the nibbles stay unsigned (0..15) for maddubs against
+ * the signed activations, and the -8 comes back as an integer correction per block,
+ * xc[b] = 8 * sum(q_x) (fy__llm_q4_corr), subtracted from one lane of the block's sums
+ * before anything is rounded: the result equals the signed computation exactly. */
+AVX2 static inline __m256i nibbles(const uint8_t *qs)
+{
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m128i m = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m), _mm_and_si128(raw, m));
+}
+
+/* xc[b] into lane 0 and xc[b + 1] into lane 8, zeros elsewhere */
+AVX512 static inline __m512i pair_corr(const int32_t *xc)
+{
+    return _mm512_maskz_permutexvar_epi32(
+        (__mmask16)0x0101, _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)xc)));
+}
+
+AVX512 float fy__llm_dot_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                                      const float *xd, const int32_t *xc)
+{
+    size_t nb = n / QK, b = 0;
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i ones = _mm512_set1_epi16(1);
+    for (; b + 2 <= nb; b += 2) {
+        __m512i a =
+            _mm512_inserti64x4(_mm512_castsi256_si512(nibbles(w[b].qs)), nibbles(w[b + 1].qs), 1);
+        __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(a, load2(x[b].qs, x[b + 1].qs)), ones);
+        p = _mm512_sub_epi32(p, pair_corr(xc + b));
+        acc = _mm512_fmadd_ps(
+            _mm512_mul_ps(scales2(h2f(w[b].d), h2f(w[b + 1].d)), pair_scales(xd + b)),
+            _mm512_cvtepi32_ps(p), acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    if (b < nb)
+        s += fy__llm_dot_q4_0_avx2(QK, w + b, x + b);
+    return s;
+}
+
+AVX512 void fy__llm_dot4_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                                      const float *xd, const int32_t *xc, size_t xs, float *out)
+{
+    size_t nb = n / QK, b = 0;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    const __m512i ones = _mm512_set1_epi16(1);
+    for (; b + 2 <= nb; b += 2) {
+        __m512i a =
+            _mm512_inserti64x4(_mm512_castsi256_si512(nibbles(w[b].qs)), nibbles(w[b + 1].qs), 1);
+        __m512 dw = scales2(h2f(w[b].d), h2f(w[b + 1].d));
+        for (int t = 0; t < 4; t++) {
+            const blk_q8_0 *xt = x + t * xs;
+            __m512i p =
+                _mm512_madd_epi16(_mm512_maddubs_epi16(a, load2(xt[b].qs, xt[b + 1].qs)), ones);
+            p = _mm512_sub_epi32(p, pair_corr(xc + t * xs + b));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, pair_scales(xd + t * xs + b)),
+                                     _mm512_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++)
+        out[t] = _mm512_reduce_add_ps(acc[t]) +
+                 (b < nb ? fy__llm_dot_q4_0_avx2(QK, w + b, x + t * xs + b) : 0.0f);
+}
+
 AVX512 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, size_t xs, float *out)
 {
     __m512 a[8];

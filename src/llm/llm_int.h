@@ -60,6 +60,13 @@ void fy__llm_dot4_q8_0(llm_isa isa, size_t n, const blk_q8_0 *w, const blk_q8_0 
 void fy__llm_dot4_q4_0(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
                        size_t xs, float *out);
 void fy__llm_q8_scales(const blk_q8_0 *x, float *xd, size_t nblocks);
+/* Q4_0 with per-block corrections xc[b] = 8 * sum(q_x) (fy__llm_q4_corr): the
+ * AVX-512 kernels keep the nibbles unsigned; other ISAs use the plain dots. */
+void fy__llm_q4_corr(const blk_q8_0 *x, int32_t *xc, size_t nblocks);
+float fy__llm_dot_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                        const float *xd, const int32_t *xc);
+void fy__llm_dot4_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                        const float *xd, const int32_t *xc, size_t xs, float *out);
 void fy__llm_dot4_f32(llm_isa isa, size_t n, const float *w, const float *x, size_t xs, float *out);
 
 /* The parallel-for seam (pool.c): run fn(ctx, i) for i in [0, n) on the core thread

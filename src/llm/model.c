@@ -36,7 +36,8 @@ struct fy_llm {
     /* scratch for one batch */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *scores, *logits, *rope;
     void *qbuf;
-    float *qscale; /* the scales of qbuf's blocks as floats */
+    float *qscale;  /* the scales of qbuf's blocks as floats */
+    int32_t *qcorr; /* Q4_0 corrections of qbuf's blocks */
 };
 
 /* ---- loading ---- */
@@ -136,6 +137,7 @@ void fy_llm_free(fy_llm *m)
         fy__free(bufs[i]);
     fy__free(m->qbuf);
     fy__free(m->qscale);
+    fy__free(m->qcorr);
     fy__free(m->tok_slot);
     fy__free(m->tok_pos);
     fy__llm_vocab_deinit(&m->voc);
@@ -319,11 +321,12 @@ int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag
     m->rope = fy__malloc((size_t)in->head_dim * sizeof(float));
     m->qbuf = fy__malloc(B * (wide / QK + 1) * sizeof(blk_q8_0));
     m->qscale = fy__malloc(B * (wide / QK + 1) * sizeof(float));
+    m->qcorr = fy__malloc(B * (wide / QK + 1) * sizeof(int32_t));
     m->tok_slot = fy__malloc(B * sizeof *m->tok_slot);
     m->tok_pos = fy__malloc(B * sizeof *m->tok_pos);
-    if (!m->qscale || !m->tok_slot || !m->tok_pos || !m->kcache || !m->vcache || !m->x || !m->xb ||
-        !m->q || !m->att || !m->k || !m->v || !m->hb || !m->hb2 || !m->scores || !m->logits ||
-        !m->rope || !m->qbuf) {
+    if (!m->qscale || !m->qcorr || !m->tok_slot || !m->tok_pos || !m->kcache || !m->vcache ||
+        !m->x || !m->xb || !m->q || !m->att || !m->k || !m->v || !m->hb || !m->hb2 || !m->scores ||
+        !m->logits || !m->rope || !m->qbuf) {
         rc = fy__diag_set(d, FY_ENOMEM, "out of memory for the KV cache and buffers");
         goto done;
     }
@@ -404,10 +407,11 @@ size_t fy_llm_token_piece(const fy_llm *m, int32_t id, char *buf, size_t cap)
 typedef struct mm_task {
     const fy_llm *m;
     const llm_weight *w;
-    const float *x;  /* [T][n_in] floats (F32/F16 weights) */
-    const void *xq;  /* [T][n_in/32] Q8_0 blocks (quantized weights) */
-    const float *xd; /* their scales as floats */
-    float *y;        /* [T][n_out] */
+    const float *x;    /* [T][n_in] floats (F32/F16 weights) */
+    const void *xq;    /* [T][n_in/32] Q8_0 blocks (quantized weights) */
+    const float *xd;   /* their scales as floats */
+    const int32_t *xc; /* Q4_0 weights: per-block corrections (fy__llm_q4_corr) */
+    float *y;          /* [T][n_out] */
     uint32_t T;
 } mm_task;
 
@@ -429,8 +433,9 @@ static void mm_rows(void *ctx, size_t chunk)
                 fy__llm_dot4_q8_0(isa, w->n_in, (const blk_q8_0 *)row,
                                   (const blk_q8_0 *)t->xq + i * nb, t->xd + i * nb, nb, o);
             else if (w->type == FY_GGML_Q4_0)
-                fy__llm_dot4_q4_0(isa, w->n_in, (const blk_q4_0 *)row,
-                                  (const blk_q8_0 *)t->xq + i * nb, t->xd + i * nb, nb, o);
+                fy__llm_dot4_q4_0x(isa, w->n_in, (const blk_q4_0 *)row,
+                                   (const blk_q8_0 *)t->xq + i * nb, t->xd + i * nb, t->xc + i * nb,
+                                   nb, o);
             else
                 fy__llm_dot4_f32(isa, w->n_in, (const float *)row, t->x + (size_t)i * w->n_in,
                                  w->n_in, o);
@@ -445,8 +450,9 @@ static void mm_rows(void *ctx, size_t chunk)
                                      (const blk_q8_0 *)t->xq + i * nb);
                 break;
             case FY_GGML_Q4_0:
-                s = fy__llm_dot_q4_0(isa, w->n_in, (const blk_q4_0 *)row,
-                                     (const blk_q8_0 *)t->xq + i * nb);
+                s = fy__llm_dot_q4_0x(isa, w->n_in, (const blk_q4_0 *)row,
+                                      (const blk_q8_0 *)t->xq + i * nb, t->xd + i * nb,
+                                      t->xc + i * nb);
                 break;
             case FY_GGML_F16:
                 s = fy__llm_dot_f16(isa, w->n_in, (const uint16_t *)row, t->x + i * w->n_in);
@@ -463,13 +469,17 @@ static void mm_rows(void *ctx, size_t chunk)
 /* y[T][n_out] = x[T][n_in] W^T */
 static void matmul(fy_llm *m, const llm_weight *w, const float *x, uint32_t T, float *y)
 {
-    mm_task t = {m, w, x, NULL, NULL, y, T};
+    mm_task t = {m, w, x, NULL, NULL, NULL, y, T};
     if (w->type == FY_GGML_Q8_0 || w->type == FY_GGML_Q4_0) {
         size_t nb = w->n_in / QK;
         blk_q8_0 *q = m->qbuf;
         for (uint32_t i = 0; i < T; i++)
             fy__llm_quantize_q8_0(x + (size_t)i * w->n_in, q + i * nb, w->n_in);
         fy__llm_q8_scales(q, m->qscale, (size_t)T * nb);
+        if (w->type == FY_GGML_Q4_0) {
+            fy__llm_q4_corr(q, m->qcorr, (size_t)T * nb);
+            t.xc = m->qcorr;
+        }
         t.xq = q;
         t.xd = m->qscale;
     }

@@ -289,6 +289,17 @@ TEST(kernels_match_reference)
                     float r = fy__llm_dot_q4_0(LLM_ISA_SCALAR, n, w4, xq4 + t * nb);
                     FY_CHECK_NEAR(o[t], r, 1e-4 * (fabs(r) + 1));
                 }
+                int32_t *xc = malloc(4 * nb * 4);
+                fy__llm_q4_corr(xq4, xc, 4 * nb);
+                fy__llm_dot4_q4_0x((llm_isa)isa, n, w4, xq4, xd, xc, nb, o);
+                for (int t = 0; t < 4; t++) {
+                    float r = fy__llm_dot_q4_0(LLM_ISA_SCALAR, n, w4, xq4 + t * nb);
+                    FY_CHECK_NEAR(o[t], r, 1e-4 * (fabs(r) + 1));
+                    float r1 = fy__llm_dot_q4_0x((llm_isa)isa, n, w4, xq4 + t * nb, xd + t * nb,
+                                                 xc + t * nb);
+                    FY_CHECK_NEAR(r1, r, 1e-4 * (fabs(r) + 1));
+                }
+                free(xc);
                 fy__llm_dot4_f32((llm_isa)isa, n, w, x4, n, o);
                 for (int t = 0; t < 4; t++) {
                     float r = fy__llm_dot_f32(LLM_ISA_SCALAR, n, w, x4 + t * n);
