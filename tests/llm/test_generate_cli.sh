@@ -70,6 +70,12 @@ expect 0 '"vocab_size": 512, "context_length": 512' inspect --json "$M/stories26
 "$FERRY" inspect --json "$M/stories260K_q4_0.gguf" | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["weight_type"]=="q4_0" and j["metadata"]["general.architecture"]=="llama"' && ok || bad "inspect --json is not valid JSON"
 expect 3 "truncated" inspect "$T/trunc.gguf"
 
+# a model whose KV cache cannot fit in memory is refused at load, before allocating
+/usr/bin/python3 bench/llm/make_gguf.py "$T/bigctx.gguf" --type q8_0 --dim 256 --layers 4 --ffn 512 \
+  --heads 4 --kv-heads 4 --vocab 300 --ctx 16777216
+expect 3 "MiB are available; try a smaller --ctx" generate "$T/bigctx.gguf" --prompt x --ctx 16777216
+expect 0 "" generate "$T/bigctx.gguf" --prompt x --ctx 64 -n 2
+
 # ferry pack: a GGUF model packs, verifies and documents like any other model
 mkdir -p "$T/pkg"
 cp "$M/stories260K_q8_0.gguf" "$T/pkg/model.gguf"
