@@ -14,8 +14,10 @@
 #include "graph/graph.h"
 #include "onnx.pb-c.h"
 
-#define GB_NODES 8
+#define GB_NODES 16
 #define GB_VIS 12
+#define GB_INITS 8
+#define GB_INIT_MAX 64
 #define GB_IO 6
 #define GB_ATTRS 6
 
@@ -34,10 +36,10 @@ typedef struct gb {
     Onnx__TensorShapeProto shapes[GB_VIS];
     Onnx__TensorShapeProto__Dimension dims[GB_VIS][4];
     Onnx__TensorShapeProto__Dimension *dim_ptrs[GB_VIS][4];
-    Onnx__TensorProto inits[4];
-    Onnx__TensorProto *init_ptrs[4];
-    float init_data[4][8];
-    int64_t init_dims[4][4];
+    Onnx__TensorProto inits[GB_INITS];
+    Onnx__TensorProto *init_ptrs[GB_INITS];
+    float init_data[GB_INITS][GB_INIT_MAX];
+    int64_t init_dims[GB_INITS][4];
     int n_vis;
 } gb;
 
@@ -154,7 +156,7 @@ static inline void gb_attr_ints(gb *b, int node, const char *name, int n, ...)
     a->ints = v;
 }
 
-/* A float32 initializer of up to 8 elements. */
+/* A float32 initializer of up to GB_INIT_MAX elements (GB_INITS per graph). */
 static inline void gb_init_f32(gb *b, const char *name, int rank, const int64_t *dims,
                                const float *v, int n)
 {
@@ -228,7 +230,7 @@ static inline fy_model *gb_load(gb *top, int64_t opset, fy_diag *d)
 
 /* Load, create a session, run; returns the run's code (outputs set on success). */
 static inline int run_model(gb *top, int64_t opset, int n_in, const fy_tensor *in, int n_out,
-                     fy_tensor *out, fy_diag *d)
+                            fy_tensor *out, fy_diag *d)
 {
     fy_session *s = NULL;
     fy_model *m = gb_load(top, opset, d);

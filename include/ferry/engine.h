@@ -26,12 +26,15 @@ typedef struct fy_session_opts {
     fy_pool *pool; /* shared pool to run on (borrowed; threads is then ignored); NULL: the
                       session makes its own when it needs more than one thread */
     int reference; /* 1 = reference kernels only (the oracle tests compare against) */
+    /* 1: run the graph as loaded, without the graph passes (constant folding, fusion,
+     * docs/DESIGN.md "Engine optimization"); for tests and debugging. The environment
+     * variable FERRY_NO_OPTIMIZE=1 does the same for every session. */
+    int no_optimize;
 } fy_session_opts;
 
 /* Checks every node has a kernel (FY_EUNSUPPORTED naming the first node that
  * has none) and prepares execution. opts may be NULL. */
-int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts *opts,
-                      fy_diag *d);
+int fy_session_create(fy_session **out, const fy_model *m, const fy_session_opts *opts, fy_diag *d);
 void fy_session_free(fy_session *s); /* NULL is a no-op */
 
 /* Run the model. in[i] feeds model input i (order of fy_model_input), borrowed.

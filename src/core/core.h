@@ -39,6 +39,21 @@ long fy__alloc_count(void);
  * lets tests prove hostile sizes are refused before anything big is allocated. */
 size_t fy__alloc_largest(int reset);
 
+/* Planned output buffers for one kernel call (src/engine/plan.h). While set on a
+ * thread, fy_tensor_alloc into slots[k] (the executor's output array for the node
+ * being run) uses bufs[k] when the size fits caps[k]: zero-filled, not owned
+ * (owns = 0), so freeing it is a no-op. Any other tensor, or a size that does not
+ * fit, is allocated as usual. The executor sets it around each kernel call of a
+ * planned run and clears it (NULL) after; it is thread-local, so concurrent
+ * sessions never see each other's plans. */
+typedef struct fy__out_plan {
+    const fy_tensor *slots;
+    int n;
+    void *const *bufs;
+    const size_t *caps;
+} fy__out_plan;
+void fy__out_plan_set(const fy__out_plan *p);
+
 /* Read a whole regular file (refusing directories, devices and files over max). */
 int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d);
 

@@ -10,10 +10,19 @@
 size_t fy_dtype_size(fy_dtype dt)
 {
     switch (dt) {
-    case FY_DTYPE_F32: case FY_DTYPE_I32: case FY_DTYPE_U32: return 4;
-    case FY_DTYPE_U8: case FY_DTYPE_I8: case FY_DTYPE_BOOL: return 1;
-    case FY_DTYPE_U16: case FY_DTYPE_I16: case FY_DTYPE_F16: case FY_DTYPE_BF16: return 2;
-    case FY_DTYPE_I64: case FY_DTYPE_U64: case FY_DTYPE_F64: return 8;
+    case FY_DTYPE_F32:
+    case FY_DTYPE_I32:
+    case FY_DTYPE_U32: return 4;
+    case FY_DTYPE_U8:
+    case FY_DTYPE_I8:
+    case FY_DTYPE_BOOL: return 1;
+    case FY_DTYPE_U16:
+    case FY_DTYPE_I16:
+    case FY_DTYPE_F16:
+    case FY_DTYPE_BF16: return 2;
+    case FY_DTYPE_I64:
+    case FY_DTYPE_U64:
+    case FY_DTYPE_F64: return 8;
     default: return 0;
     }
 }
@@ -22,10 +31,10 @@ static const struct {
     fy_dtype dt;
     const char *name;
 } dtype_names[] = {
-    {FY_DTYPE_F32, "float32"}, {FY_DTYPE_U8, "uint8"},   {FY_DTYPE_I8, "int8"},
-    {FY_DTYPE_U16, "uint16"},  {FY_DTYPE_I16, "int16"},  {FY_DTYPE_I32, "int32"},
+    {FY_DTYPE_F32, "float32"}, {FY_DTYPE_U8, "uint8"},      {FY_DTYPE_I8, "int8"},
+    {FY_DTYPE_U16, "uint16"},  {FY_DTYPE_I16, "int16"},     {FY_DTYPE_I32, "int32"},
     {FY_DTYPE_I64, "int64"},   {FY_DTYPE_STRING, "string"}, {FY_DTYPE_BOOL, "bool"},
-    {FY_DTYPE_F16, "float16"}, {FY_DTYPE_F64, "float64"}, {FY_DTYPE_U32, "uint32"},
+    {FY_DTYPE_F16, "float16"}, {FY_DTYPE_F64, "float64"},   {FY_DTYPE_U32, "uint32"},
     {FY_DTYPE_U64, "uint64"},  {FY_DTYPE_BF16, "bfloat16"},
 };
 
@@ -79,14 +88,36 @@ int fy_shape_nbytes(fy_dtype dt, int rank, const int64_t *dims, size_t *out, fy_
             return fy__diag_set(d, FY_EINVAL, "tensor dimension %d is negative (%lld)", i,
                                 (long long)dims[i]);
         if (fy__mul_overflow_u64(n, (uint64_t)dims[i], &n) || n > FY_TENSOR_MAX_BYTES)
-            return fy__diag_set(d, FY_ELIMIT,
-                                "tensor of %s with dimension %d = %lld is larger than the %llu-byte "
-                                "limit",
-                                fy_dtype_name(dt), i, (long long)dims[i],
-                                (unsigned long long)FY_TENSOR_MAX_BYTES);
+            return fy__diag_set(
+                d, FY_ELIMIT,
+                "tensor of %s with dimension %d = %lld is larger than the %llu-byte "
+                "limit",
+                fy_dtype_name(dt), i, (long long)dims[i], (unsigned long long)FY_TENSOR_MAX_BYTES);
     }
     *out = (size_t)n;
     return FY_OK;
+}
+
+/* The executor's output plan for the kernel running on this thread (core.h). A
+ * thread-local, listed among the globals in docs/ARCHITECTURE.md. */
+static _Thread_local const fy__out_plan *out_plan;
+
+void fy__out_plan_set(const fy__out_plan *p)
+{
+    out_plan = p;
+}
+
+/* The planned buffer for t, if t is a slot of the current plan and nb fits. */
+static void *planned(const fy_tensor *t, size_t nb)
+{
+    const fy__out_plan *p = out_plan;
+    if (!p)
+        return NULL;
+    uintptr_t a = (uintptr_t)t, lo = (uintptr_t)p->slots;
+    if (a < lo || a >= lo + (uintptr_t)p->n * sizeof *t || (a - lo) % sizeof *t)
+        return NULL;
+    size_t k = (a - lo) / sizeof *t;
+    return p->bufs[k] && nb <= p->caps[k] ? p->bufs[k] : NULL;
 }
 
 int fy_tensor_alloc(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy_diag *d)
@@ -95,7 +126,18 @@ int fy_tensor_alloc(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy
     int rc = fy_shape_nbytes(dt, rank, dims, &nb, d);
     if (rc != FY_OK)
         return rc;
-    void *p = fy__calloc(1, nb ? nb : 1);
+    void *p = planned(t, nb);
+    if (p) {
+        memset(p, 0, nb);
+        memset(t, 0, sizeof *t);
+        t->dtype = dt;
+        t->rank = rank;
+        for (int i = 0; i < rank; i++)
+            t->dims[i] = dims[i];
+        t->data = p;
+        return FY_OK;
+    }
+    p = fy__calloc(1, nb ? nb : 1);
     if (!p)
         return fy__diag_set(d, FY_ENOMEM, "out of memory allocating %zu bytes", nb);
     memset(t, 0, sizeof *t);

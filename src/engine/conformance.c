@@ -20,7 +20,10 @@ static int set_reason(fy_case_result *r, fy_case_status st, const char *fmt, con
     return FY_OK;
 }
 
-static int is_unsupported(int rc) { return rc == FY_EUNSUPPORTED; }
+static int is_unsupported(int rc)
+{
+    return rc == FY_EUNSUPPORTED;
+}
 
 /* Compare one output; returns 0 if equal within tolerance and writes why not into why. */
 static int compare(const fy_tensor *got, const fy_tensor *want, double *max_diff, char *why,
@@ -48,8 +51,14 @@ static int compare(const fy_tensor *got, const fy_tensor *want, double *max_diff
         }
         double x, y;
         switch (want->dtype) {
-        case FY_DTYPE_F32: x = ((const float *)got->data)[i]; y = ((const float *)want->data)[i]; break;
-        case FY_DTYPE_F64: x = ((const double *)got->data)[i]; y = ((const double *)want->data)[i]; break;
+        case FY_DTYPE_F32:
+            x = ((const float *)got->data)[i];
+            y = ((const float *)want->data)[i];
+            break;
+        case FY_DTYPE_F64:
+            x = ((const double *)got->data)[i];
+            y = ((const double *)want->data)[i];
+            break;
         case FY_DTYPE_F16:
             x = fy_f16_to_f32(((const uint16_t *)got->data)[i]);
             y = fy_f16_to_f32(((const uint16_t *)want->data)[i]);

@@ -46,9 +46,10 @@ int fy_eval_classifier(fy_session *s, const fy_model *m, const fy_dataset *ds,
     for (int i = 1; i < rank; i++) {
         dims[i] = in_desc.rank >= 1 ? in_desc.dims[i] : ds->samples.dims[i];
         if (dims[i] < 0)
-            return fy__diag_set(d, FY_EUNSUPPORTED,
-                                "input '%s' dimension %d is symbolic; only the batch dimension may be",
-                                in_desc.name, i);
+            return fy__diag_set(
+                d, FY_EUNSUPPORTED,
+                "input '%s' dimension %d is symbolic; only the batch dimension may be",
+                in_desc.name, i);
         model_per *= dims[i];
     }
     if (model_per != per)
@@ -115,7 +116,8 @@ int fy_eval_classifier(fy_session *s, const fy_model *m, const fy_dataset *ds,
             correct += best == ((const int64_t *)ds->labels.data)[start + i];
         }
         if (o.scores)
-            memcpy((float *)o.scores->data + start * classes, p, (size_t)(n * classes) * sizeof(float));
+            memcpy((float *)o.scores->data + start * classes, p,
+                   (size_t)(n * classes) * sizeof(float));
         fy_tensor_deinit(&y);
         if (o.progress)
             o.progress(start + n, total, o.progress_ctx);

@@ -7,14 +7,19 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "fused.h"
 #include "ops.h"
 
 static const fy__op_def *const op_tables[] = {
-    fy__ops_elementwise, fy__ops_nn,     fy__ops_shape,  fy__ops_reduce,   fy__ops_quant,
-    fy__ops_control,     fy__ops_vision, fy__ops_signal, fy__ops_training,
+    fy__ops_elementwise, fy__ops_nn,      fy__ops_shape,  fy__ops_reduce,
+    fy__ops_quant,       fy__ops_control, fy__ops_vision, fy__ops_signal,
+    fy__ops_training,    fy__ops_fused, /* ai.ferry ops made by the graph passes
+                                           (src/engine/optimize.c) */
 };
 
-static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn, fy__ops_fast_quant};
+static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn,    fy__ops_fast_quant,
+                                                 fy__ops_fast_pool,  fy__ops_fast_norm,
+                                                 fy__ops_fast_shape, fy__ops_fast_fused};
 #define N_FAST (sizeof fast_tables / sizeof fast_tables[0])
 
 static int matches(const fy__op_def *d, const char *domain, const char *op_type)
@@ -88,11 +93,15 @@ int fy__dtype_is_float(fy_dtype dt)
 int fy__dtype_is_int(fy_dtype dt)
 {
     switch (dt) {
-    case FY_DTYPE_U8: case FY_DTYPE_I8: case FY_DTYPE_U16: case FY_DTYPE_I16:
-    case FY_DTYPE_I32: case FY_DTYPE_I64: case FY_DTYPE_U32: case FY_DTYPE_U64:
-        return 1;
-    default:
-        return 0;
+    case FY_DTYPE_U8:
+    case FY_DTYPE_I8:
+    case FY_DTYPE_U16:
+    case FY_DTYPE_I16:
+    case FY_DTYPE_I32:
+    case FY_DTYPE_I64:
+    case FY_DTYPE_U32:
+    case FY_DTYPE_U64: return 1;
+    default: return 0;
     }
 }
 

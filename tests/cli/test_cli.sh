@@ -40,7 +40,7 @@ expect 0 "ferry 0.1.0" --version
 expect 0 "exit codes" help
 expect 0 "usage: ferry inspect" help inspect
 expect 2 "unknown command" frobnicate
-for c in inspect run eval conformance; do expect 0 "usage: ferry $c" "$c" --help; done
+for c in inspect run eval perf conformance; do expect 0 "usage: ferry $c" "$c" --help; done
 expect 2 "missing MODEL" inspect
 expect 2 "unknown option" inspect --bogus "$FASHION"
 expect 5 "cannot open" inspect /nonexistent/model.onnx
@@ -55,6 +55,15 @@ expect 0 "\"file\": \"$T/y.npy\"" run "$NODE/test_abs/model.onnx" --input "x=$NO
 expect 0 "y float32[3,4,5]" run "$NODE/test_abs/model.onnx" --input "x=$NODE/test_abs/test_data_set_0/input_0.pb"
 expect 0 "-> $T/y.npy" run "$NODE/test_abs/model.onnx" --input "x=$NODE/test_abs/test_data_set_0/input_0.pb" --output-dir "$T"
 expect 0 "y float32[3,4,5]" run "$NODE/test_abs/model.onnx" --input "x=$T/y.npy"
+expect 0 '"latency_ms": {"median"' perf "$FASHION" --json --iterations 3 --warmup 1 --batch 2
+expect 0 '"shape": [2, 1, 28, 28]' perf "$FASHION" --json --iterations 2 --batch 2 --threads 2
+expect 0 "throughput" perf "$FASHION" --iterations 2 --input "image=$T/image.json"
+expect 0 '"peak_rss_bytes"' perf "$NODE/test_abs/model.onnx" --json --iterations 2 --output-dir "$T"
+expect 2 "wants a number" perf "$FASHION" --batch 0
+expect 2 "wants a number" perf "$FASHION" --iterations x
+expect 2 "missing MODEL" perf
+expect 2 "no input named 'nope'" perf "$FASHION" --input "nope=$T/image.json"
+expect 3 "ragged" perf "$FASHION" --input "image=$T/ragged.json"
 expect 2 "no input named 'nope'" run "$FASHION" --input "nope=$T/image.json"
 expect 2 "input 'image' is not given" run "$FASHION"
 expect 3 "ragged" run "$FASHION" --input "image=$T/ragged.json"

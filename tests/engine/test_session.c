@@ -171,7 +171,8 @@ TEST(options_pick_threads_pool_and_reference_kernels)
         return;
     fy_pool *shared = NULL;
     FY_CHECK_EQ(fy_pool_create(&shared, 2, &d), FY_OK);
-    fy_session_opts opts[] = {{0}, {1, NULL, 0}, {2, NULL, 0}, {0, shared, 0}, {2, NULL, 1}};
+    fy_session_opts opts[] = {
+        {0}, {.threads = 1}, {.threads = 2}, {.pool = shared}, {.threads = 2, .reference = 1}};
     float xv[6] = {1, 0, -1, 2, 1, 0};
     fy_tensor x = kh_f32(xv, 2, dx);
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
@@ -187,7 +188,7 @@ TEST(options_pick_threads_pool_and_reference_kernels)
         fy_session_free(s);
     }
     fy_session *s = NULL;
-    fy_session_opts bad = {-2, NULL, 0};
+    fy_session_opts bad = {.threads = -2};
     FY_CHECK_EQ(fy_session_create(&s, m, &bad, &d), FY_EINVAL);
     FY_CHECK(s == NULL);
     fy_pool_free(shared);

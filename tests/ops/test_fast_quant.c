@@ -42,9 +42,9 @@ static int same_as_ref(kh_node *k, int n_in, const fy_tensor *const *in, int n_o
     const fy__op_fast *ff = fy__op_fast_of(fd);
     if (!ff || !rd || fd == rd)
         return 0;
-    const fy_tensor *consts[8] = {0};
-    fy__value_info vi[8];
-    const fy__value_info *infos[8] = {0};
+    const fy_tensor *consts[16] = {0};
+    fy__value_info vi[16];
+    const fy__value_info *infos[16] = {0};
     for (int i = 0; i < n_in; i++) {
         consts[i] = (const_mask >> i) & 1 ? in[i] : NULL;
         infos[i] = in[i] ? &vi[i] : NULL;
@@ -262,6 +262,60 @@ TEST(qlinear_conv_matches_reference)
     sweep(qlc_trial, 80);
 }
 
+/* fy__qgemm_f32 against fy__qgemm followed by the same float steps by hand. */
+TEST(dequantizing_gemm_matches_int_gemm_then_scale)
+{
+    fy_pool *pool = NULL;
+    FY_CHECK_EQ(fy_pool_create(&pool, 2, NULL), FY_OK);
+    int bad = 0;
+    for (int isa = (int)fy__isa_best(); isa >= 0; isa--) {
+        fy__isa_force(isa);
+        for (int t = 0; t < 30; t++) {
+            int64_t M = irand(1, 70), N = irand(1, 150), K = irand(0, 300);
+            int64_t ad[2] = {M, K}, bd[2] = {K, N};
+            fy_tensor a = rand_q8(t % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8, 2, ad);
+            fy_tensor b = rand_q8(FY_DTYPE_I8, 2, bd);
+            float *bs = malloc((size_t)N * sizeof *bs), *bias = malloc((size_t)N * sizeof *bias);
+            float *got = malloc((size_t)(M * N) * sizeof *got);
+            int32_t *acc = malloc((size_t)(M * N) * sizeof *acc), zb = (int32_t)irand(-5, 5);
+            for (int64_t n = 0; n < N; n++) {
+                bs[n] = 0.001f * (float)irand(1, 50);
+                bias[n] = 0.01f * (float)irand(-100, 100);
+            }
+            fy__qpacked *pb = NULL;
+            FY_CHECK_EQ(fy__qpack_b(&pb, K, N, b.data, 1, N, 1, &zb, 1), FY_OK);
+            int32_t za = (int32_t)irand(0, 20) - (t % 2 ? 10 : 0);
+            fy__epilogue ep = {0};
+            ep.bias = t % 3 ? bias : NULL;
+            ep.per_col = 1;
+            ep.act = t % 4 == 1 ? FY_ACT_RELU : FY_ACT_NONE;
+            int64_t nbs = t % 2 ? N : 1;
+            fy_pool *p = t % 2 ? pool : NULL;
+            fy__qgemm(p, M, a.data, t % 2, K, za, pb, acc, N);
+            fy__qgemm_f32(p, M, a.data, t % 2, K, za, 0.02f, pb, bs, nbs, got, N, &ep);
+            for (int64_t i = 0; i < M * N; i++) {
+                int64_t n = i % N;
+                float want = (float)acc[i] * (0.02f * bs[nbs == 1 ? 0 : n]);
+                if (ep.bias)
+                    want += bias[n];
+                if (ep.act == FY_ACT_RELU)
+                    want = want > 0 ? want : 0;
+                bad += got[i] != want;
+            }
+            fy__qpacked_free(pb);
+            fy_tensor_deinit(&a);
+            fy_tensor_deinit(&b);
+            free(bs);
+            free(bias);
+            free(got);
+            free(acc);
+        }
+    }
+    FY_CHECK_EQ(bad, 0);
+    fy__isa_force(-1);
+    fy_pool_free(pool);
+}
+
 static int dql_trial(fy_pool *pool, int t)
 {
     int64_t n = irand(0, t % 4 ? 50 : 3000);
@@ -293,5 +347,6 @@ int main(void)
     RUN(conv_integer_matches_reference);
     RUN(qlinear_conv_matches_reference);
     RUN(dynamic_quantize_matches_reference);
+    RUN(dequantizing_gemm_matches_int_gemm_then_scale);
     return TEST_SUMMARY();
 }

@@ -45,6 +45,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_perf(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 
 #endif

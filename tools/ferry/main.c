@@ -14,6 +14,7 @@ static const struct {
     {"generate", cmd_generate, "generate text with a GGUF language model (LLaMA family)"},
     {"run", cmd_run, "run a model or package on input tensors (.npy, .pb, .json)"},
     {"eval", cmd_eval, "measure a classifier's top-1 accuracy and speed on a dataset"},
+    {"perf", cmd_perf, "measure a model's latency, throughput, readiness time and peak memory"},
     {"conformance", cmd_conformance, "run ONNX's backend test cases and report per op"},
     {"serve", cmd_serve, "serve models over HTTP: /predict, KServe V2, TF Serving, /metrics"},
     {"init", cmd_init, "write a ferry.yaml manifest prefilled from a model"},

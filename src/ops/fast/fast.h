@@ -129,6 +129,14 @@ int64_t fy__qpacked_n(const fy__qpacked *p);
 void fy__qgemm(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
                const fy__qpacked *b, int32_t *c, int64_t ldc);
 
+/* The dequantizing form, for dynamically quantized MatMul (MatMulInteger, Cast
+ * and Mul by a_scale * b_scale in one pass): C (float32) = epilogue((float)sum *
+ * (a_scale * b_scale[n])), the scale product formed in float32 as the ONNX graph
+ * does; b_scale_n is 1 (per tensor) or N (per column). */
+void fy__qgemm_f32(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
+                   float a_scale, const fy__qpacked *b, const float *b_scale, int64_t b_scale_n,
+                   float *c, int64_t ldc, const fy__epilogue *ep);
+
 /* DynamicQuantizeLinear on n floats: scale = (max(0, max x) - min(0, min x)) / 255,
  * zero point = saturate(round(-min / scale)), y = saturate(round(x / scale) + zp),
  * rounding half to even. Returns 0, or -1 (nothing written) if x holds NaN. */

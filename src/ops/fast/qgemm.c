@@ -190,17 +190,29 @@ T256 INLINE void qk_avx2(const int mr, int64_t kgn, const uint32_t *a, const voi
                              int64_t ldc, int nr, int acc)                                         \
     {                                                                                              \
         qk_vnni(n, kgn, a, b, c, ldc, nr, acc);                                                    \
-    }
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= MR_VNNI, "row count")
 #define QA(n)                                                                                      \
     T256 static void qa_##n(int64_t kgn, const uint32_t *a, const void *b, int32_t *c,             \
                             int64_t ldc, int nr, int acc)                                          \
     {                                                                                              \
         qk_avx2(n, kgn, a, b, c, ldc, nr, acc);                                                    \
-    }
-QV(1)
-QV(2) QV(3) QV(4) QV(5) QV(6) QV(7) QV(8) QA(1) QA(2) QA(3)
-    QA(4) static const qkern k_vnni[MR_VNNI + 1] = {NULL, qv_1, qv_2, qv_3, qv_4,
-                                                    qv_5, qv_6, qv_7, qv_8};
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= MR_W, "row count")
+/* One instantiation per row count. */
+QV(1);
+QV(2);
+QV(3);
+QV(4);
+QV(5);
+QV(6);
+QV(7);
+QV(8);
+QA(1);
+QA(2);
+QA(3);
+QA(4);
+static const qkern k_vnni[MR_VNNI + 1] = {NULL, qv_1, qv_2, qv_3, qv_4, qv_5, qv_6, qv_7, qv_8};
 static const qkern k_avx2[MR_W + 1] = {NULL, qa_1, qa_2, qa_3, qa_4};
 #endif
 
@@ -236,6 +248,12 @@ typedef struct qjob {
     int32_t *c;
     int64_t ldc;
     int isa; /* 2: VNNI, 1: AVX2, 0: C */
+    /* Dequantizing form (fy__qgemm_f32): C's int32 sums become floats in place. */
+    int fout;
+    float a_scale;
+    const float *b_scale;
+    int64_t nbs;
+    const fy__epilogue *ep;
 } qjob;
 
 /* A' rows [i0, i0 + mc) x k [k0, k0 + kc) into k groups of MR rows (zero padded),
@@ -243,9 +261,10 @@ typedef struct qjob {
 static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
                     uint32_t *dst, uint32_t *rowsum)
 {
-    int kgrp = j->b->vnni ? 4 : 2;
-    int64_t groups = (kc + kgrp - 1) / kgrp;
+    const int kgrp = j->b->vnni ? 4 : 2;
+    const int64_t groups = (kc + kgrp - 1) / kgrp, full = kc / kgrp;
     const uint8_t flip = j->a_signed ? 0x80 : 0; /* int8 + 128 as uint8: flip the top bit */
+    const uint32_t flip4 = flip * 0x01010101u;
     for (int64_t p = 0; p < mc; p += mr)
         for (int i = 0; i < mr; i++) {
             uint32_t *d = dst + (p / mr) * groups * mr + i;
@@ -256,21 +275,33 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
             }
             const uint8_t *row = j->a + (i0 + p + i) * j->lda + k0;
             uint32_t sum = 0;
-            for (int64_t g = 0; g < groups; g++) {
-                uint32_t w = 0;
-                for (int t = 0; t < kgrp; t++) {
-                    int64_t k = g * kgrp + t;
-                    uint32_t v = k < kc ? (uint32_t)(row[k] ^ flip) : 0;
-                    sum += v;
-                    w |= kgrp == 4 ? v << (8 * t) : v << (16 * t);
+            for (int64_t k = 0; k < kc; k++)
+                sum += (uint32_t)(row[k] ^ flip);
+            rowsum[p + i] += sum;
+            int64_t g = 0;
+            if (kgrp == 4) {
+                for (; g < full; g++) {
+                    uint32_t w;
+                    memcpy(&w, row + 4 * g, 4);
+                    d[g * mr] = w ^ flip4;
                 }
+            } else {
+                for (; g < full; g++)
+                    d[g * mr] = (uint32_t)(row[2 * g] ^ flip) | (uint32_t)(row[2 * g + 1] ^ flip)
+                                                                    << 16;
+            }
+            for (; g < groups; g++) { /* the last, partial group */
+                uint32_t w = 0;
+                for (int t = 0; t < kgrp && g * kgrp + t < kc; t++)
+                    w |= (uint32_t)(row[g * kgrp + t] ^ flip) << (kgrp == 4 ? 8 * t : 16 * t);
                 d[g * mr] = w;
             }
-            rowsum[p + i] += sum;
         }
 }
 
-static void qrun_block(const qjob *j, int64_t i0, int64_t j0)
+/* Rows [i0, i0 + mc) (mc <= QMC) x columns [j0, j1) of C: each K block of A is
+ * packed once and swept across the columns; zero points are applied at the end. */
+static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t j1)
 {
     const fy__qpacked *b = j->b;
     int mr = j->isa == 2 ? MR_VNNI : MR_W, nr = j->isa == 2 ? NR_VNNI : NR_W;
@@ -278,17 +309,16 @@ static void qrun_block(const qjob *j, int64_t i0, int64_t j0)
     size_t esz = b->vnni ? 1 : 2;
     _Alignas(64) uint32_t abuf[QMC * QKC / 2];
     uint32_t rowsum[QMC] = {0};
-    int64_t mc = j->M - i0 < QMC ? j->M - i0 : QMC, nc = b->N - j0 < QNC ? b->N - j0 : QNC;
     for (int64_t k0 = 0; k0 < b->K; k0 += QKC) {
         int64_t kc = b->K - k0 < QKC ? b->K - k0 : QKC, groups = (kc + kgrp - 1) / kgrp;
         qpack_a(j, i0, mc, k0, kc, mr, abuf, rowsum);
-        for (int64_t jr = 0; jr < nc; jr += nr) {
-            int nrr = nc - jr < nr ? (int)(nc - jr) : nr;
-            const char *bp = (const char *)b->data +
-                             (((j0 + jr) / nr) * b->kg + k0) * (int64_t)nr * (int64_t)esz;
+        for (int64_t jr = j0; jr < j1; jr += nr) {
+            int nrr = j1 - jr < nr ? (int)(j1 - jr) : nr;
+            const char *bp =
+                (const char *)b->data + ((jr / nr) * b->kg + k0) * (int64_t)nr * (int64_t)esz;
             for (int64_t ir = 0; ir < mc; ir += mr) {
                 int mrr = mc - ir < mr ? (int)(mc - ir) : mr;
-                int32_t *ct = j->c + (i0 + ir) * j->ldc + j0 + jr;
+                int32_t *ct = j->c + (i0 + ir) * j->ldc + jr;
                 const uint32_t *ap = abuf + (ir / mr) * groups * mr;
 #if FY_X86
                 if (j->isa == 2)
@@ -303,21 +333,63 @@ static void qrun_block(const qjob *j, int64_t i0, int64_t j0)
     }
     /* (a' - za)(b' - zb) = a'b' - zb rowsum - za colsum + K za zb, modulo 2^32 */
     for (int64_t i = 0; i < mc; i++) {
-        uint32_t *cr = (uint32_t *)j->c + (i0 + i) * j->ldc + j0;
-        for (int64_t n = 0; n < nc; n++) {
-            uint32_t zb = (uint32_t)b->zb[j0 + n];
-            cr[n] +=
-                -zb * rowsum[i] - j->za * (uint32_t)b->colsum[j0 + n] + (uint32_t)b->K * j->za * zb;
+        uint32_t *cr = (uint32_t *)j->c + (i0 + i) * j->ldc;
+        for (int64_t n = j0; n < j1; n++) {
+            uint32_t zb = (uint32_t)b->zb[n];
+            cr[n] += -zb * rowsum[i] - j->za * (uint32_t)b->colsum[n] + (uint32_t)b->K * j->za * zb;
         }
+        if (!j->fout)
+            continue;
+        /* int32 to float in place, through memcpy (the buffer holds both types) */
+        for (int64_t n = j0; n < j1; n++) {
+            int32_t v;
+            memcpy(&v, cr + n, sizeof v);
+            float f = (float)v * (j->a_scale * j->b_scale[j->nbs == 1 ? 0 : n]);
+            memcpy(cr + n, &f, sizeof f);
+        }
+        if (j->ep)
+            fy__epi_tile((float *)(void *)(cr + j0), j->ldc, i0 + i, j0, 1, (int)(j1 - j0), j->ep);
     }
 }
 
+typedef struct qtasks {
+    const qjob *j;
+    int64_t cols, nb; /* columns per task (a multiple of QNC), tasks along the columns */
+} qtasks;
+
 static void qrun_tasks(void *ctx, int64_t begin, int64_t end)
 {
-    const qjob *j = ctx;
-    int64_t nb = (j->b->N + QNC - 1) / QNC;
-    for (int64_t t = begin; t < end; t++)
-        qrun_block(j, (t / nb) * QMC, (t % nb) * QNC);
+    const qtasks *t = ctx;
+    const qjob *j = t->j;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t i0 = (i / t->nb) * QMC, j0 = (i % t->nb) * t->cols;
+        int64_t mc = j->M - i0 < QMC ? j->M - i0 : QMC;
+        qrun_rows(j, i0, mc, j0, j0 + t->cols < j->b->N ? j0 + t->cols : j->b->N);
+    }
+}
+
+static void qgemm_run(fy_pool *pool, qjob j)
+{
+    const fy__qpacked *b = j.b;
+    const int64_t M = j.M;
+#if FY_X86
+    if (b->vnni)
+        j.isa = 2;
+    else if (fy__isa_active() >= FY_ISA_AVX2)
+        j.isa = 1;
+#endif
+    if (b->K == 0) /* no k block runs: the sums are zero before the zero points */
+        for (int64_t i = 0; i < M; i++)
+            memset(j.c + i * j.ldc, 0, (size_t)b->N * sizeof *j.c);
+    if ((double)M * (double)b->N * (double)b->K < 256 * 1024)
+        pool = NULL;
+    /* One row block per task, the columns split only as far as the threads need. */
+    int64_t mb = (M + QMC - 1) / QMC, nb = (b->N + QNC - 1) / QNC;
+    int64_t parts = (2 * (int64_t)fy_pool_threads(pool) + mb - 1) / mb;
+    parts = parts < nb ? parts : nb;
+    qtasks t = {&j, (nb + parts - 1) / parts * QNC, 0};
+    t.nb = (b->N + t.cols - 1) / t.cols;
+    fy_pool_run(pool, mb * t.nb, 1, qrun_tasks, &t);
 }
 
 void fy__qgemm(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
@@ -325,21 +397,33 @@ void fy__qgemm(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t ld
 {
     if (M <= 0 || b->N <= 0)
         return;
-    qjob j = {b, M, a, a_signed, lda, (uint32_t)(a_signed ? za + 128 : za), c, ldc, 0};
-#if FY_X86
-    if (b->vnni)
-        j.isa = 2;
-    else if (fy__isa_active() >= FY_ISA_AVX2)
-        j.isa = 1;
-#endif
-    if (b->K == 0) {
-        for (int64_t i = 0; i < M; i++)
-            memset(c + i * ldc, 0, (size_t)b->N * sizeof *c);
-    }
-    int64_t tasks = ((M + QMC - 1) / QMC) * ((b->N + QNC - 1) / QNC);
-    if ((double)M * (double)b->N * (double)b->K < 256 * 1024)
-        pool = NULL;
-    fy_pool_run(pool, tasks, 1, qrun_tasks, &j);
+    qjob j = {b, M,    a,    a_signed, lda, (uint32_t)(a_signed ? za + 128 : za), c, ldc, 0,
+              0, 0.0f, NULL, 0,        NULL};
+    qgemm_run(pool, j);
+}
+
+void fy__qgemm_f32(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
+                   float a_scale, const fy__qpacked *b, const float *b_scale, int64_t b_scale_n,
+                   float *c, int64_t ldc, const fy__epilogue *ep)
+{
+    if (M <= 0 || b->N <= 0)
+        return;
+    int plain = !ep || (!ep->bias && !ep->residual && ep->act == FY_ACT_NONE);
+    qjob j = {b,
+              M,
+              a,
+              a_signed,
+              lda,
+              (uint32_t)(a_signed ? za + 128 : za),
+              (int32_t *)(void *)c,
+              ldc,
+              0,
+              1,
+              a_scale,
+              b_scale,
+              b_scale_n,
+              plain ? NULL : ep};
+    qgemm_run(pool, j);
 }
 
 /* ---- DynamicQuantizeLinear ---- */

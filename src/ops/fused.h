@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* Fused operators of domain "ai.ferry" that the graph passes (src/engine/optimize.c)
+ * put in place of chains of ONNX nodes. They are not looked up by model files: a
+ * model naming them is refused like any unknown op; only the passes create them.
+ *
+ *   FusedConv(X, W, B?, Z?)    Y = act(Conv(X, W, B) + Z)     Conv's attributes
+ *   FusedGemm(A, B, C?)        Y = act(Gemm(A, B, C))         Gemm's attributes
+ *   FusedMatMul(A, B, bias?, Z?)  Y = act(MatMul(A, B) + bias + Z)
+ *   Attention(Q, Kt, V)        Y = Softmax(scale(Q @ Kt), axis=-1) @ V
+ *
+ * act is the string attribute "activation" ("" or absent: none; Relu, LeakyRelu,
+ * Clip, Sigmoid, Tanh, Gelu, GeluTanh) with floats "activation_alpha" (LeakyRelu
+ * slope, Clip min) and "activation_beta" (Clip max). Attention's "scale" is
+ * applied as Div when the int "scale_div" is 1, as Mul when 0 (exactly the
+ * operation the model had), not at all when "scale" is absent. */
+#ifndef FERRY_OPS_FUSED_H
+#define FERRY_OPS_FUSED_H
+
+#include "fast/fast.h"
+#include "ops.h"
+
+#define FY_FUSED_DOMAIN "ai.ferry"
+
+/* Reference implementations (composing the reference kernels of the chain): the
+ * oracle, and what runs in reference mode. Registered in ops.c like ops/ref/. */
+extern const fy__op_def fy__ops_fused[];
+/* Fast paths (fused_fast.c): packed weights, SGEMM with the fused epilogue. */
+extern const fy__op_fast fy__ops_fast_fused[];
+
+/* Activation of a fused node from its attributes (fast.h's fy__act); -1 for an
+ * unknown name. */
+int fy__fused_act(const fy__node *n, float *alpha, float *beta);
+/* Apply it in place on n floats with the reference kernels' arithmetic (double,
+ * rounded once), so the reference fused ops equal the unfused chain bit for bit. */
+void fy__fused_act_ref(fy__act act, float alpha, float beta, float *y, int64_t n);
+
+#endif

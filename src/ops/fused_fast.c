@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/* Fast paths of the ai.ferry fused ops (src/ops/fused.h): weights packed once at
+ * session creation (prepare), then one SGEMM call per node with bias, residual and
+ * activation applied in the GEMM's epilogue while the tile is in registers. Cases a
+ * fast path does not cover (other dtypes, broadcasting residuals, batched weights)
+ * run the reference definition, so behaviour never depends on the path taken. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_SSE 1
+#endif
+
+#include "../core/core.h"
+#include "../core/pool.h"
+#include "fast/fast.h"
+#include "fast/fast_int.h"
+#include "fused.h"
+
+typedef struct mm_state {
+    fy__packed *b; /* K x N */
+    int64_t K, N;
+} mm_state;
+
+static void mm_release(void *st)
+{
+    mm_state *s = st;
+    fy__packed_free(s->b);
+    fy__free(s);
+}
+
+static int ref_run(fy__op_ctx *c)
+{
+    const fy__op_def *def = fy__op_find_ref(FY_FUSED_DOMAIN, c->node->op_type);
+    if (!def)
+        return fy__op_fail(c, FY_EUNSUPPORTED, "no reference for %s", c->node->op_type);
+    return def->run(c);
+}
+
+/* B given by strides: K x N, element (k, n) at b[k * rsb + n * csb]. */
+static int pack_weights(const fy__op_prep *p, int64_t K, int64_t N, int64_t rsb, int64_t csb,
+                        void **state)
+{
+    const fy_tensor *w = p->consts[1];
+    mm_state *s = fy__calloc(1, sizeof *s);
+    if (!s || fy__pack_b(&s->b, K, N, w->data, rsb, csb) != FY_OK) {
+        fy__free(s);
+        return fy__diag_set(p->diag, FY_ENOMEM, "out of memory packing weights");
+    }
+    s->K = K;
+    s->N = N;
+    *state = s;
+    return FY_OK;
+}
+
+static int prep_matmul(const fy__op_prep *p, void **state)
+{
+    const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
+    if (!w || w->dtype != FY_DTYPE_F32 || w->rank != 2)
+        return FY_OK;
+    return pack_weights(p, w->dims[0], w->dims[1], w->dims[1], 1, state);
+}
+
+static int prep_gemm(const fy__op_prep *p, void **state)
+{
+    const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
+    if (!w || w->dtype != FY_DTYPE_F32 || w->rank != 2)
+        return FY_OK;
+    if (fy__attr_int(p->node, "transB", 0))
+        return pack_weights(p, w->dims[1], w->dims[0], 1, w->dims[1], state);
+    return pack_weights(p, w->dims[0], w->dims[1], w->dims[1], 1, state);
+}
+
+static int same_shape(const fy_tensor *a, int rank, const int64_t *dims)
+{
+    if (a->rank != rank)
+        return 0;
+    for (int k = 0; k < rank; k++)
+        if (a->dims[k] != dims[k])
+            return 0;
+    return 1;
+}
+
+/* The epilogue of a fused node; 0 if its activation is unknown. */
+static int epilogue(const fy__op_ctx *c, fy__epilogue *ep)
+{
+    memset(ep, 0, sizeof *ep);
+    int act = fy__fused_act(c->node, &ep->alpha, &ep->beta);
+    ep->act = (fy__act)(act < 0 ? 0 : act);
+    return act >= 0;
+}
+
+/* ---- a few rows times packed weights: one pass over each weight panel ----
+ * Batch-1 products (MLP layers, a classifier's head) are matrix-vector products:
+ * the SGEMM driver would pack the single row of A again for every column block and
+ * run 1-row microkernels. Here each NR-column panel of the packed weights is read
+ * once per row with 8 independent accumulators, and panels are spread over the
+ * pool. Results differ from SGEMM's only in summation order. */
+
+#define GEMV_MAX_ROWS 4
+
+static void residual_act(float *y, const float *z, int64_t n, const fy__epilogue *ep);
+
+typedef struct gemv_job {
+    const fy__packed *b;
+    const float *a; /* M x K, row stride lda */
+    int64_t M, lda;
+    float *y; /* M x N */
+    const fy__epilogue *ep;
+} gemv_job;
+
+#if HAVE_SSE
+__attribute__((target("avx512f,fma"))) static void panel512(const float *a, const float *p,
+                                                            int64_t K, float *acc)
+{
+    __m512 s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4, p += 128)
+        for (int u = 0; u < 4; u++) {
+            __m512 x = _mm512_set1_ps(a[k + u]);
+            s[2 * u] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 32 * u), s[2 * u]);
+            s[2 * u + 1] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 32 * u + 16), s[2 * u + 1]);
+        }
+    for (; k < K; k++, p += 32) {
+        __m512 x = _mm512_set1_ps(a[k]);
+        s[0] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p), s[0]);
+        s[1] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 16), s[1]);
+    }
+    _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[4], s[6])));
+    _mm512_storeu_ps(acc + 16, _mm512_add_ps(_mm512_add_ps(s[1], s[3]), _mm512_add_ps(s[5], s[7])));
+}
+
+__attribute__((target("avx2,fma"))) static void panel256(const float *a, const float *p, int64_t K,
+                                                         float *acc)
+{
+    __m256 s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4, p += 64)
+        for (int u = 0; u < 4; u++) {
+            __m256 x = _mm256_set1_ps(a[k + u]);
+            s[2 * u] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 16 * u), s[2 * u]);
+            s[2 * u + 1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 16 * u + 8), s[2 * u + 1]);
+        }
+    for (; k < K; k++, p += 16) {
+        __m256 x = _mm256_set1_ps(a[k]);
+        s[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p), s[0]);
+        s[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 8), s[1]);
+    }
+    _mm256_storeu_ps(acc, _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[4], s[6])));
+    _mm256_storeu_ps(acc + 8, _mm256_add_ps(_mm256_add_ps(s[1], s[3]), _mm256_add_ps(s[5], s[7])));
+}
+#endif
+
+static void panel_c(const float *a, const float *p, int64_t K, int nr, float *acc)
+{
+    for (int j = 0; j < nr; j++)
+        acc[j] = 0;
+    for (int64_t k = 0; k < K; k++, p += nr)
+        for (int j = 0; j < nr; j++)
+            acc[j] += a[k] * p[j];
+}
+
+static void gemv_panels(void *ctx, int64_t begin, int64_t end)
+{
+    const gemv_job *j = ctx;
+    const fy__packed *b = j->b;
+    int64_t K = b->rows, N = b->cols;
+    int nr = b->r;
+    float acc[64];
+    for (int64_t q = begin; q < end; q++) {
+        const float *panel = b->data + q * K * nr;
+        int64_t n0 = q * nr, cols = N - n0 < nr ? N - n0 : nr;
+        for (int64_t m = 0; m < j->M; m++) {
+            const float *a = j->a + m * j->lda;
+#if HAVE_SSE
+            if (b->isa == FY_ISA_AVX512 && nr == 32)
+                panel512(a, panel, K, acc);
+            else if (b->isa == FY_ISA_AVX2 && nr == 16)
+                panel256(a, panel, K, acc);
+            else
+#endif
+                panel_c(a, panel, K, nr, acc);
+            float *y = j->y + m * N + n0;
+            const fy__epilogue *ep = j->ep;
+            for (int64_t c = 0; c < cols; c++) {
+                float v = acc[c];
+                if (ep->bias)
+                    v += ep->bias[n0 + c];
+                if (ep->residual)
+                    v += ep->residual[m * ep->ldr + n0 + c];
+                y[c] = v;
+            }
+            residual_act(y, NULL, cols, ep);
+        }
+    }
+}
+
+/* C = epilogue(A . packed B) for M <= GEMV_MAX_ROWS rows; 0 if the packing is
+ * not one this path reads (it then goes to SGEMM). */
+static int gemv(fy_pool *pool, int64_t M, const float *a, int64_t lda, const fy__packed *b,
+                float *y, const fy__epilogue *ep)
+{
+    if (M > GEMV_MAX_ROWS || b->side != 'B' || b->groups != 1 || b->r > 64)
+        return 0;
+    gemv_job j = {b, a, M, lda, y, ep};
+    int64_t panels = (b->cols + b->r - 1) / b->r;
+    if ((double)b->rows * (double)b->cols * (double)M < 64 * 1024)
+        pool = NULL; /* waking workers costs more than it saves */
+    fy_pool_run(pool, panels, 1, gemv_panels, &j);
+    return 1;
+}
+
+static int run_matmul(fy__op_ctx *c)
+{
+    const mm_state *s = c->state;
+    const fy_tensor *a = fy__op_in(c, 0), *bias = fy__op_in(c, 2), *z = fy__op_in(c, 3);
+    fy__epilogue ep;
+    if (!s || !a || a->dtype != FY_DTYPE_F32 || a->rank < 2 || a->dims[a->rank - 1] != s->K ||
+        !epilogue(c, &ep))
+        return ref_run(c);
+    int64_t dims[FY_MAX_RANK];
+    memcpy(dims, a->dims, sizeof dims);
+    dims[a->rank - 1] = s->N;
+    if ((bias && (bias->dtype != FY_DTYPE_F32 || fy_tensor_numel(bias) != s->N)) ||
+        (z && (z->dtype != FY_DTYPE_F32 || !same_shape(z, a->rank, dims))))
+        return ref_run(c);
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, a->rank, dims, c->diag);
+    if (rc != FY_OK)
+        return rc;
+    int64_t M = fy_tensor_numel(a) / (s->K ? s->K : 1);
+    ep.bias = bias ? bias->data : NULL;
+    ep.per_col = 1;
+    ep.residual = z ? z->data : NULL;
+    ep.ldr = s->N;
+    if (M > 0 && s->N > 0 && !gemv(c->pool, M, a->data, s->K, s->b, c->out[0].data, &ep))
+        fy__sgemm_pb(c->pool, M, a->data, s->K, 1, s->b, c->out[0].data, s->N, &ep);
+    return FY_OK;
+}
+
+static int run_gemm(fy__op_ctx *c)
+{
+    const mm_state *s = c->state;
+    const fy_tensor *a = fy__op_in(c, 0), *cc = fy__op_in(c, 2);
+    fy__epilogue ep;
+    float alpha = fy__attr_float(c->node, "alpha", 1), beta = fy__attr_float(c->node, "beta", 1);
+    int ta = fy__attr_int(c->node, "transA", 0) != 0;
+    if (!s || !a || a->dtype != FY_DTYPE_F32 || a->rank != 2 || alpha != 1 ||
+        a->dims[ta ? 0 : 1] != s->K || !epilogue(c, &ep))
+        return ref_run(c);
+    int64_t M = a->dims[ta ? 1 : 0];
+    int64_t dims[2] = {M, s->N};
+    /* C as a per-column bias ([N] or [1, N]) with beta 1; anything else: reference. */
+    if (cc && (cc->dtype != FY_DTYPE_F32 || beta != 1 ||
+               !((cc->rank == 1 && cc->dims[0] == s->N) ||
+                 (cc->rank == 2 && cc->dims[0] == 1 && cc->dims[1] == s->N))))
+        return ref_run(c);
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, 2, dims, c->diag);
+    if (rc != FY_OK)
+        return rc;
+    ep.bias = cc ? cc->data : NULL;
+    ep.per_col = 1;
+    if (M > 0 && s->N > 0 && (ta || !gemv(c->pool, M, a->data, s->K, s->b, c->out[0].data, &ep)))
+        fy__sgemm_pb(c->pool, M, a->data, ta ? 1 : a->dims[1], ta ? M : 1, s->b, c->out[0].data,
+                     s->N, &ep);
+    return FY_OK;
+}
+
+/* y = act(y + z) in place (z may be NULL). Relu, the common case, without
+ * branches: MAXPS(0, v) is exactly the reference's v < 0 ? 0 : v, NaN and -0
+ * included, where a compiled compare-and-branch mispredicts on half of all
+ * random-signed values (it cost 2.7 ms of CPU per batch-32 Fashion-MNIST run). */
+static void residual_act(float *y, const float *z, int64_t n, const fy__epilogue *ep)
+{
+    int64_t i = 0;
+    if (ep->act == FY_ACT_RELU) {
+#ifdef HAVE_SSE
+        __m128 zero = _mm_setzero_ps();
+        for (; i + 4 <= n; i += 4) {
+            __m128 v = _mm_loadu_ps(y + i);
+            if (z)
+                v = _mm_add_ps(v, _mm_loadu_ps(z + i));
+            _mm_storeu_ps(y + i, _mm_max_ps(zero, v));
+        }
+#endif
+        for (; i < n; i++) {
+            float v = z ? y[i] + z[i] : y[i];
+            y[i] = v < 0 ? 0 : v;
+        }
+        return;
+    }
+    if (z)
+        for (; i < n; i++)
+            y[i] += z[i];
+    fy__act_apply(y, n, ep);
+}
+
+/* ---- FusedConv: the fast Conv (weights packed by its own prepare), then the
+ * residual and activation in one pass over the output ---- */
+
+static const fy__op_fast *fast_conv(void)
+{
+    return fy__op_fast_of(fy__op_find("", "Conv"));
+}
+
+static int prep_conv(const fy__op_prep *p, void **state)
+{
+    const fy__op_fast *f = fast_conv();
+    if (!f || !f->prepare)
+        return FY_OK;
+    fy__node conv = *p->node;
+    conv.op_type = (char *)"Conv";
+    conv.domain = (char *)"";
+    fy__op_prep q = *p;
+    q.node = &conv;
+    q.n_in = p->n_in < 3 ? p->n_in : 3;
+    return f->prepare(&q, state);
+}
+
+static void conv_release(void *state)
+{
+    const fy__op_fast *f = fast_conv();
+    if (f && f->release)
+        f->release(state);
+}
+
+static int run_conv(fy__op_ctx *c)
+{
+    const fy__op_fast *f = fast_conv();
+    const fy_tensor *z = fy__op_in(c, 3);
+    fy__epilogue ep;
+    if (!f || !epilogue(c, &ep))
+        return ref_run(c);
+    fy__node conv = *c->node;
+    conv.op_type = (char *)"Conv";
+    conv.domain = (char *)"";
+    fy__op_ctx cc = *c;
+    cc.node = &conv;
+    cc.n_in = c->n_in < 3 ? c->n_in : 3;
+    int rc = f->op.run(&cc);
+    if (rc != FY_OK)
+        return rc;
+    fy_tensor *y = &c->out[0];
+    if (y->dtype != FY_DTYPE_F32 ||
+        (z && (z->dtype != FY_DTYPE_F32 || !same_shape(z, y->rank, y->dims)))) {
+        /* Unusual: let the reference definition decide (and word any error). */
+        fy_tensor_deinit(y);
+        return ref_run(c);
+    }
+    residual_act(y->data, z ? z->data : NULL, fy_tensor_numel(y), &ep);
+    return FY_OK;
+}
+
+/* ---- attention: softmax(scale(Q Kt)) V, a block of query rows at a time ---- */
+
+#define ATT_BUF 16384 /* floats of scores per block (64 KB on the stack) */
+
+typedef struct att_job {
+    const float *q, *kt, *v;
+    float *y;
+    int64_t S, T, D, Dv; /* query rows, key columns, head width, value width */
+    int64_t rows;        /* query rows per block */
+    int64_t blocks;      /* blocks per head */
+    float scale;
+    int mode; /* 0 none, 1 multiply, 2 divide */
+} att_job;
+
+static void att_block(void *ctx, int64_t begin, int64_t end)
+{
+    const att_job *j = ctx;
+    float buf[ATT_BUF];
+    for (int64_t t = begin; t < end; t++) {
+        int64_t h = t / j->blocks, i0 = (t % j->blocks) * j->rows;
+        int64_t rb = j->S - i0 < j->rows ? j->S - i0 : j->rows;
+        const float *q = j->q + (h * j->S + i0) * j->D;
+        const float *kt = j->kt + h * j->D * j->T;
+        const float *v = j->v + h * j->T * j->Dv;
+        fy__sgemm(NULL, rb, j->T, j->D, q, j->D, 1, kt, j->T, 1, buf, j->T, NULL);
+        for (int64_t r = 0; r < rb; r++) {
+            float *row = buf + r * j->T, mx = -INFINITY, sum = 0;
+            for (int64_t k = 0; k < j->T; k++) {
+                float x = row[k];
+                x = j->mode == 1 ? x * j->scale : j->mode == 2 ? x / j->scale : x;
+                row[k] = x;
+                mx = x > mx ? x : mx;
+            }
+            for (int64_t k = 0; k < j->T; k++) {
+                row[k] = expf(row[k] - mx);
+                sum += row[k];
+            }
+            float inv = 1.0f / sum;
+            for (int64_t k = 0; k < j->T; k++)
+                row[k] *= inv;
+        }
+        fy__sgemm(NULL, rb, j->Dv, j->T, buf, j->T, 1, v, j->Dv, 1, j->y + (h * j->S + i0) * j->Dv,
+                  j->Dv, NULL);
+    }
+}
+
+static int run_attention(fy__op_ctx *c)
+{
+    const fy_tensor *q = fy__op_in(c, 0), *kt = fy__op_in(c, 1), *v = fy__op_in(c, 2);
+    if (!q || !kt || !v || q->dtype != FY_DTYPE_F32 || kt->dtype != FY_DTYPE_F32 ||
+        v->dtype != FY_DTYPE_F32 || q->rank < 2 || kt->rank != q->rank || v->rank != q->rank)
+        return ref_run(c);
+    int r = q->rank;
+    for (int k = 0; k < r - 2; k++) /* same batch dims: no broadcasting on this path */
+        if (kt->dims[k] != q->dims[k] || v->dims[k] != q->dims[k])
+            return ref_run(c);
+    int64_t S = q->dims[r - 2], D = q->dims[r - 1], T = kt->dims[r - 1], Dv = v->dims[r - 1];
+    if (kt->dims[r - 2] != D || v->dims[r - 2] != T || T < 1 || T > ATT_BUF)
+        return ref_run(c);
+    int64_t dims[FY_MAX_RANK];
+    memcpy(dims, q->dims, sizeof dims);
+    dims[r - 1] = Dv;
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, r, dims, c->diag);
+    if (rc != FY_OK)
+        return rc;
+    int64_t heads = fy__dims_prod(q->dims, 0, r - 2);
+    att_job j = {q->data, kt->data, v->data, c->out[0].data, S, T, D, Dv, 0, 0, 1, 0};
+    if (fy__attr_find(c->node, "scale")) {
+        j.scale = fy__attr_float(c->node, "scale", 1);
+        j.mode = fy__attr_int(c->node, "scale_div", 0) ? 2 : 1;
+    }
+    j.rows = ATT_BUF / T < 32 ? ATT_BUF / T : 32;
+    j.blocks = (S + j.rows - 1) / j.rows;
+    if (heads > 0 && S > 0 && Dv > 0)
+        fy_pool_run(c->pool, heads * j.blocks, 1, att_block, &j);
+    return FY_OK;
+}
+
+const fy__op_fast fy__ops_fast_fused[] = {
+    {{"FusedMatMul", FY_FUSED_DOMAIN, run_matmul}, prep_matmul, mm_release},
+    {{"FusedGemm", FY_FUSED_DOMAIN, run_gemm}, prep_gemm, mm_release},
+    {{"FusedConv", FY_FUSED_DOMAIN, run_conv}, prep_conv, conv_release},
+    {{"Attention", FY_FUSED_DOMAIN, run_attention}, NULL, NULL},
+    {{NULL, NULL, NULL}, NULL, NULL},
+};
