@@ -179,7 +179,7 @@ AVX512 static inline __m512i signed_dot(__m512i absw, __mmask64 neg, __m512i x)
  * pair of them becomes the per-half scale vector with one load and one permute. */
 AVX512 static inline __m512 pair_scales(const float *xd)
 {
-    __m128 two = _mm_castpd_ps(_mm_load_sd((const double *)xd));
+    __m128 two = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)xd)); /* unaligned */
     return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                  _mm512_castps128_ps512(two));
 }
