@@ -13,6 +13,7 @@
 #include "ferry/engine.h"
 #include "ferry/env.h"
 #include "ferry/error.h"
+#include "ferry/llm.h"
 #include "ferry/model.h"
 #include "ferry/package.h"
 #include "ferry/serve.h"

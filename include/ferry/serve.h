@@ -48,9 +48,16 @@ typedef struct fy_serve_opts {
      * unsigned or otherwise signed packages and bare models fail to load, with the
      * reason in the repository index. NULL: no signature policy. */
     const char *trusted_key_file;
+    /* GGUF language models (OpenAI endpoints, docs/llm.md); 0 means the default shown. */
+    uint32_t llm_ctx;        /* context per sequence: the model's, at most 4096 */
+    uint32_t llm_parallel;   /* sequences decoded together (continuous batching): 4 */
+    uint32_t llm_queue;      /* requests waiting for a sequence slot before 429: 64 */
+    uint32_t llm_max_tokens; /* largest max_tokens a request may ask for: 1024 */
+    int llm_threads;         /* compute threads per model: 1 */
 } fy_serve_opts;
 
-/* paths: model files (.onnx), packages (.ferry) or one repository folder
+/* paths: model files (.onnx), GGUF language models (.gguf: OpenAI endpoints under
+ * /v1), packages (.ferry) or one repository folder
  * (NAME/VERSION/{model.onnx|*.ferry}). Loads and warms every model before
  * returning; a model that fails to load is reported (and the server is not
  * ready) but does not stop the others. */

@@ -971,7 +971,7 @@ static const char *const cpu_feature_names[] = {
     "avx512_bf16", "avx512_fp16", "avx_vnni",   "amx_tile",   "amx_int8",     "amx_bf16",
     "neon",        "asimd",       "asimdhp",    "asimddp",    "fphp",         "dotprod",
     "i8mm",        "bf16",        "sve",        "sve2",       "sme",          NULL};
-static const char *const format_names[] = {"onnx", NULL};
+static const char *const format_names[] = {"onnx", "gguf", NULL};
 static const char *const layout_names[] = {"NCHW", "NHWC", NULL};
 static const char *const metric_names[] = {"accuracy", NULL};
 
@@ -1396,10 +1396,7 @@ static int parse_manifest(pctx *c, const node *root, fy_manifest *m)
         if (g[0]) {
             if ((rc = nonempty_str(c, g[0], "model.format", STR_LINE, &m->model_format)))
                 return rc;
-            if (!strcmp(m->model_format, "gguf"))
-                return fail(c, FY_EUNSUPPORTED, g[0]->line, "model.format",
-                            "'gguf' is not supported yet (supported: onnx)");
-            if (strcmp(m->model_format, "onnx") != 0)
+            if (strcmp(m->model_format, "onnx") != 0 && strcmp(m->model_format, "gguf") != 0)
                 return fail(c, FY_EINVAL, g[0]->line, "model.format", "unknown format '%s'%s",
                             show(v, sizeof v, g[0]->s, g[0]->len),
                             hint(h, sizeof h, g[0]->s, g[0]->len, format_names));
@@ -1414,9 +1411,23 @@ static int parse_manifest(pctx *c, const node *root, fy_manifest *m)
             return rc;
     }
 
-    if (!f[SIG])
+    /* A GGUF language model takes text and returns text: no tensor signature, no
+     * pre- or postprocessing (docs/llm.md). */
+    int gguf = !strcmp(m->model_format, "gguf");
+    const char *not_gguf = f[SIG]    ? "signature"
+                           : f[PRE]  ? "preprocessing"
+                           : f[POST] ? "postprocessing"
+                                     : NULL;
+    if (gguf && not_gguf)
+        return fail(c, FY_EINVAL,
+                    f[SIG]   ? f[SIG]->line
+                    : f[PRE] ? f[PRE]->line
+                             : f[POST]->line,
+                    not_gguf,
+                    "not used with model.format gguf (a language model: text in, text out)");
+    if (!f[SIG] && !gguf)
         return required(c, root, "", "signature");
-    if ((rc = parse_signature(c, f[SIG], m)))
+    if (f[SIG] && (rc = parse_signature(c, f[SIG], m)))
         return rc;
 
     if (f[PRE] && (rc = parse_preprocessing(c, f[PRE], m)))

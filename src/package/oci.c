@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "ferry/llm.h"
 #include "package/package_int.h"
 
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
@@ -461,13 +462,29 @@ int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pa
     /* the model: loaded from the very bytes packed; no external data (it would not
      * travel with the package) */
     progress(opts, "loading %s", man->model_file);
-    if ((rc = fy_model_load_buffer(&model, model_bytes, model_len, NULL, NULL, d)) != FY_OK) {
+    if (!strcmp(man->model_format, "gguf")) {
+        /* a language model: the GGUF reader checks every header field, count, shape
+         * and offset against the bytes packed */
+        fy_gguf *g = NULL;
+        fy_gguf_str arch;
+        if ((rc = fy_gguf_open_memory(&g, model_bytes, model_len, d)) == FY_OK &&
+            (rc = fy_gguf_get_str(g, "general.architecture", &arch, d)) == FY_ENOTFOUND)
+            rc = fy__diag_set(d, FY_EPARSE, "gguf: missing general.architecture");
+        fy_gguf_free(g);
+        if (rc != FY_OK) {
+            char msg[sizeof d->msg];
+            snprintf(msg, sizeof msg, "%s", d ? d->msg : "");
+            rc = fy__diag_set(d, rc, "%s/%s: %s", dir, man->model_file, msg);
+            goto done;
+        }
+    } else if ((rc = fy_model_load_buffer(&model, model_bytes, model_len, NULL, NULL, d)) !=
+               FY_OK) {
         char msg[sizeof d->msg];
         snprintf(msg, sizeof msg, "%s", d ? d->msg : "");
         rc = fy__diag_set(d, rc, "%s/%s: %s", dir, man->model_file, msg);
         goto done;
     }
-    if ((rc = fy_manifest_check_model(man, model, d)) != FY_OK)
+    if (model && (rc = fy_manifest_check_model(man, model, d)) != FY_OK)
         goto done;
 
     /* SPEC.md, generated from the manifest, the model and the other files */
@@ -1184,6 +1201,12 @@ int fy_package_load_model(const fy_package *p, fy_model **out, fy_diag *d)
     const pkg_file *f = find_file(p, p->manifest->model_file);
     if (!f) /* open checked it is there */
         return fy__diag_set(d, FY_ENOTFOUND, "package: no model file");
+    if (p->manifest->model_format && !strcmp(p->manifest->model_format, "gguf"))
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "%s (in the package) is a GGUF language model: serve or generate "
+                            "with the .gguf file itself (packages of GGUF models are checked "
+                            "and documented, not yet run)",
+                            f->name);
     int rc = fy_model_load_buffer(out, f->data, f->len, NULL, NULL, d);
     if (rc != FY_OK) {
         char msg[sizeof d->msg];

@@ -1315,7 +1315,8 @@ int fy_package_spec(const fy_package *p, int json, char **out, fy_diag *d)
 
     if (!man)
         return fy__diag_set(d, FY_EINVAL, "package: no manifest");
-    if ((rc = fy_package_load_model(p, &model, d)) != FY_OK)
+    if ((!man->model_format || strcmp(man->model_format, "gguf") != 0) &&
+        (rc = fy_package_load_model(p, &model, d)) != FY_OK)
         return rc;
     names[n_names++] = "ferry.yaml";
     if (man->model_file)

@@ -247,6 +247,9 @@ typedef enum {
     RT_TF_PREDICT,
     RT_TF_STATUS,
     RT_TF_META,
+    RT_OAI_MODELS,      /* GET /v1/models (openai.c) */
+    RT_OAI_COMPLETIONS, /* POST /v1/completions */
+    RT_OAI_CHAT,        /* POST /v1/chat/completions */
     RT_N
 } route_kind;
 
@@ -276,7 +279,15 @@ static const struct route_info {
     [RT_TF_PREDICT] = {1, 0, 0, 1, 1, FY_PROTO_TF, NULL},
     [RT_TF_STATUS] = {0, 0, 0, 0, 0, 0, NULL},
     [RT_TF_META] = {0, 0, 0, 0, 0, 0, NULL},
+    [RT_OAI_MODELS] = {0, 0, 0, 0, 0, 0, NULL},
+    [RT_OAI_COMPLETIONS] = {1, 0, 0, 1, 0, 0, NULL},
+    [RT_OAI_CHAT] = {1, 0, 0, 1, 0, 0, NULL},
 };
+
+static int is_oai(route_kind k)
+{
+    return k == RT_OAI_MODELS || k == RT_OAI_COMPLETIONS || k == RT_OAI_CHAT;
+}
 
 typedef struct route {
     route_kind kind;
@@ -400,6 +411,12 @@ static int parse_route(const char *url, route *rt, char *msg, size_t msg_len)
         } else {
             goto not_found;
         }
+    } else if (ns == 2 && IS(0, "v1") && IS(1, "models")) {
+        rt->kind = RT_OAI_MODELS;
+    } else if (ns == 2 && IS(0, "v1") && IS(1, "completions")) {
+        rt->kind = RT_OAI_COMPLETIONS;
+    } else if (ns == 3 && IS(0, "v1") && IS(1, "chat") && IS(2, "completions")) {
+        rt->kind = RT_OAI_CHAT;
     } else if (ns >= 3 && IS(0, "v1") && IS(1, "models")) {
         /* /v1/models/NAME[/versions/V][:predict | /metadata] */
         name = seg[2];
@@ -465,6 +482,7 @@ typedef struct resp {
     size_t ihcl;
     int retry_after;
     int www_auth;
+    fy__oai_stream *stream; /* an SSE answer read from openai.c */
     /* The model version that served (or refused) an inference request. */
     int has_model;
     char model[FY_HTTP_NAME_MAX + 1];
@@ -504,6 +522,7 @@ struct fy__http {
     int stop_workers; /* under mu */
     pthread_t *workers;
     int n_workers;
+    req *streams; /* under mu: requests answering with an SSE stream */
 };
 
 struct req {
@@ -528,6 +547,9 @@ struct req {
     int early; /* send the refusal in r->res before reading the body */
     int dispatched, sent, infer_counted;
     resp res;
+    fy__oai_stream *stream; /* while the SSE response lives (under h->mu) */
+    int stream_closed;      /* under h->mu: fy__http_stop closed it */
+    req *snext, *sprev;
 };
 
 static int64_t mono_ns(void)
@@ -543,6 +565,9 @@ static void resp_clear(resp *r)
         fy__free(r->body);
     r->body = NULL;
     r->len = 0;
+    if (r->stream)
+        fy__oai_stream_release(r->stream);
+    r->stream = NULL;
 }
 
 static void req_unref(req *r)
@@ -779,13 +804,110 @@ static void count_infer(req *r)
                             (double)(mono_ns() - r->t0) / 1e9);
 }
 
+/* ---- Server-Sent Events from openai.c: the connection is suspended while the
+ * stream has nothing to send and resumed by the generating thread ---- */
+
+static void stream_suspend(void *ctx)
+{
+    req *r = ctx;
+    MHD_suspend_connection(r->conn);
+}
+
+static void stream_resume(void *ctx)
+{
+    req *r = ctx;
+    MHD_resume_connection(r->conn);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    req *r = cls;
+    (void)pos;
+    long n = fy__oai_stream_read(r->stream, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+/* The response is destroyed (sent, or the client went away): generation stops. */
+static void stream_free(void *cls)
+{
+    req *r = cls;
+    fy__http *h = r->h;
+    pthread_mutex_lock(&h->mu);
+    fy__oai_stream *st = r->stream;
+    r->stream = NULL;
+    if (r->sprev)
+        r->sprev->snext = r->snext;
+    else if (h->streams == r)
+        h->streams = r->snext;
+    if (r->snext)
+        r->snext->sprev = r->sprev;
+    r->snext = r->sprev = NULL;
+    pthread_mutex_unlock(&h->mu);
+    fy__oai_stream_release(st);
+    req_unref(r);
+}
+
+static struct MHD_Response *stream_response(req *r)
+{
+    fy__http *h = r->h;
+    struct MHD_Response *m =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, r, stream_free);
+    if (!m)
+        return NULL;
+    atomic_fetch_add(&r->refs, 1); /* held by the response until stream_free */
+    pthread_mutex_lock(&h->mu);
+    r->stream = r->res.stream;
+    r->res.stream = NULL;
+    r->snext = h->streams;
+    r->sprev = NULL;
+    if (h->streams)
+        h->streams->sprev = r;
+    h->streams = r;
+    pthread_mutex_unlock(&h->mu);
+    fy__oai_stream_attach(r->stream, stream_suspend, stream_resume, r);
+    r->res.ctype = "text/event-stream";
+    return m;
+}
+
+/* Refusals made before an OpenAI route ran (auth, method, size, shutdown) are
+ * rewritten from {"error": "..."} into OpenAI's error object. */
+static void oai_error_shape(req *r)
+{
+    resp *res = &r->res;
+    if (!r->routed || !is_oai(r->rt.kind) || res->status < 400 || res->stream || !res->body ||
+        res->body_static || res->len < 10 || strncmp(res->body, "{\"error\":\"", 10) != 0)
+        return;
+    json_t *v = json_loadb(res->body, res->len, 0, NULL);
+    json_t *m = v ? json_object_get(v, "error") : NULL;
+    if (json_is_string(m)) {
+        int st = res->status;
+        const char *type = st == 401 ? "authentication_error"
+                           : st == 403 ? "permission_error"
+                           : st == 429 ? "rate_limit_error"
+                           : st >= 500 ? "server_error"
+                                       : "invalid_request_error";
+        char *body = NULL;
+        size_t len = 0;
+        if (fy__oai_error_body(json_string_value(m), type, NULL, NULL, &body, &len) == FY_OK) {
+            int retry = res->retry_after, www = res->www_auth;
+            set_body(res, st, "application/json", body, len);
+            res->retry_after = retry;
+            res->www_auth = www;
+        }
+    }
+    json_decref(v);
+}
+
 static enum MHD_Result send_resp(req *r)
 {
+    oai_error_shape(r);
     count_infer(r);
     fy__http *h = r->h;
     resp *res = &r->res;
     struct MHD_Response *m;
-    if (res->len == 0 || !res->body) {
+    if (res->stream) {
+        m = stream_response(r);
+    } else if (res->len == 0 || !res->body) {
         m = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         resp_clear(res);
     } else if (res->body_static) {
@@ -956,6 +1078,8 @@ static fy__mv *acquire(req *r, resp *res)
 /* Handlers that answer on the event loop (cheap, no model runs)              */
 /* ------------------------------------------------------------------------- */
 
+static void oai_result(resp *res, fy__oai_result *o);
+
 static void server_ready(req *r, resp *res, int v2)
 {
     char why[512] = "";
@@ -964,6 +1088,8 @@ static void server_ready(req *r, resp *res, int v2)
         snprintf(why, sizeof why, "draining: the server is shutting down");
     else if (fy__repo_ready(r->h->cfg.repo, why, sizeof why))
         ready = 1;
+    else if (r->h->cfg.oai && fy__oai_count(r->h->cfg.oai) && fy__repo_empty(r->h->cfg.repo))
+        ready = 1; /* language models only: they are ready once loaded */
     scrub_paths(why);
     if (ready) {
         if (v2)
@@ -994,12 +1120,27 @@ static void handle_sync(req *r, resp *res)
     case RT_V2_LIVE: set_static(res, 200, NULL, ""); return;
     case RT_READY:
     case RT_V2_READY: server_ready(r, res, r->rt.kind == RT_V2_READY); return;
+    case RT_OAI_MODELS: {
+        fy__oai_result o;
+        memset(&o, 0, sizeof o);
+        fy__oai_models(h->cfg.oai, &o);
+        oai_result(res, &o);
+        return;
+    }
     case RT_METRICS: {
         char *text = NULL;
         size_t len = 0;
         if (fy__metrics_render(h->cfg.metrics, &text, &len) != FY_OK) {
             set_error(res, 500, "cannot render metrics (out of memory)");
             return;
+        }
+        if (h->cfg.oai && fy__oai_count(h->cfg.oai)) {
+            fy__sb sb = {text, len, len, 0};
+            fy__oai_metrics(h->cfg.oai, &sb);
+            if (fy__sb_finish(&sb, &text, &len, NULL) != FY_OK) {
+                set_error(res, 500, "cannot render metrics (out of memory)");
+                return;
+            }
         }
         /* metrics.c allocates with malloc; copy into our allocator's buffer only
          * if they differ (fy__free is free today, so hand it over). */
@@ -1286,6 +1427,45 @@ static void do_manage(req *r, resp *res)
     audit(r, "error", d.msg[0] ? d.msg : fy_strerror(rc));
 }
 
+static void oai_result(resp *res, fy__oai_result *o)
+{
+    if (o->stream) {
+        resp_clear(res);
+        res->status = 200;
+        res->stream = o->stream;
+    } else if (o->body) {
+        set_body(res, o->status, "application/json", o->body, o->len);
+    } else {
+        set_error(res, o->status ? o->status : 500, "out of memory");
+    }
+    res->retry_after = o->retry_after;
+    if (o->model[0]) {
+        res->has_model = 1;
+        snprintf(res->model, sizeof res->model, "%s", o->model);
+        snprintf(res->version, sizeof res->version, "1");
+    }
+}
+
+static void do_oai(req *r, resp *res)
+{
+    fy__oai_result o;
+    if (!r->h->cfg.oai || !fy__oai_count(r->h->cfg.oai)) {
+        memset(&o, 0, sizeof o);
+        o.status = 404;
+        fy__oai_error_body("no language model (GGUF) is served here", "invalid_request_error",
+                           NULL, "model_not_found", &o.body, &o.len);
+        oai_result(res, &o);
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    /* TLS: a peek at the socket sees records, not text, but still sees it close */
+    int fd = ci ? ci->connect_fd : -1;
+    fy__oai_complete(r->h->cfg.oai, r->rt.kind == RT_OAI_CHAT, r->body ? r->body : "", r->len,
+                     fd, r->deadline, &o);
+    oai_result(res, &o);
+}
+
 /* Publishes a worker's answer and resumes the connection, unless stop already
  * answered it (then the answer is dropped). */
 static void finish_job(req *r, resp *res)
@@ -1330,6 +1510,8 @@ static void *worker_main(void *arg)
             memset(&res, 0, sizeof res);
             if (ROUTES[r->rt.kind].infer)
                 do_infer(r, &res);
+            else if (is_oai(r->rt.kind))
+                do_oai(r, &res);
             else
                 do_manage(r, &res);
             finish_job(r, &res);
@@ -1972,6 +2154,23 @@ int fy__http_stop(fy__http *h)
     while (atomic_load(&h->inflight) > 0 && mono_ns() < until) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
+    }
+    /* streams still running: no resume may reach the daemon once it stops (closed
+     * outside mu: MHD may hold its own locks while calling stream_free) */
+    for (;;) {
+        fy__oai_stream *st = NULL;
+        pthread_mutex_lock(&h->mu);
+        for (req *r = h->streams; r && !st; r = r->snext)
+            if (r->stream && !r->stream_closed) {
+                r->stream_closed = 1;
+                st = r->stream;
+                fy__oai_stream_retain(st);
+            }
+        pthread_mutex_unlock(&h->mu);
+        if (!st)
+            break;
+        fy__oai_stream_close(st);
+        fy__oai_stream_release(st);
     }
     MHD_stop_daemon(h->daemon);
     h->daemon = NULL;

@@ -1301,7 +1301,8 @@ static int check_range(fy_diag *d, const char *what, int v, int max)
 int fy__repo_create(fy__repo **out, const fy__repo_opts *opts, fy_diag *d)
 {
     int rc;
-    if (!opts || opts->n_paths <= 0 || !opts->paths)
+    if (!opts || opts->n_paths < 0 || (opts->n_paths == 0 && !opts->allow_empty) ||
+        (opts->n_paths > 0 && !opts->paths))
         return fy__diag_set(d, FY_EINVAL, "no model, package or repository folder given");
     if ((rc = check_range(d, "instances", opts->instances, FY_SERVE_MAX_INSTANCES)) ||
         (rc = check_range(d, "max_batch_size", opts->max_batch_size, FY_SERVE_MAX_BATCH)) ||
@@ -1318,7 +1319,7 @@ int fy__repo_create(fy__repo **out, const fy__repo_opts *opts, fy_diag *d)
     if (!r)
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
     r->o = *opts;
-    if (!(r->paths = fy__calloc((size_t)opts->n_paths, sizeof *r->paths))) {
+    if (!(r->paths = fy__calloc((size_t)(opts->n_paths ? opts->n_paths : 1), sizeof *r->paths))) {
         fy__free(r);
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
     }
@@ -1450,6 +1451,14 @@ int fy__repo_unload(fy__repo *r, const char *name, fy_diag *d)
     if (!me)
         return fy__diag_set(d, FY_ENOTFOUND, "unknown model '%s'", name);
     return FY_OK;
+}
+
+int fy__repo_empty(fy__repo *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int empty = r->o.n_paths == 0 && r->n_m == 0;
+    pthread_mutex_unlock(&r->mu);
+    return empty;
 }
 
 int fy__repo_ready(fy__repo *r, char *why, size_t why_len)

@@ -85,6 +85,7 @@ typedef struct fy__repo_opts {
      * validly signed by that key load; unsigned, untrusted and bare models are
      * refused with the reason. */
     const char *trusted_key;
+    int allow_empty; /* no paths: a server of GGUF language models only */
     /* event log line (JSON object text without newline); may be NULL */
     void (*log)(const char *json_line, void *ctx);
     void *log_ctx;
@@ -108,6 +109,8 @@ int fy__repo_load(fy__repo *r, const char *name, fy_diag *d);
 int fy__repo_unload(fy__repo *r, const char *name, fy_diag *d);
 /* Every declared model has at least one READY version (and there is a model). */
 int fy__repo_ready(fy__repo *r, char *why, size_t why_len);
+/* Created without paths (allow_empty): it serves no ONNX model. */
+int fy__repo_empty(fy__repo *r);
 
 /* Take a reference to a ready version: version NULL or "" means the newest ready
  * one. On failure returns NULL and sets *http_status (404 unknown model or
@@ -173,6 +176,59 @@ int fy__batcher_max_batch(const fy__batcher *b);
 const char *fy__batcher_warmup_skipped(const fy__batcher *b);
 
 /* ------------------------------------------------------------------------- */
+/* OpenAI-compatible endpoints for GGUF language models (openai.c)           */
+/* ------------------------------------------------------------------------- */
+
+typedef struct fy__oai fy__oai;
+typedef struct fy__oai_stream fy__oai_stream;
+typedef struct fy__oai_opts {
+    uint32_t ctx;        /* context per sequence; 0: the model's, at most 4096 */
+    uint32_t parallel;   /* sequences decoded together (KV slots); 0: 4 */
+    uint32_t queue;      /* requests waiting for a slot before 429; 0: 64 */
+    uint32_t max_tokens; /* largest max_tokens a request may ask for; 0: 1024 */
+    int threads;         /* compute threads per model; 0: 1 */
+} fy__oai_opts;
+/* What a POST answers: a JSON body (status, body, len), or a stream of Server-Sent
+ * Events (status 200, stream set; http.c reads it and releases it). */
+typedef struct fy__oai_result {
+    int status, retry_after;
+    char *body; /* fy__malloc'd */
+    size_t len;
+    fy__oai_stream *stream;
+    char model[129];
+} fy__oai_result;
+/* Loads each GGUF path (served under its file stem) and starts its scheduler. */
+int fy__oai_create(fy__oai **out, const char *const *paths, int n, const fy__oai_opts *o,
+                   fy_diag *d);
+/* Fails what is still queued or running; streams still being read end. */
+void fy__oai_free(fy__oai *o);
+int fy__oai_count(const fy__oai *o);
+/* GET /v1/models. */
+void fy__oai_models(fy__oai *o, fy__oai_result *r);
+/* POST /v1/completions (chat 0) or /v1/chat/completions (chat 1), on a worker thread;
+ * blocks until the answer for non-streaming requests (cancelled past deadline_ns, on
+ * CLOCK_MONOTONIC, or when client_fd, the suspended connection's socket, closes). */
+void fy__oai_complete(fy__oai *o, int chat, const char *body, size_t len, int client_fd,
+                      int64_t deadline_ns, fy__oai_result *r);
+/* {"error": {"message", "type", "param", "code"}}, OpenAI's error shape. */
+int fy__oai_error_body(const char *message, const char *type, const char *param,
+                       const char *code, char **body, size_t *len);
+/* The stream's reader side. attach: how to suspend the connection (called inside read,
+ * when no data is ready) and resume it (called by the producer when data comes).
+ * read: >0 bytes, 0 nothing yet (suspended), -1 the end. close: the server stops;
+ * no more resumes after it returns. release: the response is gone (client closed or
+ * done); generation stops at its next token. */
+void fy__oai_stream_attach(fy__oai_stream *s, void (*suspend)(void *), void (*resume)(void *),
+                           void *ctx);
+long fy__oai_stream_read(fy__oai_stream *s, char *buf, size_t max);
+void fy__oai_stream_close(fy__oai_stream *s);
+void fy__oai_stream_retain(fy__oai_stream *s); /* balanced by fy__oai_stream_release */
+void fy__oai_stream_release(fy__oai_stream *s);
+/* Appends the LLM families to a /metrics exposition (Prometheus text). */
+struct fy__sb;
+void fy__oai_metrics(fy__oai *o, struct fy__sb *sb);
+
+/* ------------------------------------------------------------------------- */
 /* HTTP front (http.c), driven by server.c                                    */
 /* ------------------------------------------------------------------------- */
 
@@ -197,6 +253,7 @@ typedef struct fy__http_cfg {
     const fy__tls *tls;     /* NULL: plain HTTP; borrowed, must outlive fy__http_free */
     fy__repo *repo;         /* borrowed */
     fy__metrics *metrics;   /* borrowed */
+    fy__oai *oai;           /* GGUF language models; NULL if none (borrowed) */
     void (*log)(const char *json_line, void *ctx); /* event, audit and access lines */
     void *log_ctx;
     int quiet; /* no access lines */

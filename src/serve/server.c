@@ -36,6 +36,7 @@ struct fy_server {
     fy__metrics *metrics;
     fy_pool *pool; /* intra-op threads of every session (opts.engine_threads) */
     fy__repo *repo;
+    fy__oai *oai; /* GGUF language models (openai.c); NULL if none */
     fy__http *http;
 
     /* The log sink: JSON lines, each prefixed with "ts"; one write per line. */
@@ -272,9 +273,31 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     if (s->opts.engine_threads != 1 &&
         (rc = fy_pool_create(&s->pool, s->opts.engine_threads, d)) != FY_OK)
         goto fail;
+    /* GGUF files are language models for the OpenAI endpoints; the rest go to the
+     * repository. Ordered so each list keeps the command line's order. */
+    int n_gguf = 0;
+    for (int i = 0; i < s->n_paths; i++)
+        if (fy_gguf_sniff(s->paths[i])) {
+            char *p = s->paths[i];
+            memmove(&s->paths[n_gguf + 1], &s->paths[n_gguf],
+                    (size_t)(i - n_gguf) * sizeof *s->paths);
+            s->paths[n_gguf++] = p;
+        }
+    if (n_gguf) {
+        fy__oai_opts oo = {0};
+        oo.ctx = s->opts.llm_ctx;
+        oo.parallel = s->opts.llm_parallel;
+        oo.queue = s->opts.llm_queue;
+        oo.max_tokens = s->opts.llm_max_tokens;
+        oo.threads = s->opts.llm_threads;
+        if ((rc = fy__oai_create(&s->oai, (const char *const *)s->paths, n_gguf, &oo, d)) !=
+            FY_OK)
+            goto fail;
+    }
     fy__repo_opts ro = {0};
-    ro.paths = (const char *const *)s->paths;
-    ro.n_paths = s->n_paths;
+    ro.paths = (const char *const *)s->paths + n_gguf;
+    ro.n_paths = s->n_paths - n_gguf;
+    ro.allow_empty = n_gguf > 0;
     ro.instances = s->opts.instances;
     ro.max_batch_size = s->opts.max_batch_size;
     ro.max_queue_delay_us = s->opts.max_queue_delay_us;
@@ -298,6 +321,7 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     hc.tls = s->tls_cert_file ? &s->tls : NULL;
     hc.repo = s->repo;
     hc.metrics = s->metrics;
+    hc.oai = s->oai;
     hc.log = log_line;
     hc.log_ctx = s;
     hc.quiet = s->opts.quiet;
@@ -318,7 +342,7 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     log_event(s, ev);
     fy__repo_each(s->repo, log_model, s);
     char why[512], clean[512];
-    if (fy__repo_ready(s->repo, why, sizeof why))
+    if (fy__repo_ready(s->repo, why, sizeof why) || (s->oai && fy__repo_empty(s->repo)))
         log_event(s, json_pack("{s:s}", "event", "ready"));
     else
         log_event(s, json_pack("{s:s, s:s}", "event", "not_ready", "reason",
@@ -437,6 +461,7 @@ void fy_server_free(fy_server *s)
     if (!s)
         return;
     fy__http_free(s->http); /* before the repo: its workers hold model references */
+    fy__oai_free(s->oai);
     fy__repo_free(s->repo);
     fy_pool_free(s->pool); /* after the sessions that use it */
     fy__metrics_free(s->metrics);

@@ -623,8 +623,17 @@ TEST(paths)
 
 TEST(model_format)
 {
-    refused("  format: onnx", "  format: gguf", FY_EUNSUPPORTED, 9, "model.format",
-            "'gguf' is not supported yet");
+    /* a GGUF language model takes text: a tensor signature makes no sense for it */
+    refused("  format: onnx", "  format: gguf", FY_EINVAL, 12, "signature",
+            "not used with model.format gguf");
+    static const char gguf[] = "apiVersion: ferry/v1\nname: tiny\nversion: 1.0.0\n"
+                               "model:\n  format: gguf\n  file: m.gguf\n";
+    fy_manifest *m = NULL;
+    fy_diag d = {{0}};
+    FY_CHECK_EQ(fy_manifest_parse(&m, gguf, strlen(gguf), "t.yaml", &d), FY_OK);
+    if (m)
+        FY_CHECK_STR(m->model_format, "gguf");
+    fy_manifest_free(m);
     refused("  format: onnx", "  format: onxx", FY_EINVAL, 9, "model.format",
             "unknown format 'onxx' (did you mean 'onnx'?)");
 }

@@ -33,6 +33,8 @@ int cli_is_help(const char *arg);
 int cli_open_model(const char *cmd, const char *path, fy_model **model, fy_package **pkg);
 
 int cmd_inspect(int argc, char **argv);
+/* ferry inspect on a GGUF file (gguf_inspect.c). */
+int cli_inspect_gguf(const char *path, int json);
 int cmd_init(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_check(int argc, char **argv);
@@ -41,6 +43,7 @@ int cmd_sign(int argc, char **argv);
 int cmd_doc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_perf(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);

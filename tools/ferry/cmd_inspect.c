@@ -7,7 +7,10 @@
 static const char help[] =
     "usage: ferry inspect MODEL|PACKAGE [--json]\n"
     "\n"
-    "Describes an ONNX model, or a package and its model: inputs and outputs (names, dtypes, shapes with\n"
+    "A GGUF file (language model) is described by its architecture, hyper-parameters,\n"
+    "weight types, vocabulary, context length and metadata.\n"
+    "Describes an ONNX model, or a package and its model: inputs and outputs (names, dtypes, "
+    "shapes with\n"
     "symbolic dimensions), IR version and opset, producer, an op histogram\n"
     "(marking ops ferry cannot run), parameter count and size.\n"
     "\n"
@@ -98,6 +101,8 @@ int cmd_inspect(int argc, char **argv)
     }
     if (!path)
         return cli_error("inspect", EXIT_USAGE, "e.g. ferry inspect model.onnx", "missing MODEL");
+    if (fy_gguf_sniff(path))
+        return cli_inspect_gguf(path, json);
     fy_model *m = NULL;
     fy_package *pkg = NULL;
     int code = cli_open_model("inspect", path, &m, &pkg);

@@ -10,6 +10,9 @@
 static const char help[] =
     "usage: ferry serve MODEL|PACKAGE|REPOSITORY [...] [options]\n"
     "\n"
+    "A GGUF file is a language model served with OpenAI's API: GET /v1/models,\n"
+    "POST /v1/completions and /v1/chat/completions (JSON or \"stream\": true for\n"
+    "Server-Sent Events), several requests decoded together (docs/llm.md).\n"
     "Serves models over HTTP/1.1: POST /predict, KServe V2 (Open Inference Protocol)\n"
     "under /v2, TensorFlow Serving's REST API under /v1, Prometheus metrics at\n"
     "/metrics, health at /healthz/live and /healthz/ready. A bare model is served\n"
@@ -42,6 +45,14 @@ static const char help[] =
     "  --versions N           repository: serve the newest N versions (default 1)\n"
     "  --trusted-key PUB      serve only packages signed by this key (ferry keygen);\n"
     "                         unsigned, untrusted packages and bare models are refused\n"
+    "  --ctx N                language models: context per request (default: the\n"
+    "                         model's, at most 4096)\n"
+    "  --parallel N           language models: requests decoded together (default 4)\n"
+    "  --llm-queue N          language models: requests waiting for a slot before 429\n"
+    "                         (default 64)\n"
+    "  --max-tokens N         language models: largest max_tokens a request may ask\n"
+    "                         (default 1024)\n"
+    "  --llm-threads N        language models: compute threads (default 1)\n"
     "  --log FILE             JSON log lines to FILE (default: standard error)\n"
     "  --quiet                no access log lines\n"
     "  --hash-key KEY         print the hash of KEY for a keys file, and exit\n"
@@ -83,6 +94,7 @@ int cmd_serve(int argc, char **argv)
     fy_serve_opts o = {0};
     const char **paths = calloc((size_t)argc + 1, sizeof *paths);
     int n_paths = 0, code = EXIT_OK, port = 8080, max_body = 0;
+    int llm_ctx = 0, llm_parallel = 0, llm_queue = 0, llm_max_tokens = 0;
     if (!paths)
         return cli_error("serve", EXIT_IO, NULL, "out of memory");
     for (int i = 1; i < argc && code == EXIT_OK; i++) {
@@ -134,6 +146,16 @@ int cmd_serve(int argc, char **argv)
             code = int_arg(a, argv[++i], 1024, 1 << 30, &max_body);
         } else if (v && strcmp(a, "--versions") == 0) {
             code = int_arg(a, argv[++i], 1, 1000, &o.version_policy_latest);
+        } else if (v && strcmp(a, "--ctx") == 0) {
+            code = int_arg(a, argv[++i], 1, 1 << 24, &llm_ctx);
+        } else if (v && strcmp(a, "--parallel") == 0) {
+            code = int_arg(a, argv[++i], 1, 256, &llm_parallel);
+        } else if (v && strcmp(a, "--llm-queue") == 0) {
+            code = int_arg(a, argv[++i], 1, 65536, &llm_queue);
+        } else if (v && strcmp(a, "--max-tokens") == 0) {
+            code = int_arg(a, argv[++i], 1, 1 << 24, &llm_max_tokens);
+        } else if (v && strcmp(a, "--llm-threads") == 0) {
+            code = int_arg(a, argv[++i], 1, 256, &o.llm_threads);
         } else if (a[0] == '-') {
             code = cli_error("serve", EXIT_USAGE, "see 'ferry serve --help'",
                              "unknown option '%s'", a);
@@ -157,6 +179,10 @@ int cmd_serve(int argc, char **argv)
     }
     o.port = port == 0 ? -1 : port;
     o.max_body_bytes = (size_t)max_body;
+    o.llm_ctx = (uint32_t)llm_ctx;
+    o.llm_parallel = (uint32_t)llm_parallel;
+    o.llm_queue = (uint32_t)llm_queue;
+    o.llm_max_tokens = (uint32_t)llm_max_tokens;
     fy_diag d = {{0}};
     fy_server *s = NULL;
     int rc = fy_server_create(&s, paths, n_paths, &o, &d);

@@ -11,6 +11,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"inspect", cmd_inspect, "describe a model or package: inputs, outputs, ops, parameters"},
+    {"generate", cmd_generate, "generate text with a GGUF language model (LLaMA family)"},
     {"run", cmd_run, "run a model or package on input tensors (.npy, .pb, .json)"},
     {"eval", cmd_eval, "measure a classifier's top-1 accuracy and speed on a dataset"},
     {"compress", cmd_compress, "prune, quantize or share weights; report the cost and savings"},

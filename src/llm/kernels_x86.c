@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/* AVX2 and AVX-512 dot products for the decoder's weight formats, compiled with target
+ * attributes and chosen at run time (kernels.c); tested against the scalar versions. */
+#include "llm/llm_int.h"
+
+#ifdef __x86_64__
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+AVX2 static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static inline float h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+/* signed x signed bytes -> 8 int32 sums of 4 products, via |a| and b with a's sign */
+AVX2 static inline __m256i dot_i8(__m256i a, __m256i b)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+AVX2 float fy__llm_dot_q8_0_avx2(size_t n, const blk_q8_0 *w, const blk_q8_0 *x)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t b = 0; b < n / QK; b++) {
+        __m256 d = _mm256_set1_ps(h2f(w[b].d) * h2f(x[b].d));
+        __m256i s = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
+                           _mm256_loadu_si256((const __m256i *)x[b].qs));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+    }
+    return hsum256(acc);
+}
+
+AVX2 static inline __m256i unpack_q4(const uint8_t *qs)
+{
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m128i m = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(raw, m), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m);
+    __m256i q = _mm256_set_m128i(hi, lo);
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+}
+
+AVX2 float fy__llm_dot_q4_0_avx2(size_t n, const blk_q4_0 *w, const blk_q8_0 *x)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t b = 0; b < n / QK; b++) {
+        __m256 d = _mm256_set1_ps(h2f(w[b].d) * h2f(x[b].d));
+        __m256i s = dot_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+    }
+    return hsum256(acc);
+}
+
+AVX2 float fy__llm_dot_f32_avx2(size_t n, const float *w, const float *x)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++)
+        s += w[i] * x[i];
+    return s;
+}
+
+AVX2 float fy__llm_dot_f16_avx2(size_t n, const uint16_t *w, const float *x)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float s = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++)
+        s += h2f(w[i]) * x[i];
+    return s;
+}
+
+/* AVX-512: two blocks per register; the per-block scales fill the two 256-bit halves. */
+AVX512 static inline __m512i dot_i8_512(__m512i a, __m512i b)
+{
+    __mmask64 neg = _mm512_movepi8_mask(a);
+    __m512i sb = _mm512_mask_sub_epi8(b, neg, _mm512_setzero_si512(), b);
+    __m512i p = _mm512_maddubs_epi16(_mm512_abs_epi8(a), sb);
+    return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
+}
+
+AVX512 static inline __m512 scales2(float d0, float d1)
+{
+    return _mm512_mask_blend_ps((__mmask16)0xff00, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
+}
+
+AVX512 float fy__llm_dot_q8_0_avx512(size_t n, const blk_q8_0 *w, const blk_q8_0 *x)
+{
+    size_t nb = n / QK, b = 0;
+    __m512 acc = _mm512_setzero_ps();
+    for (; b + 2 <= nb; b += 2) {
+        __m512i a =
+            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[b].qs)),
+                               _mm256_loadu_si256((const __m256i *)w[b + 1].qs), 1);
+        __m512i c =
+            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[b].qs)),
+                               _mm256_loadu_si256((const __m256i *)x[b + 1].qs), 1);
+        __m512 d = scales2(h2f(w[b].d) * h2f(x[b].d), h2f(w[b + 1].d) * h2f(x[b + 1].d));
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_i8_512(a, c)), acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    if (b < nb)
+        s += fy__llm_dot_q8_0_avx2(QK, w + b, x + b);
+    return s;
+}
+
+AVX512 float fy__llm_dot_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x)
+{
+    size_t nb = n / QK, b = 0;
+    __m512 acc = _mm512_setzero_ps();
+    for (; b + 2 <= nb; b += 2) {
+        __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(unpack_q4(w[b].qs)),
+                                       unpack_q4(w[b + 1].qs), 1);
+        __m512i c =
+            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[b].qs)),
+                               _mm256_loadu_si256((const __m256i *)x[b + 1].qs), 1);
+        __m512 d = scales2(h2f(w[b].d) * h2f(x[b].d), h2f(w[b + 1].d) * h2f(x[b + 1].d));
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_i8_512(a, c)), acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    if (b < nb)
+        s += fy__llm_dot_q4_0_avx2(QK, w + b, x + b);
+    return s;
+}
+
+AVX512 float fy__llm_dot_f32_avx512(size_t n, const float *w, const float *x)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    if (i < n)
+        s += fy__llm_dot_f32_avx2(n - i, w + i, x + i);
+    return s;
+}
+/* One weight row against four activation rows: the weights are loaded (and unpacked)
+ * once for the four tokens of a prompt batch. x_t = x + t * xs. */
+AVX512 static inline __m512i load2(const int8_t *a, const int8_t *b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+AVX512 static inline __m512i signed_dot(__m512i absw, __mmask64 neg, __m512i x)
+{
+    __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(absw, sx), _mm512_set1_epi16(1));
+}
+
+/* xd_t holds the activation scales of token t as floats (fy__llm_q8_scales), so a
+ * pair of them becomes the per-half scale vector with one load and one permute. */
+AVX512 static inline __m512 pair_scales(const float *xd)
+{
+    __m128 two = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)xd)); /* unaligned */
+    return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                 _mm512_castps128_ps512(two));
+}
+
+#define DOT4_BODY(W_LOAD, TAIL)                                                                    \
+    size_t nb = n / QK, b = 0;                                                                     \
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),                \
+                     _mm512_setzero_ps()};                                                         \
+    for (; b + 2 <= nb; b += 2) {                                                                  \
+        __m512i a = W_LOAD;                                                                        \
+        __mmask64 neg = _mm512_movepi8_mask(a);                                                    \
+        __m512i aa = _mm512_abs_epi8(a);                                                           \
+        __m512 dw = scales2(h2f(w[b].d), h2f(w[b + 1].d));                                         \
+        for (int t = 0; t < 4; t++) {                                                              \
+            const blk_q8_0 *xt = x + t * xs;                                                       \
+            __m512i p = signed_dot(aa, neg, load2(xt[b].qs, xt[b + 1].qs));                        \
+            __m512 d = _mm512_mul_ps(dw, pair_scales(xd + t * xs + b));                            \
+            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[t]);                            \
+        }                                                                                          \
+    }                                                                                              \
+    for (int t = 0; t < 4; t++)                                                                    \
+        out[t] = _mm512_reduce_add_ps(acc[t]) + (b < nb ? TAIL(QK, w + b, x + t * xs + b) : 0.0f);
+
+AVX512 void fy__llm_dot4_q8_0_avx512(size_t n, const blk_q8_0 *w, const blk_q8_0 *x,
+                                     const float *xd, size_t xs, float *out){
+    DOT4_BODY(load2(w[b].qs, w[b + 1].qs), fy__llm_dot_q8_0_avx2)}
+
+AVX512 void fy__llm_dot4_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                                     const float *xd, size_t xs, float *out){
+    DOT4_BODY(_mm512_inserti64x4(_mm512_castsi256_si512(unpack_q4(w[b].qs)), unpack_q4(w[b + 1].qs),
+                                 1),
+              fy__llm_dot_q4_0_avx2)}
+
+/* Q4_0 without the sign trick: the nibbles stay unsigned (0..15) for maddubs against
+ * the signed activations, and the -8 comes back as an integer correction per block,
+ * xc[b] = 8 * sum(q_x) (fy__llm_q4_corr), subtracted from one lane of the block's sums
+ * before anything is rounded: the result equals the signed computation exactly. */
+AVX2 static inline __m256i nibbles(const uint8_t *qs)
+{
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m128i m = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m), _mm_and_si128(raw, m));
+}
+
+/* xc[b] into lane 0 and xc[b + 1] into lane 8, zeros elsewhere */
+AVX512 static inline __m512i pair_corr(const int32_t *xc)
+{
+    return _mm512_maskz_permutexvar_epi32(
+        (__mmask16)0x0101, _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)xc)));
+}
+
+AVX512 float fy__llm_dot_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                                      const float *xd, const int32_t *xc)
+{
+    size_t nb = n / QK, b = 0;
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i ones = _mm512_set1_epi16(1);
+    for (; b + 2 <= nb; b += 2) {
+        __m512i a =
+            _mm512_inserti64x4(_mm512_castsi256_si512(nibbles(w[b].qs)), nibbles(w[b + 1].qs), 1);
+        __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(a, load2(x[b].qs, x[b + 1].qs)), ones);
+        p = _mm512_sub_epi32(p, pair_corr(xc + b));
+        acc = _mm512_fmadd_ps(
+            _mm512_mul_ps(scales2(h2f(w[b].d), h2f(w[b + 1].d)), pair_scales(xd + b)),
+            _mm512_cvtepi32_ps(p), acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    if (b < nb)
+        s += fy__llm_dot_q4_0_avx2(QK, w + b, x + b);
+    return s;
+}
+
+AVX512 void fy__llm_dot4_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
+                                      const float *xd, const int32_t *xc, size_t xs, float *out)
+{
+    size_t nb = n / QK, b = 0;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    const __m512i ones = _mm512_set1_epi16(1);
+    for (; b + 2 <= nb; b += 2) {
+        __m512i a =
+            _mm512_inserti64x4(_mm512_castsi256_si512(nibbles(w[b].qs)), nibbles(w[b + 1].qs), 1);
+        __m512 dw = scales2(h2f(w[b].d), h2f(w[b + 1].d));
+        for (int t = 0; t < 4; t++) {
+            const blk_q8_0 *xt = x + t * xs;
+            __m512i p =
+                _mm512_madd_epi16(_mm512_maddubs_epi16(a, load2(xt[b].qs, xt[b + 1].qs)), ones);
+            p = _mm512_sub_epi32(p, pair_corr(xc + t * xs + b));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, pair_scales(xd + t * xs + b)),
+                                     _mm512_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++)
+        out[t] = _mm512_reduce_add_ps(acc[t]) +
+                 (b < nb ? fy__llm_dot_q4_0_avx2(QK, w + b, x + t * xs + b) : 0.0f);
+}
+
+AVX512 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, size_t xs, float *out)
+{
+    __m512 a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
+        for (int t = 0; t < 4; t++) {
+            a[2 * t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + i), a[2 * t]);
+            a[2 * t + 1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * xs + i + 16), a[2 * t + 1]);
+        }
+    }
+    for (int t = 0; t < 4; t++) {
+        out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a[2 * t], a[2 * t + 1]));
+        if (i < n)
+            out[t] += fy__llm_dot_f32_avx2(n - i, w + i, x + t * xs + i);
+    }
+}
+#endif

@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: MIT */
+/* The LLaMA-family decoder over a mapped GGUF file: RMSNorm, RoPE on adjacent pairs,
+ * grouped-query attention with a KV cache, SwiGLU FFN, tied or separate output. Prompt
+ * tokens go through every matrix as one batch (each weight row is read once per batch). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "llm/llm_int.h"
+
+#define MAX_DIM (1u << 16)
+#define MAX_LAYERS 1024u
+#define MAX_HEADS 1024u
+#define BATCH_MAX 512u
+#define ROW_CHUNK 16u /* output rows per parallel task */
+
+typedef struct layer {
+    float *attn_norm, *ffn_norm; /* owned float copies */
+    llm_weight wq, wk, wv, wo, gate, down, up;
+} layer;
+
+struct fy_llm {
+    fy_gguf *g;
+    fy_llm_info info;
+    llm_isa isa;
+    llm_pool *pool;
+    llm_vocab voc;
+    llm_weight tok_embd, output;
+    float *output_norm;
+    layer *layers;
+    float *kcache, *vcache; /* [slot][layer][ctx][kv_dim] */
+    uint32_t pos, batch, n_seq;
+    uint32_t *tok_slot, *tok_pos; /* per token of the batch being run */
+    /* scratch for one batch */
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *scores, *logits, *rope;
+    void *qbuf;
+    float *qscale;  /* the scales of qbuf's blocks as floats */
+    int32_t *qcorr; /* Q4_0 corrections of qbuf's blocks */
+};
+
+/* ---- loading ---- */
+
+static int get_u32(const fy_gguf *g, const char *arch, const char *suffix, uint32_t *out,
+                   int required, uint32_t def, fy_diag *d)
+{
+    char key[128];
+    uint64_t x;
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = fy_gguf_get_uint(g, key, &x, d);
+    if (rc == FY_ENOTFOUND) {
+        if (required)
+            return fy__diag_set(d, FY_EPARSE, "gguf: missing hyper-parameter %s", key);
+        *out = def;
+        return FY_OK;
+    }
+    if (rc)
+        return rc;
+    if (x > UINT32_MAX)
+        return fy__diag_set(d, FY_EINVAL, "gguf: %s = %llu is too large", key,
+                            (unsigned long long)x);
+    *out = (uint32_t)x;
+    return FY_OK;
+}
+
+static int is_matrix_type(uint32_t t)
+{
+    return t == FY_GGML_F32 || t == FY_GGML_F16 || t == FY_GGML_Q8_0 || t == FY_GGML_Q4_0;
+}
+
+static int bind_matrix(const fy_gguf *g, const char *name, uint32_t n_in, uint32_t n_out,
+                       llm_weight *w, int optional, fy_diag *d)
+{
+    const fy_gguf_tensor *t = fy_gguf_find_tensor(g, name);
+    if (!t) {
+        if (optional)
+            return FY_ENOTFOUND;
+        return fy__diag_set(d, FY_EPARSE, "gguf: missing tensor '%s'", name);
+    }
+    if (t->n_dims > 2 || t->ne[0] != n_in || t->ne[1] != n_out)
+        return fy__diag_set(
+            d, FY_EINVAL, "gguf: tensor '%s' has shape [%llu, %llu], expected [%u, %u]", name,
+            (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], n_in, n_out);
+    if (!is_matrix_type(t->type))
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "gguf: tensor '%s' is %s; supported weight types are f32, f16, q8_0 "
+                            "and q4_0",
+                            name, fy_ggml_type_name(t->type));
+    w->type = t->type;
+    w->n_in = n_in;
+    w->n_out = n_out;
+    w->row_bytes = (size_t)n_in / fy_ggml_block_elems(t->type) * fy_ggml_block_bytes(t->type);
+    w->data = t->data;
+    return FY_OK;
+}
+
+static int load_norm(const fy_gguf *g, const char *name, uint32_t n, float **out, fy_diag *d)
+{
+    const fy_gguf_tensor *t = fy_gguf_find_tensor(g, name);
+    if (!t)
+        return fy__diag_set(d, FY_EPARSE, "gguf: missing tensor '%s'", name);
+    if (t->n_dims != 1 || t->ne[0] != n)
+        return fy__diag_set(d, FY_EINVAL, "gguf: tensor '%s' has %llu elements, expected %u", name,
+                            (unsigned long long)t->ne[0], n);
+    if (t->type != FY_GGML_F32 && t->type != FY_GGML_F16)
+        return fy__diag_set(d, FY_EUNSUPPORTED, "gguf: norm tensor '%s' is %s (f32 or f16 only)",
+                            name, fy_ggml_type_name(t->type));
+    if (!(*out = fy__malloc((size_t)n * sizeof(float))))
+        return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    fy__llm_dequant_row(t->type, t->data, *out, n);
+    return FY_OK;
+}
+
+static uint64_t phys_mem(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : UINT64_MAX;
+}
+
+void fy_llm_free(fy_llm *m)
+{
+    if (!m)
+        return;
+    if (m->layers)
+        for (uint32_t l = 0; l < m->info.n_layers; l++) {
+            fy__free(m->layers[l].attn_norm);
+            fy__free(m->layers[l].ffn_norm);
+        }
+    fy__free(m->layers);
+    fy__free(m->output_norm);
+    fy__free(m->kcache);
+    fy__free(m->vcache);
+    float *bufs[] = {m->x,  m->xb,  m->q,      m->k,      m->v,   m->att,
+                     m->hb, m->hb2, m->scores, m->logits, m->rope};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        fy__free(bufs[i]);
+    fy__free(m->qbuf);
+    fy__free(m->qscale);
+    fy__free(m->qcorr);
+    fy__free(m->tok_slot);
+    fy__free(m->tok_pos);
+    fy__llm_vocab_deinit(&m->voc);
+    fy__llm_pool_free(m->pool);
+    fy_gguf_free(m->g);
+    fy__free(m);
+}
+
+static int load_hparams(fy_llm *m, const fy_llm_opts *o, fy_diag *d)
+{
+    const fy_gguf *g = m->g;
+    fy_llm_info *in = &m->info;
+    fy_gguf_str arch;
+    int rc;
+    if ((rc = fy_gguf_get_str(g, "general.architecture", &arch, d)) != FY_OK)
+        return rc == FY_ENOTFOUND ? fy__diag_set(d, FY_EPARSE, "gguf: missing general.architecture")
+                                  : rc;
+    snprintf(in->arch, sizeof in->arch, "%.*s", (int)(arch.len > 31 ? 31 : arch.len), arch.ptr);
+    if (strcmp(in->arch, "llama") != 0 || arch.len != 5)
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "gguf: architecture '%s' is not supported (only 'llama')", in->arch);
+    uint32_t rot;
+    if ((rc = get_u32(g, "llama", "embedding_length", &in->dim, 1, 0, d)) ||
+        (rc = get_u32(g, "llama", "block_count", &in->n_layers, 1, 0, d)) ||
+        (rc = get_u32(g, "llama", "feed_forward_length", &in->ffn_dim, 1, 0, d)) ||
+        (rc = get_u32(g, "llama", "attention.head_count", &in->n_heads, 1, 0, d)) ||
+        (rc = get_u32(g, "llama", "attention.head_count_kv", &in->n_kv_heads, 0, in->n_heads, d)) ||
+        (rc = get_u32(g, "llama", "context_length", &in->ctx_train, 0, 2048, d)))
+        return rc;
+    if (!in->dim || in->dim > MAX_DIM || !in->n_layers || in->n_layers > MAX_LAYERS ||
+        !in->ffn_dim || in->ffn_dim > 4 * MAX_DIM || !in->n_heads || in->n_heads > MAX_HEADS ||
+        !in->n_kv_heads || in->dim % in->n_heads || in->n_heads % in->n_kv_heads || !in->ctx_train)
+        return fy__diag_set(d, FY_EINVAL,
+                            "gguf: inconsistent hyper-parameters: dim %u, layers %u, ffn %u, "
+                            "heads %u, kv heads %u, context %u",
+                            in->dim, in->n_layers, in->ffn_dim, in->n_heads, in->n_kv_heads,
+                            in->ctx_train);
+    in->head_dim = in->dim / in->n_heads;
+    if ((rc = get_u32(g, "llama", "rope.dimension_count", &rot, 0, in->head_dim, d)))
+        return rc;
+    if (rot != in->head_dim || in->head_dim % 2)
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "gguf: RoPE over %u of %u head dimensions is not supported", rot,
+                            in->head_dim);
+    in->rope_theta = 10000.0;
+    in->rms_eps = 1e-5;
+    rc = fy_gguf_get_float(g, "llama.rope.freq_base", &in->rope_theta, d);
+    if (rc && rc != FY_ENOTFOUND)
+        return rc;
+    rc = fy_gguf_get_float(g, "llama.attention.layer_norm_rms_epsilon", &in->rms_eps, d);
+    if (rc && rc != FY_ENOTFOUND)
+        return rc;
+    if (!(in->rope_theta > 0) || !(in->rms_eps >= 0) || in->rms_eps > 1)
+        return fy__diag_set(d, FY_EINVAL, "gguf: rope.freq_base %g or rms epsilon %g invalid",
+                            in->rope_theta, in->rms_eps);
+    const fy_gguf_value *rs = fy_gguf_find(g, "llama.rope.scaling.type");
+    if (rs && rs->type == FY_GGUF_STRING && !(rs->str.len == 4 && !memcmp(rs->str.ptr, "none", 4)))
+        return fy__diag_set(d, FY_EUNSUPPORTED, "gguf: RoPE scaling '%.*s' is not supported",
+                            (int)(rs->str.len > 20 ? 20 : rs->str.len), rs->str.ptr);
+    uint32_t ctx = o && o->ctx ? o->ctx : in->ctx_train;
+    if (!(o && o->ctx) && ctx > FY_LLM_DEFAULT_CTX)
+        ctx = FY_LLM_DEFAULT_CTX;
+    if (ctx > in->ctx_train)
+        return fy__diag_set(d, FY_EINVAL,
+                            "context %u is longer than the model's trained context %u", ctx,
+                            in->ctx_train);
+    in->ctx = ctx;
+    return FY_OK;
+}
+
+int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag *d)
+{
+    fy_llm *m = fy__calloc(1, sizeof *m);
+    int rc;
+    char name[96];
+    if (!m)
+        return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    if ((rc = fy_gguf_open(&m->g, path, d)) != FY_OK)
+        goto done;
+    if ((rc = load_hparams(m, opts, d)) != FY_OK)
+        goto done;
+    if ((rc = fy__llm_vocab_load(&m->voc, m->g, d)) != FY_OK)
+        goto done;
+    fy_llm_info *in = &m->info;
+    in->vocab = m->voc.n;
+    uint32_t dim = in->dim, kv_dim = in->head_dim * in->n_kv_heads, L = in->n_layers;
+    if ((rc = bind_matrix(m->g, "token_embd.weight", dim, in->vocab, &m->tok_embd, 0, d)))
+        goto done;
+    rc = bind_matrix(m->g, "output.weight", dim, in->vocab, &m->output, 1, d);
+    if (rc == FY_ENOTFOUND) {
+        m->output = m->tok_embd;
+        in->tied_output = 1;
+    } else if (rc) {
+        goto done;
+    }
+    if ((rc = load_norm(m->g, "output_norm.weight", dim, &m->output_norm, d)))
+        goto done;
+    if (!(m->layers = fy__calloc(L, sizeof *m->layers))) {
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory");
+        goto done;
+    }
+    uint64_t counts[8] = {0};
+    for (uint32_t l = 0; l < L; l++) {
+        layer *ly = &m->layers[l];
+        struct {
+            const char *n;
+            uint32_t in_, out_;
+            llm_weight *w;
+        } mats[] = {{"attn_q", dim, dim, &ly->wq},
+                    {"attn_k", dim, kv_dim, &ly->wk},
+                    {"attn_v", dim, kv_dim, &ly->wv},
+                    {"attn_output", dim, dim, &ly->wo},
+                    {"ffn_gate", dim, in->ffn_dim, &ly->gate},
+                    {"ffn_down", in->ffn_dim, dim, &ly->down},
+                    {"ffn_up", dim, in->ffn_dim, &ly->up}};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+            snprintf(name, sizeof name, "blk.%u.%s.weight", l, mats[i].n);
+            if ((rc = bind_matrix(m->g, name, mats[i].in_, mats[i].out_, mats[i].w, 0, d)))
+                goto done;
+            counts[mats[i].w->type == FY_GGML_Q4_0   ? 3
+                   : mats[i].w->type == FY_GGML_Q8_0 ? 2
+                   : mats[i].w->type == FY_GGML_F16  ? 1
+                                                     : 0]++;
+        }
+        snprintf(name, sizeof name, "blk.%u.attn_norm.weight", l);
+        if ((rc = load_norm(m->g, name, dim, &ly->attn_norm, d)))
+            goto done;
+        snprintf(name, sizeof name, "blk.%u.ffn_norm.weight", l);
+        if ((rc = load_norm(m->g, name, dim, &ly->ffn_norm, d)))
+            goto done;
+    }
+    static const uint32_t tys[4] = {FY_GGML_F32, FY_GGML_F16, FY_GGML_Q8_0, FY_GGML_Q4_0};
+    int most = 0;
+    for (int i = 1; i < 4; i++)
+        if (counts[i] > counts[most])
+            most = i;
+    in->weight_type = tys[most];
+    for (size_t i = 0; i < fy_gguf_tensor_count(m->g); i++) {
+        const fy_gguf_tensor *t = fy_gguf_tensor_at(m->g, i);
+        in->n_params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        in->weight_bytes += t->nbytes;
+    }
+    /* memory: KV cache + batch scratch + the mapped file, checked before allocating */
+    m->batch = in->ctx < BATCH_MAX ? in->ctx : BATCH_MAX;
+    m->n_seq = opts && opts->n_seq ? opts->n_seq : 1;
+    if (m->n_seq > 256) {
+        rc = fy__diag_set(d, FY_EINVAL, "%u parallel sequences (at most 256)", m->n_seq);
+        goto done;
+    }
+    uint64_t B = m->batch, kvb = 2ull * m->n_seq * L * in->ctx * kv_dim * sizeof(float);
+    uint64_t wide = dim > in->ffn_dim ? dim : in->ffn_dim;
+    uint64_t scratch = (B * (4ull * dim + 2ull * kv_dim + 2ull * in->ffn_dim) +
+                        (uint64_t)in->n_heads * in->ctx + in->vocab + in->head_dim) *
+                           sizeof(float) +
+                       B * (wide / QK + 1) * sizeof(blk_q8_0);
+    in->kv_bytes = kvb;
+    uint64_t limit = opts && opts->max_bytes ? opts->max_bytes : phys_mem();
+    uint64_t need = kvb + scratch + fy_gguf_file_size(m->g);
+    if (need > limit) {
+        rc = fy__diag_set(d, FY_ELIMIT,
+                          "%s: the model needs %.1f MiB (weights %.1f, KV cache %.1f for "
+                          "context %u x %u sequences) but only %.1f MiB are available; try a "
+                          "smaller --ctx",
+                          path, need / 1048576.0, fy_gguf_file_size(m->g) / 1048576.0,
+                          kvb / 1048576.0, in->ctx, m->n_seq, limit / 1048576.0);
+        goto done;
+    }
+    size_t kvn = (size_t)m->n_seq * L * in->ctx * kv_dim;
+    m->kcache = fy__calloc(kvn, sizeof(float));
+    m->vcache = fy__calloc(kvn, sizeof(float));
+    m->x = fy__malloc(B * dim * sizeof(float));
+    m->xb = fy__malloc(B * dim * sizeof(float));
+    m->q = fy__malloc(B * dim * sizeof(float));
+    m->att = fy__malloc(B * dim * sizeof(float));
+    m->k = fy__malloc(B * kv_dim * sizeof(float));
+    m->v = fy__malloc(B * kv_dim * sizeof(float));
+    m->hb = fy__malloc(B * in->ffn_dim * sizeof(float));
+    m->hb2 = fy__malloc(B * in->ffn_dim * sizeof(float));
+    m->scores = fy__malloc((size_t)in->n_heads * in->ctx * sizeof(float));
+    m->logits = fy__malloc((size_t)in->vocab * sizeof(float));
+    m->rope = fy__malloc((size_t)in->head_dim * sizeof(float));
+    m->qbuf = fy__malloc(B * (wide / QK + 1) * sizeof(blk_q8_0));
+    m->qscale = fy__malloc(B * (wide / QK + 1) * sizeof(float));
+    m->qcorr = fy__malloc(B * (wide / QK + 1) * sizeof(int32_t));
+    m->tok_slot = fy__malloc(B * sizeof *m->tok_slot);
+    m->tok_pos = fy__malloc(B * sizeof *m->tok_pos);
+    if (!m->qscale || !m->qcorr || !m->tok_slot || !m->tok_pos || !m->kcache || !m->vcache ||
+        !m->x || !m->xb || !m->q || !m->att || !m->k || !m->v || !m->hb || !m->hb2 || !m->scores ||
+        !m->logits || !m->rope || !m->qbuf) {
+        rc = fy__diag_set(d, FY_ENOMEM, "out of memory for the KV cache and buffers");
+        goto done;
+    }
+    m->isa = opts && opts->force_scalar ? LLM_ISA_SCALAR : fy__llm_detect_isa();
+    in->kernels = fy__llm_isa_name(m->isa);
+    if ((rc = fy__llm_pool_create(&m->pool, opts ? opts->threads : 1)) != FY_OK) {
+        rc = fy__diag_set(d, rc, "cannot start the worker threads");
+        goto done;
+    }
+    *out = m;
+    m = NULL;
+    rc = FY_OK;
+done:
+    fy_llm_free(m);
+    return rc;
+}
+
+const fy_llm_info *fy_llm_info_get(const fy_llm *m)
+{
+    return &m->info;
+}
+const fy_gguf *fy_llm_gguf(const fy_llm *m)
+{
+    return m->g;
+}
+int32_t fy_llm_bos(const fy_llm *m)
+{
+    return m->voc.bos;
+}
+int32_t fy_llm_eos(const fy_llm *m)
+{
+    return m->voc.eos;
+}
+int fy_llm_is_eog(const fy_llm *m, int32_t id)
+{
+    return id >= 0 && (id == m->voc.eos || id == m->voc.eot);
+}
+void fy_llm_reset(fy_llm *m)
+{
+    m->pos = 0;
+}
+uint32_t fy_llm_pos(const fy_llm *m)
+{
+    return m->pos;
+}
+
+int fy_llm_tokenize(const fy_llm *m, const char *text, size_t len, int add_bos, int32_t *ids,
+                    size_t cap, size_t *n)
+{
+    *n = 0;
+    if (add_bos && m->voc.bos >= 0) {
+        if (cap < 1)
+            return FY_ELIMIT;
+        ids[(*n)++] = m->voc.bos;
+    }
+    return fy__llm_vocab_encode(&m->voc, text, len, 0, ids, cap, n);
+}
+
+int fy__llm_tokenize_special(const fy_llm *m, const char *text, size_t len, int add_bos,
+                             int32_t *ids, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (add_bos && m->voc.bos >= 0) {
+        if (cap < 1)
+            return FY_ELIMIT;
+        ids[(*n)++] = m->voc.bos;
+    }
+    return fy__llm_vocab_encode(&m->voc, text, len, 1, ids, cap, n);
+}
+
+size_t fy_llm_token_piece(const fy_llm *m, int32_t id, char *buf, size_t cap)
+{
+    return fy__llm_vocab_piece(&m->voc, id, buf, cap);
+}
+
+/* ---- forward ---- */
+
+typedef struct mm_task {
+    const fy_llm *m;
+    const llm_weight *w;
+    const float *x;    /* [T][n_in] floats (F32/F16 weights) */
+    const void *xq;    /* [T][n_in/32] Q8_0 blocks (quantized weights) */
+    const float *xd;   /* their scales as floats */
+    const int32_t *xc; /* Q4_0 weights: per-block corrections (fy__llm_q4_corr) */
+    float *y;          /* [T][n_out] */
+    uint32_t T;
+} mm_task;
+
+static void mm_rows(void *ctx, size_t chunk)
+{
+    const mm_task *t = ctx;
+    const llm_weight *w = t->w;
+    llm_isa isa = t->m->isa;
+    size_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK;
+    if (r1 > w->n_out)
+        r1 = w->n_out;
+    size_t nb = w->n_in / QK;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + r * w->row_bytes;
+        uint32_t i = 0;
+        for (; i + 4 <= t->T && w->type != FY_GGML_F16; i += 4) {
+            float o[4];
+            if (w->type == FY_GGML_Q8_0)
+                fy__llm_dot4_q8_0(isa, w->n_in, (const blk_q8_0 *)row,
+                                  (const blk_q8_0 *)t->xq + i * nb, t->xd + i * nb, nb, o);
+            else if (w->type == FY_GGML_Q4_0)
+                fy__llm_dot4_q4_0x(isa, w->n_in, (const blk_q4_0 *)row,
+                                   (const blk_q8_0 *)t->xq + i * nb, t->xd + i * nb, t->xc + i * nb,
+                                   nb, o);
+            else
+                fy__llm_dot4_f32(isa, w->n_in, (const float *)row, t->x + (size_t)i * w->n_in,
+                                 w->n_in, o);
+            for (int k = 0; k < 4; k++)
+                t->y[(size_t)(i + k) * w->n_out + r] = o[k];
+        }
+        for (; i < t->T; i++) {
+            float s;
+            switch (w->type) {
+            case FY_GGML_Q8_0:
+                s = fy__llm_dot_q8_0(isa, w->n_in, (const blk_q8_0 *)row,
+                                     (const blk_q8_0 *)t->xq + i * nb);
+                break;
+            case FY_GGML_Q4_0:
+                s = fy__llm_dot_q4_0x(isa, w->n_in, (const blk_q4_0 *)row,
+                                      (const blk_q8_0 *)t->xq + i * nb, t->xd + i * nb,
+                                      t->xc + i * nb);
+                break;
+            case FY_GGML_F16:
+                s = fy__llm_dot_f16(isa, w->n_in, (const uint16_t *)row, t->x + i * w->n_in);
+                break;
+            default:
+                s = fy__llm_dot_f32(isa, w->n_in, (const float *)row, t->x + i * w->n_in);
+                break;
+            }
+            t->y[(size_t)i * w->n_out + r] = s;
+        }
+    }
+}
+
+/* y[T][n_out] = x[T][n_in] W^T */
+static void matmul(fy_llm *m, const llm_weight *w, const float *x, uint32_t T, float *y)
+{
+    mm_task t = {m, w, x, NULL, NULL, NULL, y, T};
+    if (w->type == FY_GGML_Q8_0 || w->type == FY_GGML_Q4_0) {
+        size_t nb = w->n_in / QK;
+        blk_q8_0 *q = m->qbuf;
+        for (uint32_t i = 0; i < T; i++)
+            fy__llm_quantize_q8_0(x + (size_t)i * w->n_in, q + i * nb, w->n_in);
+        fy__llm_q8_scales(q, m->qscale, (size_t)T * nb);
+        if (w->type == FY_GGML_Q4_0) {
+            fy__llm_q4_corr(q, m->qcorr, (size_t)T * nb);
+            t.xc = m->qcorr;
+        }
+        t.xq = q;
+        t.xd = m->qscale;
+    }
+    size_t chunks = (w->n_out + ROW_CHUNK - 1) / ROW_CHUNK;
+    /* below ~64K multiply-adds a hand-off to the pool costs more than it saves */
+    if ((uint64_t)w->n_out * w->n_in * T < ((uint64_t)1 << 16)) {
+        for (size_t c = 0; c < chunks; c++)
+            mm_rows(&t, c);
+        return;
+    }
+    fy__llm_parallel_for(m->pool, chunks, mm_rows, &t);
+}
+
+static void rmsnorm(float *o, const float *x, const float *w, uint32_t n, double eps)
+{
+    double ss = 0;
+    for (uint32_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (uint32_t i = 0; i < n; i++)
+        o[i] = x[i] * scale * w[i];
+}
+
+/* Rotate adjacent pairs (x[2i], x[2i+1]) of each head by pos * theta^(-2i/head_dim): the
+ * layout llama.cpp's converter produces for llama (Q/K rows permuted at conversion). */
+static void rope(float *x, uint32_t n_heads, uint32_t hd, const float *cs)
+{
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        for (uint32_t i = 0; i < hd; i += 2) {
+            float c = cs[i], s = cs[i + 1], a = v[i], b = v[i + 1];
+            v[i] = a * c - b * s;
+            v[i + 1] = a * s + b * c;
+        }
+    }
+}
+
+typedef struct att_task {
+    fy_llm *m;
+    uint32_t layer, T;
+} att_task;
+
+static void attend_head(void *ctx, size_t h)
+{
+    const att_task *t = ctx;
+    fy_llm *m = t->m;
+    const fy_llm_info *in = &m->info;
+    uint32_t hd = in->head_dim, kv_dim = hd * in->n_kv_heads, dim = in->dim;
+    uint32_t kvh = (uint32_t)h / (in->n_heads / in->n_kv_heads);
+    float *sc = m->scores + h * in->ctx;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (uint32_t i = 0; i < t->T; i++) {
+        size_t base = ((size_t)m->tok_slot[i] * in->n_layers + t->layer) * in->ctx * kv_dim;
+        const float *kc = m->kcache + base, *vc = m->vcache + base;
+        uint32_t n = m->tok_pos[i] + 1; /* causal: positions 0..pos of its own sequence */
+        const float *q = m->q + (size_t)i * dim + h * hd;
+        float mx = -INFINITY;
+        for (uint32_t p = 0; p < n; p++) {
+            sc[p] = fy__llm_dot_f32(m->isa, hd, q, kc + (size_t)p * kv_dim + kvh * hd) * scale;
+            if (sc[p] > mx)
+                mx = sc[p];
+        }
+        float sum = 0;
+        for (uint32_t p = 0; p < n; p++) {
+            sc[p] = expf(sc[p] - mx);
+            sum += sc[p];
+        }
+        float *o = m->att + (size_t)i * dim + h * hd;
+        memset(o, 0, hd * sizeof(float));
+        for (uint32_t p = 0; p < n; p++) {
+            float a = sc[p] / sum;
+            const float *vv = vc + (size_t)p * kv_dim + kvh * hd;
+            for (uint32_t j = 0; j < hd; j++)
+                o[j] += a * vv[j];
+        }
+    }
+}
+
+/* Run T tokens (positions and slots in m->tok_pos / m->tok_slot); logits for the rows
+ * listed in out_rows go to logits[k * vocab]. */
+static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *out_rows,
+                    uint32_t n_out, float *logits)
+{
+    const fy_llm_info *in = &m->info;
+    uint32_t dim = in->dim, hd = in->head_dim, kv_dim = hd * in->n_kv_heads, ff = in->ffn_dim;
+    for (uint32_t i = 0; i < T; i++)
+        fy__llm_dequant_row(m->tok_embd.type,
+                            m->tok_embd.data + (size_t)ids[i] * m->tok_embd.row_bytes,
+                            m->x + (size_t)i * dim, dim);
+    for (uint32_t l = 0; l < in->n_layers; l++) {
+        const layer *ly = &m->layers[l];
+        for (uint32_t i = 0; i < T; i++)
+            rmsnorm(m->xb + (size_t)i * dim, m->x + (size_t)i * dim, ly->attn_norm, dim,
+                    in->rms_eps);
+        matmul(m, &ly->wq, m->xb, T, m->q);
+        matmul(m, &ly->wk, m->xb, T, m->k);
+        matmul(m, &ly->wv, m->xb, T, m->v);
+        for (uint32_t i = 0; i < T; i++) {
+            uint32_t pos = m->tok_pos[i];
+            for (uint32_t j = 0; j < hd; j += 2) {
+                double th = pos * pow(in->rope_theta, -(double)j / hd);
+                m->rope[j] = (float)cos(th);
+                m->rope[j + 1] = (float)sin(th);
+            }
+            rope(m->q + (size_t)i * dim, in->n_heads, hd, m->rope);
+            rope(m->k + (size_t)i * kv_dim, in->n_kv_heads, hd, m->rope);
+            size_t off = (((size_t)m->tok_slot[i] * in->n_layers + l) * in->ctx + pos) * kv_dim;
+            memcpy(m->kcache + off, m->k + (size_t)i * kv_dim, kv_dim * sizeof(float));
+            memcpy(m->vcache + off, m->v + (size_t)i * kv_dim, kv_dim * sizeof(float));
+        }
+        att_task at = {m, l, T};
+        fy__llm_parallel_for(m->pool, in->n_heads, attend_head, &at);
+        matmul(m, &ly->wo, m->att, T, m->xb);
+        for (size_t i = 0; i < (size_t)T * dim; i++)
+            m->x[i] += m->xb[i];
+        for (uint32_t i = 0; i < T; i++)
+            rmsnorm(m->xb + (size_t)i * dim, m->x + (size_t)i * dim, ly->ffn_norm, dim,
+                    in->rms_eps);
+        matmul(m, &ly->gate, m->xb, T, m->hb);
+        matmul(m, &ly->up, m->xb, T, m->hb2);
+        for (size_t i = 0; i < (size_t)T * ff; i++) {
+            float g = m->hb[i];
+            m->hb[i] = g / (1.0f + expf(-g)) * m->hb2[i];
+        }
+        matmul(m, &ly->down, m->hb, T, m->xb);
+        for (size_t i = 0; i < (size_t)T * dim; i++)
+            m->x[i] += m->xb[i];
+    }
+    if (n_out) {
+        for (uint32_t k = 0; k < n_out; k++)
+            rmsnorm(m->xb + (size_t)k * dim, m->x + (size_t)out_rows[k] * dim, m->output_norm, dim,
+                    in->rms_eps);
+        matmul(m, &m->output, m->xb, n_out, logits);
+    }
+}
+
+int fy_llm_eval(fy_llm *m, const int32_t *ids, size_t n, float *logits, fy_diag *d)
+{
+    if (n == 0)
+        return fy__diag_set(d, FY_EINVAL, "no tokens to evaluate");
+    if (n > m->info.ctx - m->pos)
+        return fy__diag_set(d, FY_ELIMIT,
+                            "%zu tokens at position %u would overflow the context of %u tokens", n,
+                            m->pos, m->info.ctx);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= m->info.vocab)
+            return fy__diag_set(d, FY_EINVAL, "token id %d is outside the vocabulary of %u", ids[i],
+                                m->info.vocab);
+    for (size_t i = 0; i < n; i += m->batch) {
+        uint32_t T = (uint32_t)(n - i < m->batch ? n - i : m->batch);
+        for (uint32_t k = 0; k < T; k++) {
+            m->tok_slot[k] = 0;
+            m->tok_pos[k] = m->pos + k;
+        }
+        uint32_t last = T - 1;
+        forward(m, ids + i, T, &last, i + T == n && logits ? 1 : 0, logits);
+        m->pos += T;
+    }
+    return FY_OK;
+}
+
+uint32_t fy__llm_n_seq(const fy_llm *m)
+{
+    return m->n_seq;
+}
+uint32_t fy__llm_batch_max(const fy_llm *m)
+{
+    return m->batch;
+}
+
+int fy__llm_decode(fy_llm *m, const int32_t *ids, const uint32_t *slot, const uint32_t *pos,
+                   uint32_t n, const uint32_t *out_rows, uint32_t n_out, float *logits, fy_diag *d)
+{
+    if (n == 0 || n > m->batch || n_out > n)
+        return fy__diag_set(d, FY_EINVAL, "decode: %u tokens (1..%u), %u outputs", n, m->batch,
+                            n_out);
+    for (uint32_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || (uint32_t)ids[i] >= m->info.vocab || slot[i] >= m->n_seq ||
+            pos[i] >= m->info.ctx)
+            return fy__diag_set(d, FY_EINVAL,
+                                "decode: token %u (id %d, slot %u, position %u) "
+                                "out of range",
+                                i, ids[i], slot[i], pos[i]);
+        m->tok_slot[i] = slot[i];
+        m->tok_pos[i] = pos[i];
+    }
+    for (uint32_t k = 0; k < n_out; k++)
+        if (out_rows[k] >= n)
+            return fy__diag_set(d, FY_EINVAL, "decode: output row %u of %u", out_rows[k], n);
+    forward(m, ids, n, out_rows, n_out, logits);
+    return FY_OK;
+}
