@@ -14,15 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
 
-/* Spin iterations before a worker (or the waiting caller) sleeps. About 50-100 us
- * on current x86: long enough to bridge the gap between consecutive kernels of
- * one inference, short enough that an idle pool stops burning CPU at once. */
-#define SPIN_WORKER 20000
-#define SPIN_CALLER 20000
+/* How long a worker (or the waiting caller) spins before sleeping: long enough to
+ * bridge the gap between consecutive kernels of one inference, short enough that
+ * an idle pool stops using CPU at once. Measured in time, not iterations: a pause
+ * instruction takes from 10 ns to over 200 ns depending on the CPU and hypervisor. */
+#define SPIN_NS 50000
 
 /* state word: OPEN while the loop accepts workers; the low bits count joined workers. */
 #define OPEN 0x40000000u
@@ -53,6 +54,25 @@ static void futex_wait(atomic_uint *addr, unsigned expect)
 static void futex_wake(atomic_uint *addr, int n)
 {
     syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Spin step i of a wait that started at *start: 0 once SPIN_NS have passed. The
+ * clock is read every 16 steps. */
+static int keep_spinning(int i, uint64_t *start)
+{
+    if (i % 16)
+        return 1;
+    uint64_t t = mono_ns();
+    if (i == 0)
+        *start = t;
+    return t - *start < SPIN_NS;
 }
 
 static inline void cpu_relax(void)
@@ -96,7 +116,8 @@ static void *worker(void *arg)
     unsigned seen = atomic_load(&p->gen);
     while (!atomic_load(&p->stop)) {
         unsigned g = atomic_load(&p->gen);
-        for (int i = 0; g == seen && i < SPIN_WORKER; i++) {
+        uint64_t start = 0;
+        for (int i = 0; g == seen && keep_spinning(i, &start); i++) {
             cpu_relax();
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
         }
@@ -221,8 +242,11 @@ void fy_pool_run(fy_pool *p, int64_t n, int64_t grain, fy_pool_fn fn, void *ctx)
     drain(p);
     /* Close the loop; then wait for the workers still inside it. */
     unsigned s = atomic_fetch_and(&p->state, ~OPEN) & ~OPEN;
+    uint64_t start = 0;
+    int spin = 1;
     for (int i = 0; s != 0; i++) {
-        if (i < SPIN_CALLER)
+        spin = spin && keep_spinning(i, &start);
+        if (spin)
             cpu_relax();
         else
             futex_wait(&p->state, s);

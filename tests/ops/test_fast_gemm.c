@@ -154,9 +154,43 @@ TEST(exact_block_boundaries)
     fy_pool_free(pool);
 }
 
+TEST(activations_match_double_precision)
+{
+    enum { N = 4003 };
+    static float x[N], y[N];
+    for (int isa = (int)fy__isa_best(); isa >= 0; isa--) {
+        fy__isa_force(isa);
+        for (int act = FY_ACT_RELU; act <= FY_ACT_GELU_TANH; act++) {
+            fy__epilogue ep = {0};
+            ep.act = (fy__act)act;
+            ep.alpha = act == FY_ACT_CLIP ? -0.5f : 0.1f;
+            ep.beta = 0.7f;
+            for (int i = 0; i < N; i++) /* -20..20, dense near 0, and far out */
+                x[i] = i % 3 == 0   ? (float)(i - N / 2) * 0.01f
+                       : i % 3 == 1 ? (float)(i - N / 2) * 1e-5f
+                                    : (float)(i - N / 2) * 0.06f;
+            memcpy(y, x, sizeof y);
+            fy__act_apply(y, N - isa, &ep); /* odd lengths: the tail path */
+            double worst = 0;
+            for (int i = 0; i < N - isa; i++) {
+                /* within 1e-4 relative, or 1e-6 absolute where float cancels
+                 * (1 + erf(x) for x far below 0) */
+                double want = act_ref(x[i], &ep),
+                       e = fabs(y[i] - want) / (1e-6 + 1e-4 * fabs(want)) * 1e-4;
+                worst = e > worst || isnan(e) ? e : worst;
+            }
+            if (!(worst <= 1e-4))
+                fprintf(stderr, "isa %d act %d: worst relative error %g\n", isa, act, worst);
+            FY_CHECK(worst <= 1e-4);
+        }
+    }
+    fy__isa_force(-1);
+}
+
 int main(void)
 {
     RUN(random_shapes_every_isa_and_thread_count);
     RUN(exact_block_boundaries);
+    RUN(activations_match_double_precision);
     return TEST_SUMMARY();
 }

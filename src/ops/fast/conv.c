@@ -2,6 +2,8 @@
 /* 2-D convolution as GEMM: the weights are the packed left operand, and the input
  * is packed straight from NCHW into the GEMM's B panels (im2col one cache block
  * at a time), so no whole im2col matrix is ever built. */
+#include <string.h>
+
 #include "fast_int.h"
 
 /* One image and group of the input, seen as the K x N im2col matrix. */
@@ -10,32 +12,63 @@ typedef struct im2col {
     const float *x; /* [C/group, h, w] */
 } im2col;
 
-/* Row k = (ci, ky, kx), column j = (oy, ox) of im2col, for the rows and columns of one block. */
+/* Row k of im2col for columns [j0, j0 + nc): the input plane's row iy sampled at
+ * ix = ox * sw + ix0 for each output position, zero in the padding. Runs along
+ * one output row at a time so the interior is a plain (or strided) copy. */
+static void im2col_row(const fy__conv_shape *s, const float *plane, int64_t iy0, int64_t ix0,
+                       int64_t j0, int64_t nc, float *row)
+{
+    int64_t oy = j0 / s->ow, ox = j0 % s->ow;
+    for (int64_t j = 0; j < nc;) {
+        int64_t run = s->ow - ox < nc - j ? s->ow - ox : nc - j;
+        int64_t iy = oy * s->sh + iy0;
+        float *d = row + j;
+        if ((uint64_t)iy >= (uint64_t)s->h) {
+            memset(d, 0, (size_t)run * sizeof *d);
+        } else {
+            const float *src = plane + iy * s->w;
+            /* positions of this run whose ix falls inside [0, w) */
+            int64_t lo = 0, hi = run;
+            while (lo < run && (ox + lo) * s->sw + ix0 < 0)
+                lo++;
+            while (hi > lo && (ox + hi - 1) * s->sw + ix0 >= s->w)
+                hi--;
+            for (int64_t t = 0; t < lo; t++)
+                d[t] = 0.0f;
+            const float *sp = src + (ox + lo) * s->sw + ix0;
+            if (s->sw == 1)
+                memcpy(d + lo, sp, (size_t)(hi - lo) * sizeof *d);
+            else
+                for (int64_t t = lo; t < hi; t++)
+                    d[t] = sp[(t - lo) * s->sw];
+            for (int64_t t = hi; t < run; t++)
+                d[t] = 0.0f;
+        }
+        j += run;
+        ox = 0;
+        oy++;
+    }
+}
+
+/* Block (k0.., j0..) of im2col: row k = (ci, ky, kx), column j = (oy, ox); each row
+ * is gathered contiguously, then dealt out to the NR-column panels. */
 static void pack_im2col(const void *src, int nrp, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                         float *dst)
 {
     const im2col *v = src;
     const fy__conv_shape *s = v->s;
     const int64_t khw = s->kh * s->kw, panels = (nc + nrp - 1) / nrp;
+    float row[FY_NC];
     for (int64_t k = 0; k < kc; k++) {
         int64_t kk = k0 + k, ci = kk / khw, r = kk % khw, ky = r / s->kw, kx = r % s->kw;
-        const float *plane = v->x + ci * s->h * s->w;
-        int64_t oy = j0 / s->ow, ox = j0 % s->ow;
-        int64_t iy0 = ky * s->dh - s->pt, ix0 = kx * s->dw - s->pl;
-        float *row = dst + k * nrp;
-        for (int64_t j = 0; j < nc; j++) {
-            int64_t iy = oy * s->sh + iy0, ix = ox * s->sw + ix0;
-            float val = (uint64_t)iy < (uint64_t)s->h && (uint64_t)ix < (uint64_t)s->w
-                            ? plane[iy * s->w + ix]
-                            : 0.0f;
-            row[(j / nrp) * kc * nrp + j % nrp] = val;
-            if (++ox == s->ow) {
-                ox = 0;
-                oy++;
-            }
+        im2col_row(s, v->x + ci * s->h * s->w, ky * s->dh - s->pt, kx * s->dw - s->pl, j0, nc, row);
+        for (int64_t p = 0; p < panels; p++) {
+            int64_t cols = nc - p * nrp < nrp ? nc - p * nrp : nrp;
+            float *d = dst + p * kc * nrp + k * nrp;
+            memcpy(d, row + p * nrp, (size_t)cols * sizeof *d);
+            for (int64_t j = cols; j < nrp; j++)
+                d[j] = 0.0f;
         }
-        for (int64_t j = nc; j < panels * nrp; j++)
-            row[(j / nrp) * kc * nrp + j % nrp] = 0.0f;
     }
 }
 

@@ -109,4 +109,37 @@ int fy__conv_pack(fy__packed **out, const fy__conv_shape *s, const float *w);
 void fy__conv2d(fy_pool *pool, const fy__conv_shape *s, const float *x, const fy__packed *w,
                 float *y, const fy__epilogue *ep);
 
+/* ---- int8 GEMM: C[M x N] (int32) = sum_k (A[m,k] - za) (B[k,n] - zb[n]) ----
+ * A and B may each be uint8 or int8; sums wrap modulo 2^32 as ONNX's MatMulInteger
+ * allows. Internally every operand becomes u8 x s8 (int8 A is shifted by +128,
+ * uint8 B by -128, zero points adjusted to match) and the zero points are applied
+ * afterwards from row and column sums, so the inner loop is a pure u8 x s8 dot:
+ * AVX-512 VNNI vpdpbusd where the CPU has it; otherwise both sides widen to
+ * int16 and AVX2 vpmaddwd sums pairs exactly (vpmaddubsw would saturate
+ * 255 * 127 * 2 at int16); or portable C. B is always packed. */
+typedef struct fy__qpacked fy__qpacked;
+/* Pack B (K x N by strides; b_signed: int8, else uint8) with its zero point zb:
+ * NULL (0), one value (zb_n == 1) or one per column (zb_n == N). FY_ENOMEM. */
+int fy__qpack_b(fy__qpacked **out, int64_t K, int64_t N, const void *b, int b_signed, int64_t rsb,
+                int64_t csb, const int32_t *zb, int64_t zb_n);
+void fy__qpacked_free(fy__qpacked *p); /* NULL is a no-op */
+int64_t fy__qpacked_k(const fy__qpacked *p);
+int64_t fy__qpacked_n(const fy__qpacked *p);
+/* C = (A - za) . (B - zb) for row-major A (M x K, row stride lda). */
+void fy__qgemm(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
+               const fy__qpacked *b, int32_t *c, int64_t ldc);
+
+/* The dequantizing form, for dynamically quantized MatMul (MatMulInteger, Cast
+ * and Mul by a_scale * b_scale in one pass): C (float32) = epilogue((float)sum *
+ * (a_scale * b_scale[n])), the scale product formed in float32 as the ONNX graph
+ * does; b_scale_n is 1 (per tensor) or N (per column). */
+void fy__qgemm_f32(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
+                   float a_scale, const fy__qpacked *b, const float *b_scale, int64_t b_scale_n,
+                   float *c, int64_t ldc, const fy__epilogue *ep);
+
+/* DynamicQuantizeLinear on n floats: scale = (max(0, max x) - min(0, min x)) / 255,
+ * zero point = saturate(round(-min / scale)), y = saturate(round(x / scale) + zp),
+ * rounding half to even. Returns 0, or -1 (nothing written) if x holds NaN. */
+int fy__dynquant_u8(const float *x, int64_t n, uint8_t *y, float *scale, uint8_t *zp);
+
 #endif

@@ -10,6 +10,7 @@
 #include "../../core/pool.h"
 #include "../ops.h"
 #include "fast.h"
+#include "fast_ops.h"
 
 static int ref_run(fy__op_ctx *c)
 {
@@ -228,11 +229,10 @@ static int ints_or(const fy__node *nd, const char *name, int n, int64_t def, int
     return 1;
 }
 
-/* The weight-only part of the geometry: what fy__conv_pack needs. */
-static int conv_weights(const fy__node *nd, const fy_tensor *w, fy__conv_shape *s)
+int fy__conv_weights(const fy__node *nd, const fy_tensor *w, fy__conv_shape *s)
 {
     int64_t group = fy__attr_int(nd, "group", 1);
-    if (!is_f32(w, 4) || group < 1 || w->dims[0] % group || fy_tensor_numel(w) == 0)
+    if (w->rank != 4 || group < 1 || w->dims[0] % group || fy_tensor_numel(w) == 0)
         return 0;
     memset(s, 0, sizeof *s);
     s->m = w->dims[0];
@@ -244,12 +244,10 @@ static int conv_weights(const fy__node *nd, const fy_tensor *w, fy__conv_shape *
     return ints_or(nd, "kernel_shape", 2, s->kh, 1, ks) && ks[0] == s->kh && ks[1] == s->kw;
 }
 
-/* The rest of the geometry from the input; 0 for what the fast path leaves to the
- * reference kernel. */
-static int conv_geometry(const fy__node *nd, const fy_tensor *x, fy__conv_shape *s)
+int fy__conv_geometry(const fy__node *nd, const fy_tensor *x, fy__conv_shape *s)
 {
     int64_t st[2], dl[2], pads[4];
-    if (!is_f32(x, 4) || x->dims[1] != s->c || !ints_or(nd, "strides", 2, 1, 1, st) ||
+    if (x->rank != 4 || x->dims[1] != s->c || !ints_or(nd, "strides", 2, 1, 1, st) ||
         !ints_or(nd, "dilations", 2, 1, 1, dl) || !ints_or(nd, "pads", 4, 0, 0, pads))
         return 0;
     s->n = x->dims[0];
@@ -292,7 +290,7 @@ static int conv_prepare(const fy__op_prep *p, void **state)
 {
     const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
     fy__conv_shape s;
-    if (!w || !conv_weights(p->node, w, &s))
+    if (!is_f32(w, 4) || !fy__conv_weights(p->node, w, &s))
         return FY_OK;
     fy__packed *pk = NULL;
     if (fy__conv_pack(&pk, &s, w->data) != FY_OK)
@@ -301,30 +299,41 @@ static int conv_prepare(const fy__op_prep *p, void **state)
     return FY_OK;
 }
 
-static int op_conv(fy__op_ctx *c)
+int fy__fast_conv(fy__op_ctx *c, const fy__epilogue *ep, int *rc)
 {
     const fy_tensor *X = fy__op_in(c, 0), *W = fy__op_in(c, 1), *B = fy__op_in(c, 2);
     fy__conv_shape s;
-    if (!X || !W || !conv_weights(c->node, W, &s) || !conv_geometry(c->node, X, &s) ||
-        (B && (!is_f32(B, 1) || B->dims[0] != s.m)))
-        return ref_run(c);
+    if (!is_f32(X, 4) || !is_f32(W, 4) || !fy__conv_weights(c->node, W, &s) ||
+        !fy__conv_geometry(c->node, X, &s) || (B && (!is_f32(B, 1) || B->dims[0] != s.m)))
+        return 0;
     int64_t dims[4] = {s.n, s.m, s.oh, s.ow};
     fy_tensor *Y = &c->out[0];
-    int rc = fy_tensor_alloc(Y, FY_DTYPE_F32, 4, dims, c->diag);
-    if (rc != FY_OK || fy_tensor_numel(Y) == 0)
-        return rc;
+    if ((*rc = fy_tensor_alloc(Y, FY_DTYPE_F32, 4, dims, c->diag)) != FY_OK ||
+        fy_tensor_numel(Y) == 0)
+        return 1;
     fy__packed *own = NULL;
     const fy__packed *pw = packed_if(c, s.m / s.group, s.c / s.group * s.kh * s.kw);
     if (!pw) {
-        if (fy__conv_pack(&own, &s, W->data) != FY_OK)
-            return fy__op_fail(c, FY_ENOMEM, "out of memory packing weights");
+        if (fy__conv_pack(&own, &s, W->data) != FY_OK) {
+            *rc = fy__op_fail(c, FY_ENOMEM, "out of memory packing weights");
+            return 1;
+        }
         pw = own;
     }
-    fy__epilogue ep = {0};
-    ep.bias = B ? B->data : NULL;
-    fy__conv2d(c->pool, &s, X->data, pw, Y->data, &ep);
+    fy__epilogue e = {0};
+    if (ep)
+        e = *ep;
+    e.bias = B ? B->data : NULL;
+    e.per_col = 0;
+    fy__conv2d(c->pool, &s, X->data, pw, Y->data, &e);
     fy__packed_free(own);
-    return FY_OK;
+    return 1;
+}
+
+static int op_conv(fy__op_ctx *c)
+{
+    int rc = FY_OK;
+    return fy__fast_conv(c, NULL, &rc) ? rc : ref_run(c);
 }
 
 const fy__op_fast fy__ops_fast_nn[] = {

@@ -116,8 +116,11 @@ T256 INLINE void k256(const int mr, int64_t kc, const float *a, const float *b, 
 K512(1)
 K512(2)
 K512(3)
-K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3)
-    K256(4) K256(5) K256(6)
+K512(4)
+K512(5)
+K512(6)
+K512(7)
+K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
 #endif
 
     /* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
@@ -148,7 +151,7 @@ KC_(2)
 KC_(3)
 KC_(4)
 
-    static const fy__kset kset_c = {FY_ISA_C, FY_MRC, FY_NRC, {NULL, kc_1, kc_2, kc_3, kc_4}};
+static const fy__kset kset_c = {FY_ISA_C, FY_MRC, FY_NRC, {NULL, kc_1, kc_2, kc_3, kc_4}};
 #if FY_X86
 static const fy__kset kset_256 = {
     FY_ISA_AVX2, FY_MR256, 16, {NULL, k256_1, k256_2, k256_3, k256_4, k256_5, k256_6}};
@@ -172,46 +175,6 @@ const fy__kset *fy__kset_for(fy__isa isa)
 }
 
 /* ---- epilogue ---- */
-
-void fy__act_apply(float *x, int64_t n, const fy__epilogue *ep)
-{
-    if (!ep)
-        return;
-    float al = ep->alpha, be = ep->beta;
-    switch (ep->act) {
-    case FY_ACT_NONE: break;
-    case FY_ACT_RELU:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] > 0 ? x[i] : 0;
-        break;
-    case FY_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] < 0 ? al * x[i] : x[i];
-        break;
-    case FY_ACT_CLIP:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] < al ? al : x[i] > be ? be : x[i];
-        break;
-    case FY_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = 1.0f / (1.0f + expf(-x[i]));
-        break;
-    case FY_ACT_TANH:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = tanhf(x[i]);
-        break;
-    case FY_ACT_GELU_ERF:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-        break;
-    case FY_ACT_GELU_TANH:
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            x[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
-        }
-        break;
-    }
-}
 
 void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int nr,
                   const fy__epilogue *ep)
@@ -356,8 +319,9 @@ void fy__pack_b_strided(const void *src, int nrp, int64_t k0, int64_t kc, int64_
     fy__pack_b_block(dst, nrp, v->b + k0 * v->rsb + j0 * v->csb, v->rsb, v->csb, kc, nc);
 }
 
-/* Rows [i0, i1) x one NC block of columns of C, over all of K. Each KC x NC block
- * of B is packed once and used for every MC block of rows. */
+/* Rows [i0, i1) x one NC block of columns of C, over all of K, for a B packed on
+ * the fly: each KC x NC block of B is packed once and used for every MC block of
+ * rows. */
 static void run_block(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0)
 {
     const fy__kset *ks = g->ks;
@@ -367,16 +331,9 @@ static void run_block(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0)
     int64_t nc = g->N - j0 < FY_NC ? g->N - j0 : FY_NC;
     for (int64_t k0 = 0; k0 < g->K; k0 += FY_KC) {
         int64_t kc = g->K - k0 < FY_KC ? g->K - k0 : FY_KC;
-        const float *bp;
-        int64_t bstride; /* floats from one B panel to the next */
-        if (g->pb) {
-            bp = g->pb + (j0 / nrp) * g->K * nrp + k0 * nrp;
-            bstride = g->K * nrp;
-        } else {
-            g->pack_b(g->bsrc, nrp, k0, kc, j0, nc, bbuf);
-            bp = bbuf;
-            bstride = kc * nrp;
-        }
+        g->pack_b(g->bsrc, nrp, k0, kc, j0, nc, bbuf);
+        const float *bp = bbuf;
+        const int64_t bstride = kc * nrp; /* floats from one B panel to the next */
         int last = k0 + kc >= g->K;
         for (int64_t ic = i0; ic < i1; ic += FY_MC) {
             int64_t mc = i1 - ic < FY_MC ? i1 - ic : FY_MC;
@@ -406,18 +363,60 @@ static void run_block(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0)
     }
 }
 
+/* One MC block of rows [i0, i1) x columns [j0, j1) of C when B is pre-packed:
+ * each KC block of A is packed once and swept across all the columns (B's panels
+ * are read in place), instead of once per NC block. */
+static void run_rows(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const fy__kset *ks = g->ks;
+    int mrp = ks->mr, nrp = ks->nr;
+    _Alignas(64) float abuf[FY_MC * FY_KC];
+    int64_t mc = i1 - i0;
+    for (int64_t k0 = 0; k0 < g->K; k0 += FY_KC) {
+        int64_t kc = g->K - k0 < FY_KC ? g->K - k0 : FY_KC;
+        const float *ap;
+        int64_t astride;
+        if (g->pa) {
+            ap = g->pa + (i0 / mrp) * g->K * mrp + k0 * mrp;
+            astride = g->K * mrp;
+        } else {
+            fy__pack_a_block(abuf, mrp, g->a + i0 * g->rsa + k0 * g->csa, g->rsa, g->csa, mc, kc);
+            ap = abuf;
+            astride = kc * mrp;
+        }
+        int last = k0 + kc >= g->K;
+        for (int64_t jr = j0; jr < j1; jr += nrp) {
+            int nr = j1 - jr < nrp ? (int)(j1 - jr) : nrp;
+            const float *bpan = g->pb + (jr / nrp) * g->K * nrp + k0 * nrp;
+            for (int64_t ir = 0; ir < mc; ir += mrp) {
+                int mr = mc - ir < mrp ? (int)(mc - ir) : mrp;
+                float *ct = g->c + (i0 + ir) * g->ldc + jr;
+                ks->k[mr](kc, ap + (ir / mrp) * astride, bpan, ct, g->ldc, nr, k0 > 0);
+                if (last && g->ep)
+                    fy__epi_tile(ct, g->ldc, i0 + ir, jr, mr, nr, g->ep);
+            }
+        }
+    }
+}
+
 typedef struct tasks {
     const fy__gemm *g;
     int64_t rows; /* rows of C per task, a multiple of FY_MC */
-    int64_t nb;   /* column blocks */
+    int64_t cols; /* columns of C per task, a multiple of FY_NC */
+    int64_t nb;   /* tasks along the columns */
 } tasks;
 
 static void run_tasks(void *ctx, int64_t begin, int64_t end)
 {
     const tasks *t = ctx;
+    const fy__gemm *g = t->g;
     for (int64_t i = begin; i < end; i++) {
-        int64_t i0 = (i / t->nb) * t->rows, i1 = i0 + t->rows;
-        run_block(t->g, i0, i1 < t->g->M ? i1 : t->g->M, (i % t->nb) * FY_NC);
+        int64_t i0 = (i / t->nb) * t->rows, i1 = i0 + t->rows < g->M ? i0 + t->rows : g->M;
+        int64_t j0 = (i % t->nb) * t->cols, j1 = j0 + t->cols < g->N ? j0 + t->cols : g->N;
+        if (g->pb)
+            run_rows(g, i0, i1, j0, j1);
+        else
+            run_block(g, i0, i1, j0);
     }
 }
 
@@ -442,14 +441,25 @@ void fy__gemm_run(fy_pool *pool, const fy__gemm *g)
     }
     if ((double)g->M * (double)g->N * (double)g->K < PAR_MIN_FLOPS)
         pool = NULL;
-    /* Group row blocks per task (B packed once per group) while leaving at least
-     * two tasks per thread to balance the load. */
     int64_t mb = (g->M + FY_MC - 1) / FY_MC, nb = (g->N + FY_NC - 1) / FY_NC;
-    int64_t want = 2 * (int64_t)fy_pool_threads(pool), gsz = mb < MAX_GROUP ? mb : MAX_GROUP;
-    while (gsz > 1 && ((mb + gsz - 1) / gsz) * nb < want)
-        gsz--;
-    tasks t = {g, gsz * FY_MC, nb};
-    fy_pool_run(pool, ((mb + gsz - 1) / gsz) * nb, 1, run_tasks, &t);
+    int64_t want = 2 * (int64_t)fy_pool_threads(pool);
+    tasks t = {g, FY_MC, FY_NC, nb};
+    if (g->pb) {
+        /* One row block per task, the columns split only as far as the threads need. */
+        int64_t parts = (want + mb - 1) / mb;
+        parts = parts < nb ? parts : nb;
+        t.cols = (nb + parts - 1) / parts * FY_NC;
+        t.nb = (g->N + t.cols - 1) / t.cols;
+    } else {
+        /* Group row blocks per task (B packed once per group) while leaving at least
+         * two tasks per thread to balance the load. */
+        int64_t gsz = mb < MAX_GROUP ? mb : MAX_GROUP;
+        while (gsz > 1 && ((mb + gsz - 1) / gsz) * nb < want)
+            gsz--;
+        t.rows = gsz * FY_MC;
+        mb = (mb + gsz - 1) / gsz;
+    }
+    fy_pool_run(pool, mb * t.nb, 1, run_tasks, &t);
 }
 
 static int no_ep(const fy__epilogue *ep)

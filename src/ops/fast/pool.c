@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/* Fast float32 MaxPool (2-D, NCHW, no Indices output): planes split over the
+ * thread pool, window bounds computed once per output row and column instead of
+ * per tap. Same taps in the same order as the reference, so the same result, NaN
+ * included. Everything else goes to the reference kernel. */
+#include <math.h>
+#include <string.h>
+
+#include "../../core/pool.h"
+#include "../ops.h"
+#include "fast.h"
+
+typedef struct pool2d {
+    int64_t h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
+    const float *x;
+    float *y;
+} pool2d;
+
+/* Up to n ints of attribute name into out (absent: def); 0 when present with
+ * another count or a value outside [lo, 2^24]. */
+static int ints_or(const fy__node *nd, const char *name, int n, int64_t def, int64_t lo,
+                   int64_t *out)
+{
+    const int64_t *v = NULL;
+    int64_t cnt = fy__attr_ints(nd, name, &v);
+    if (cnt > 0 && cnt != n)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        out[i] = cnt <= 0 ? def : v[i];
+        if (out[i] < lo || out[i] > (1 << 24))
+            return 0;
+    }
+    return 1;
+}
+
+/* Output sizes and pads as the reference's pooling geometry computes them. */
+static int geometry(const fy__node *nd, const fy_tensor *x, pool2d *p)
+{
+    int64_t k[2], st[2], dl[2], pads[4];
+    int64_t ceil_mode = fy__attr_int(nd, "ceil_mode", 0);
+    const int64_t *ks = NULL;
+    if (fy__attr_ints(nd, "kernel_shape", &ks) != 2 || !ints_or(nd, "kernel_shape", 2, 1, 1, k) ||
+        !ints_or(nd, "strides", 2, 1, 1, st) || !ints_or(nd, "dilations", 2, 1, 1, dl) ||
+        !ints_or(nd, "pads", 4, 0, 0, pads) || (ceil_mode != 0 && ceil_mode != 1) ||
+        fy__attr_int(nd, "storage_order", 0) != 0)
+        return 0;
+    const char *ap = fy__attr_str(nd, "auto_pad", "NOTSET");
+    int same = strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0;
+    int notset = !*ap || strcmp(ap, "NOTSET") == 0;
+    if (!same && !notset && strcmp(ap, "VALID") != 0)
+        return 0;
+    int64_t in[2] = {x->dims[2], x->dims[3]}, out[2];
+    for (int i = 0; i < 2; i++) {
+        int64_t dk = (k[i] - 1) * dl[i] + 1;
+        if (same) {
+            out[i] = (in[i] + st[i] - 1) / st[i];
+            int64_t total = (out[i] - 1) * st[i] + dk - in[i];
+            total = total < 0 ? 0 : total;
+            pads[i] = ap[5] == 'U' ? total / 2 : total - total / 2;
+            continue;
+        }
+        if (!notset)
+            pads[i] = pads[i + 2] = 0;
+        int64_t span = in[i] + pads[i] + pads[i + 2] - dk;
+        if (span < 0)
+            return 0;
+        out[i] = span / st[i] + 1;
+        if (ceil_mode && notset) {
+            out[i] = (span + st[i] - 1) / st[i] + 1;
+            if ((out[i] - 1) * st[i] >= in[i] + pads[i])
+                out[i]--;
+        }
+    }
+    *p = (pool2d){in[0], in[1], out[0], out[1],  k[0],    k[1], st[0],
+                  st[1], dl[0], dl[1],  pads[0], pads[1], NULL, NULL};
+    return 1;
+}
+
+/* Taps of window o on one axis inside [0, n): the first's input index and the count. */
+static int64_t taps(int64_t o, int64_t s, int64_t pad, int64_t d, int64_t k, int64_t n,
+                    int64_t *first)
+{
+    int64_t start = o * s - pad;
+    int64_t j0 = start < 0 ? (-start + d - 1) / d : 0;
+    int64_t j1 = n - 1 - start < 0 ? -1 : (n - 1 - start) / d;
+    j1 = j1 > k - 1 ? k - 1 : j1;
+    *first = start + j0 * d;
+    return j1 >= j0 ? j1 - j0 + 1 : 0;
+}
+
+/* Column windows are the same for every row and plane: computed once per call in
+ * chunks of this many output columns. */
+#define COLS 256
+
+static void max_planes(void *ctx, int64_t begin, int64_t end)
+{
+    const pool2d *p = ctx;
+    int64_t w0[COLS], wc[COLS];
+    for (int64_t c0 = 0; c0 < p->ow; c0 += COLS) {
+        int64_t cn = p->ow - c0 < COLS ? p->ow - c0 : COLS;
+        for (int64_t i = 0; i < cn; i++)
+            wc[i] = taps(c0 + i, p->sw, p->pl, p->dw, p->kw, p->w, &w0[i]);
+        for (int64_t pl = begin; pl < end; pl++) {
+            const float *xp = p->x + pl * p->h * p->w;
+            float *yp = p->y + pl * p->oh * p->ow + c0;
+            for (int64_t oy = 0; oy < p->oh; oy++) {
+                int64_t h0, hc = taps(oy, p->sh, p->pt, p->dh, p->kh, p->h, &h0);
+                for (int64_t i = 0; i < cn; i++) {
+                    /* v starts at the first tap; "xv > v ? xv : v" keeps the
+                     * reference's NaN behaviour and compiles to a branch-free max */
+                    float v = hc && wc[i] ? xp[h0 * p->w + w0[i]] : -INFINITY;
+                    for (int64_t a = 0; a < hc; a++) {
+                        const float *row = xp + (h0 + a * p->dh) * p->w + w0[i];
+                        for (int64_t b = 0; b < wc[i]; b++) {
+                            float xv = row[b * p->dw];
+                            v = xv > v ? xv : v;
+                        }
+                    }
+                    yp[oy * p->ow + i] = v;
+                }
+            }
+        }
+    }
+}
+
+static int op_maxpool(fy__op_ctx *c)
+{
+    const fy_tensor *x = fy__op_in(c, 0);
+    pool2d p;
+    if (!x || x->dtype != FY_DTYPE_F32 || x->rank != 4 || fy__op_wants_out(c, 1) ||
+        !geometry(c->node, x, &p)) {
+        const fy__op_def *d = fy__op_find_ref(c->node->domain, c->node->op_type);
+        return d ? d->run(c) : fy__op_fail(c, FY_EUNSUPPORTED, "no reference kernel");
+    }
+    int64_t dims[4] = {x->dims[0], x->dims[1], p.oh, p.ow};
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, 4, dims, c->diag);
+    if (rc != FY_OK || fy_tensor_numel(&c->out[0]) == 0)
+        return rc;
+    p.x = x->data;
+    p.y = c->out[0].data;
+    /* chunks of at least ~16k window taps, so waking a worker pays off */
+    int64_t per_plane = p.oh * p.ow * p.kh * p.kw + 1, grain = (16384 + per_plane - 1) / per_plane;
+    fy_pool_run(c->pool, x->dims[0] * x->dims[1], grain, max_planes, &p);
+    return FY_OK;
+}
+
+const fy__op_fast fy__ops_fast_pool[] = {
+    {{"MaxPool", "", op_maxpool}, NULL, NULL},
+    {{NULL, NULL, NULL}, NULL, NULL},
+};
