@@ -40,7 +40,6 @@ static void pb_free(void *ud, void *p)
     fy__free(p);
 }
 
-
 /* ---- wire-format pre-check ----
  * protobuf-c decodes nested messages recursively with no depth limit, so a file of
  * deeply nested messages could exhaust the stack. We walk the bytes first, guided
@@ -142,8 +141,10 @@ static int ext_data_read(loader *L, const Onnx__TensorProto *tp, fy_tensor *t, f
             errno = 0;
             unsigned long long v = strtoull(e->value, &endp, 10);
             if (errno || *endp || !*e->value || e->value[0] == '-')
-                return fy__diag_set(d, FY_EPARSE, "tensor '%s': external data %s '%s' is not a "
-                                                  "number", tname, e->key, e->value);
+                return fy__diag_set(d, FY_EPARSE,
+                                    "tensor '%s': external data %s '%s' is not a "
+                                    "number",
+                                    tname, e->key, e->value);
             if (e->key[0] == 'o')
                 offset = v;
             else
@@ -241,11 +242,27 @@ static int typed_check(fy_dtype dt, const Onnx__TensorProto *tp, int64_t numel, 
     size_t have;
     const char *field;
     switch (dt) {
-    case FY_DTYPE_F32: have = tp->n_float_data; field = "float_data"; break;
-    case FY_DTYPE_F64: have = tp->n_double_data; field = "double_data"; break;
-    case FY_DTYPE_I64: have = tp->n_int64_data; field = "int64_data"; break;
-    case FY_DTYPE_U32: case FY_DTYPE_U64: have = tp->n_uint64_data; field = "uint64_data"; break;
-    default: have = tp->n_int32_data; field = "int32_data"; break;
+    case FY_DTYPE_F32:
+        have = tp->n_float_data;
+        field = "float_data";
+        break;
+    case FY_DTYPE_F64:
+        have = tp->n_double_data;
+        field = "double_data";
+        break;
+    case FY_DTYPE_I64:
+        have = tp->n_int64_data;
+        field = "int64_data";
+        break;
+    case FY_DTYPE_U32:
+    case FY_DTYPE_U64:
+        have = tp->n_uint64_data;
+        field = "uint64_data";
+        break;
+    default:
+        have = tp->n_int32_data;
+        field = "int32_data";
+        break;
     }
     if (have != (uint64_t)numel)
         return fy__diag_set(d, FY_EPARSE,
@@ -263,9 +280,9 @@ static void typed_fill(fy_tensor *t, const Onnx__TensorProto *tp, int64_t numel)
         case FY_DTYPE_I64: ((int64_t *)t->data)[i] = tp->int64_data[i]; break;
         case FY_DTYPE_U32: ((uint32_t *)t->data)[i] = (uint32_t)tp->uint64_data[i]; break;
         case FY_DTYPE_U64: ((uint64_t *)t->data)[i] = tp->uint64_data[i]; break;
-        case FY_DTYPE_F16: case FY_DTYPE_BF16: case FY_DTYPE_U16:
-            ((uint16_t *)t->data)[i] = (uint16_t)tp->int32_data[i];
-            break;
+        case FY_DTYPE_F16:
+        case FY_DTYPE_BF16:
+        case FY_DTYPE_U16: ((uint16_t *)t->data)[i] = (uint16_t)tp->int32_data[i]; break;
         case FY_DTYPE_I16: ((int16_t *)t->data)[i] = (int16_t)tp->int32_data[i]; break;
         case FY_DTYPE_I32: ((int32_t *)t->data)[i] = tp->int32_data[i]; break;
         case FY_DTYPE_I8: ((int8_t *)t->data)[i] = (int8_t)tp->int32_data[i]; break;
@@ -276,14 +293,25 @@ static void typed_fill(fy_tensor *t, const Onnx__TensorProto *tp, int64_t numel)
     }
 }
 
+/* raw_data at least this big is taken over rather than copied (below it a copy is
+ * cheaper than keeping protobuf-c's allocation granularity in mind). */
+#define STEAL_MIN_BYTES 4096
+
+static int host_little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const uint8_t *)&one == 1;
+}
+
 static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *out)
 {
     fy_diag *d = L->d;
     const char *tname = tp->name ? tp->name : "";
     fy_dtype dt = tp->has_data_type ? (fy_dtype)tp->data_type : FY_DTYPE_UNDEFINED;
     if (fy_dtype_size(dt) == 0)
-        return fy__diag_set(d, FY_EUNSUPPORTED, "tensor '%s': element type %d (%s) is not supported",
-                            tname, tp->has_data_type ? tp->data_type : 0, fy_dtype_name(dt));
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "tensor '%s': element type %d (%s) is not supported", tname,
+                            tp->has_data_type ? tp->data_type : 0, fy_dtype_name(dt));
     if (tp->segment)
         return fy__diag_set(d, FY_EUNSUPPORTED, "tensor '%s': segmented tensors are not supported",
                             tname);
@@ -311,11 +339,26 @@ static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         rc = ext_data_read(L, tp, &t, dt, rank, dims, nbytes, tname);
     } else if (tp->has_raw_data) {
-        if (tp->raw_data.len != nbytes)
-            rc = fy__diag_set(d, FY_EPARSE, "tensor '%s': raw_data has %zu bytes but its shape needs %zu",
-                              tname, tp->raw_data.len, nbytes);
-        else if ((rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK && nbytes)
+        if (tp->raw_data.len != nbytes) {
+            rc = fy__diag_set(d, FY_EPARSE,
+                              "tensor '%s': raw_data has %zu bytes but its shape needs %zu", tname,
+                              tp->raw_data.len, nbytes);
+        } else if (nbytes >= STEAL_MIN_BYTES && host_little_endian()) {
+            /* Take protobuf-c's decoded copy (allocated by pb_alloc, so ours to free)
+             * instead of copying it: one copy of the weights fewer at the peak. The
+             * message is freed right after conversion and no longer owns it. */
+            Onnx__TensorProto *mut = (Onnx__TensorProto *)tp;
+            t.dtype = dt;
+            t.rank = rank;
+            memcpy(t.dims, dims, (size_t)rank * sizeof *dims);
+            t.data = mut->raw_data.data;
+            t.owns = 1;
+            mut->raw_data.data = NULL;
+            mut->raw_data.len = 0;
+            mut->has_raw_data = 0;
+        } else if ((rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK && nbytes) {
             memcpy(t.data, tp->raw_data.data, nbytes);
+        }
     } else if ((rc = typed_check(dt, tp, numel, tname, d)) == FY_OK &&
                (rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK) {
         typed_fill(&t, tp, numel);
@@ -330,7 +373,10 @@ static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *
 
 /* ---- graphs ---- */
 
-static char *dup_name(const char *s) { return fy__strdup(s ? s : ""); }
+static char *dup_name(const char *s)
+{
+    return fy__strdup(s ? s : "");
+}
 
 static int check_name(loader *L, const char *s, const char *what)
 {
@@ -411,16 +457,26 @@ static int convert_attr(loader *L, fy__graph *g, fy__node *nd, const Onnx__Attri
                             nd->name, nd->op_type, ap->name);
     int type = ap->has_type ? (int)ap->type : 0;
     if (type == 0) { /* IR < 3 models may leave the type out: infer it from the field set */
-        if (ap->has_f) type = FY_ATTR_FLOAT;
-        else if (ap->has_i) type = FY_ATTR_INT;
-        else if (ap->has_s) type = FY_ATTR_STRING;
-        else if (ap->t) type = FY_ATTR_TENSOR;
-        else if (ap->g) type = FY_ATTR_GRAPH;
-        else if (ap->n_floats) type = FY_ATTR_FLOATS;
-        else if (ap->n_ints) type = FY_ATTR_INTS;
-        else if (ap->n_strings) type = FY_ATTR_STRINGS;
-        else if (ap->n_tensors) type = FY_ATTR_TENSORS;
-        else if (ap->n_graphs) type = FY_ATTR_GRAPHS;
+        if (ap->has_f)
+            type = FY_ATTR_FLOAT;
+        else if (ap->has_i)
+            type = FY_ATTR_INT;
+        else if (ap->has_s)
+            type = FY_ATTR_STRING;
+        else if (ap->t)
+            type = FY_ATTR_TENSOR;
+        else if (ap->g)
+            type = FY_ATTR_GRAPH;
+        else if (ap->n_floats)
+            type = FY_ATTR_FLOATS;
+        else if (ap->n_ints)
+            type = FY_ATTR_INTS;
+        else if (ap->n_strings)
+            type = FY_ATTR_STRINGS;
+        else if (ap->n_tensors)
+            type = FY_ATTR_TENSORS;
+        else if (ap->n_graphs)
+            type = FY_ATTR_GRAPHS;
     }
     a->type = (fy__attr_type)type;
     switch (type) {
@@ -521,8 +577,8 @@ static int link_outer(loader *L, fy__graph *g, fy__node *nd, const fy__graph *su
     return FY_OK;
 }
 
-static int convert_node(loader *L, fy__graph *g, const Onnx__NodeProto *np, fy__node *nd,
-                        int depth, const fy_model *m)
+static int convert_node(loader *L, fy__graph *g, const Onnx__NodeProto *np, fy__node *nd, int depth,
+                        const fy_model *m)
 {
     fy_diag *d = L->d;
     int rc;
@@ -542,8 +598,9 @@ static int convert_node(loader *L, fy__graph *g, const Onnx__NodeProto *np, fy__
         if (*nd->domain)
             ver = 1; /* vendor domains are often not imported by exporters */
         else
-            return fy__diag_set(d, FY_EPARSE, "node '%s' (%s): the model imports no opset for "
-                                              "the default domain",
+            return fy__diag_set(d, FY_EPARSE,
+                                "node '%s' (%s): the model imports no opset for "
+                                "the default domain",
                                 nd->name, nd->op_type);
     }
     nd->opset = (int)ver;
@@ -605,8 +662,8 @@ static int convert_graph(loader *L, const Onnx__GraphProto *gp, fy__graph *paren
     if (depth > FY_GRAPH_MAX_DEPTH)
         return fy__diag_set(d, FY_ELIMIT, "subgraphs nested deeper than %d", FY_GRAPH_MAX_DEPTH);
     if (gp->n_node > FY_GRAPH_MAX_NODES)
-        return fy__diag_set(d, FY_ELIMIT, "graph has %zu nodes, above the limit of %d",
-                            gp->n_node, FY_GRAPH_MAX_NODES);
+        return fy__diag_set(d, FY_ELIMIT, "graph has %zu nodes, above the limit of %d", gp->n_node,
+                            FY_GRAPH_MAX_NODES);
     if (gp->n_sparse_initializer)
         return fy__diag_set(d, FY_EUNSUPPORTED, "sparse initializers are not supported");
     fy__graph *g = fy__calloc(1, sizeof *g);
@@ -674,7 +731,8 @@ static int convert_graph(loader *L, const Onnx__GraphProto *gp, fy__graph *paren
             rc = id;
             goto fail;
         }
-        if (!g->values[id].init && (rc = set_value_info(L, &g->values[id], gp->value_info[i])) != FY_OK)
+        if (!g->values[id].init &&
+            (rc = set_value_info(L, &g->values[id], gp->value_info[i])) != FY_OK)
             goto fail;
     }
     for (size_t i = 0; i < gp->n_output; i++) {
@@ -819,8 +877,11 @@ fail:
     return rc;
 }
 
+/* owned: where buf is ours (NULL when the bytes are the caller's); it is freed and
+ * cleared as soon as buf is decoded, so the file and its decoded copy are not both
+ * held while the IR is built. */
 static int load_bytes(fy_model **out, const void *buf, size_t len, const char *base_dir,
-                      const fy_load_opts *opts, fy_diag *d)
+                      const fy_load_opts *opts, unsigned char **owned, fy_diag *d)
 {
     size_t max = opts && opts->max_bytes ? opts->max_bytes : FY_MODEL_MAX_BYTES;
     if (len > max)
@@ -828,8 +889,8 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
     if (len == 0)
         return fy__diag_set(d, FY_EPARSE, "invalid model: the file is empty");
     uint64_t decoded = 0;
-    int rc = wire_check(buf, (const uint8_t *)buf + len, &onnx__model_proto__descriptor, 0,
-                        &decoded, d);
+    int rc =
+        wire_check(buf, (const uint8_t *)buf + len, &onnx__model_proto__descriptor, 0, &decoded, d);
     if (rc != FY_OK) {
         char tmp[sizeof d->msg];
         if (d) {
@@ -841,6 +902,10 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
     int oom = 0;
     ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, &oom};
     Onnx__ModelProto *mp = onnx__model_proto__unpack(&pb_allocator, len, buf);
+    if (owned) { /* decoded: the bytes are no longer needed */
+        fy__free(*owned);
+        *owned = NULL;
+    }
     if (!mp && oom)
         return fy__diag_set(d, FY_ENOMEM, "out of memory decoding the model");
     if (!mp)
@@ -857,7 +922,7 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
 int fy_model_load_buffer(fy_model **out, const void *buf, size_t len, const char *base_dir,
                          const fy_load_opts *opts, fy_diag *d)
 {
-    return load_bytes(out, buf, len, base_dir, opts, d);
+    return load_bytes(out, buf, len, base_dir, opts, NULL, d);
 }
 
 int fy_model_load(fy_model **out, const char *path, const fy_load_opts *opts, fy_diag *d)
@@ -877,8 +942,8 @@ int fy_model_load(fy_model **out, const char *path, const fy_load_opts *opts, fy
     else
         dir[0] = 0;
     fy_model *m = NULL;
-    rc = load_bytes(&m, buf, len, dir[0] ? dir : NULL, opts, d);
-    fy__free(buf);
+    rc = load_bytes(&m, buf, len, dir[0] ? dir : NULL, opts, &buf, d);
+    fy__free(buf); /* NULL unless loading stopped before decoding */
     if (rc != FY_OK) {
         if (d) {
             char tmp[sizeof d->msg];
