@@ -40,6 +40,7 @@ static void pb_free(void *ud, void *p)
     fy__free(p);
 }
 
+
 /* ---- wire-format pre-check ----
  * protobuf-c decodes nested messages recursively with no depth limit, so a file of
  * deeply nested messages could exhaust the stack. We walk the bytes first, guided
@@ -141,10 +142,8 @@ static int ext_data_read(loader *L, const Onnx__TensorProto *tp, fy_tensor *t, f
             errno = 0;
             unsigned long long v = strtoull(e->value, &endp, 10);
             if (errno || *endp || !*e->value || e->value[0] == '-')
-                return fy__diag_set(d, FY_EPARSE,
-                                    "tensor '%s': external data %s '%s' is not a "
-                                    "number",
-                                    tname, e->key, e->value);
+                return fy__diag_set(d, FY_EPARSE, "tensor '%s': external data %s '%s' is not a "
+                                                  "number", tname, e->key, e->value);
             if (e->key[0] == 'o')
                 offset = v;
             else
@@ -242,27 +241,11 @@ static int typed_check(fy_dtype dt, const Onnx__TensorProto *tp, int64_t numel, 
     size_t have;
     const char *field;
     switch (dt) {
-    case FY_DTYPE_F32:
-        have = tp->n_float_data;
-        field = "float_data";
-        break;
-    case FY_DTYPE_F64:
-        have = tp->n_double_data;
-        field = "double_data";
-        break;
-    case FY_DTYPE_I64:
-        have = tp->n_int64_data;
-        field = "int64_data";
-        break;
-    case FY_DTYPE_U32:
-    case FY_DTYPE_U64:
-        have = tp->n_uint64_data;
-        field = "uint64_data";
-        break;
-    default:
-        have = tp->n_int32_data;
-        field = "int32_data";
-        break;
+    case FY_DTYPE_F32: have = tp->n_float_data; field = "float_data"; break;
+    case FY_DTYPE_F64: have = tp->n_double_data; field = "double_data"; break;
+    case FY_DTYPE_I64: have = tp->n_int64_data; field = "int64_data"; break;
+    case FY_DTYPE_U32: case FY_DTYPE_U64: have = tp->n_uint64_data; field = "uint64_data"; break;
+    default: have = tp->n_int32_data; field = "int32_data"; break;
     }
     if (have != (uint64_t)numel)
         return fy__diag_set(d, FY_EPARSE,
@@ -280,9 +263,9 @@ static void typed_fill(fy_tensor *t, const Onnx__TensorProto *tp, int64_t numel)
         case FY_DTYPE_I64: ((int64_t *)t->data)[i] = tp->int64_data[i]; break;
         case FY_DTYPE_U32: ((uint32_t *)t->data)[i] = (uint32_t)tp->uint64_data[i]; break;
         case FY_DTYPE_U64: ((uint64_t *)t->data)[i] = tp->uint64_data[i]; break;
-        case FY_DTYPE_F16:
-        case FY_DTYPE_BF16:
-        case FY_DTYPE_U16: ((uint16_t *)t->data)[i] = (uint16_t)tp->int32_data[i]; break;
+        case FY_DTYPE_F16: case FY_DTYPE_BF16: case FY_DTYPE_U16:
+            ((uint16_t *)t->data)[i] = (uint16_t)tp->int32_data[i];
+            break;
         case FY_DTYPE_I16: ((int16_t *)t->data)[i] = (int16_t)tp->int32_data[i]; break;
         case FY_DTYPE_I32: ((int32_t *)t->data)[i] = tp->int32_data[i]; break;
         case FY_DTYPE_I8: ((int8_t *)t->data)[i] = (int8_t)tp->int32_data[i]; break;
@@ -309,9 +292,8 @@ static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *
     const char *tname = tp->name ? tp->name : "";
     fy_dtype dt = tp->has_data_type ? (fy_dtype)tp->data_type : FY_DTYPE_UNDEFINED;
     if (fy_dtype_size(dt) == 0)
-        return fy__diag_set(d, FY_EUNSUPPORTED,
-                            "tensor '%s': element type %d (%s) is not supported", tname,
-                            tp->has_data_type ? tp->data_type : 0, fy_dtype_name(dt));
+        return fy__diag_set(d, FY_EUNSUPPORTED, "tensor '%s': element type %d (%s) is not supported",
+                            tname, tp->has_data_type ? tp->data_type : 0, fy_dtype_name(dt));
     if (tp->segment)
         return fy__diag_set(d, FY_EUNSUPPORTED, "tensor '%s': segmented tensors are not supported",
                             tname);
@@ -340,9 +322,8 @@ static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *
         rc = ext_data_read(L, tp, &t, dt, rank, dims, nbytes, tname);
     } else if (tp->has_raw_data) {
         if (tp->raw_data.len != nbytes) {
-            rc = fy__diag_set(d, FY_EPARSE,
-                              "tensor '%s': raw_data has %zu bytes but its shape needs %zu", tname,
-                              tp->raw_data.len, nbytes);
+            rc = fy__diag_set(d, FY_EPARSE, "tensor '%s': raw_data has %zu bytes but its shape needs %zu",
+                              tname, tp->raw_data.len, nbytes);
         } else if (nbytes >= STEAL_MIN_BYTES && host_little_endian()) {
             /* Take protobuf-c's decoded copy (allocated by pb_alloc, so ours to free)
              * instead of copying it: one copy of the weights fewer at the peak. The
@@ -373,10 +354,7 @@ static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *
 
 /* ---- graphs ---- */
 
-static char *dup_name(const char *s)
-{
-    return fy__strdup(s ? s : "");
-}
+static char *dup_name(const char *s) { return fy__strdup(s ? s : ""); }
 
 static int check_name(loader *L, const char *s, const char *what)
 {
@@ -457,26 +435,16 @@ static int convert_attr(loader *L, fy__graph *g, fy__node *nd, const Onnx__Attri
                             nd->name, nd->op_type, ap->name);
     int type = ap->has_type ? (int)ap->type : 0;
     if (type == 0) { /* IR < 3 models may leave the type out: infer it from the field set */
-        if (ap->has_f)
-            type = FY_ATTR_FLOAT;
-        else if (ap->has_i)
-            type = FY_ATTR_INT;
-        else if (ap->has_s)
-            type = FY_ATTR_STRING;
-        else if (ap->t)
-            type = FY_ATTR_TENSOR;
-        else if (ap->g)
-            type = FY_ATTR_GRAPH;
-        else if (ap->n_floats)
-            type = FY_ATTR_FLOATS;
-        else if (ap->n_ints)
-            type = FY_ATTR_INTS;
-        else if (ap->n_strings)
-            type = FY_ATTR_STRINGS;
-        else if (ap->n_tensors)
-            type = FY_ATTR_TENSORS;
-        else if (ap->n_graphs)
-            type = FY_ATTR_GRAPHS;
+        if (ap->has_f) type = FY_ATTR_FLOAT;
+        else if (ap->has_i) type = FY_ATTR_INT;
+        else if (ap->has_s) type = FY_ATTR_STRING;
+        else if (ap->t) type = FY_ATTR_TENSOR;
+        else if (ap->g) type = FY_ATTR_GRAPH;
+        else if (ap->n_floats) type = FY_ATTR_FLOATS;
+        else if (ap->n_ints) type = FY_ATTR_INTS;
+        else if (ap->n_strings) type = FY_ATTR_STRINGS;
+        else if (ap->n_tensors) type = FY_ATTR_TENSORS;
+        else if (ap->n_graphs) type = FY_ATTR_GRAPHS;
     }
     a->type = (fy__attr_type)type;
     switch (type) {
@@ -577,8 +545,8 @@ static int link_outer(loader *L, fy__graph *g, fy__node *nd, const fy__graph *su
     return FY_OK;
 }
 
-static int convert_node(loader *L, fy__graph *g, const Onnx__NodeProto *np, fy__node *nd, int depth,
-                        const fy_model *m)
+static int convert_node(loader *L, fy__graph *g, const Onnx__NodeProto *np, fy__node *nd,
+                        int depth, const fy_model *m)
 {
     fy_diag *d = L->d;
     int rc;
@@ -598,9 +566,8 @@ static int convert_node(loader *L, fy__graph *g, const Onnx__NodeProto *np, fy__
         if (*nd->domain)
             ver = 1; /* vendor domains are often not imported by exporters */
         else
-            return fy__diag_set(d, FY_EPARSE,
-                                "node '%s' (%s): the model imports no opset for "
-                                "the default domain",
+            return fy__diag_set(d, FY_EPARSE, "node '%s' (%s): the model imports no opset for "
+                                              "the default domain",
                                 nd->name, nd->op_type);
     }
     nd->opset = (int)ver;
@@ -662,8 +629,8 @@ static int convert_graph(loader *L, const Onnx__GraphProto *gp, fy__graph *paren
     if (depth > FY_GRAPH_MAX_DEPTH)
         return fy__diag_set(d, FY_ELIMIT, "subgraphs nested deeper than %d", FY_GRAPH_MAX_DEPTH);
     if (gp->n_node > FY_GRAPH_MAX_NODES)
-        return fy__diag_set(d, FY_ELIMIT, "graph has %zu nodes, above the limit of %d", gp->n_node,
-                            FY_GRAPH_MAX_NODES);
+        return fy__diag_set(d, FY_ELIMIT, "graph has %zu nodes, above the limit of %d",
+                            gp->n_node, FY_GRAPH_MAX_NODES);
     if (gp->n_sparse_initializer)
         return fy__diag_set(d, FY_EUNSUPPORTED, "sparse initializers are not supported");
     fy__graph *g = fy__calloc(1, sizeof *g);
@@ -731,8 +698,7 @@ static int convert_graph(loader *L, const Onnx__GraphProto *gp, fy__graph *paren
             rc = id;
             goto fail;
         }
-        if (!g->values[id].init &&
-            (rc = set_value_info(L, &g->values[id], gp->value_info[i])) != FY_OK)
+        if (!g->values[id].init && (rc = set_value_info(L, &g->values[id], gp->value_info[i])) != FY_OK)
             goto fail;
     }
     for (size_t i = 0; i < gp->n_output; i++) {
@@ -889,8 +855,8 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
     if (len == 0)
         return fy__diag_set(d, FY_EPARSE, "invalid model: the file is empty");
     uint64_t decoded = 0;
-    int rc =
-        wire_check(buf, (const uint8_t *)buf + len, &onnx__model_proto__descriptor, 0, &decoded, d);
+    int rc = wire_check(buf, (const uint8_t *)buf + len, &onnx__model_proto__descriptor, 0,
+                        &decoded, d);
     if (rc != FY_OK) {
         char tmp[sizeof d->msg];
         if (d) {
