@@ -17,8 +17,9 @@ static const fy__op_def *const op_tables[] = {
                                            (src/engine/optimize.c) */
 };
 
-static const fy__op_fast *const fast_tables[] = {
-    fy__ops_fast_nn, fy__ops_fast_quant, fy__ops_fast_pool, fy__ops_fast_norm, fy__ops_fast_fused};
+static const fy__op_fast *const fast_tables[] = {fy__ops_fast_nn,    fy__ops_fast_quant,
+                                                 fy__ops_fast_pool,  fy__ops_fast_norm,
+                                                 fy__ops_fast_shape, fy__ops_fast_fused};
 #define N_FAST (sizeof fast_tables / sizeof fast_tables[0])
 
 static int matches(const fy__op_def *d, const char *domain, const char *op_type)

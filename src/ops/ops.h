@@ -80,6 +80,7 @@ extern const fy__op_fast fy__ops_fast_nn[];    /* fast/nn.c: Conv, Gemm, MatMul 
 extern const fy__op_fast fy__ops_fast_quant[]; /* fast/quant.c: int8 MatMul, dynamic quantization */
 extern const fy__op_fast fy__ops_fast_pool[];  /* fast/pool.c: MaxPool */
 extern const fy__op_fast fy__ops_fast_norm[];  /* fast/norm.c: LayerNormalization */
+extern const fy__op_fast fy__ops_fast_shape[]; /* fast/shape.c: Transpose */
 
 /* Look up an op, preferring a fast kernel; NULL if ferry has no kernel for it. */
 const fy__op_def *fy__op_find(const char *domain, const char *op_type);

@@ -246,6 +246,50 @@ static int layernorm_trial(fy_pool *pool, int t)
     return o.same;
 }
 
+static int transpose_trial(fy_pool *pool, int t)
+{
+    int rank = (int)irand(2, 4);
+    int64_t xd[4], perm[4] = {0, 1, 2, 3};
+    for (int i = 0; i < rank; i++)
+        xd[i] = irand(1, t % 5 ? 20 : 70);
+    for (int i = rank - 1; i > 0; i--) { /* a random permutation */
+        int sw = (int)irand(0, i);
+        int64_t tmp = perm[i];
+        perm[i] = perm[sw];
+        perm[sw] = tmp;
+    }
+    kh_node k;
+    kh_init(&k, "Transpose", 13);
+    if (t % 6)
+        kh_attr_ints(&k, "perm", perm, rank); /* else the default: reversed axes */
+    if (t % 3) {
+        fy_tensor x = rand_f32(rank, xd);
+        const fy_tensor *in[1] = {&x};
+        outcome o = fast_vs_ref(&k, 1, in, 0, pool);
+        fy_tensor_deinit(&x);
+        return o.same;
+    }
+    /* 8-byte elements, compared as bytes */
+    fy_tensor x = kh_alloc(FY_DTYPE_I64, rank, xd, NULL), yf, yr;
+    for (int64_t i = 0; i < fy_tensor_numel(&x); i++)
+        ((int64_t *)x.data)[i] = (int64_t)next_u64();
+    memset(&yf, 0, sizeof yf);
+    memset(&yr, 0, sizeof yr);
+    const fy_tensor *in[1] = {&x};
+    fy_diag d;
+    fy__op_ctx cf = {&k.node, 13, 1, in, 1, &yf, &d, NULL, NULL, pool};
+    fy__op_ctx cr = {&k.node, 13, 1, in, 1, &yr, &d, NULL, NULL, NULL};
+    int rf = fy__op_find("", "Transpose")->run(&cf),
+        rr = fy__op_find_ref("", "Transpose")->run(&cr);
+    int same = rf == FY_OK && rr == FY_OK && memcmp(yf.dims, yr.dims, sizeof yf.dims) == 0 &&
+               memcmp(yf.data, yr.data, fy_tensor_nbytes(&yr)) == 0;
+    fast_runs += rf == FY_OK;
+    fy_tensor_deinit(&x);
+    fy_tensor_deinit(&yf);
+    fy_tensor_deinit(&yr);
+    return same;
+}
+
 TEST(conv_matches_reference)
 {
     sweep_valid(conv_trial, 120);
@@ -257,6 +301,10 @@ TEST(gemm_matches_reference)
 TEST(layernorm_matches_reference)
 {
     sweep_valid(layernorm_trial, 150);
+}
+TEST(transpose_matches_reference)
+{
+    sweep_valid(transpose_trial, 150);
 }
 TEST(maxpool_matches_reference)
 {
@@ -339,6 +387,7 @@ int main(void)
     RUN(matmul_matches_reference);
     RUN(maxpool_matches_reference);
     RUN(layernorm_matches_reference);
+    RUN(transpose_matches_reference);
     RUN(bad_inputs_fail_like_the_reference);
     RUN(conv_with_residual_and_activation);
     return TEST_SUMMARY();

@@ -190,19 +190,29 @@ T256 INLINE void qk_avx2(const int mr, int64_t kgn, const uint32_t *a, const voi
                              int64_t ldc, int nr, int acc)                                         \
     {                                                                                              \
         qk_vnni(n, kgn, a, b, c, ldc, nr, acc);                                                    \
-    }
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= MR_VNNI, "row count")
 #define QA(n)                                                                                      \
     T256 static void qa_##n(int64_t kgn, const uint32_t *a, const void *b, int32_t *c,             \
                             int64_t ldc, int nr, int acc)                                          \
     {                                                                                              \
         qk_avx2(n, kgn, a, b, c, ldc, nr, acc);                                                    \
-    }
-QV(1)
-QV(2)
-QV(3)
-QV(4)
-QV(5) QV(6) QV(7) QV(8) QA(1) QA(2) QA(3) QA(4) static const qkern k_vnni[MR_VNNI + 1] = {
-    NULL, qv_1, qv_2, qv_3, qv_4, qv_5, qv_6, qv_7, qv_8};
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= MR_W, "row count")
+/* One instantiation per row count. */
+QV(1);
+QV(2);
+QV(3);
+QV(4);
+QV(5);
+QV(6);
+QV(7);
+QV(8);
+QA(1);
+QA(2);
+QA(3);
+QA(4);
+static const qkern k_vnni[MR_VNNI + 1] = {NULL, qv_1, qv_2, qv_3, qv_4, qv_5, qv_6, qv_7, qv_8};
 static const qkern k_avx2[MR_W + 1] = {NULL, qa_1, qa_2, qa_3, qa_4};
 #endif
 

@@ -3,7 +3,6 @@
  * B packed by prepare), and DynamicQuantizeLinear. Per-tensor zero points and
  * scales for A, per-tensor or per-column for B; the rest goes to the reference. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../../core/core.h"
@@ -63,7 +62,7 @@ static fy__qpacked *pack_b(const fy_tensor *b, const fy_tensor *zp, int *rc)
     if (!is_q8(b) || b->rank != 2)
         return NULL;
     int64_t K = b->dims[0], N = b->dims[1];
-    int32_t *zv = malloc((size_t)(N + 1) * sizeof *zv);
+    int32_t *zv = fy__malloc((size_t)(N + 1) * sizeof *zv);
     fy__qpacked *p = NULL;
     if (!zv) {
         *rc = FY_ENOMEM;
@@ -73,7 +72,7 @@ static fy__qpacked *pack_b(const fy_tensor *b, const fy_tensor *zp, int *rc)
     if (zn > 0 &&
         fy__qpack_b(&p, K, N, b->data, b->dtype == FY_DTYPE_I8, N, 1, zp ? zv : NULL, zn) != FY_OK)
         *rc = FY_ENOMEM;
-    free(zv);
+    fy__free(zv);
     return p;
 }
 
@@ -182,14 +181,17 @@ static int op_qlinear_matmul(fy__op_ctx *c)
     if (!pb)
         return rc != FY_OK ? fy__op_fail(c, rc, "out of memory packing B") : ref_run(c);
     const int64_t K = b->dims[0], N = b->dims[1], M = fy__dims_prod(a->dims, 0, a->rank - 1);
-    int32_t *acc = malloc((size_t)(M * N + 1) * sizeof *acc);
-    float *mult = malloc((size_t)(N + 1) * sizeof *mult);
+    int32_t *acc = NULL;
+    float *mult = NULL;
+    /* the output first: its allocation checks the size (acc is 4 bytes per output) */
+    if ((rc = fy_tensor_alloc(&c->out[0], odt, a->rank, dims, c->diag)) != FY_OK)
+        goto done;
+    acc = fy__malloc((size_t)(M * N + 1) * sizeof *acc);
+    mult = fy__malloc((size_t)(N + 1) * sizeof *mult);
     if (!acc || !mult) {
         rc = fy__op_fail(c, FY_ENOMEM, "out of memory for %lld outputs", (long long)(M * N));
         goto done;
     }
-    if ((rc = fy_tensor_alloc(&c->out[0], odt, a->rank, dims, c->diag)) != FY_OK)
-        goto done;
     if (K == 0)
         memset(acc, 0, (size_t)(M * N) * sizeof *acc);
     else
@@ -211,8 +213,8 @@ static int op_qlinear_matmul(fy__op_ctx *c)
                 ((int8_t *)c->out[0].data)[m * N + n] = (int8_t)v;
         }
 done:
-    free(acc);
-    free(mult);
+    fy__free(acc);
+    fy__free(mult);
     fy__qpacked_free(own);
     return rc;
 }
@@ -240,7 +242,7 @@ static fy__qpacked *pack_w(const fy__node *nd, const fy_tensor *w, const fy_tens
     int64_t K = s.c * s.kh * s.kw, nz = wz ? fy_tensor_numel(wz) : 1;
     if (wz && (wz->dtype != w->dtype || (nz != 1 && (wz->rank != 1 || nz != s.m))))
         return NULL;
-    int32_t *zv = malloc((size_t)(s.m + 1) * sizeof *zv);
+    int32_t *zv = fy__malloc((size_t)(s.m + 1) * sizeof *zv);
     fy__qpacked *p = NULL;
     if (!zv) {
         *rc = FY_ENOMEM;
@@ -251,7 +253,7 @@ static fy__qpacked *pack_w(const fy__node *nd, const fy_tensor *w, const fy_tens
     if (fy__qpack_b(&p, K, s.m, w->data, w->dtype == FY_DTYPE_I8, 1, K, wz ? zv : NULL, nz) !=
         FY_OK)
         *rc = FY_ENOMEM;
-    free(zv);
+    fy__free(zv);
     return p;
 }
 
@@ -359,8 +361,8 @@ static int qconv_run(fy__op_ctx *c, const qconv_io *io, fy_dtype odt, qconv_out 
     int64_t dims[4] = {s.n, s.m, s.oh, s.ow};
     int64_t rows = QCONV_CHUNK / (K + 4 * s.m + 1);
     rows = rows < 1 ? 1 : rows > P ? P : rows; /* im2col rows per chunk */
-    uint8_t *a = malloc((size_t)(rows * K + 1));
-    int32_t *acc = malloc((size_t)(rows * s.m + 1) * sizeof *acc);
+    uint8_t *a = fy__malloc((size_t)(rows * K + 1));
+    int32_t *acc = fy__malloc((size_t)(rows * s.m + 1) * sizeof *acc);
     if (!a || !acc) {
         *rc = fy__op_fail(c, FY_ENOMEM, "out of memory for the im2col of %lld positions",
                           (long long)rows);
@@ -378,8 +380,8 @@ static int qconv_run(fy__op_ctx *c, const qconv_io *io, fy_dtype odt, qconv_out 
                 qconv_store(o, &s, n, p0, pc, acc);
             }
     }
-    free(a);
-    free(acc);
+    fy__free(a);
+    fy__free(acc);
     fy__qpacked_free(own);
     return 1;
 }
@@ -400,7 +402,7 @@ static int op_qlinear_conv(fy__op_ctx *c)
         (ws->rank > 1) || !is_q8(yz) || fy_tensor_numel(yz) != 1 ||
         (b && (b->dtype != FY_DTYPE_I32 || b->rank != 1 || b->dims[0] != M)))
         return ref_run(c);
-    float *mult = malloc((size_t)(M + 1) * sizeof *mult);
+    float *mult = fy__malloc((size_t)(M + 1) * sizeof *mult);
     if (!mult)
         return fy__op_fail(c, FY_ENOMEM, "out of memory");
     /* As the reference: the multiplier in float32, the product in double. */
@@ -410,7 +412,7 @@ static int op_qlinear_conv(fy__op_ctx *c)
         mult[m] = xsv * ((const float *)ws->data)[nws == 1 ? 0 : m] / ysv;
     qconv_out o = {NULL, b ? b->data : NULL, mult, (int32_t)fy__get_i64(yz, 0)};
     int rc, taken = qconv_run(c, &IO_QLINEAR_CONV, yz->dtype, &o, &rc);
-    free(mult);
+    fy__free(mult);
     return taken ? rc : ref_run(c);
 }
 

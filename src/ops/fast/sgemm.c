@@ -3,7 +3,6 @@
  * register-blocked microkernel streams through (the BLIS/GotoBLAS scheme), C is
  * cut into MC x NC blocks run in parallel on the pool, and the epilogue (bias,
  * residual, activation) is applied to each microtile while it is still in L1. */
-#include <math.h>
 #include <string.h>
 
 #include "../../core/core.h"
@@ -106,26 +105,39 @@ T256 INLINE void k256(const int mr, int64_t kc, const float *a, const float *b, 
                               int nr, int acc)                                                     \
     {                                                                                              \
         k512(n, kc, a, b, c, ldc, nr, acc);                                                        \
-    }
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= FY_MR512, "row count")
 #define K256(n)                                                                                    \
     T256 static void k256_##n(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,   \
                               int nr, int acc)                                                     \
     {                                                                                              \
         k256(n, kc, a, b, c, ldc, nr, acc);                                                        \
-    }
-K512(1)
-K512(2)
-K512(3)
-K512(4)
-K512(5)
-K512(6)
-K512(7)
-K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= FY_MR256, "row count")
+/* One instantiation per row count. */
+K512(1);
+K512(2);
+K512(3);
+K512(4);
+K512(5);
+K512(6);
+K512(7);
+K512(8);
+K512(9);
+K512(10);
+K512(11);
+K512(12);
+K256(1);
+K256(2);
+K256(3);
+K256(4);
+K256(5);
+K256(6);
 #endif
 
-    /* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
-    static void kc_any(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
-                       int nr, int acc)
+/* Portable C: 4 x 8 tile; compilers vectorize the inner loop with the baseline ISA. */
+static void kc_any(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
+                   int nr, int acc)
 {
     float t[FY_MRC][FY_NRC] = {{0}};
     for (int64_t k = 0; k < kc; k++) {
@@ -145,11 +157,12 @@ K512(8) K512(9) K512(10) K512(11) K512(12) K256(1) K256(2) K256(3) K256(4) K256(
                        int acc)                                                                    \
     {                                                                                              \
         kc_any(kc, a, b, c, ldc, n, nr, acc);                                                      \
-    }
-KC_(1)
-KC_(2)
-KC_(3)
-KC_(4)
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= FY_MRC, "row count")
+KC_(1);
+KC_(2);
+KC_(3);
+KC_(4);
 
 static const fy__kset kset_c = {FY_ISA_C, FY_MRC, FY_NRC, {NULL, kc_1, kc_2, kc_3, kc_4}};
 #if FY_X86
