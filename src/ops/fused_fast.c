@@ -17,6 +17,7 @@
 #include "../core/pool.h"
 #include "fast/fast.h"
 #include "fast/fast_int.h"
+#include "fast/fast_ops.h"
 #include "fused.h"
 
 typedef struct mm_state {
@@ -329,6 +330,20 @@ static void conv_release(void *state)
         f->release(state);
 }
 
+/* The output shape of the Conv, if the fast path's geometry covers it. */
+static int conv_out_shape(const fy__op_ctx *c, int64_t *dims)
+{
+    const fy_tensor *x = fy__op_in(c, 0), *w = fy__op_in(c, 1);
+    fy__conv_shape s;
+    if (!x || !w || !fy__conv_weights(c->node, w, &s) || !fy__conv_geometry(c->node, x, &s))
+        return 0;
+    dims[0] = s.n;
+    dims[1] = s.m;
+    dims[2] = s.oh;
+    dims[3] = s.ow;
+    return 1;
+}
+
 static int run_conv(fy__op_ctx *c)
 {
     const fy__op_fast *f = fast_conv();
@@ -342,8 +357,16 @@ static int run_conv(fy__op_ctx *c)
     fy__op_ctx cc = *c;
     cc.node = &conv;
     cc.n_in = c->n_in < 3 ? c->n_in : 3;
-    int rc = f->op.run(&cc);
-    if (rc != FY_OK)
+    int64_t dims[4];
+    int rc = FY_OK;
+    /* Residual and activation inside the convolution's GEMM epilogue, while each
+     * tile is in registers, when the residual is shaped like the output. */
+    if (!z || (z->dtype == FY_DTYPE_F32 && conv_out_shape(c, dims) && same_shape(z, 4, dims))) {
+        ep.residual = z ? z->data : NULL;
+        if (fy__fast_conv(&cc, &ep, &rc))
+            return rc;
+    }
+    if ((rc = f->op.run(&cc)) != FY_OK)
         return rc;
     fy_tensor *y = &c->out[0];
     if (y->dtype != FY_DTYPE_F32 ||

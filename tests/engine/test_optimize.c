@@ -124,6 +124,33 @@ TEST(conv_batchnorm_relu_becomes_one_fused_conv)
     FY_CHECK(r.max_diff < 1e-5);
 }
 
+/* ResNet's block end: Conv + Add(skip) + Relu, the skip computed at run time. */
+TEST(conv_residual_relu_fuses_with_the_skip_as_fourth_input)
+{
+    static const int64_t dx[4] = {2, 3, 6, 6}, dw[4] = {2, 3, 3, 3}, dy[4] = {2, 2, 6, 6};
+    static const int64_t db[1] = {2};
+    float w[54], b[2] = {0.1f, -0.2f}, xv[216], zv[144];
+    fill(w, 54, 22);
+    fill(xv, 216, 23);
+    fill(zv, 144, 24);
+    gb g;
+    gb_init(&g, "conv_residual");
+    gb_input(&g, "x", FY_DTYPE_F32, 4, dx);
+    gb_input(&g, "z", FY_DTYPE_F32, 4, dy);
+    gb_init_f32(&g, "w", 4, dw, w, 54);
+    gb_init_f32(&g, "b", 1, db, b, 2);
+    int c = gb_node(&g, "Conv", 3, 1, "x", "w", "b", "c");
+    gb_attr_ints(&g, c, "pads", 4, (int64_t)1, (int64_t)1, (int64_t)1, (int64_t)1);
+    gb_node(&g, "Add", 2, 1, "z", "c", "s");
+    gb_node(&g, "Relu", 1, 1, "s", "y");
+    gb_output(&g, "y", FY_DTYPE_F32, 4, dy);
+    fy_tensor in[2] = {kh_f32(xv, 4, dx), kh_f32(zv, 4, dy)};
+    result r = check_graph(&g, 13, 2, in, 1);
+    FY_CHECK(r.ok);
+    FY_CHECK_STR(r.ops, "FusedConv");
+    FY_CHECK(r.max_diff == 0);
+}
+
 /* MatMul + Add(bias) + the erf GELU, as PyTorch exports nn.Linear + nn.GELU. */
 TEST(matmul_bias_erf_gelu_becomes_one_fused_matmul)
 {
@@ -425,6 +452,7 @@ TEST(allocation_failures_while_optimizing_are_enomem)
 int main(void)
 {
     RUN(conv_batchnorm_relu_becomes_one_fused_conv);
+    RUN(conv_residual_relu_fuses_with_the_skip_as_fourth_input);
     RUN(matmul_bias_erf_gelu_becomes_one_fused_matmul);
     RUN(tanh_gelu_is_recognized);
     RUN(layernorm_decomposition_becomes_layernormalization);
