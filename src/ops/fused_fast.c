@@ -161,6 +161,33 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const 
     return r;
 }
 
+/* out[0..4) = dot(a, w + r * ldw) for the four rows r: a is loaded once for four
+ * rows and eight accumulators keep the FMA units busy. */
+__attribute__((target("avx2,fma"))) static void dot4_avx2(const float *a, const float *w,
+                                                          int64_t ldw, int64_t K, float *out)
+{
+    __m256 s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m256 x0 = _mm256_loadu_ps(a + k), x1 = _mm256_loadu_ps(a + k + 8);
+        for (int r = 0; r < 4; r++) {
+            s[2 * r] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w + r * ldw + k), s[2 * r]);
+            s[2 * r + 1] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w + r * ldw + k + 8), s[2 * r + 1]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        float lane[8];
+        _mm256_storeu_ps(lane, _mm256_add_ps(s[2 * r], s[2 * r + 1]));
+        float v = ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                  ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        for (int64_t j = k; j < K; j++)
+            v += a[j] * w[r * ldw + j];
+        out[r] = v;
+    }
+}
+
 /* y[0..64) = sum_k a[k] w[k * ldw + 0..64) */
 __attribute__((target("avx2,fma"))) static void axpy64_avx2(const float *a, const float *w,
                                                             int64_t ldw, int64_t K, float *y)
@@ -192,7 +219,12 @@ static void gemv_cols(void *ctx, int64_t begin, int64_t end)
         for (int64_t m = 0; m < j->M; m++) {
             const float *a = j->a + m * j->lda;
             if (s->rsw == 1) { /* W stored N x K (Gemm transB): one dot product per column */
-                for (int64_t c = 0; c < cols; c++) {
+                int64_t c = 0;
+#if HAVE_SSE
+                for (; avx2 && c + 4 <= cols; c += 4)
+                    dot4_avx2(a, s->w + (n0 + c) * s->csw, s->csw, s->K, acc + c);
+#endif
+                for (; c < cols; c++) {
                     const float *wc = s->w + (n0 + c) * s->csw;
 #if HAVE_SSE
                     acc[c] = avx2 ? dot_avx2(a, wc, s->K) : dot_c(a, wc, s->K);
