@@ -27,7 +27,7 @@ FUZZ_SRC = $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_REPLAY = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%_replay,$(FUZZ_SRC))
 
 .PHONY: all deps build test unit conformance san fuzz fuzz-replay demo deploy-demo clean format \
-        format-check lint check bench bench-serve
+        format-check lint check bench bench-serve bench-engine
 
 all: build
 build: $(BUILD)/ferry $(TEST_BIN) $(FUZZ_REPLAY)
@@ -123,6 +123,8 @@ bench: deps
 	@bench/fashion_eval.sh $(BUILD)
 bench-serve:
 	@bench/serve/run.sh $(BUILD)
+bench-engine:
+	@bench/engine/run.sh $(BUILD)
 
 clean:
 	rm -rf build build-san

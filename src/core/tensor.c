@@ -10,19 +10,10 @@
 size_t fy_dtype_size(fy_dtype dt)
 {
     switch (dt) {
-    case FY_DTYPE_F32:
-    case FY_DTYPE_I32:
-    case FY_DTYPE_U32: return 4;
-    case FY_DTYPE_U8:
-    case FY_DTYPE_I8:
-    case FY_DTYPE_BOOL: return 1;
-    case FY_DTYPE_U16:
-    case FY_DTYPE_I16:
-    case FY_DTYPE_F16:
-    case FY_DTYPE_BF16: return 2;
-    case FY_DTYPE_I64:
-    case FY_DTYPE_U64:
-    case FY_DTYPE_F64: return 8;
+    case FY_DTYPE_F32: case FY_DTYPE_I32: case FY_DTYPE_U32: return 4;
+    case FY_DTYPE_U8: case FY_DTYPE_I8: case FY_DTYPE_BOOL: return 1;
+    case FY_DTYPE_U16: case FY_DTYPE_I16: case FY_DTYPE_F16: case FY_DTYPE_BF16: return 2;
+    case FY_DTYPE_I64: case FY_DTYPE_U64: case FY_DTYPE_F64: return 8;
     default: return 0;
     }
 }
@@ -31,10 +22,10 @@ static const struct {
     fy_dtype dt;
     const char *name;
 } dtype_names[] = {
-    {FY_DTYPE_F32, "float32"}, {FY_DTYPE_U8, "uint8"},      {FY_DTYPE_I8, "int8"},
-    {FY_DTYPE_U16, "uint16"},  {FY_DTYPE_I16, "int16"},     {FY_DTYPE_I32, "int32"},
+    {FY_DTYPE_F32, "float32"}, {FY_DTYPE_U8, "uint8"},   {FY_DTYPE_I8, "int8"},
+    {FY_DTYPE_U16, "uint16"},  {FY_DTYPE_I16, "int16"},  {FY_DTYPE_I32, "int32"},
     {FY_DTYPE_I64, "int64"},   {FY_DTYPE_STRING, "string"}, {FY_DTYPE_BOOL, "bool"},
-    {FY_DTYPE_F16, "float16"}, {FY_DTYPE_F64, "float64"},   {FY_DTYPE_U32, "uint32"},
+    {FY_DTYPE_F16, "float16"}, {FY_DTYPE_F64, "float64"}, {FY_DTYPE_U32, "uint32"},
     {FY_DTYPE_U64, "uint64"},  {FY_DTYPE_BF16, "bfloat16"},
 };
 
@@ -88,11 +79,11 @@ int fy_shape_nbytes(fy_dtype dt, int rank, const int64_t *dims, size_t *out, fy_
             return fy__diag_set(d, FY_EINVAL, "tensor dimension %d is negative (%lld)", i,
                                 (long long)dims[i]);
         if (fy__mul_overflow_u64(n, (uint64_t)dims[i], &n) || n > FY_TENSOR_MAX_BYTES)
-            return fy__diag_set(
-                d, FY_ELIMIT,
-                "tensor of %s with dimension %d = %lld is larger than the %llu-byte "
-                "limit",
-                fy_dtype_name(dt), i, (long long)dims[i], (unsigned long long)FY_TENSOR_MAX_BYTES);
+            return fy__diag_set(d, FY_ELIMIT,
+                                "tensor of %s with dimension %d = %lld is larger than the %llu-byte "
+                                "limit",
+                                fy_dtype_name(dt), i, (long long)dims[i],
+                                (unsigned long long)FY_TENSOR_MAX_BYTES);
     }
     *out = (size_t)n;
     return FY_OK;

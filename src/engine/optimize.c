@@ -915,8 +915,10 @@ static int fuse_node(fy__opt *o, int i, fy__opt_stats *st)
         kill_[nk++] = last;
         last = ia, y = out0(&o->g.nodes[ia]);
     }
-    if (!nk)
-        return FY_OK; /* nothing to fuse: keep the plain op */
+    /* A lone Conv stays itself. A lone Gemm/MatMul with constant weights becomes the
+     * fused op all the same: its fast path has the batch-1 matrix-vector product. */
+    if (!nk && conv)
+        return FY_OK;
     fy__node src = o->g.nodes[i];
     const char *op = conv ? "FusedConv" : gemm ? "FusedGemm" : "FusedMatMul";
     if (!rewrite(o, last, FY_FUSED_DOMAIN, op, n_in, ins, y, &src, 3))
@@ -931,7 +933,7 @@ static int fuse_node(fy__opt *o, int i, fy__opt_stats *st)
         kill(o, kill_[k]);
     /* The fused node sits where the chain ended: every input exists by then. */
     rewired(o, last);
-    st->fused++;
+    st->fused += nk > 0;
     return FY_OK;
 }
 

@@ -276,6 +276,16 @@ static void typed_fill(fy_tensor *t, const Onnx__TensorProto *tp, int64_t numel)
     }
 }
 
+/* raw_data at least this big is taken over rather than copied (below it a copy is
+ * cheaper than keeping protobuf-c's allocation granularity in mind). */
+#define STEAL_MIN_BYTES 4096
+
+static int host_little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const uint8_t *)&one == 1;
+}
+
 static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *out)
 {
     fy_diag *d = L->d;
@@ -311,11 +321,25 @@ static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         rc = ext_data_read(L, tp, &t, dt, rank, dims, nbytes, tname);
     } else if (tp->has_raw_data) {
-        if (tp->raw_data.len != nbytes)
+        if (tp->raw_data.len != nbytes) {
             rc = fy__diag_set(d, FY_EPARSE, "tensor '%s': raw_data has %zu bytes but its shape needs %zu",
                               tname, tp->raw_data.len, nbytes);
-        else if ((rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK && nbytes)
+        } else if (nbytes >= STEAL_MIN_BYTES && host_little_endian()) {
+            /* Take protobuf-c's decoded copy (allocated by pb_alloc, so ours to free)
+             * instead of copying it: one copy of the weights fewer at the peak. The
+             * message is freed right after conversion and no longer owns it. */
+            Onnx__TensorProto *mut = (Onnx__TensorProto *)tp;
+            t.dtype = dt;
+            t.rank = rank;
+            memcpy(t.dims, dims, (size_t)rank * sizeof *dims);
+            t.data = mut->raw_data.data;
+            t.owns = 1;
+            mut->raw_data.data = NULL;
+            mut->raw_data.len = 0;
+            mut->has_raw_data = 0;
+        } else if ((rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK && nbytes) {
             memcpy(t.data, tp->raw_data.data, nbytes);
+        }
     } else if ((rc = typed_check(dt, tp, numel, tname, d)) == FY_OK &&
                (rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK) {
         typed_fill(&t, tp, numel);
@@ -819,8 +843,11 @@ fail:
     return rc;
 }
 
+/* owned: where buf is ours (NULL when the bytes are the caller's); it is freed and
+ * cleared as soon as buf is decoded, so the file and its decoded copy are not both
+ * held while the IR is built. */
 static int load_bytes(fy_model **out, const void *buf, size_t len, const char *base_dir,
-                      const fy_load_opts *opts, fy_diag *d)
+                      const fy_load_opts *opts, unsigned char **owned, fy_diag *d)
 {
     size_t max = opts && opts->max_bytes ? opts->max_bytes : FY_MODEL_MAX_BYTES;
     if (len > max)
@@ -841,6 +868,10 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
     int oom = 0;
     ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, &oom};
     Onnx__ModelProto *mp = onnx__model_proto__unpack(&pb_allocator, len, buf);
+    if (owned) { /* decoded: the bytes are no longer needed */
+        fy__free(*owned);
+        *owned = NULL;
+    }
     if (!mp && oom)
         return fy__diag_set(d, FY_ENOMEM, "out of memory decoding the model");
     if (!mp)
@@ -857,7 +888,7 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
 int fy_model_load_buffer(fy_model **out, const void *buf, size_t len, const char *base_dir,
                          const fy_load_opts *opts, fy_diag *d)
 {
-    return load_bytes(out, buf, len, base_dir, opts, d);
+    return load_bytes(out, buf, len, base_dir, opts, NULL, d);
 }
 
 int fy_model_load(fy_model **out, const char *path, const fy_load_opts *opts, fy_diag *d)
@@ -877,8 +908,8 @@ int fy_model_load(fy_model **out, const char *path, const fy_load_opts *opts, fy
     else
         dir[0] = 0;
     fy_model *m = NULL;
-    rc = load_bytes(&m, buf, len, dir[0] ? dir : NULL, opts, d);
-    fy__free(buf);
+    rc = load_bytes(&m, buf, len, dir[0] ? dir : NULL, opts, &buf, d);
+    fy__free(buf); /* NULL unless loading stopped before decoding */
     if (rc != FY_OK) {
         if (d) {
             char tmp[sizeof d->msg];

@@ -17,11 +17,19 @@
 #include "../core/pool.h"
 #include "fast/fast.h"
 #include "fast/fast_int.h"
+#include "fast/fast_ops.h"
 #include "fused.h"
 
+/* Constant weights of a fused MatMul/Gemm: borrowed from the session's graph (the
+ * model outlives the session), packed for SGEMM on the first run with more than
+ * GEMV_MAX_ROWS rows. Batch-1 serving reads the weights in their own layout and
+ * never pays the packed copy's memory (the 50M-parameter MLP: 200 MB) or its
+ * packing time at session creation. */
 typedef struct mm_state {
-    fy__packed *b; /* K x N */
+    const float *w;
+    int64_t rsw, csw; /* element (k, n) of the K x N operand at w[k * rsw + n * csw] */
     int64_t K, N;
+    fy__packed *b; /* NULL until a larger batch needs it */
 } mm_state;
 
 static void mm_release(void *st)
@@ -39,16 +47,15 @@ static int ref_run(fy__op_ctx *c)
     return def->run(c);
 }
 
-/* B given by strides: K x N, element (k, n) at b[k * rsb + n * csb]. */
-static int pack_weights(const fy__op_prep *p, int64_t K, int64_t N, int64_t rsb, int64_t csb,
-                        void **state)
+static int weights_state(const fy__op_prep *p, int64_t K, int64_t N, int64_t rsw, int64_t csw,
+                         void **state)
 {
-    const fy_tensor *w = p->consts[1];
     mm_state *s = fy__calloc(1, sizeof *s);
-    if (!s || fy__pack_b(&s->b, K, N, w->data, rsb, csb) != FY_OK) {
-        fy__free(s);
-        return fy__diag_set(p->diag, FY_ENOMEM, "out of memory packing weights");
-    }
+    if (!s)
+        return fy__diag_set(p->diag, FY_ENOMEM, "out of memory");
+    s->w = p->consts[1]->data;
+    s->rsw = rsw;
+    s->csw = csw;
     s->K = K;
     s->N = N;
     *state = s;
@@ -60,7 +67,7 @@ static int prep_matmul(const fy__op_prep *p, void **state)
     const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
     if (!w || w->dtype != FY_DTYPE_F32 || w->rank != 2)
         return FY_OK;
-    return pack_weights(p, w->dims[0], w->dims[1], w->dims[1], 1, state);
+    return weights_state(p, w->dims[0], w->dims[1], w->dims[1], 1, state);
 }
 
 static int prep_gemm(const fy__op_prep *p, void **state)
@@ -69,8 +76,16 @@ static int prep_gemm(const fy__op_prep *p, void **state)
     if (!w || w->dtype != FY_DTYPE_F32 || w->rank != 2)
         return FY_OK;
     if (fy__attr_int(p->node, "transB", 0))
-        return pack_weights(p, w->dims[1], w->dims[0], 1, w->dims[1], state);
-    return pack_weights(p, w->dims[0], w->dims[1], w->dims[1], 1, state);
+        return weights_state(p, w->dims[1], w->dims[0], 1, w->dims[1], state);
+    return weights_state(p, w->dims[0], w->dims[1], w->dims[1], 1, state);
+}
+
+/* The packed weights, made on first use; NULL when out of memory. */
+static const fy__packed *packed(mm_state *s)
+{
+    if (!s->b && fy__pack_b(&s->b, s->K, s->N, s->w, s->rsw, s->csw) != FY_OK)
+        s->b = NULL;
+    return s->b;
 }
 
 static int same_shape(const fy_tensor *a, int rank, const int64_t *dims)
@@ -92,101 +107,148 @@ static int epilogue(const fy__op_ctx *c, fy__epilogue *ep)
     return act >= 0;
 }
 
-/* ---- a few rows times packed weights: one pass over each weight panel ----
- * Batch-1 products (MLP layers, a classifier's head) are matrix-vector products:
- * the SGEMM driver would pack the single row of A again for every column block and
- * run 1-row microkernels. Here each NR-column panel of the packed weights is read
- * once per row with 8 independent accumulators, and panels are spread over the
- * pool. Results differ from SGEMM's only in summation order. */
+/* ---- a few rows times the weights in their own layout ----
+ * Batch-1 products (MLP layers, a classifier's head) are matrix-vector products and
+ * memory-bound: each weight is read once, from the model's layout, with several
+ * independent FMA accumulators; columns are spread over the pool. (SGEMM re-packed
+ * the single row of A for every column block and ran 1-row microkernels.) Results
+ * differ from SGEMM's only in summation order. */
 
 #define GEMV_MAX_ROWS 4
+#define GEMV_COLS 64 /* output columns per task */
 
 static void residual_act(float *y, const float *z, int64_t n, const fy__epilogue *ep);
 
 typedef struct gemv_job {
-    const fy__packed *b;
+    const mm_state *s;
     const float *a; /* M x K, row stride lda */
     int64_t M, lda;
     float *y; /* M x N */
     const fy__epilogue *ep;
 } gemv_job;
 
-#if HAVE_SSE
-__attribute__((target("avx512f,fma"))) static void panel512(const float *a, const float *p,
-                                                            int64_t K, float *acc)
+/* dot(a, w) over K contiguous floats */
+static float dot_c(const float *a, const float *w, int64_t K)
 {
-    __m512 s[8];
-    for (int i = 0; i < 8; i++)
-        s[i] = _mm512_setzero_ps();
+    float s[4] = {0, 0, 0, 0};
     int64_t k = 0;
-    for (; k + 4 <= K; k += 4, p += 128)
-        for (int u = 0; u < 4; u++) {
-            __m512 x = _mm512_set1_ps(a[k + u]);
-            s[2 * u] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 32 * u), s[2 * u]);
-            s[2 * u + 1] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 32 * u + 16), s[2 * u + 1]);
-        }
-    for (; k < K; k++, p += 32) {
-        __m512 x = _mm512_set1_ps(a[k]);
-        s[0] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p), s[0]);
-        s[1] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p + 16), s[1]);
-    }
-    _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[4], s[6])));
-    _mm512_storeu_ps(acc + 16, _mm512_add_ps(_mm512_add_ps(s[1], s[3]), _mm512_add_ps(s[5], s[7])));
+    for (; k + 4 <= K; k += 4)
+        for (int u = 0; u < 4; u++)
+            s[u] += a[k + u] * w[k + u];
+    for (; k < K; k++)
+        s[0] += a[k] * w[k];
+    return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-__attribute__((target("avx2,fma"))) static void panel256(const float *a, const float *p, int64_t K,
-                                                         float *acc)
+#if HAVE_SSE
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *w, int64_t K)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(w + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(w + k + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16), _mm256_loadu_ps(w + k + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24), _mm256_loadu_ps(w + k + 24), s3);
+    }
+    __m256 t = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    float lane[8];
+    _mm256_storeu_ps(lane, t);
+    float r =
+        ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    for (; k < K; k++)
+        r += a[k] * w[k];
+    return r;
+}
+
+/* out[0..4) = dot(a, w + r * ldw) for the four rows r: a is loaded once for four
+ * rows and eight accumulators keep the FMA units busy. */
+__attribute__((target("avx2,fma"))) static void dot4_avx2(const float *a, const float *w,
+                                                          int64_t ldw, int64_t K, float *out)
 {
     __m256 s[8];
     for (int i = 0; i < 8; i++)
         s[i] = _mm256_setzero_ps();
     int64_t k = 0;
-    for (; k + 4 <= K; k += 4, p += 64)
-        for (int u = 0; u < 4; u++) {
-            __m256 x = _mm256_set1_ps(a[k + u]);
-            s[2 * u] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 16 * u), s[2 * u]);
-            s[2 * u + 1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 16 * u + 8), s[2 * u + 1]);
+    for (; k + 16 <= K; k += 16) {
+        __m256 x0 = _mm256_loadu_ps(a + k), x1 = _mm256_loadu_ps(a + k + 8);
+        for (int r = 0; r < 4; r++) {
+            s[2 * r] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w + r * ldw + k), s[2 * r]);
+            s[2 * r + 1] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w + r * ldw + k + 8), s[2 * r + 1]);
         }
-    for (; k < K; k++, p += 16) {
-        __m256 x = _mm256_set1_ps(a[k]);
-        s[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p), s[0]);
-        s[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(p + 8), s[1]);
     }
-    _mm256_storeu_ps(acc, _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[4], s[6])));
-    _mm256_storeu_ps(acc + 8, _mm256_add_ps(_mm256_add_ps(s[1], s[3]), _mm256_add_ps(s[5], s[7])));
+    for (int r = 0; r < 4; r++) {
+        float lane[8];
+        _mm256_storeu_ps(lane, _mm256_add_ps(s[2 * r], s[2 * r + 1]));
+        float v = ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                  ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        for (int64_t j = k; j < K; j++)
+            v += a[j] * w[r * ldw + j];
+        out[r] = v;
+    }
+}
+
+/* y[0..64) = sum_k a[k] w[k * ldw + 0..64) */
+__attribute__((target("avx2,fma"))) static void axpy64_avx2(const float *a, const float *w,
+                                                            int64_t ldw, int64_t K, float *y)
+{
+    __m256 s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; k++, w += ldw) {
+        __m256 x = _mm256_set1_ps(a[k]);
+        for (int i = 0; i < 8; i++)
+            s[i] = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 8 * i), s[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        _mm256_storeu_ps(y + 8 * i, s[i]);
 }
 #endif
 
-static void panel_c(const float *a, const float *p, int64_t K, int nr, float *acc)
-{
-    for (int j = 0; j < nr; j++)
-        acc[j] = 0;
-    for (int64_t k = 0; k < K; k++, p += nr)
-        for (int j = 0; j < nr; j++)
-            acc[j] += a[k] * p[j];
-}
-
-static void gemv_panels(void *ctx, int64_t begin, int64_t end)
+static void gemv_cols(void *ctx, int64_t begin, int64_t end)
 {
     const gemv_job *j = ctx;
-    const fy__packed *b = j->b;
-    int64_t K = b->rows, N = b->cols;
-    int nr = b->r;
-    float acc[64];
-    for (int64_t q = begin; q < end; q++) {
-        const float *panel = b->data + q * K * nr;
-        int64_t n0 = q * nr, cols = N - n0 < nr ? N - n0 : nr;
+    const mm_state *s = j->s;
+    int avx2 = 0;
+#if HAVE_SSE
+    avx2 = fy__isa_active() >= FY_ISA_AVX2;
+#endif
+    float acc[GEMV_COLS];
+    for (int64_t t = begin; t < end; t++) {
+        int64_t n0 = t * GEMV_COLS, cols = s->N - n0 < GEMV_COLS ? s->N - n0 : GEMV_COLS;
         for (int64_t m = 0; m < j->M; m++) {
             const float *a = j->a + m * j->lda;
+            if (s->rsw == 1) { /* W stored N x K (Gemm transB): one dot product per column */
+                int64_t c = 0;
 #if HAVE_SSE
-            if (b->isa == FY_ISA_AVX512 && nr == 32)
-                panel512(a, panel, K, acc);
-            else if (b->isa == FY_ISA_AVX2 && nr == 16)
-                panel256(a, panel, K, acc);
-            else
+                for (; avx2 && c + 4 <= cols; c += 4)
+                    dot4_avx2(a, s->w + (n0 + c) * s->csw, s->csw, s->K, acc + c);
 #endif
-                panel_c(a, panel, K, nr, acc);
-            float *y = j->y + m * N + n0;
+                for (; c < cols; c++) {
+                    const float *wc = s->w + (n0 + c) * s->csw;
+#if HAVE_SSE
+                    acc[c] = avx2 ? dot_avx2(a, wc, s->K) : dot_c(a, wc, s->K);
+#else
+                    acc[c] = dot_c(a, wc, s->K);
+#endif
+                }
+            } else { /* W stored K x N: rows of the column block, accumulated */
+#if HAVE_SSE
+                if (avx2 && cols == GEMV_COLS && s->csw == 1) {
+                    axpy64_avx2(a, s->w + n0, s->rsw, s->K, acc);
+                } else
+#endif
+                {
+                    for (int64_t c = 0; c < cols; c++)
+                        acc[c] = 0;
+                    for (int64_t k = 0; k < s->K; k++) {
+                        const float *wk = s->w + k * s->rsw + n0 * s->csw;
+                        for (int64_t c = 0; c < cols; c++)
+                            acc[c] += a[k] * wk[c * s->csw];
+                    }
+                }
+            }
+            float *y = j->y + m * s->N + n0;
             const fy__epilogue *ep = j->ep;
             for (int64_t c = 0; c < cols; c++) {
                 float v = acc[c];
@@ -201,24 +263,19 @@ static void gemv_panels(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-/* C = epilogue(A . packed B) for M <= GEMV_MAX_ROWS rows; 0 if the packing is
- * not one this path reads (it then goes to SGEMM). */
-static int gemv(fy_pool *pool, int64_t M, const float *a, int64_t lda, const fy__packed *b,
-                float *y, const fy__epilogue *ep)
+/* C = epilogue(A . W) for M <= GEMV_MAX_ROWS rows of A (row stride lda). */
+static void gemv(fy_pool *pool, int64_t M, const float *a, int64_t lda, const mm_state *s, float *y,
+                 const fy__epilogue *ep)
 {
-    if (M > GEMV_MAX_ROWS || b->side != 'B' || b->groups != 1 || b->r > 64)
-        return 0;
-    gemv_job j = {b, a, M, lda, y, ep};
-    int64_t panels = (b->cols + b->r - 1) / b->r;
-    if ((double)b->rows * (double)b->cols * (double)M < 64 * 1024)
+    gemv_job j = {s, a, M, lda, y, ep};
+    if ((double)s->K * (double)s->N * (double)M < 64 * 1024)
         pool = NULL; /* waking workers costs more than it saves */
-    fy_pool_run(pool, panels, 1, gemv_panels, &j);
-    return 1;
+    fy_pool_run(pool, (s->N + GEMV_COLS - 1) / GEMV_COLS, 1, gemv_cols, &j);
 }
 
 static int run_matmul(fy__op_ctx *c)
 {
-    const mm_state *s = c->state;
+    mm_state *s = c->state;
     const fy_tensor *a = fy__op_in(c, 0), *bias = fy__op_in(c, 2), *z = fy__op_in(c, 3);
     fy__epilogue ep;
     if (!s || !a || a->dtype != FY_DTYPE_F32 || a->rank < 2 || a->dims[a->rank - 1] != s->K ||
@@ -238,14 +295,20 @@ static int run_matmul(fy__op_ctx *c)
     ep.per_col = 1;
     ep.residual = z ? z->data : NULL;
     ep.ldr = s->N;
-    if (M > 0 && s->N > 0 && !gemv(c->pool, M, a->data, s->K, s->b, c->out[0].data, &ep))
-        fy__sgemm_pb(c->pool, M, a->data, s->K, 1, s->b, c->out[0].data, s->N, &ep);
+    if (M > 0 && s->N > 0 && M <= GEMV_MAX_ROWS) {
+        gemv(c->pool, M, a->data, s->K, s, c->out[0].data, &ep);
+    } else if (M > 0 && s->N > 0) {
+        const fy__packed *pb = packed(s);
+        if (!pb)
+            return fy__op_fail(c, FY_ENOMEM, "out of memory packing weights");
+        fy__sgemm_pb(c->pool, M, a->data, s->K, 1, pb, c->out[0].data, s->N, &ep);
+    }
     return FY_OK;
 }
 
 static int run_gemm(fy__op_ctx *c)
 {
-    const mm_state *s = c->state;
+    mm_state *s = c->state;
     const fy_tensor *a = fy__op_in(c, 0), *cc = fy__op_in(c, 2);
     fy__epilogue ep;
     float alpha = fy__attr_float(c->node, "alpha", 1), beta = fy__attr_float(c->node, "beta", 1);
@@ -265,9 +328,15 @@ static int run_gemm(fy__op_ctx *c)
         return rc;
     ep.bias = cc ? cc->data : NULL;
     ep.per_col = 1;
-    if (M > 0 && s->N > 0 && (ta || !gemv(c->pool, M, a->data, s->K, s->b, c->out[0].data, &ep)))
-        fy__sgemm_pb(c->pool, M, a->data, ta ? 1 : a->dims[1], ta ? M : 1, s->b, c->out[0].data,
-                     s->N, &ep);
+    if (M > 0 && s->N > 0 && !ta && M <= GEMV_MAX_ROWS) {
+        gemv(c->pool, M, a->data, s->K, s, c->out[0].data, &ep);
+    } else if (M > 0 && s->N > 0) {
+        const fy__packed *pb = packed(s);
+        if (!pb)
+            return fy__op_fail(c, FY_ENOMEM, "out of memory packing weights");
+        fy__sgemm_pb(c->pool, M, a->data, ta ? 1 : a->dims[1], ta ? M : 1, pb, c->out[0].data, s->N,
+                     &ep);
+    }
     return FY_OK;
 }
 
@@ -329,6 +398,20 @@ static void conv_release(void *state)
         f->release(state);
 }
 
+/* The output shape of the Conv, if the fast path's geometry covers it. */
+static int conv_out_shape(const fy__op_ctx *c, int64_t *dims)
+{
+    const fy_tensor *x = fy__op_in(c, 0), *w = fy__op_in(c, 1);
+    fy__conv_shape s;
+    if (!x || !w || !fy__conv_weights(c->node, w, &s) || !fy__conv_geometry(c->node, x, &s))
+        return 0;
+    dims[0] = s.n;
+    dims[1] = s.m;
+    dims[2] = s.oh;
+    dims[3] = s.ow;
+    return 1;
+}
+
 static int run_conv(fy__op_ctx *c)
 {
     const fy__op_fast *f = fast_conv();
@@ -342,8 +425,16 @@ static int run_conv(fy__op_ctx *c)
     fy__op_ctx cc = *c;
     cc.node = &conv;
     cc.n_in = c->n_in < 3 ? c->n_in : 3;
-    int rc = f->op.run(&cc);
-    if (rc != FY_OK)
+    int64_t dims[4];
+    int rc = FY_OK;
+    /* Residual and activation inside the convolution's GEMM epilogue, while each
+     * tile is in registers, when the residual is shaped like the output. */
+    if (!z || (z->dtype == FY_DTYPE_F32 && conv_out_shape(c, dims) && same_shape(z, 4, dims))) {
+        ep.residual = z ? z->data : NULL;
+        if (fy__fast_conv(&cc, &ep, &rc))
+            return rc;
+    }
+    if ((rc = f->op.run(&cc)) != FY_OK)
         return rc;
     fy_tensor *y = &c->out[0];
     if (y->dtype != FY_DTYPE_F32 ||

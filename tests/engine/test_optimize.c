@@ -124,6 +124,33 @@ TEST(conv_batchnorm_relu_becomes_one_fused_conv)
     FY_CHECK(r.max_diff < 1e-5);
 }
 
+/* ResNet's block end: Conv + Add(skip) + Relu, the skip computed at run time. */
+TEST(conv_residual_relu_fuses_with_the_skip_as_fourth_input)
+{
+    static const int64_t dx[4] = {2, 3, 6, 6}, dw[4] = {2, 3, 3, 3}, dy[4] = {2, 2, 6, 6};
+    static const int64_t db[1] = {2};
+    float w[54], b[2] = {0.1f, -0.2f}, xv[216], zv[144];
+    fill(w, 54, 22);
+    fill(xv, 216, 23);
+    fill(zv, 144, 24);
+    gb g;
+    gb_init(&g, "conv_residual");
+    gb_input(&g, "x", FY_DTYPE_F32, 4, dx);
+    gb_input(&g, "z", FY_DTYPE_F32, 4, dy);
+    gb_init_f32(&g, "w", 4, dw, w, 54);
+    gb_init_f32(&g, "b", 1, db, b, 2);
+    int c = gb_node(&g, "Conv", 3, 1, "x", "w", "b", "c");
+    gb_attr_ints(&g, c, "pads", 4, (int64_t)1, (int64_t)1, (int64_t)1, (int64_t)1);
+    gb_node(&g, "Add", 2, 1, "z", "c", "s");
+    gb_node(&g, "Relu", 1, 1, "s", "y");
+    gb_output(&g, "y", FY_DTYPE_F32, 4, dy);
+    fy_tensor in[2] = {kh_f32(xv, 4, dx), kh_f32(zv, 4, dy)};
+    result r = check_graph(&g, 13, 2, in, 1);
+    FY_CHECK(r.ok);
+    FY_CHECK_STR(r.ops, "FusedConv");
+    FY_CHECK(r.max_diff == 0);
+}
+
 /* MatMul + Add(bias) + the erf GELU, as PyTorch exports nn.Linear + nn.GELU. */
 TEST(matmul_bias_erf_gelu_becomes_one_fused_matmul)
 {
@@ -297,6 +324,37 @@ TEST(matmul_bias_residual_relu_fuse_into_four_inputs)
     FY_CHECK(r.max_diff == 0);
 }
 
+/* Batch 1-4 rows take the matrix-vector path over the weights' own layout: a
+ * MatMul weight K x N (64-column sweeps) and a transposed Gemm weight N x K (dot
+ * products four rows at a time); both checked against the reference. */
+TEST(few_row_products_match_the_reference)
+{
+    static const int64_t dx[2] = {2, 32}, dw[2] = {32, 64}, dy[2] = {2, 64};
+    static const int64_t dg[2] = {9, 32}, dgy[2] = {2, 9}, db[1] = {9};
+    static float w[2048], g9[288], b9[9], xv[64];
+    fill(w, 2048, 25);
+    fill(g9, 288, 26);
+    fill(b9, 9, 27);
+    fill(xv, 64, 28);
+    gb g;
+    gb_init(&g, "gemv");
+    gb_input(&g, "x", FY_DTYPE_F32, 2, dx);
+    gb_init_f32(&g, "w", 2, dw, w, 2048);
+    gb_init_f32(&g, "g", 2, dg, g9, 288);
+    gb_init_f32(&g, "b", 1, db, b9, 9);
+    gb_node(&g, "MatMul", 2, 1, "x", "w", "m");
+    gb_node(&g, "Relu", 1, 1, "m", "y");
+    int gm = gb_node(&g, "Gemm", 3, 1, "x", "g", "b", "z");
+    gb_attr_int(&g, gm, "transB", 1);
+    gb_output(&g, "y", FY_DTYPE_F32, 2, dy);
+    gb_output(&g, "z", FY_DTYPE_F32, 2, dgy);
+    fy_tensor x = kh_f32(xv, 2, dx);
+    result r = check_graph(&g, 13, 1, &x, 2); /* fast vs reference within 1e-4 inside */
+    FY_CHECK(r.ok);
+    FY_CHECK_EQ(r.n_nodes, 2);
+    FY_CHECK(r.max_diff == 0);
+}
+
 /* The chain stops where a value is also a graph output or read by another node. */
 TEST(values_read_elsewhere_stop_the_fusion)
 {
@@ -425,12 +483,14 @@ TEST(allocation_failures_while_optimizing_are_enomem)
 int main(void)
 {
     RUN(conv_batchnorm_relu_becomes_one_fused_conv);
+    RUN(conv_residual_relu_fuses_with_the_skip_as_fourth_input);
     RUN(matmul_bias_erf_gelu_becomes_one_fused_matmul);
     RUN(tanh_gelu_is_recognized);
     RUN(layernorm_decomposition_becomes_layernormalization);
     RUN(scaled_dot_product_attention_becomes_one_node);
     RUN(constants_fold_identities_go_and_dead_nodes_are_removed);
     RUN(matmul_bias_residual_relu_fuse_into_four_inputs);
+    RUN(few_row_products_match_the_reference);
     RUN(values_read_elsewhere_stop_the_fusion);
     RUN(weights_computed_at_run_time_are_not_fused);
     RUN(the_environment_switch_turns_the_passes_off);

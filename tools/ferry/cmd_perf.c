@@ -45,6 +45,11 @@ static const char help[] =
     "  process_first_result_ms  process start (kernel start time, 10 ms ticks) to them\n"
     "  peak_rss_bytes     peak resident memory of the process (VmHWM)\n"
     "\n"
+    "environment (engine debugging, docs/DESIGN.md \"Engine optimization\"):\n"
+    "  FERRY_NO_OPTIMIZE=1  run the graph as loaded, without the graph passes\n"
+    "  FERRY_NO_PLAN=1      allocate intermediates per run instead of the planned arena\n"
+    "  FERRY_PROFILE=1      print the time per op type to stderr at the end\n"
+    "\n"
     "exit: 0 ok, 2 usage, 3 invalid model or input, 4 unsupported, 5 unreadable.\n";
 
 static double now_ms(void)
