@@ -108,13 +108,15 @@ deploy-demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/ferry
 	@scripts/deploy-demo.sh $(BUILD)
 
-# Formats only the C files changed since HEAD (and new ones): older files keep their
-# layout so that parallel branches merge cleanly.
-FORMAT_FILES = $$( (git diff --name-only HEAD; git ls-files --others --exclude-standard) | grep -E '\.[ch]$$' | sort -u)
+# Formats only what changed since HEAD (git clang-format) and new C files: older
+# code keeps its layout so that parallel branches merge cleanly.
+NEW_C = $$(git ls-files --others --exclude-standard | grep -E '\.[ch]$$')
 format:
-	@f=$(FORMAT_FILES); [ -z "$$f" ] || clang-format -i $$f
+	@git clang-format --force -q >/dev/null || true
+	@f=$(NEW_C); [ -z "$$f" ] || clang-format -i $$f
 format-check:
-	@f=$(FORMAT_FILES); [ -z "$$f" ] || clang-format --dry-run -Werror $$f
+	@git clang-format --diff -q | grep -q . && { git clang-format --diff; exit 1; } || true
+	@f=$(NEW_C); [ -z "$$f" ] || clang-format --dry-run -Werror $$f
 lint:
 	@scripts/lint.sh
 check: lint test

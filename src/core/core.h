@@ -57,6 +57,16 @@ void fy__out_plan_set(const fy__out_plan *p);
 /* Read a whole regular file (refusing directories, devices and files over max). */
 int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d);
 
+/* A growing NUL-terminated text buffer; zero-initialise it. After an allocation
+ * failure oom is set and later appends do nothing, so a renderer checks once at
+ * the end; the caller frees p with fy__free. */
+typedef struct fy__text {
+    char *p;
+    size_t len, cap;
+    int oom;
+} fy__text;
+void fy__text_printf(fy__text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* fy__read_fd flag: refuse a file that group or others may access (secret keys). */
 #define FY__READ_PRIVATE 1
 struct stat;

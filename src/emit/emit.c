@@ -21,43 +21,6 @@
 
 /* ---- a growing text buffer ------------------------------------------------ */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-__attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->len;
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && (size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t nc = (b->cap ? b->cap : 4096);
-        while (nc < b->len + (size_t)n + 1)
-            nc *= 2;
-        char *np = fy__realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
 /* ---- settings ------------------------------------------------------------- */
 
 typedef struct {
@@ -291,319 +254,355 @@ static int setup(cfg *c, const fy_emit_opts *o, int need_image, int need_package
 
 /* ---- Kubernetes ------------------------------------------------------------- */
 
-static void meta(sbuf *b, const cfg *c, const char *indent)
+static void meta(fy__text *b, const cfg *c, const char *indent)
 {
-    put(b, "%sname: %s\n", indent, c->o->name);
+    fy__text_printf(b, "%sname: %s\n", indent, c->o->name);
     if (c->o->namespace_)
-        put(b, "%snamespace: %s\n", indent, c->o->namespace_);
+        fy__text_printf(b, "%snamespace: %s\n", indent, c->o->namespace_);
 }
 
-static void labels(sbuf *b, const cfg *c, const char *indent)
+static void labels(fy__text *b, const cfg *c, const char *indent)
 {
-    put(b, "%slabels:\n", indent);
-    put(b, "%s  app.kubernetes.io/name: %s\n", indent, c->o->name);
-    put(b, "%s  app.kubernetes.io/instance: %s\n", indent, c->o->name);
-    put(b, "%s  app.kubernetes.io/component: inference\n", indent);
-    put(b, "%s  app.kubernetes.io/managed-by: ferry\n", indent);
+    fy__text_printf(b, "%slabels:\n", indent);
+    fy__text_printf(b, "%s  app.kubernetes.io/name: %s\n", indent, c->o->name);
+    fy__text_printf(b, "%s  app.kubernetes.io/instance: %s\n", indent, c->o->name);
+    fy__text_printf(b, "%s  app.kubernetes.io/component: inference\n", indent);
+    fy__text_printf(b, "%s  app.kubernetes.io/managed-by: ferry\n", indent);
     if (c->version_label[0])
-        put(b, "%s  app.kubernetes.io/version: \"%s\"\n", indent, c->version_label);
+        fy__text_printf(b, "%s  app.kubernetes.io/version: \"%s\"\n", indent, c->version_label);
 }
 
-static void selector_labels(sbuf *b, const cfg *c, const char *indent)
+static void selector_labels(fy__text *b, const cfg *c, const char *indent)
 {
-    put(b, "%sapp.kubernetes.io/name: %s\n", indent, c->o->name);
-    put(b, "%sapp.kubernetes.io/instance: %s\n", indent, c->o->name);
+    fy__text_printf(b, "%sapp.kubernetes.io/name: %s\n", indent, c->o->name);
+    fy__text_printf(b, "%sapp.kubernetes.io/instance: %s\n", indent, c->o->name);
 }
 
 /* The ferry container: command, ports, probes, resources, security. */
-static void container(sbuf *b, const cfg *c, const char *in, const char *cname)
+static void container(fy__text *b, const cfg *c, const char *in, const char *cname)
 {
-    put(b, "%s- name: %s\n", in, cname);
-    put(b, "%s  image: \"%s\"\n", in, c->o->image);
-    put(b, "%s  imagePullPolicy: IfNotPresent\n", in);
-    put(b, "%s  command: [\"/usr/local/bin/ferry\"]\n", in);
-    put(b, "%s  args: [\"serve\", \"/ferry\", \"--host\", \"0.0.0.0\", \"--port\", \"%d\"", in,
-        c->port);
+    fy__text_printf(b, "%s- name: %s\n", in, cname);
+    fy__text_printf(b, "%s  image: \"%s\"\n", in, c->o->image);
+    fy__text_printf(b, "%s  imagePullPolicy: IfNotPresent\n", in);
+    fy__text_printf(b, "%s  command: [\"/usr/local/bin/ferry\"]\n", in);
+    fy__text_printf(b,
+                    "%s  args: [\"serve\", \"/ferry\", \"--host\", \"0.0.0.0\", \"--port\", \"%d\"",
+                    in, c->port);
     if (c->o->auth_secret)
-        put(b, ", \"--keys\", \"/etc/ferry/keys/keys\"");
-    put(b, "]\n");
-    put(b, "%s  ports:\n%s    - name: http\n%s      containerPort: %d\n%s      protocol: TCP\n", in,
+        fy__text_printf(b, ", \"--keys\", \"/etc/ferry/keys/keys\"");
+    fy__text_printf(b, "]\n");
+    fy__text_printf(
+        b, "%s  ports:\n%s    - name: http\n%s      containerPort: %d\n%s      protocol: TCP\n", in,
         in, in, c->port, in);
-    put(b, "%s  resources:\n%s    requests:\n%s      cpu: \"%dm\"\n%s      memory: \"%lluMi\"\n",
+    fy__text_printf(
+        b, "%s  resources:\n%s    requests:\n%s      cpu: \"%dm\"\n%s      memory: \"%lluMi\"\n",
         in, in, in, c->cpu_m, in, (unsigned long long)c->mem_mb);
-    put(b, "%s    limits:\n", in);
+    fy__text_printf(b, "%s    limits:\n", in);
     if (c->cpu_limit_m)
-        put(b, "%s      cpu: \"%dm\"\n", in, c->cpu_limit_m);
-    put(b, "%s      memory: \"%lluMi\"\n", in, (unsigned long long)c->mem_limit_mb);
+        fy__text_printf(b, "%s      cpu: \"%dm\"\n", in, c->cpu_limit_m);
+    fy__text_printf(b, "%s      memory: \"%lluMi\"\n", in, (unsigned long long)c->mem_limit_mb);
     /* Startup: loading and warming the model may take a while; until it is
      * ready, the other probes wait. Readiness drops at once on SIGTERM (drain). */
-    put(b,
-        "%s  startupProbe:\n%s    httpGet: {path: /v2/health/ready, port: http}\n"
-        "%s    periodSeconds: 2\n%s    timeoutSeconds: 2\n%s    failureThreshold: 90\n",
-        in, in, in, in, in);
-    put(b,
-        "%s  readinessProbe:\n%s    httpGet: {path: /v2/health/ready, port: http}\n"
-        "%s    periodSeconds: 5\n%s    timeoutSeconds: 2\n%s    failureThreshold: 2\n",
-        in, in, in, in, in);
-    put(b,
-        "%s  livenessProbe:\n%s    httpGet: {path: /v2/health/live, port: http}\n"
-        "%s    periodSeconds: 10\n%s    timeoutSeconds: 2\n%s    failureThreshold: 3\n",
-        in, in, in, in, in);
-    put(b,
+    fy__text_printf(b,
+                    "%s  startupProbe:\n%s    httpGet: {path: /v2/health/ready, port: http}\n"
+                    "%s    periodSeconds: 2\n%s    timeoutSeconds: 2\n%s    failureThreshold: 90\n",
+                    in, in, in, in, in);
+    fy__text_printf(b,
+                    "%s  readinessProbe:\n%s    httpGet: {path: /v2/health/ready, port: http}\n"
+                    "%s    periodSeconds: 5\n%s    timeoutSeconds: 2\n%s    failureThreshold: 2\n",
+                    in, in, in, in, in);
+    fy__text_printf(b,
+                    "%s  livenessProbe:\n%s    httpGet: {path: /v2/health/live, port: http}\n"
+                    "%s    periodSeconds: 10\n%s    timeoutSeconds: 2\n%s    failureThreshold: 3\n",
+                    in, in, in, in, in);
+    fy__text_printf(
+        b,
         "%s  securityContext:\n%s    allowPrivilegeEscalation: false\n"
         "%s    readOnlyRootFilesystem: true\n%s    runAsNonRoot: true\n%s    runAsUser: 65532\n"
         "%s    runAsGroup: 65532\n%s    capabilities: {drop: [ALL]}\n",
         in, in, in, in, in, in, in);
-    put(b, "%s  volumeMounts:\n%s    - {name: tmp, mountPath: /tmp}\n", in, in);
+    fy__text_printf(b, "%s  volumeMounts:\n%s    - {name: tmp, mountPath: /tmp}\n", in, in);
     if (c->o->auth_secret)
-        put(b, "%s    - {name: keys, mountPath: /etc/ferry/keys, readOnly: true}\n", in);
+        fy__text_printf(b, "%s    - {name: keys, mountPath: /etc/ferry/keys, readOnly: true}\n",
+                        in);
 }
 
-static void volumes(sbuf *b, const cfg *c, const char *in)
+static void volumes(fy__text *b, const cfg *c, const char *in)
 {
-    put(b, "%svolumes:\n%s  - name: tmp\n%s    emptyDir: {}\n", in, in, in);
+    fy__text_printf(b, "%svolumes:\n%s  - name: tmp\n%s    emptyDir: {}\n", in, in, in);
     if (c->o->auth_secret)
-        put(b,
-            "%s  - name: keys\n%s    secret:\n%s      secretName: %s\n"
-            "%s      items: [{key: keys, path: keys}]\n",
-            in, in, in, c->o->auth_secret, in);
+        fy__text_printf(b,
+                        "%s  - name: keys\n%s    secret:\n%s      secretName: %s\n"
+                        "%s      items: [{key: keys, path: keys}]\n",
+                        in, in, in, c->o->auth_secret, in);
 }
 
-static void header(sbuf *b, const cfg *c, const char *what)
+static void header(fy__text *b, const cfg *c, const char *what)
 {
-    put(b, "# %s for the ferry service %s (model %s", what, c->o->name, c->model);
+    fy__text_printf(b, "# %s for the ferry service %s (model %s", what, c->o->name, c->model);
     if (c->o->version)
-        put(b, " %s", c->version_label);
-    put(b, "), written by ferry %s. See docs/kubernetes.md.\n", FERRY_VERSION);
+        fy__text_printf(b, " %s", c->version_label);
+    fy__text_printf(b, "), written by ferry %s. See docs/kubernetes.md.\n", FERRY_VERSION);
 }
 
-static void k8s_deployment(sbuf *b, const cfg *c)
+static void k8s_deployment(fy__text *b, const cfg *c)
 {
     header(b, c, "Deployment");
-    put(b, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n");
+    fy__text_printf(b, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n");
     meta(b, c, "  ");
     labels(b, c, "  ");
-    put(b, "spec:\n  replicas: %d\n  revisionHistoryLimit: 5\n", c->replicas);
-    put(b, "  selector:\n    matchLabels:\n");
+    fy__text_printf(b, "spec:\n  replicas: %d\n  revisionHistoryLimit: 5\n", c->replicas);
+    fy__text_printf(b, "  selector:\n    matchLabels:\n");
     selector_labels(b, c, "      ");
     /* a new pod must be ready before an old one goes: no capacity dip on rollout */
-    put(b, "  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, "
-           "maxUnavailable: 0}\n");
-    put(b, "  template:\n    metadata:\n");
+    fy__text_printf(b, "  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, "
+                       "maxUnavailable: 0}\n");
+    fy__text_printf(b, "  template:\n    metadata:\n");
     labels(b, c, "      ");
-    put(b,
+    fy__text_printf(
+        b,
         "      annotations:\n        prometheus.io/scrape: \"true\"\n        prometheus.io/port: "
         "\"%d\"\n        prometheus.io/path: /metrics\n",
         c->port);
-    put(b, "    spec:\n");
+    fy__text_printf(b, "    spec:\n");
     /* the server drains for up to 30 s on SIGTERM; leave it room */
-    put(b, "      terminationGracePeriodSeconds: 45\n");
-    put(b, "      automountServiceAccountToken: false\n");
-    put(b, "      securityContext:\n        runAsNonRoot: true\n        fsGroup: 65532\n"
-           "        seccompProfile: {type: RuntimeDefault}\n");
-    put(b, "      containers:\n");
+    fy__text_printf(b, "      terminationGracePeriodSeconds: 45\n");
+    fy__text_printf(b, "      automountServiceAccountToken: false\n");
+    fy__text_printf(b,
+                    "      securityContext:\n        runAsNonRoot: true\n        fsGroup: 65532\n"
+                    "        seccompProfile: {type: RuntimeDefault}\n");
+    fy__text_printf(b, "      containers:\n");
     container(b, c, "        ", "ferry");
     volumes(b, c, "      ");
 }
 
-static void k8s_service(sbuf *b, const cfg *c)
+static void k8s_service(fy__text *b, const cfg *c)
 {
     header(b, c, "Service");
-    put(b, "apiVersion: v1\nkind: Service\nmetadata:\n");
+    fy__text_printf(b, "apiVersion: v1\nkind: Service\nmetadata:\n");
     meta(b, c, "  ");
     labels(b, c, "  ");
-    put(b, "spec:\n  type: ClusterIP\n  selector:\n");
+    fy__text_printf(b, "spec:\n  type: ClusterIP\n  selector:\n");
     selector_labels(b, c, "    ");
-    put(b,
+    fy__text_printf(
+        b,
         "  ports:\n    - name: http\n      port: %d\n      targetPort: http\n      protocol: TCP\n",
         c->port);
 }
 
-static void k8s_hpa(sbuf *b, const cfg *c)
+static void k8s_hpa(fy__text *b, const cfg *c)
 {
     header(b, c, "HorizontalPodAutoscaler");
-    put(b, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n");
+    fy__text_printf(b, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n");
     meta(b, c, "  ");
     labels(b, c, "  ");
-    put(b,
+    fy__text_printf(
+        b,
         "spec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: %s\n",
         c->o->name);
-    put(b, "  minReplicas: %d\n  maxReplicas: %d\n", c->min_r, c->max_r);
-    put(b,
+    fy__text_printf(b, "  minReplicas: %d\n  maxReplicas: %d\n", c->min_r, c->max_r);
+    fy__text_printf(
+        b,
         "  metrics:\n    - type: Resource\n      resource:\n        name: cpu\n        target:\n"
         "          type: Utilization\n          averageUtilization: %d\n",
         c->target_cpu);
     /* scale up fast, down slowly: loading a model is the expensive part */
-    put(b, "  behavior:\n    scaleDown:\n      stabilizationWindowSeconds: 300\n"
-           "      policies: [{type: Pods, value: 1, periodSeconds: 60}]\n"
-           "    scaleUp:\n      stabilizationWindowSeconds: 0\n"
-           "      policies: [{type: Percent, value: 100, periodSeconds: 30}]\n");
+    fy__text_printf(b, "  behavior:\n    scaleDown:\n      stabilizationWindowSeconds: 300\n"
+                       "      policies: [{type: Pods, value: 1, periodSeconds: 60}]\n"
+                       "    scaleUp:\n      stabilizationWindowSeconds: 0\n"
+                       "      policies: [{type: Percent, value: 100, periodSeconds: 30}]\n");
 }
 
-static void k8s_pdb(sbuf *b, const cfg *c)
+static void k8s_pdb(fy__text *b, const cfg *c)
 {
     header(b, c, "PodDisruptionBudget");
-    put(b, "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n");
+    fy__text_printf(b, "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n");
     meta(b, c, "  ");
     labels(b, c, "  ");
-    put(b, "spec:\n  minAvailable: %d\n  selector:\n    matchLabels:\n", c->pdb_min);
+    fy__text_printf(b, "spec:\n  minAvailable: %d\n  selector:\n    matchLabels:\n", c->pdb_min);
     selector_labels(b, c, "      ");
 }
 
-static void kserve(sbuf *b, const cfg *c)
+static void kserve(fy__text *b, const cfg *c)
 {
     header(b, c, "KServe InferenceService (an alternative to the Deployment, Service and HPA)");
-    put(b, "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n");
+    fy__text_printf(b,
+                    "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n");
     meta(b, c, "  ");
     labels(b, c, "  ");
-    put(b, "  annotations:\n    serving.kserve.io/deploymentMode: RawDeployment\n"
-           "    serving.kserve.io/autoscalerClass: hpa\n"
-           "    serving.kserve.io/metric: cpu\n");
-    put(b, "    serving.kserve.io/targetUtilizationPercentage: \"%d\"\n", c->target_cpu);
-    put(b, "spec:\n  predictor:\n    minReplicas: %d\n    maxReplicas: %d\n", c->min_r, c->max_r);
-    put(b, "    containers:\n");
+    fy__text_printf(b, "  annotations:\n    serving.kserve.io/deploymentMode: RawDeployment\n"
+                       "    serving.kserve.io/autoscalerClass: hpa\n"
+                       "    serving.kserve.io/metric: cpu\n");
+    fy__text_printf(b, "    serving.kserve.io/targetUtilizationPercentage: \"%d\"\n",
+                    c->target_cpu);
+    fy__text_printf(b, "spec:\n  predictor:\n    minReplicas: %d\n    maxReplicas: %d\n", c->min_r,
+                    c->max_r);
+    fy__text_printf(b, "    containers:\n");
     container(b, c, "      ", "kserve-container");
     volumes(b, c, "    ");
 }
 
 /* ---- systemd ---------------------------------------------------------------- */
 
-static void systemd_unit(sbuf *b, const cfg *c)
+static void systemd_unit(fy__text *b, const cfg *c)
 {
     const fy_emit_opts *o = c->o;
     const char *bin = o->binary ? o->binary : "/usr/local/bin/ferry";
     const char *user = o->user ? o->user : "ferry";
-    put(b, "# systemd unit for the ferry service %s (model %s), written by ferry %s.\n", o->name,
-        c->model, FERRY_VERSION);
-    put(b, "# Install: cp %s.service /etc/systemd/system/ && cp %s.env /etc/ferry/ &&\n", o->name,
-        o->name);
-    put(b, "#          systemctl daemon-reload && systemctl enable --now %s\n", o->name);
-    put(b, "[Unit]\nDescription=ferry model service %s\n", o->name);
-    put(b, "After=network-online.target\nWants=network-online.target\n");
+    fy__text_printf(b, "# systemd unit for the ferry service %s (model %s), written by ferry %s.\n",
+                    o->name, c->model, FERRY_VERSION);
+    fy__text_printf(b,
+                    "# Install: cp %s.service /etc/systemd/system/ && cp %s.env /etc/ferry/ &&\n",
+                    o->name, o->name);
+    fy__text_printf(b, "#          systemctl daemon-reload && systemctl enable --now %s\n",
+                    o->name);
+    fy__text_printf(b, "[Unit]\nDescription=ferry model service %s\n", o->name);
+    fy__text_printf(b, "After=network-online.target\nWants=network-online.target\n");
     /* crash loops stop after 5 starts in 2 minutes instead of spinning forever */
-    put(b, "StartLimitIntervalSec=120\nStartLimitBurst=5\n\n");
-    put(b, "[Service]\nType=simple\nUser=%s\nGroup=%s\n", user, user);
-    put(b, "EnvironmentFile=/etc/ferry/%s.env\n", o->name);
-    put(b,
-        "ExecStart=%s serve ${FERRY_PACKAGE} --host ${FERRY_HOST} --port ${FERRY_PORT} "
-        "$FERRY_ARGS\n",
-        bin);
-    put(b, "# SIGHUP: reopen the log, re-read keys, rescan the repository\n");
-    put(b, "ExecReload=/bin/kill -HUP $MAINPID\n");
-    put(b, "# SIGTERM drains in-flight requests (up to 30 s) before exiting\n");
-    put(b, "KillSignal=SIGTERM\nTimeoutStopSec=45\n");
-    put(b, "Restart=on-failure\nRestartSec=2\n");
-    put(b, "LimitNOFILE=65536\n");
-    put(b, "MemoryMax=%lluM\n", (unsigned long long)c->mem_limit_mb);
+    fy__text_printf(b, "StartLimitIntervalSec=120\nStartLimitBurst=5\n\n");
+    fy__text_printf(b, "[Service]\nType=simple\nUser=%s\nGroup=%s\n", user, user);
+    fy__text_printf(b, "EnvironmentFile=/etc/ferry/%s.env\n", o->name);
+    fy__text_printf(b,
+                    "ExecStart=%s serve ${FERRY_PACKAGE} --host ${FERRY_HOST} --port ${FERRY_PORT} "
+                    "$FERRY_ARGS\n",
+                    bin);
+    fy__text_printf(b, "# SIGHUP: reopen the log, re-read keys, rescan the repository\n");
+    fy__text_printf(b, "ExecReload=/bin/kill -HUP $MAINPID\n");
+    fy__text_printf(b, "# SIGTERM drains in-flight requests (up to 30 s) before exiting\n");
+    fy__text_printf(b, "KillSignal=SIGTERM\nTimeoutStopSec=45\n");
+    fy__text_printf(b, "Restart=on-failure\nRestartSec=2\n");
+    fy__text_printf(b, "LimitNOFILE=65536\n");
+    fy__text_printf(b, "MemoryMax=%lluM\n", (unsigned long long)c->mem_limit_mb);
     if (c->cpu_limit_m)
-        put(b, "CPUQuota=%d%%\n", c->cpu_limit_m / 10);
-    put(b, "# hardening: the server needs its package, the network and nothing else\n");
-    put(b, "NoNewPrivileges=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\n"
-           "PrivateDevices=yes\nProtectKernelTunables=yes\nProtectKernelModules=yes\n"
-           "ProtectKernelLogs=yes\nProtectControlGroups=yes\nProtectClock=yes\n"
-           "ProtectHostname=yes\nRestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
-           "RestrictNamespaces=yes\nRestrictRealtime=yes\nRestrictSUIDSGID=yes\n"
-           "LockPersonality=yes\nSystemCallArchitectures=native\nCapabilityBoundingSet=\n"
-           "UMask=0077\n");
-    put(b, "\n[Install]\nWantedBy=multi-user.target\n");
+        fy__text_printf(b, "CPUQuota=%d%%\n", c->cpu_limit_m / 10);
+    fy__text_printf(b, "# hardening: the server needs its package, the network and nothing else\n");
+    fy__text_printf(b,
+                    "NoNewPrivileges=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\n"
+                    "PrivateDevices=yes\nProtectKernelTunables=yes\nProtectKernelModules=yes\n"
+                    "ProtectKernelLogs=yes\nProtectControlGroups=yes\nProtectClock=yes\n"
+                    "ProtectHostname=yes\nRestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
+                    "RestrictNamespaces=yes\nRestrictRealtime=yes\nRestrictSUIDSGID=yes\n"
+                    "LockPersonality=yes\nSystemCallArchitectures=native\nCapabilityBoundingSet=\n"
+                    "UMask=0077\n");
+    fy__text_printf(b, "\n[Install]\nWantedBy=multi-user.target\n");
 }
 
-static void systemd_env(sbuf *b, const cfg *c)
+static void systemd_env(fy__text *b, const cfg *c)
 {
     const fy_emit_opts *o = c->o;
-    put(b, "# Environment of %s.service (ferry %s).\n", o->name, FERRY_VERSION);
-    put(b, "FERRY_PACKAGE=%s\n", o->package_path);
-    put(b, "FERRY_HOST=%s\n", o->host ? o->host : "127.0.0.1");
-    put(b, "FERRY_PORT=%d\n", c->port);
+    fy__text_printf(b, "# Environment of %s.service (ferry %s).\n", o->name, FERRY_VERSION);
+    fy__text_printf(b, "FERRY_PACKAGE=%s\n", o->package_path);
+    fy__text_printf(b, "FERRY_HOST=%s\n", o->host ? o->host : "127.0.0.1");
+    fy__text_printf(b, "FERRY_PORT=%d\n", c->port);
     if (o->keys_file)
-        put(b, "FERRY_ARGS=--keys %s\n", o->keys_file);
+        fy__text_printf(b, "FERRY_ARGS=--keys %s\n", o->keys_file);
     else
-        put(b, "FERRY_ARGS=\n");
+        fy__text_printf(b, "FERRY_ARGS=\n");
 }
 
 /* ---- monitoring ------------------------------------------------------------- */
 
-static void alerts(sbuf *b, const cfg *c)
+static void alerts(fy__text *b, const cfg *c)
 {
     const char *s = c->selector;
     const char *n = c->o->name;
-    put(b, "# Prometheus alerting rules for the ferry service %s (ferry %s).\n", n, FERRY_VERSION);
-    put(b, "# Series are selected with {%s}: adjust to your scrape configuration.\n", s);
-    put(b, "# Check: promtool check rules %s-alerts.yaml\n", n);
-    put(b, "groups:\n  - name: ferry-%s\n    rules:\n", n);
-    put(b, "      - alert: FerryHighErrorRate\n");
-    put(b, "        expr: |\n");
-    put(b,
+    fy__text_printf(b, "# Prometheus alerting rules for the ferry service %s (ferry %s).\n", n,
+                    FERRY_VERSION);
+    fy__text_printf(b, "# Series are selected with {%s}: adjust to your scrape configuration.\n",
+                    s);
+    fy__text_printf(b, "# Check: promtool check rules %s-alerts.yaml\n", n);
+    fy__text_printf(b, "groups:\n  - name: ferry-%s\n    rules:\n", n);
+    fy__text_printf(b, "      - alert: FerryHighErrorRate\n");
+    fy__text_printf(b, "        expr: |\n");
+    fy__text_printf(
+        b,
         "          sum(rate(ferry_requests_total{%s,outcome=~\"server_error|timeout|rejected\"}"
         "[5m]))\n",
         s);
-    put(b, "            / clamp_min(sum(rate(ferry_requests_total{%s}[5m])), 1e-9) > %g\n", s,
-        c->err_rate);
-    put(b, "        for: %dm\n        labels:\n          severity: page\n          service: %s\n",
+    fy__text_printf(b,
+                    "            / clamp_min(sum(rate(ferry_requests_total{%s}[5m])), 1e-9) > %g\n",
+                    s, c->err_rate);
+    fy__text_printf(
+        b, "        for: %dm\n        labels:\n          severity: page\n          service: %s\n",
         c->for_min, n);
-    put(b, "        annotations:\n");
-    put(b, "          summary: \"%s: {{ $value | humanizePercentage }} of requests fail\"\n", n);
-    put(b,
+    fy__text_printf(b, "        annotations:\n");
+    fy__text_printf(
+        b, "          summary: \"%s: {{ $value | humanizePercentage }} of requests fail\"\n", n);
+    fy__text_printf(
+        b,
         "          description: \"More than %g%% of inference requests ended in a server error, "
         "timeout or load shedding (429/503) over 5 minutes.\"\n",
         c->err_rate * 100);
 
-    put(b, "      - alert: FerryHighLatencyP99\n");
-    put(b, "        expr: |\n");
-    put(b,
-        "          histogram_quantile(0.99, sum by (le) "
-        "(rate(ferry_request_duration_seconds_bucket{%s}[5m]))) > %g\n",
-        s, c->p99_s);
-    put(b, "        for: %dm\n        labels:\n          severity: warn\n          service: %s\n",
+    fy__text_printf(b, "      - alert: FerryHighLatencyP99\n");
+    fy__text_printf(b, "        expr: |\n");
+    fy__text_printf(b,
+                    "          histogram_quantile(0.99, sum by (le) "
+                    "(rate(ferry_request_duration_seconds_bucket{%s}[5m]))) > %g\n",
+                    s, c->p99_s);
+    fy__text_printf(
+        b, "        for: %dm\n        labels:\n          severity: warn\n          service: %s\n",
         c->for_min, n);
-    put(b, "        annotations:\n");
-    put(b, "          summary: \"%s: p99 latency {{ $value | humanizeDuration }}\"\n", n);
-    put(b,
+    fy__text_printf(b, "        annotations:\n");
+    fy__text_printf(b, "          summary: \"%s: p99 latency {{ $value | humanizeDuration }}\"\n",
+                    n);
+    fy__text_printf(
+        b,
         "          description: \"The 99th percentile of request duration is above %g ms "
         "over 5 minutes.\"\n",
         c->p99_s * 1000);
 
-    put(b, "      - alert: FerryDown\n");
-    put(b, "        expr: up{%s} == 0\n", s);
-    put(b, "        for: 2m\n        labels:\n          severity: page\n          service: %s\n",
+    fy__text_printf(b, "      - alert: FerryDown\n");
+    fy__text_printf(b, "        expr: up{%s} == 0\n", s);
+    fy__text_printf(
+        b, "        for: 2m\n        labels:\n          severity: page\n          service: %s\n",
         n);
-    put(b, "        annotations:\n");
-    put(b, "          summary: \"%s: {{ $labels.instance }} does not answer scrapes\"\n", n);
-    put(b, "          description: \"Prometheus cannot scrape /metrics: the process is down, not "
+    fy__text_printf(b, "        annotations:\n");
+    fy__text_printf(
+        b, "          summary: \"%s: {{ $labels.instance }} does not answer scrapes\"\n", n);
+    fy__text_printf(
+        b, "          description: \"Prometheus cannot scrape /metrics: the process is down, not "
            "listening, or unreachable.\"\n");
 
-    put(b, "      - alert: FerryModelNotReady\n");
-    put(b, "        expr: increase(ferry_model_load_failures_total{%s}[15m]) > 0\n", s);
-    put(b, "        labels:\n          severity: page\n          service: %s\n", n);
-    put(b, "        annotations:\n");
-    put(b,
+    fy__text_printf(b, "      - alert: FerryModelNotReady\n");
+    fy__text_printf(b, "        expr: increase(ferry_model_load_failures_total{%s}[15m]) > 0\n", s);
+    fy__text_printf(b, "        labels:\n          severity: page\n          service: %s\n", n);
+    fy__text_printf(b, "        annotations:\n");
+    fy__text_printf(
+        b,
         "          summary: \"%s: model {{ $labels.model }} {{ $labels.version }} failed to "
         "load\"\n",
         n);
-    put(b, "          description: \"A model version failed to load or warm up: the server "
+    fy__text_printf(
+        b, "          description: \"A model version failed to load or warm up: the server "
            "answers 503 on /v2/health/ready until it loads.\"\n");
 
-    put(b, "      - alert: FerryWorkerRestarts\n");
-    put(b, "        expr: increase(ferry_worker_restarts_total{%s}[15m]) > %d\n", s, c->restarts);
-    put(b, "        labels:\n          severity: warn\n          service: %s\n", n);
-    put(b, "        annotations:\n");
-    put(b, "          summary: \"%s: workers restarted {{ $value }} times in 15 minutes\"\n", n);
-    put(b,
+    fy__text_printf(b, "      - alert: FerryWorkerRestarts\n");
+    fy__text_printf(b, "        expr: increase(ferry_worker_restarts_total{%s}[15m]) > %d\n", s,
+                    c->restarts);
+    fy__text_printf(b, "        labels:\n          severity: warn\n          service: %s\n", n);
+    fy__text_printf(b, "        annotations:\n");
+    fy__text_printf(
+        b, "          summary: \"%s: workers restarted {{ $value }} times in 15 minutes\"\n", n);
+    fy__text_printf(
+        b,
         "          description: \"The supervisor restarted crashed workers more than %d times "
         "in 15 minutes (a crash loop).\"\n",
         c->restarts);
 
-    put(b, "      - alert: FerryQueueBacklog\n");
-    put(b,
-        "        expr: sum(ferry_pending_requests{%s}) > 0 and "
-        "histogram_quantile(0.99, sum by (le) "
-        "(rate(ferry_queue_duration_seconds_bucket{%s}[5m]))) > %g\n",
-        s, s, c->p99_s / 2);
-    put(b, "        for: %dm\n        labels:\n          severity: warn\n          service: %s\n",
+    fy__text_printf(b, "      - alert: FerryQueueBacklog\n");
+    fy__text_printf(b,
+                    "        expr: sum(ferry_pending_requests{%s}) > 0 and "
+                    "histogram_quantile(0.99, sum by (le) "
+                    "(rate(ferry_queue_duration_seconds_bucket{%s}[5m]))) > %g\n",
+                    s, s, c->p99_s / 2);
+    fy__text_printf(
+        b, "        for: %dm\n        labels:\n          severity: warn\n          service: %s\n",
         c->for_min, n);
-    put(b, "        annotations:\n");
-    put(b, "          summary: \"%s: requests wait in the model queue\"\n", n);
-    put(b, "          description: \"Queueing takes more than half the latency budget: add "
+    fy__text_printf(b, "        annotations:\n");
+    fy__text_printf(b, "          summary: \"%s: requests wait in the model queue\"\n", n);
+    fy__text_printf(
+        b, "          description: \"Queueing takes more than half the latency budget: add "
            "instances or replicas.\"\n");
 }
 
@@ -781,7 +780,7 @@ int fy_emit_text(const fy_emit_opts *opts, const char *which, char **out, fy_dia
     static const struct {
         const char *name;
         int image, package;
-        void (*fn)(sbuf *, const cfg *);
+        void (*fn)(fy__text *, const cfg *);
     } kinds[] = {{"deployment", 1, 0, k8s_deployment},
                  {"service", 0, 0, k8s_service},
                  {"hpa", 0, 0, k8s_hpa},
@@ -803,7 +802,7 @@ int fy_emit_text(const fy_emit_opts *opts, const char *which, char **out, fy_dia
                 return fy__diag_set(d, rc, "out of memory writing the dashboard");
             return FY_OK;
         }
-        sbuf b = {0};
+        fy__text b = {0};
         kinds[i].fn(&b, &c);
         if (b.oom || !b.p) {
             fy__free(b.p);

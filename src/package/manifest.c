@@ -1669,44 +1669,8 @@ int fy_manifest_check_model(const fy_manifest *man, const fy_model *model, fy_di
 /* Template                                                                   */
 /* ------------------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-__attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap <= b->len + (size_t)n)
-            cap *= 2;
-        char *q = fy__realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-}
-
 /* A YAML scalar for s: plain when it is unambiguous text, double-quoted otherwise. */
-static void put_scalar(sbuf *b, const char *s)
+static void put_scalar(fy__text *b, const char *s)
 {
     size_t len = strlen(s);
     int plain = len > 0 && len <= 200 && (isalpha((unsigned char)s[0]) || s[0] == '_');
@@ -1718,25 +1682,25 @@ static void put_scalar(sbuf *b, const char *s)
     for (int i = 0; plain && reserved[i]; i++)
         plain = strcmp(s, reserved[i]) != 0;
     if (plain) {
-        put(b, "%s", s);
+        fy__text_printf(b, "%s", s);
         return;
     }
-    put(b, "\"");
+    fy__text_printf(b, "\"");
     for (size_t i = 0; i < len;) {
         unsigned char ch = (unsigned char)s[i];
         size_t n = utf8_seq((const unsigned char *)s + i, len - i);
         if (ch == '"' || ch == '\\') {
-            put(b, "\\%c", ch);
+            fy__text_printf(b, "\\%c", ch);
         } else if (ch < 0x20 || ch == 0x7f || n == 0) {
-            put(b, "\\x%02x", ch);
+            fy__text_printf(b, "\\x%02x", ch);
         } else {
-            put(b, "%.*s", (int)n, s + i);
+            fy__text_printf(b, "%.*s", (int)n, s + i);
             i += n;
             continue;
         }
         i++;
     }
-    put(b, "\"");
+    fy__text_printf(b, "\"");
 }
 
 /* Package name from the model file's stem: lowercased, characters outside
@@ -1765,19 +1729,19 @@ static void stem_name(const char *model_file, char out[64])
         snprintf(out, 64, "model");
 }
 
-static void put_io(sbuf *b, const fy_io_desc *io)
+static void put_io(fy__text *b, const fy_io_desc *io)
 {
-    put(b, "    - name: ");
+    fy__text_printf(b, "    - name: ");
     put_scalar(b, io->name ? io->name : "");
-    put(b, "\n      dtype: %s",
-        io->dtype == FY_DTYPE_UNDEFINED ? "float32" : fy_dtype_name(io->dtype));
+    fy__text_printf(b, "\n      dtype: %s",
+                    io->dtype == FY_DTYPE_UNDEFINED ? "float32" : fy_dtype_name(io->dtype));
     if (io->dtype == FY_DTYPE_UNDEFINED)
-        put(b, "  # the model does not declare it: check");
-    put(b, "\n      shape: [");
+        fy__text_printf(b, "  # the model does not declare it: check");
+    fy__text_printf(b, "\n      shape: [");
     for (int i = 0; i < io->rank; i++) {
-        put(b, "%s", i ? ", " : "");
+        fy__text_printf(b, "%s", i ? ", " : "");
         if (io->dims[i] >= 0) {
-            put(b, "%lld", (long long)io->dims[i]);
+            fy__text_printf(b, "%lld", (long long)io->dims[i]);
         } else if (io->dim_names[i] && *io->dim_names[i]) {
             /* symbolic names become identifiers: other characters turn into '_' */
             char id[65];
@@ -1788,17 +1752,17 @@ static void put_io(sbuf *b, const fy_io_desc *io)
             for (size_t k = 0; s[k] && o < 64; k++)
                 id[o++] = isalnum((unsigned char)s[k]) ? s[k] : '_';
             id[o] = 0;
-            put(b, "%s", id);
+            fy__text_printf(b, "%s", id);
         } else if (i == 0) {
-            put(b, "N");
+            fy__text_printf(b, "N");
         } else {
-            put(b, "dim%d", i);
+            fy__text_printf(b, "dim%d", i);
         }
     }
-    put(b, "]");
+    fy__text_printf(b, "]");
     if (io->rank < 0)
-        put(b, "  # the model does not declare this shape: fill it in");
-    put(b, "\n");
+        fy__text_printf(b, "  # the model does not declare this shape: fill it in");
+    fy__text_printf(b, "\n");
 }
 
 static const char *build_arch(void)
@@ -1839,78 +1803,91 @@ int fy_manifest_template(char **out, const fy_model *model, const char *model_fi
     int64_t disk_mb = (model_bytes + (1 << 20) - 1) / (1 << 20) + 1;
     int64_t mem_mb = 2 * ((info.n_param_bytes + (1 << 20) - 1) / (1 << 20)) + 64;
     const char *arch = build_arch();
-    sbuf b = {0};
+    fy__text b = {0};
     fy_io_desc io;
 
-    put(&b, "# ferry.yaml: the manifest of a ferry model package (docs/manifest.md).\n");
-    put(&b, "# Written by `ferry init` from %s: %lld parameters (%lld bytes) in %lld\n", base,
-        (long long)info.n_params, (long long)info.n_param_bytes, (long long)info.n_initializers);
-    put(&b, "# initializers, %lld nodes, opset %lld. Edit it, then run `ferry pack`.\n",
-        (long long)info.n_nodes, (long long)info.opset);
-    put(&b, "apiVersion: %s\n\n", API_VERSION);
+    fy__text_printf(&b,
+                    "# ferry.yaml: the manifest of a ferry model package (docs/manifest.md).\n");
+    fy__text_printf(&b, "# Written by `ferry init` from %s: %lld parameters (%lld bytes) in %lld\n",
+                    base, (long long)info.n_params, (long long)info.n_param_bytes,
+                    (long long)info.n_initializers);
+    fy__text_printf(&b, "# initializers, %lld nodes, opset %lld. Edit it, then run `ferry pack`.\n",
+                    (long long)info.n_nodes, (long long)info.opset);
+    fy__text_printf(&b, "apiVersion: %s\n\n", API_VERSION);
 
-    put(&b, "# Identity. name: [a-z0-9][a-z0-9._-]{0,62}; version: semantic version\n"
-            "# MAJOR.MINOR.PATCH. The package file is NAME-VERSION.ferry.\n");
-    put(&b, "name: %s\nversion: 0.1.0\n", name);
-    put(&b, "# description: What the model does and on which data, in a sentence or two.\n"
-            "# license: MIT\n# authors:\n#   - Your Name <you@example.com>\n\n");
+    fy__text_printf(&b, "# Identity. name: [a-z0-9][a-z0-9._-]{0,62}; version: semantic version\n"
+                        "# MAJOR.MINOR.PATCH. The package file is NAME-VERSION.ferry.\n");
+    fy__text_printf(&b, "name: %s\nversion: 0.1.0\n", name);
+    fy__text_printf(&b,
+                    "# description: What the model does and on which data, in a sentence or two.\n"
+                    "# license: MIT\n# authors:\n#   - Your Name <you@example.com>\n\n");
 
-    put(&b, "# Where the model came from (taken from the ONNX producer fields).\n");
+    fy__text_printf(&b, "# Where the model came from (taken from the ONNX producer fields).\n");
     if (info.producer_name && *info.producer_name) {
-        put(&b, "source:\n  framework: ");
+        fy__text_printf(&b, "source:\n  framework: ");
         put_scalar(&b, info.producer_name);
-        put(&b, "\n");
+        fy__text_printf(&b, "\n");
         if (info.producer_version && *info.producer_version) {
-            put(&b, "  framework_version: ");
+            fy__text_printf(&b, "  framework_version: ");
             put_scalar(&b, info.producer_version);
-            put(&b, "\n");
+            fy__text_printf(&b, "\n");
         }
     } else {
-        put(&b, "# source:\n#   framework: pytorch\n#   framework_version: \"2.3.0\"\n");
+        fy__text_printf(&b,
+                        "# source:\n#   framework: pytorch\n#   framework_version: \"2.3.0\"\n");
     }
-    put(&b, "\n# The model file, relative to this manifest's folder (keep them together).\n");
-    put(&b, "model:\n  format: onnx\n  file: ");
+    fy__text_printf(
+        &b, "\n# The model file, relative to this manifest's folder (keep them together).\n");
+    fy__text_printf(&b, "model:\n  format: onnx\n  file: ");
     put_scalar(&b, base);
-    put(&b, "\n\n");
+    fy__text_printf(&b, "\n\n");
 
-    put(&b, "# What the model takes and returns. A dimension is a number or a name for a\n"
-            "# symbolic one (N: the batch size, which the caller chooses).\n");
-    put(&b, "signature:\n  inputs:\n");
+    fy__text_printf(&b,
+                    "# What the model takes and returns. A dimension is a number or a name for a\n"
+                    "# symbolic one (N: the batch size, which the caller chooses).\n");
+    fy__text_printf(&b, "signature:\n  inputs:\n");
     for (int i = 0; i < n_in; i++)
         if (fy_model_input(model, i, &io) == FY_OK)
             put_io(&b, &io);
-    put(&b, "  outputs:\n");
+    fy__text_printf(&b, "  outputs:\n");
     for (int i = 0; i < n_out; i++)
         if (fy_model_output(model, i, &io) == FY_OK)
             put_io(&b, &io);
-    put(&b, "\n");
+    fy__text_printf(&b, "\n");
 
-    put(&b, "# How raw inputs become model inputs: x' = (x * scale - mean[c]) / std[c].\n"
-            "# preprocessing:\n#   scale: 1/255\n#   mean: [0.5]\n#   std: [0.5]\n"
-            "#   layout: NCHW\n\n");
-    put(&b, "# What the outputs mean: a labels file, one class name per line, in order.\n"
-            "# postprocessing:\n#   labels: labels.txt\n\n");
+    fy__text_printf(&b,
+                    "# How raw inputs become model inputs: x' = (x * scale - mean[c]) / std[c].\n"
+                    "# preprocessing:\n#   scale: 1/255\n#   mean: [0.5]\n#   std: [0.5]\n"
+                    "#   layout: NCHW\n\n");
+    fy__text_printf(&b,
+                    "# What the outputs mean: a labels file, one class name per line, in order.\n"
+                    "# postprocessing:\n#   labels: labels.txt\n\n");
 
-    put(&b, "# What the model needs. min_memory_mb and min_disk_mb are estimates from the\n"
-            "# model's size: raise them if serving needs more.\n");
-    put(&b, "requirements:\n");
+    fy__text_printf(&b,
+                    "# What the model needs. min_memory_mb and min_disk_mb are estimates from the\n"
+                    "# model's size: raise them if serving needs more.\n");
+    fy__text_printf(&b, "requirements:\n");
     if (arch)
-        put(&b, "  arch: [%s]\n", arch);
+        fy__text_printf(&b, "  arch: [%s]\n", arch);
     else
-        put(&b, "  # arch: [x86_64, aarch64]\n");
-    put(&b, "  # cpu_features: [avx2]  # only if the model needs them; ferry's reference "
-            "engine needs none\n");
-    put(&b, "  min_memory_mb: %lld\n  min_disk_mb: %lld\n", (long long)mem_mb, (long long)disk_mb);
-    put(&b, "  threads: 1\n  ferry: \">=0.1.0 <1.0.0\"\n\n");
+        fy__text_printf(&b, "  # arch: [x86_64, aarch64]\n");
+    fy__text_printf(&b,
+                    "  # cpu_features: [avx2]  # only if the model needs them; ferry's reference "
+                    "engine needs none\n");
+    fy__text_printf(&b, "  min_memory_mb: %lld\n  min_disk_mb: %lld\n", (long long)mem_mb,
+                    (long long)disk_mb);
+    fy__text_printf(&b, "  threads: 1\n  ferry: \">=0.1.0 <1.0.0\"\n\n");
 
-    put(&b, "# Serving defaults: dynamic batching (0: off), its wait, worker instances.\n"
+    fy__text_printf(
+        &b, "# Serving defaults: dynamic batching (0: off), its wait, worker instances.\n"
             "# serving:\n#   max_batch_size: 32\n#   max_queue_delay_ms: 2\n#   instances: 1\n\n");
-    put(&b, "# Standards `ferry verify` checks before a deployment: a labeled dataset, a\n"
-            "# metric and its minimum, the slowest p99 latency and lowest throughput.\n"
-            "# tests:\n"
-            "#   dataset: idx:/path/to/images-idx3-ubyte.gz,/path/to/labels-idx1-ubyte.gz\n"
-            "#   metric: accuracy\n#   min: 0.90\n#   max_p99_latency_ms: 100\n"
-            "#   min_throughput_per_s: 100\n");
+    fy__text_printf(&b,
+                    "# Standards `ferry verify` checks before a deployment: a labeled dataset, a\n"
+                    "# metric and its minimum, the slowest p99 latency and lowest throughput.\n"
+                    "# tests:\n"
+                    "#   dataset: idx:/path/to/images-idx3-ubyte.gz,/path/to/labels-idx1-ubyte.gz\n"
+                    "#   metric: accuracy\n#   min: 0.90\n#   max_p99_latency_ms: 100\n"
+                    "#   min_throughput_per_s: 100\n");
     if (b.oom) {
         fy__free(b.p);
         return fy__diag_set(d, FY_ENOMEM, "template: out of memory");

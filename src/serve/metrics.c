@@ -292,102 +292,66 @@ void fy__metrics_mv_stats(fy__metrics *m, const char *model, const char *version
 /* Rendering                                                                  */
 /* ------------------------------------------------------------------------- */
 
-/* A growing text buffer; after an allocation failure every append is a no-op and
- * the render reports FY_ENOMEM. */
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf;
-
-__attribute__((format(printf, 2, 3))) static void put(buf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n + 1;
-        char *p = fy__realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 /* Label value escaping of the text format: backslash, double quote and newline. */
-static void put_label(buf *b, const char *name, const char *value, int comma)
+static void put_label(fy__text *b, const char *name, const char *value, int comma)
 {
-    put(b, "%s%s=\"", comma ? "," : "", name);
+    fy__text_printf(b, "%s%s=\"", comma ? "," : "", name);
     for (const char *c = value; *c; c++) {
         if (*c == '\\')
-            put(b, "\\\\");
+            fy__text_printf(b, "\\\\");
         else if (*c == '"')
-            put(b, "\\\"");
+            fy__text_printf(b, "\\\"");
         else if (*c == '\n')
-            put(b, "\\n");
+            fy__text_printf(b, "\\n");
         else
-            put(b, "%c", *c);
+            fy__text_printf(b, "%c", *c);
     }
-    put(b, "\"");
+    fy__text_printf(b, "\"");
 }
 
-static void put_mv(buf *b, const series *s)
+static void put_mv(fy__text *b, const series *s)
 {
     put_label(b, "model", s->model, 0);
     put_label(b, "version", s->version, 1);
 }
 
-static void family(buf *b, const char *name, const char *type, const char *help)
+static void family(fy__text *b, const char *name, const char *type, const char *help)
 {
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    fy__text_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void put_hist(buf *b, const char *name, const series *s, const hist *h, int seconds)
+static void put_hist(fy__text *b, const char *name, const series *s, const hist *h, int seconds)
 {
     uint64_t cum = 0;
     int nb = seconds ? N_SEC : N_BATCH;
     for (int i = 0; i <= nb; i++) {
         cum += atomic_load_explicit(&h->b[i], memory_order_relaxed);
-        put(b, "%s_bucket{", name);
+        fy__text_printf(b, "%s_bucket{", name);
         put_mv(b, s);
         if (i == nb)
-            put(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+            fy__text_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         else if (seconds)
-            put(b, ",le=\"%g\"} %llu\n", sec_le[i], (unsigned long long)cum);
+            fy__text_printf(b, ",le=\"%g\"} %llu\n", sec_le[i], (unsigned long long)cum);
         else
-            put(b, ",le=\"%d\"} %llu\n", 1 << i, (unsigned long long)cum);
+            fy__text_printf(b, ",le=\"%d\"} %llu\n", 1 << i, (unsigned long long)cum);
     }
     uint64_t sum = atomic_load_explicit(&h->sum, memory_order_relaxed);
-    put(b, "%s_sum{", name);
+    fy__text_printf(b, "%s_sum{", name);
     put_mv(b, s);
     if (seconds)
-        put(b, "} %.9f\n", (double)sum / 1e9);
+        fy__text_printf(b, "} %.9f\n", (double)sum / 1e9);
     else
-        put(b, "} %llu\n", (unsigned long long)sum);
-    put(b, "%s_count{", name);
+        fy__text_printf(b, "} %llu\n", (unsigned long long)sum);
+    fy__text_printf(b, "%s_count{", name);
     put_mv(b, s);
-    put(b, "} %llu\n", (unsigned long long)cum);
+    fy__text_printf(b, "} %llu\n", (unsigned long long)cum);
 }
 
-static void put_value(buf *b, const char *name, const series *s, unsigned long long v)
+static void put_value(fy__text *b, const char *name, const series *s, unsigned long long v)
 {
-    put(b, "%s{", name);
+    fy__text_printf(b, "%s{", name);
     put_mv(b, s);
-    put(b, "} %llu\n", v);
+    fy__text_printf(b, "} %llu\n", v);
 }
 
 static int cmp_series(const void *a, const void *b)
@@ -397,7 +361,7 @@ static int cmp_series(const void *a, const void *b)
     return c ? c : strcmp(x->version, y->version);
 }
 
-static void render_process(buf *b, const fy__metrics *m)
+static void render_process(fy__text *b, const fy__metrics *m)
 {
     long page = sysconf(_SC_PAGESIZE);
     unsigned long long vm_pages = 0, rss_pages = 0;
@@ -412,20 +376,22 @@ static void render_process(buf *b, const fy__metrics *m)
     struct timespec cpu = {0};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
     family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    put(b, "process_resident_memory_bytes %llu\n", rss_pages * (unsigned long long)page);
+    fy__text_printf(b, "process_resident_memory_bytes %llu\n",
+                    rss_pages * (unsigned long long)page);
     family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-    put(b, "process_virtual_memory_bytes %llu\n", vm_pages * (unsigned long long)page);
+    fy__text_printf(b, "process_virtual_memory_bytes %llu\n", vm_pages * (unsigned long long)page);
     family(b, "process_cpu_seconds_total", "counter",
            "Total user and system CPU time spent in seconds.");
-    put(b, "process_cpu_seconds_total %.6f\n", (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9);
+    fy__text_printf(b, "process_cpu_seconds_total %.6f\n",
+                    (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9);
     family(b, "process_start_time_seconds", "gauge",
            "Start time of the process since unix epoch in seconds.");
-    put(b, "process_start_time_seconds %.3f\n", m->start_time);
+    fy__text_printf(b, "process_start_time_seconds %.3f\n", m->start_time);
 }
 
 int fy__metrics_render_ex(fy__metrics *m, unsigned what, char **out, size_t *len)
 {
-    buf b = {0};
+    fy__text b = {0};
     series **ss = NULL;
     int n = atomic_load_explicit(&m->n, memory_order_acquire);
     if (!(b.p = fy__malloc(b.cap = 16384)) || !(ss = fy__calloc((size_t)n + 1, sizeof *ss))) {
@@ -445,10 +411,10 @@ int fy__metrics_render_ex(fy__metrics *m, unsigned what, char **out, size_t *len
                     uint64_t v = atomic_load_explicit(&ss[i]->req[p][o], memory_order_relaxed);
                     if (!v)
                         continue;
-                    put(&b, "ferry_requests_total{");
+                    fy__text_printf(&b, "ferry_requests_total{");
                     put_mv(&b, ss[i]);
-                    put(&b, ",protocol=\"%s\",outcome=\"%s\"} %llu\n", proto_names[p],
-                        outcome_names[o], (unsigned long long)v);
+                    fy__text_printf(&b, ",protocol=\"%s\",outcome=\"%s\"} %llu\n", proto_names[p],
+                                    outcome_names[o], (unsigned long long)v);
                 }
         family(&b, "ferry_request_duration_seconds", "histogram",
                "Time from a request's arrival to its response, in seconds.");
@@ -466,22 +432,22 @@ int fy__metrics_render_ex(fy__metrics *m, unsigned what, char **out, size_t *len
         for (int i = 0; i < n; i++)
             put_hist(&b, "ferry_batch_size", ss[i], &ss[i]->batch, 0);
         family(&b, "ferry_inflight_requests", "gauge", "Requests being handled now.");
-        put(&b, "ferry_inflight_requests %lld\n", (long long)atomic_load(&m->inflight));
+        fy__text_printf(&b, "ferry_inflight_requests %lld\n", (long long)atomic_load(&m->inflight));
         family(&b, "ferry_pending_requests", "gauge",
                "Requests waiting in a model version's queue.");
         for (int i = 0; i < n; i++) {
-            put(&b, "ferry_pending_requests{");
+            fy__text_printf(&b, "ferry_pending_requests{");
             put_mv(&b, ss[i]);
-            put(&b, "} %lld\n", (long long)atomic_load(&ss[i]->pending));
+            fy__text_printf(&b, "} %lld\n", (long long)atomic_load(&ss[i]->pending));
         }
         family(&b, "ferry_model_load_seconds", "gauge",
                "Seconds the last successful load (with warm-up) of a model version took.");
         for (int i = 0; i < n; i++) {
             if (!atomic_load(&ss[i]->loaded))
                 continue;
-            put(&b, "ferry_model_load_seconds{");
+            fy__text_printf(&b, "ferry_model_load_seconds{");
             put_mv(&b, ss[i]);
-            put(&b, "} %.6f\n", (double)atomic_load(&ss[i]->load_ns) / 1e9);
+            fy__text_printf(&b, "} %.6f\n", (double)atomic_load(&ss[i]->load_ns) / 1e9);
         }
         family(&b, "ferry_model_load_failures_total", "counter",
                "Failed loads (including warm-up) of a model version.");
@@ -490,8 +456,8 @@ int fy__metrics_render_ex(fy__metrics *m, unsigned what, char **out, size_t *len
                       (unsigned long long)atomic_load(&ss[i]->load_failures));
         family(&b, "ferry_metrics_series_dropped_total", "counter",
                "Metric updates dropped because the series limit was reached.");
-        put(&b, "ferry_metrics_series_dropped_total %llu\n",
-            (unsigned long long)atomic_load(&m->dropped));
+        fy__text_printf(&b, "ferry_metrics_series_dropped_total %llu\n",
+                        (unsigned long long)atomic_load(&m->dropped));
         render_process(&b, m);
     }
 
@@ -534,9 +500,9 @@ int fy__metrics_render_ex(fy__metrics *m, unsigned what, char **out, size_t *len
                 case 6: v = (long long)(atomic_load(&s->compute_ns) / 1000); break;
                 default: v = (long long)(atomic_load(&s->success_ns) / 1000); break;
                 }
-                put(&b, "%s{", nv[k].name);
+                fy__text_printf(&b, "%s{", nv[k].name);
                 put_mv(&b, s);
-                put(&b, "} %lld\n", v);
+                fy__text_printf(&b, "} %lld\n", v);
             }
         }
     }

@@ -565,106 +565,70 @@ void fy_verify_report_free(fy_verify_report *r)
 
 /* ---- reports ---------------------------------------------------------------- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-__attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->len;
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && (size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + (size_t)n + 1)
-            nc *= 2;
-        char *np = fy__realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
 /* Markdown table cells: no pipes or line breaks, printable ASCII. */
-static void cell(sbuf *b, const char *s)
+static void cell(fy__text *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '|')
-            put(b, "\\|");
+            fy__text_printf(b, "\\|");
         else if (c < 0x20 || c >= 0x7f)
-            put(b, " ");
+            fy__text_printf(b, " ");
         else
-            put(b, "%c", c);
+            fy__text_printf(b, "%c", c);
     }
 }
 
 int fy_verify_report_markdown(const fy_verify_report *r, char **out, fy_diag *d)
 {
-    sbuf b = {0};
-    put(&b, "# Verification of ");
+    fy__text b = {0};
+    fy__text_printf(&b, "# Verification of ");
     cell(&b, r->model);
-    put(&b, ": %s\n\n", r->passed ? "PASSED" : "FAILED");
-    put(&b, "- target: ");
+    fy__text_printf(&b, ": %s\n\n", r->passed ? "PASSED" : "FAILED");
+    fy__text_printf(&b, "- target: ");
     cell(&b, r->target);
-    put(&b, "\n- checks: %d, failed: %d\n- time: %.2f s\n\n", r->n_checks, r->n_failed, r->seconds);
-    put(&b, "| check | result | value | threshold | detail |\n|---|---|---|---|---|\n");
+    fy__text_printf(&b, "\n- checks: %d, failed: %d\n- time: %.2f s\n\n", r->n_checks, r->n_failed,
+                    r->seconds);
+    fy__text_printf(&b, "| check | result | value | threshold | detail |\n|---|---|---|---|---|\n");
     for (int i = 0; i < r->n_checks; i++) {
         const fy_verify_check *c = &r->checks[i];
-        put(&b, "| ");
+        fy__text_printf(&b, "| ");
         cell(&b, c->name);
-        put(&b, " | %s | %.6g | ",
-            !c->gated   ? "measured"
-            : c->passed ? "pass"
-                        : "**FAIL**",
-            c->value);
+        fy__text_printf(&b, " | %s | %.6g | ",
+                        !c->gated   ? "measured"
+                        : c->passed ? "pass"
+                                    : "**FAIL**",
+                        c->value);
         if (c->gated)
-            put(&b, "%.6g", c->threshold);
+            fy__text_printf(&b, "%.6g", c->threshold);
         else
-            put(&b, "-");
-        put(&b, " | ");
+            fy__text_printf(&b, "-");
+        fy__text_printf(&b, " | ");
         cell(&b, c->detail);
-        put(&b, " |\n");
+        fy__text_printf(&b, " |\n");
     }
     if (r->has_accuracy)
-        put(&b, "\n## Accuracy\n\n%lld of %lld samples correct: %.4f (%.2f s)\n",
-            (long long)r->accuracy_correct, (long long)r->accuracy_count, r->accuracy,
-            r->accuracy_seconds);
+        fy__text_printf(&b, "\n## Accuracy\n\n%lld of %lld samples correct: %.4f (%.2f s)\n",
+                        (long long)r->accuracy_correct, (long long)r->accuracy_count, r->accuracy,
+                        r->accuracy_seconds);
     if (r->has_load) {
         const fy_bench_result *L = &r->load;
-        put(&b, "\n## Load\n\n| requests | ok | failed | seconds | requests/s "
-                "|\n|---|---|---|---|---|\n");
-        put(&b, "| %lld | %lld | %lld | %.2f | %.1f |\n\n", (long long)L->requests,
-            (long long)L->ok, (long long)L->error_total, L->seconds, L->throughput);
-        put(&b, "| latency ms | min | mean | p50 | p90 | p99 | p99.9 | max |\n"
-                "|---|---|---|---|---|---|---|---|\n");
-        put(&b, "| | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", L->lat_min_ms,
-            L->lat_mean_ms, L->lat_p50_ms, L->lat_p90_ms, L->lat_p99_ms, L->lat_p999_ms,
-            L->lat_max_ms);
+        fy__text_printf(&b, "\n## Load\n\n| requests | ok | failed | seconds | requests/s "
+                            "|\n|---|---|---|---|---|\n");
+        fy__text_printf(&b, "| %lld | %lld | %lld | %.2f | %.1f |\n\n", (long long)L->requests,
+                        (long long)L->ok, (long long)L->error_total, L->seconds, L->throughput);
+        fy__text_printf(&b, "| latency ms | min | mean | p50 | p90 | p99 | p99.9 | max |\n"
+                            "|---|---|---|---|---|---|---|---|\n");
+        fy__text_printf(&b, "| | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", L->lat_min_ms,
+                        L->lat_mean_ms, L->lat_p50_ms, L->lat_p90_ms, L->lat_p99_ms, L->lat_p999_ms,
+                        L->lat_max_ms);
         if (L->error_total) {
-            put(&b, "\nErrors:");
+            fy__text_printf(&b, "\nErrors:");
             for (int e = 0; e < FY_BENCH_ERR_N; e++)
                 if (L->errors[e])
-                    put(&b, " %s %lld", fy_bench_err_name((fy_bench_err)e),
-                        (long long)L->errors[e]);
-            put(&b, "\n");
+                    fy__text_printf(&b, " %s %lld", fy_bench_err_name((fy_bench_err)e),
+                                    (long long)L->errors[e]);
+            fy__text_printf(&b, "\n");
         }
     }
     if (b.oom || !b.p) {
