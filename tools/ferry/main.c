@@ -49,7 +49,9 @@ static void usage(FILE *f)
                "  2  bad command line\n"
                "  3  invalid input (model, dataset or tensor file)\n"
                "  4  valid input that ferry does not support yet\n"
-               "  5  file not found or unreadable, out of memory\n");
+               "  5  file not found or unreadable, out of memory\n"
+               "  6-8  ferry deploy only: environment check failed, service locked by\n"
+               "       another deploy, new version did not start (ferry deploy --help)\n");
 }
 
 int main(int argc, char **argv)
