@@ -299,6 +299,37 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
         }
 }
 
+#if FY_X86
+/* The zero-point correction of one row, cr[n] += zb[n] rz - za colsum[n] (mod 2^32),
+ * on vectors; returns the first column left for the scalar loop. */
+__attribute__((target("avx512f"))) static int64_t zfix_512(uint32_t *cr, const uint32_t *zb,
+                                                          const uint32_t *cs, uint32_t rz,
+                                                          uint32_t za, int64_t n, int64_t end)
+{
+    const __m512i r = _mm512_set1_epi32((int)rz), z = _mm512_set1_epi32((int)za);
+    for (; n + 16 <= end; n += 16) {
+        __m512i v = _mm512_sub_epi32(_mm512_mullo_epi32(_mm512_loadu_si512(zb + n), r),
+                                     _mm512_mullo_epi32(_mm512_loadu_si512(cs + n), z));
+        _mm512_storeu_si512(cr + n, _mm512_add_epi32(_mm512_loadu_si512(cr + n), v));
+    }
+    return n;
+}
+
+T256 static int64_t zfix_256(uint32_t *cr, const uint32_t *zb, const uint32_t *cs, uint32_t rz,
+                             uint32_t za, int64_t n, int64_t end)
+{
+    const __m256i r = _mm256_set1_epi32((int)rz), z = _mm256_set1_epi32((int)za);
+    for (; n + 8 <= end; n += 8) {
+        __m256i v = _mm256_sub_epi32(
+            _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(zb + n)), r),
+            _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(cs + n)), z));
+        _mm256_storeu_si256((__m256i *)(cr + n),
+                            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(cr + n)), v));
+    }
+    return n;
+}
+#endif
+
 /* Rows [i0, i0 + mc) (mc <= QMC) x columns [j0, j1) of C: each K block of A is
  * packed once and swept across the columns; zero points are applied at the end. */
 static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t j1)
@@ -332,20 +363,29 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
         }
     }
     /* (a' - za)(b' - zb) = a'b' - zb rowsum - za colsum + K za zb, modulo 2^32 */
+    const uint32_t za = j->za, kza = (uint32_t)b->K * za;
+    const uint32_t *zbv = (const uint32_t *)b->zb, *cs = (const uint32_t *)b->colsum;
     for (int64_t i = 0; i < mc; i++) {
         uint32_t *cr = (uint32_t *)j->c + (i0 + i) * j->ldc;
-        for (int64_t n = j0; n < j1; n++) {
-            uint32_t zb = (uint32_t)b->zb[n];
-            cr[n] += -zb * rowsum[i] - j->za * (uint32_t)b->colsum[n] + (uint32_t)b->K * j->za * zb;
-        }
+        /* = zb (K za - rowsum) - za colsum */
+        const uint32_t rz = kza - rowsum[i];
+        int64_t n = j0;
+#if FY_X86
+        if (j->isa == 2)
+            n = zfix_512(cr, zbv, cs, rz, za, j0, j1);
+        else if (j->isa == 1)
+            n = zfix_256(cr, zbv, cs, rz, za, j0, j1);
+#endif
+        for (; n < j1; n++)
+            cr[n] += zbv[n] * rz - za * cs[n];
         if (!j->fout)
             continue;
         /* int32 to float in place, through memcpy (the buffer holds both types) */
-        for (int64_t n = j0; n < j1; n++) {
+        for (int64_t col = j0; col < j1; col++) {
             int32_t v;
-            memcpy(&v, cr + n, sizeof v);
-            float f = (float)v * (j->a_scale * j->b_scale[j->nbs == 1 ? 0 : n]);
-            memcpy(cr + n, &f, sizeof f);
+            memcpy(&v, cr + col, sizeof v);
+            float f = (float)v * (j->a_scale * j->b_scale[j->nbs == 1 ? 0 : col]);
+            memcpy(cr + col, &f, sizeof f);
         }
         if (j->ep)
             fy__epi_tile((float *)(void *)(cr + j0), j->ldc, i0 + i, j0, 1, j1 - j0, j->ep);

@@ -330,9 +330,7 @@ static void qconv_store(const qconv_out *o, const fy__conv_shape *s, int64_t n, 
     }
     const int lo = o->y->dtype == FY_DTYPE_U8 ? 0 : -128;
     uint8_t *y = (uint8_t *)o->y->data + n * M * P + p0; /* int8 or uint8: bytes */
-    for (int64_t m = 0; m < M; m++)
-        fy__requant_col(acc + m, M, pc, o->bias ? o->bias[m] : 0, o->mult[m], o->zy, lo,
-                        y + m * P);
+    fy__requant_planes(acc, M, pc, o->bias, o->mult, o->zy, lo, y, P);
 }
 
 /* Bytes of im2col rows built at once: bounds the working memory of a large conv. */

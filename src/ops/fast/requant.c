@@ -146,6 +146,69 @@ T256 static int64_t requant_col_256(const int32_t *acc, int64_t stride, int64_t 
 }
 #endif
 
+#if FY_X86
+/* 16 positions x 16 channels of acc (row stride M): rows loaded with the channels'
+ * bias, transposed in registers (epi32 unpacks, then 128-bit lane shuffles), each
+ * channel's 16 positions requantized and stored to its plane (y + channel * P). */
+T512 static void requant_tile16(const int32_t *acc, int64_t M, const int32_t *bias,
+                                const double *mult, int32_t zy, int lo, uint8_t *y, int64_t P)
+{
+    const __m512d dlo = _mm512_set1_pd((double)lo - zy - 1),
+                  dhi = _mm512_set1_pd((double)lo + 255 - zy + 1);
+    const __m512i z = _mm512_set1_epi32(zy), ilo = _mm512_set1_epi32(lo),
+                  ihi = _mm512_set1_epi32(lo + 255);
+    const __m512i bv = bias ? _mm512_loadu_si512((const void *)bias) : _mm512_setzero_si512();
+    __m512i r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + i * M)), bv);
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) { /* u[4k + c]: column c of each lane, rows 4k..4k+3 */
+        u[4 * k] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512i plo = _mm512_shuffle_i32x4(u[c], u[4 + c], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i phi = _mm512_shuffle_i32x4(u[c], u[4 + c], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512i qlo = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i qhi = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512i col[4] = {_mm512_shuffle_i32x4(plo, qlo, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(plo, qlo, _MM_SHUFFLE(3, 1, 3, 1)),
+                          _mm512_shuffle_i32x4(phi, qhi, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(phi, qhi, _MM_SHUFFLE(3, 1, 3, 1))};
+        for (int l = 0; l < 4; l++) {
+            int ch = 4 * l + c;
+            __m128i b = rq16(col[l], _mm512_set1_pd(mult[ch]), dlo, dhi, z, ilo, ihi);
+            _mm_storeu_si128((__m128i *)(y + ch * P), b);
+        }
+    }
+}
+#endif
+
+void fy__requant_planes(const int32_t *acc, int64_t M, int64_t n, const int32_t *bias,
+                        const double *mult, int32_t zy, int lo, uint8_t *y, int64_t P)
+{
+    int64_t m0 = 0, p16 = 0;
+#if FY_X86
+    if (fy__isa_active() == FY_ISA_AVX512) {
+        p16 = n / 16 * 16;
+        for (; m0 + 16 <= M; m0 += 16)
+            for (int64_t p = 0; p < p16; p += 16)
+                requant_tile16(acc + p * M + m0, M, bias ? bias + m0 : NULL, mult + m0, zy, lo,
+                               y + m0 * P + p, P);
+    }
+#endif
+    for (int64_t m = 0; m < M; m++) {
+        int64_t from = m < m0 ? p16 : 0; /* positions the tiles did not cover */
+        fy__requant_col(acc + from * M + m, M, n - from, bias ? bias[m] : 0, mult[m], zy, lo,
+                        y + m * P + from);
+    }
+}
+
 void fy__requant_col(const int32_t *acc, int64_t stride, int64_t n, int32_t bias, double mult,
                      int32_t zy, int lo, void *y)
 {

@@ -18,6 +18,11 @@ void fy__requant_row(const int32_t *acc, const int32_t *bias, const double *mult
  * sums), written to n consecutive bytes. */
 void fy__requant_col(const int32_t *acc, int64_t stride, int64_t n, int32_t bias, double mult,
                      int32_t zy, int lo, void *y);
+/* A convolution's transposed sums acc [n positions x M channels] to M planes: channel
+ * m's n outputs go to y + m * P (bias and mult per channel; bias may be NULL).
+ * AVX-512 transposes 16 x 16 tiles in registers; the rest uses fy__requant_col. */
+void fy__requant_planes(const int32_t *acc, int64_t M, int64_t n, const int32_t *bias,
+                        const double *mult, int32_t zy, int lo, uint8_t *y, int64_t P);
 /* 1 when every multiplier is finite (the vector path needs no NaN handling). */
 int fy__requant_ok(const float *mult, int64_t n);
 
