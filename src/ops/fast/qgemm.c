@@ -274,28 +274,37 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
                 continue;
             }
             const uint8_t *row = j->a + (i0 + p + i) * j->lda + k0;
+            /* The row's sum is taken from the packed words: bytes (or int16
+             * halves) summed pairwise in 16-bit lanes, which cannot overflow. */
             uint32_t sum = 0;
-            for (int64_t k = 0; k < kc; k++)
-                sum += (uint32_t)(row[k] ^ flip);
-            rowsum[p + i] += sum;
             int64_t g = 0;
             if (kgrp == 4) {
                 for (; g < full; g++) {
                     uint32_t w;
                     memcpy(&w, row + 4 * g, 4);
-                    d[g * mr] = w ^ flip4;
+                    w ^= flip4;
+                    d[g * mr] = w;
+                    uint32_t h = (w & 0x00ff00ffu) + ((w >> 8) & 0x00ff00ffu);
+                    sum += (h & 0xffffu) + (h >> 16);
                 }
             } else {
-                for (; g < full; g++)
-                    d[g * mr] = (uint32_t)(row[2 * g] ^ flip) | (uint32_t)(row[2 * g + 1] ^ flip)
-                                                                    << 16;
+                for (; g < full; g++) {
+                    uint32_t w = (uint32_t)(row[2 * g] ^ flip) | (uint32_t)(row[2 * g + 1] ^ flip)
+                                                                     << 16;
+                    d[g * mr] = w;
+                    sum += (w & 0xffffu) + (w >> 16);
+                }
             }
             for (; g < groups; g++) { /* the last, partial group */
                 uint32_t w = 0;
-                for (int t = 0; t < kgrp && g * kgrp + t < kc; t++)
-                    w |= (uint32_t)(row[g * kgrp + t] ^ flip) << (kgrp == 4 ? 8 * t : 16 * t);
+                for (int t = 0; t < kgrp && g * kgrp + t < kc; t++) {
+                    uint32_t v = (uint32_t)(row[g * kgrp + t] ^ flip);
+                    w |= v << (kgrp == 4 ? 8 * t : 16 * t);
+                    sum += v;
+                }
                 d[g * mr] = w;
             }
+            rowsum[p + i] += sum;
         }
 }
 

@@ -283,24 +283,42 @@ static int qlc_prepare(const fy__op_prep *p, void **state)
 }
 
 /* Rows [p0, p0 + pc) of (im2col of one image)^T: row p = output position, column
- * k = (ci, ky, kx). */
+ * k = (ci, ky, kx). Windows wholly inside the image copy their taps without bounds
+ * checks; only border windows test each tap. */
 static void im2col_t(const fy__conv_shape *s, const uint8_t *x, uint8_t pad, int64_t p0, int64_t pc,
                      uint8_t *a)
 {
-    const int64_t K = s->c * s->kh * s->kw;
+    const int64_t K = s->c * s->kh * s->kw, plane = s->h * s->w;
+    const int64_t span_y = (s->kh - 1) * s->dh, span_x = (s->kw - 1) * s->dw;
+    int64_t oy = p0 / s->ow, ox = p0 % s->ow;
     for (int64_t p = p0; p < p0 + pc; p++) {
-        int64_t oy = p / s->ow, ox = p % s->ow;
         uint8_t *row = a + (p - p0) * K;
-        for (int64_t ci = 0; ci < s->c; ci++)
-            for (int64_t ky = 0; ky < s->kh; ky++) {
-                int64_t iy = oy * s->sh - s->pt + ky * s->dh;
-                for (int64_t kx = 0; kx < s->kw; kx++) {
-                    int64_t ix = ox * s->sw - s->pl + kx * s->dw;
-                    *row++ = (uint64_t)iy < (uint64_t)s->h && (uint64_t)ix < (uint64_t)s->w
-                                 ? x[(ci * s->h + iy) * s->w + ix]
-                                 : pad;
+        const int64_t iy0 = oy * s->sh - s->pt, ix0 = ox * s->sw - s->pl;
+        if (iy0 >= 0 && iy0 + span_y < s->h && ix0 >= 0 && ix0 + span_x < s->w) {
+            for (int64_t ci = 0; ci < s->c; ci++) {
+                const uint8_t *xc = x + ci * plane + iy0 * s->w + ix0;
+                for (int64_t ky = 0; ky < s->kh; ky++) {
+                    const uint8_t *xr = xc + ky * s->dh * s->w;
+                    for (int64_t kx = 0; kx < s->kw; kx++)
+                        *row++ = xr[kx * s->dw];
                 }
             }
+        } else {
+            for (int64_t ci = 0; ci < s->c; ci++)
+                for (int64_t ky = 0; ky < s->kh; ky++) {
+                    int64_t iy = iy0 + ky * s->dh;
+                    for (int64_t kx = 0; kx < s->kw; kx++) {
+                        int64_t ix = ix0 + kx * s->dw;
+                        *row++ = (uint64_t)iy < (uint64_t)s->h && (uint64_t)ix < (uint64_t)s->w
+                                     ? x[(ci * s->h + iy) * s->w + ix]
+                                     : pad;
+                    }
+                }
+        }
+        if (++ox == s->ow) {
+            ox = 0;
+            oy++;
+        }
     }
 }
 
