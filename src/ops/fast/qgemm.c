@@ -29,6 +29,7 @@ struct fy__qpacked {
     void *data;       /* panels of NR columns x kg */
     int32_t *colsum;  /* sum_k B'[k, n] */
     int32_t *zb;      /* B' zero point per column */
+    int zb_zero;      /* every zb is 0 */
 };
 
 static int use_vnni(void)
@@ -88,6 +89,9 @@ int fy__qpack_b(fy__qpacked **out, int64_t K, int64_t N, const void *b, int b_si
         int32_t z = zb ? zb[zb_n == 1 ? 0 : n] : 0;
         p->zb[n] = b_signed ? z : z - 128;
     }
+    p->zb_zero = 1;
+    for (int64_t n = 0; n < N; n++)
+        p->zb_zero &= p->zb[n] == 0;
     *out = p;
     return FY_OK;
 }
@@ -109,6 +113,10 @@ int64_t fy__qpacked_k(const fy__qpacked *p)
 int64_t fy__qpacked_n(const fy__qpacked *p)
 {
     return p->N;
+}
+const int32_t *fy__qpacked_colsum(const fy__qpacked *p)
+{
+    return p->zb_zero ? p->colsum : NULL;
 }
 
 /* ---- microkernels: c[0..mr) x [0..nr) (=|+=) A-block . B-panel over kgn k groups ---- */
@@ -378,12 +386,12 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
         uint32_t *cr = (uint32_t *)j->c + (i0 + i) * j->ldc;
         /* = zb (K za - rowsum) - za colsum */
         const uint32_t rz = kza - rowsum[i];
-        int64_t n = j0;
+        int64_t n = za == 0 && b->zb_zero ? j1 : j0; /* nothing to correct */
 #if FY_X86
         if (j->isa == 2)
-            n = zfix_512(cr, zbv, cs, rz, za, j0, j1);
+            n = zfix_512(cr, zbv, cs, rz, za, n, j1);
         else if (j->isa == 1)
-            n = zfix_256(cr, zbv, cs, rz, za, j0, j1);
+            n = zfix_256(cr, zbv, cs, rz, za, n, j1);
 #endif
         for (; n < j1; n++)
             cr[n] += zbv[n] * rz - za * cs[n];

@@ -378,7 +378,21 @@ static int qconv_run(fy__op_ctx *c, const qconv_io *io, fy_dtype odt, qconv_out 
     rows = rows < 1 ? 1 : rows > P ? P : rows; /* im2col rows per chunk */
     uint8_t *a = fy__malloc((size_t)(rows * K + 1));
     int32_t *acc = fy__malloc((size_t)(rows * s.m + 1) * sizeof *acc);
-    if (!a || !acc) {
+    /* int8 weights with zero point 0: X's zero point folds into a per-channel bias
+     * (sum (x - zx) w = sum x w - zx colsum, modulo 2^32), so the GEMM skips its
+     * zero-point correction. zg: the zero point the GEMM is given (int8 X is
+     * shifted by 128 inside it, so -128 there means none). */
+    const int32_t *colsum = fy__qpacked_colsum(pw);
+    const int a_signed = x->dtype == FY_DTYPE_I8;
+    int32_t zg = zx, *bias2 = colsum ? fy__malloc((size_t)(s.m + 1) * sizeof *bias2) : NULL;
+    if (bias2) {
+        zg = a_signed ? -128 : 0;
+        for (int64_t m = 0; m < s.m; m++)
+            bias2[m] = (int32_t)((o->bias ? (uint32_t)o->bias[m] : 0u) -
+                                 (uint32_t)(zx - zg) * (uint32_t)colsum[m]);
+        o->bias = bias2;
+    }
+    if (!a || !acc || (colsum && !bias2)) {
         *rc = fy__op_fail(c, FY_ENOMEM, "out of memory for the im2col of %lld positions",
                           (long long)rows);
     } else if ((*rc = fy_tensor_alloc(&c->out[0], odt, 4, dims, c->diag)) == FY_OK) {
@@ -391,12 +405,13 @@ static int qconv_run(fy__op_ctx *c, const qconv_io *io, fy_dtype odt, qconv_out 
                 if (K == 0)
                     memset(acc, 0, (size_t)(pc * s.m) * sizeof *acc);
                 else
-                    fy__qgemm(c->pool, pc, a, x->dtype == FY_DTYPE_I8, K, zx, pw, acc, s.m);
+                    fy__qgemm(c->pool, pc, a, a_signed, K, zg, pw, acc, s.m);
                 qconv_store(o, &s, n, p0, pc, acc);
             }
     }
     fy__free(a);
     fy__free(acc);
+    fy__free(bias2);
     fy__qpacked_free(own);
     return 1;
 }
