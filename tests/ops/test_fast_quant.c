@@ -356,14 +356,9 @@ static int ql_trial(fy_pool *pool, int t)
         case 0:
             xv[i] = ((float)k + 0.5f) * sc; /* a tie */
             break;
-        case 1:
-            xv[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? INFINITY : -INFINITY;
-            break;
-        case 2:
-            xv[i] = (float)k * 1e7f;
-            break;
-        default:
-            xv[i] = (float)k * sc * 0.37f;
+        case 1: xv[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? INFINITY : -INFINITY; break;
+        case 2: xv[i] = (float)k * 1e7f; break;
+        default: xv[i] = (float)k * sc * 0.37f;
         }
     }
     fy_tensor zp = rand_q8(t % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8, 0, NULL);

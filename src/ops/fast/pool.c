@@ -141,8 +141,8 @@ MAX_PLANES(max_planes_i8, int8_t, INT8_MIN)
 /* Rows of up to 32 outputs (64 input bytes): masked loads of the two input rows,
  * their maximum, then each byte pair's maximum in 16-bit lanes, narrowed. Returns 0
  * (nothing done) for wider rows. */
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static int max_u8_2x2_512(const pool2d *p,
-                                                                     int64_t begin, int64_t end)
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static int
+max_u8_2x2_512(const pool2d *p, int64_t begin, int64_t end)
 {
     if (p->ow > 32)
         return 0;
@@ -206,9 +206,9 @@ static int op_maxpool(fy__op_ctx *c)
     int two = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.dh == 1 && p.dw == 1 &&
               p.pt == 0 && p.pl == 0 && 2 * p.oh <= p.h && 2 * p.ow <= p.w;
     fy_pool_run(c->pool, x->dims[0] * x->dims[1], grain,
-                u8 ? (two ? max_planes_u8_2x2 : max_planes_u8)
-                   : i8 ? max_planes_i8
-                        : max_planes,
+                u8   ? (two ? max_planes_u8_2x2 : max_planes_u8)
+                : i8 ? max_planes_i8
+                     : max_planes,
                 &p);
     return FY_OK;
 }

@@ -320,8 +320,8 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
 /* The zero-point correction of one row, cr[n] += zb[n] rz - za colsum[n] (mod 2^32),
  * on vectors; returns the first column left for the scalar loop. */
 __attribute__((target("avx512f"))) static int64_t zfix_512(uint32_t *cr, const uint32_t *zb,
-                                                          const uint32_t *cs, uint32_t rz,
-                                                          uint32_t za, int64_t n, int64_t end)
+                                                           const uint32_t *cs, uint32_t rz,
+                                                           uint32_t za, int64_t n, int64_t end)
 {
     const __m512i r = _mm512_set1_epi32((int)rz), z = _mm512_set1_epi32((int)za);
     for (; n + 16 <= end; n += 16) {
@@ -337,9 +337,9 @@ T256 static int64_t zfix_256(uint32_t *cr, const uint32_t *zb, const uint32_t *c
 {
     const __m256i r = _mm256_set1_epi32((int)rz), z = _mm256_set1_epi32((int)za);
     for (; n + 8 <= end; n += 8) {
-        __m256i v = _mm256_sub_epi32(
-            _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(zb + n)), r),
-            _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(cs + n)), z));
+        __m256i v =
+            _mm256_sub_epi32(_mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(zb + n)), r),
+                             _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(cs + n)), z));
         _mm256_storeu_si256((__m256i *)(cr + n),
                             _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(cr + n)), v));
     }

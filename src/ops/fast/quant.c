@@ -211,8 +211,7 @@ static int op_qlinear_matmul(fy__op_ctx *c)
     }
     const int lo = odt == FY_DTYPE_U8 ? 0 : -128;
     for (int64_t m = 0; m < M; m++)
-        fy__requant_row(acc + m * N, NULL, mult, N, zy, lo,
-                        (uint8_t *)c->out[0].data + m * N);
+        fy__requant_row(acc + m * N, NULL, mult, N, zy, lo, (uint8_t *)c->out[0].data + m * N);
 done:
     fy__free(acc);
     fy__free(mult);
