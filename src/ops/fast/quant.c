@@ -204,8 +204,9 @@ static int op_qlinear_matmul(fy__op_ctx *c)
     for (int64_t n = 0; n < N; n++) {
         float f = K ? sa * ((const float *)bs->data)[nbs == 1 ? 0 : n] / y_s : 0.0f;
         mult[n] = (double)f;
-        if (!isfinite(f)) {
-            rc = ref_run(c); /* NaN or infinite multipliers */
+        if (!isfinite(f)) { /* NaN or infinite multipliers: the reference, from scratch */
+            fy_tensor_deinit(&c->out[0]);
+            rc = ref_run(c);
             goto done;
         }
     }
