@@ -121,7 +121,10 @@ static int qlm_trial(fy_pool *pool, int t)
 {
     mm_case m = make_mm(t);
     int64_t N = m.b.dims[1], one = 1;
-    float sa = 0.02f + (float)(t % 5) * 0.01f, sy = 0.5f + (float)(t % 3);
+    /* tiny output scales saturate; a zero one makes infinite multipliers */
+    float sa = 0.02f + (float)(t % 5) * 0.01f, sy = t % 10 == 9  ? 0.0f
+                                                    : t % 4 == 3 ? 1e-6f
+                                                                 : 0.5f + (float)(t % 3);
     fy_tensor as = kh_alloc(FY_DTYPE_F32, 0, NULL, NULL),
               ys = kh_alloc(FY_DTYPE_F32, 0, NULL, NULL);
     fy_tensor bs = kh_alloc(FY_DTYPE_F32, 1, t % 2 ? &one : &N, NULL);
@@ -187,7 +190,7 @@ static conv_case make_conv(kh_node *k, const char *op, int t, int64_t *attr_stor
     conv_case v;
     memset(&v, 0, sizeof v);
     fy_dtype xd = t % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8, wd = (t / 2) % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8;
-    int64_t c = irand(1, 5), m = irand(1, t % 9 ? 8 : 70), kh = irand(1, 3), kw = irand(1, 3);
+    int64_t c = irand(1, 5), m = irand(1, t % 3 ? 8 : 70), kh = irand(1, 3), kw = irand(1, 3);
     int64_t xdims[4] = {irand(1, 2), c, irand(kh, 11), irand(kw, 11)}, wdims[4] = {m, c, kh, kw};
     int64_t one = 1;
     kh_init(k, op, 10);
@@ -237,7 +240,8 @@ static int qlc_trial(fy_pool *pool, int t)
               ys = kh_alloc(FY_DTYPE_F32, 0, NULL, NULL);
     fy_tensor ws = kh_alloc(FY_DTYPE_F32, 1, t % 2 ? &one : &m, NULL);
     ((float *)xs.data)[0] = 0.05f;
-    ((float *)ys.data)[0] = 0.7f + (float)(t % 3);
+    /* every fourth trial: a tiny output scale, so most outputs saturate */
+    ((float *)ys.data)[0] = t % 4 == 3 ? 1e-5f : 0.7f + (float)(t % 3);
     for (int64_t i = 0, n = fy_tensor_numel(&ws); i < n; i++)
         ((float *)ws.data)[i] = 0.001f + (float)(next_u64() % 100) * 0.0005f;
     fy_tensor yz = rand_q8(t % 3 == 1 ? FY_DTYPE_I8 : FY_DTYPE_U8, 0, NULL);
@@ -340,8 +344,74 @@ TEST(dynamic_quantize_matches_reference)
     sweep(dql_trial, 120);
 }
 
+/* QuantizeLinear, float32 with one scale: exact ties (k + 0.5) * s, NaN, infinities
+ * and values far outside the range, to uint8 and int8, with and without a zero point. */
+static int ql_trial(fy_pool *pool, int t)
+{
+    int64_t n = irand(0, t % 4 ? 70 : 5000);
+    fy_tensor x = kh_alloc(FY_DTYPE_F32, 1, &n, NULL), s = kh_alloc(FY_DTYPE_F32, 0, NULL, NULL);
+    float sc = t % 3 == 0 ? 0.25f : 0.0173f * (float)(1 + t % 5);
+    ((float *)s.data)[0] = sc;
+    float *xv = x.data;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = irand(-300, 300);
+        switch (next_u64() % 8) {
+        case 0:
+            xv[i] = ((float)k + 0.5f) * sc; /* a tie */
+            break;
+        case 1: xv[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? INFINITY : -INFINITY; break;
+        case 2: xv[i] = (float)k * 1e7f; break;
+        default: xv[i] = (float)k * sc * 0.37f;
+        }
+    }
+    fy_tensor zp = rand_q8(t % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8, 0, NULL);
+    const fy_tensor *in[3] = {&x, &s, t % 5 == 4 ? NULL : &zp};
+    kh_node k;
+    kh_init(&k, "QuantizeLinear", t % 2 ? 13 : 19);
+    int ok = same_as_ref(&k, 3, in, 1, 0, pool);
+    fy_tensor_deinit(&x);
+    fy_tensor_deinit(&s);
+    fy_tensor_deinit(&zp);
+    return ok;
+}
+
+TEST(quantize_linear_matches_reference)
+{
+    sweep(ql_trial, 120);
+}
+
+/* MaxPool on uint8 and int8: the 2x2 stride-2 case and general windows. */
+static int mp_trial(fy_pool *pool, int t)
+{
+    int64_t dims[4] = {irand(1, 3), irand(1, 4), irand(1, 19), irand(1, 19)};
+    fy_tensor x = rand_q8(t % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8, 4, dims);
+    kh_node k;
+    kh_init(&k, "MaxPool", 12);
+    int64_t ks[2] = {t % 3 ? 2 : 3, t % 3 ? 2 : irand(1, 3)}, st[2] = {2, 2},
+            pads[4] = {0, 0, 0, 0};
+    if (t % 5 == 4)
+        pads[0] = pads[3] = 1;
+    if (ks[0] > dims[2] || ks[1] > dims[3]) {
+        ks[0] = ks[1] = 1;
+    }
+    kh_attr_ints(&k, "kernel_shape", ks, 2);
+    kh_attr_ints(&k, "strides", st, 2);
+    kh_attr_ints(&k, "pads", pads, 4);
+    const fy_tensor *in[1] = {&x};
+    int ok = same_as_ref(&k, 1, in, 1, 0, pool);
+    fy_tensor_deinit(&x);
+    return ok;
+}
+
+TEST(maxpool_int8_matches_reference)
+{
+    sweep(mp_trial, 120);
+}
+
 int main(void)
 {
+    RUN(quantize_linear_matches_reference);
+    RUN(maxpool_int8_matches_reference);
     RUN(matmul_integer_matches_reference);
     RUN(qlinear_matmul_matches_reference);
     RUN(conv_integer_matches_reference);

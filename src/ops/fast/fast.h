@@ -125,6 +125,9 @@ int fy__qpack_b(fy__qpacked **out, int64_t K, int64_t N, const void *b, int b_si
 void fy__qpacked_free(fy__qpacked *p); /* NULL is a no-op */
 int64_t fy__qpacked_k(const fy__qpacked *p);
 int64_t fy__qpacked_n(const fy__qpacked *p);
+/* sum_k B[k, n] per column when B is int8 with every zero point 0 (then callers may
+ * fold A's zero point into a bias: sum (a - za) b = sum a b - za colsum), else NULL. */
+const int32_t *fy__qpacked_colsum(const fy__qpacked *p);
 /* C = (A - za) . (B - zb) for row-major A (M x K, row stride lda). */
 void fy__qgemm(fy_pool *pool, int64_t M, const void *a, int a_signed, int64_t lda, int32_t za,
                const fy__qpacked *b, int32_t *c, int64_t ldc);

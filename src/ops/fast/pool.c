@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Fast float32 MaxPool (2-D, NCHW, no Indices output): planes split over the
+/* Fast float32, uint8 and int8 MaxPool (2-D, NCHW, no Indices output): planes split over the
  * thread pool, window bounds computed once per output row and column instead of
  * per tap. Same taps in the same order as the reference, so the same result, NaN
  * included. Everything else goes to the reference kernel. */
 #include <math.h>
 #include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FY_X86 1
+#endif
 
 #include "../../core/pool.h"
 #include "../ops.h"
@@ -12,8 +17,8 @@
 
 typedef struct pool2d {
     int64_t h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
-    const float *x;
-    float *y;
+    const void *x;
+    void *y;
 } pool2d;
 
 /* Up to n ints of attribute name into out (absent: def); 0 when present with
@@ -92,32 +97,89 @@ static int64_t taps(int64_t o, int64_t s, int64_t pad, int64_t d, int64_t k, int
  * chunks of this many output columns. */
 #define COLS 256
 
-static void max_planes(void *ctx, int64_t begin, int64_t end)
+/* One plane loop per element type: v starts at the first tap; "xv > v ? xv : v"
+ * keeps the reference's NaN behaviour for floats and compiles to a branch-free max.
+ * An empty window gives the type's lowest value, as the reference does. */
+#define MAX_PLANES(NAME, T, LOWEST)                                                                \
+    static void NAME(void *ctx, int64_t begin, int64_t end)                                        \
+    {                                                                                              \
+        const pool2d *p = ctx;                                                                     \
+        int64_t w0[COLS], wc[COLS];                                                                \
+        for (int64_t c0 = 0; c0 < p->ow; c0 += COLS) {                                             \
+            int64_t cn = p->ow - c0 < COLS ? p->ow - c0 : COLS;                                    \
+            for (int64_t i = 0; i < cn; i++)                                                       \
+                wc[i] = taps(c0 + i, p->sw, p->pl, p->dw, p->kw, p->w, &w0[i]);                    \
+            for (int64_t pl = begin; pl < end; pl++) {                                             \
+                const T *xp = (const T *)p->x + pl * p->h * p->w;                                  \
+                T *yp = (T *)p->y + pl * p->oh * p->ow + c0;                                       \
+                for (int64_t oy = 0; oy < p->oh; oy++) {                                           \
+                    int64_t h0, hc = taps(oy, p->sh, p->pt, p->dh, p->kh, p->h, &h0);              \
+                    for (int64_t i = 0; i < cn; i++) {                                             \
+                        T v = hc && wc[i] ? xp[h0 * p->w + w0[i]] : (LOWEST);                      \
+                        for (int64_t a = 0; a < hc; a++) {                                         \
+                            const T *row = xp + (h0 + a * p->dh) * p->w + w0[i];                   \
+                            for (int64_t b = 0; b < wc[i]; b++) {                                  \
+                                T xv = row[b * p->dw];                                             \
+                                v = xv > v ? xv : v;                                               \
+                            }                                                                      \
+                        }                                                                          \
+                        yp[oy * p->ow + i] = v;                                                    \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+MAX_PLANES(max_planes, float, -INFINITY)
+MAX_PLANES(max_planes_u8, uint8_t, 0)
+MAX_PLANES(max_planes_i8, int8_t, INT8_MIN)
+
+/* 2x2 windows, stride 2, no padding or dilation, uint8 (the int8 Fashion-MNIST
+ * CNN's pool): two input rows per output row, pairs reduced with plain loops the
+ * compiler vectorizes. */
+#if FY_X86
+/* Rows of up to 32 outputs (64 input bytes): masked loads of the two input rows,
+ * their maximum, then each byte pair's maximum in 16-bit lanes, narrowed. Returns 0
+ * (nothing done) for wider rows. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static int
+max_u8_2x2_512(const pool2d *p, int64_t begin, int64_t end)
+{
+    if (p->ow > 32)
+        return 0;
+    const __mmask64 in = p->ow == 32 ? ~(__mmask64)0 : (((__mmask64)1 << (2 * p->ow)) - 1);
+    const __mmask32 out = p->ow == 32 ? ~(__mmask32)0 : (((__mmask32)1 << p->ow) - 1);
+    for (int64_t pl = begin; pl < end; pl++) {
+        const uint8_t *xp = (const uint8_t *)p->x + pl * p->h * p->w;
+        uint8_t *yp = (uint8_t *)p->y + pl * p->oh * p->ow;
+        for (int64_t oy = 0; oy < p->oh; oy++) {
+            const uint8_t *r0 = xp + 2 * oy * p->w;
+            __m512i v = _mm512_max_epu8(_mm512_maskz_loadu_epi8(in, r0),
+                                        _mm512_maskz_loadu_epi8(in, r0 + p->w));
+            v = _mm512_max_epu8(v, _mm512_srli_epi16(v, 8)); /* low byte: the pair's max */
+            _mm256_mask_storeu_epi8(yp + oy * p->ow, out, _mm512_cvtepi16_epi8(v));
+        }
+    }
+    return 1;
+}
+#endif
+
+static void max_planes_u8_2x2(void *ctx, int64_t begin, int64_t end)
 {
     const pool2d *p = ctx;
-    int64_t w0[COLS], wc[COLS];
-    for (int64_t c0 = 0; c0 < p->ow; c0 += COLS) {
-        int64_t cn = p->ow - c0 < COLS ? p->ow - c0 : COLS;
-        for (int64_t i = 0; i < cn; i++)
-            wc[i] = taps(c0 + i, p->sw, p->pl, p->dw, p->kw, p->w, &w0[i]);
-        for (int64_t pl = begin; pl < end; pl++) {
-            const float *xp = p->x + pl * p->h * p->w;
-            float *yp = p->y + pl * p->oh * p->ow + c0;
-            for (int64_t oy = 0; oy < p->oh; oy++) {
-                int64_t h0, hc = taps(oy, p->sh, p->pt, p->dh, p->kh, p->h, &h0);
-                for (int64_t i = 0; i < cn; i++) {
-                    /* v starts at the first tap; "xv > v ? xv : v" keeps the
-                     * reference's NaN behaviour and compiles to a branch-free max */
-                    float v = hc && wc[i] ? xp[h0 * p->w + w0[i]] : -INFINITY;
-                    for (int64_t a = 0; a < hc; a++) {
-                        const float *row = xp + (h0 + a * p->dh) * p->w + w0[i];
-                        for (int64_t b = 0; b < wc[i]; b++) {
-                            float xv = row[b * p->dw];
-                            v = xv > v ? xv : v;
-                        }
-                    }
-                    yp[oy * p->ow + i] = v;
-                }
+#if FY_X86
+    if (fy__isa_active() == FY_ISA_AVX512 && max_u8_2x2_512(p, begin, end))
+        return;
+#endif
+    for (int64_t pl = begin; pl < end; pl++) {
+        const uint8_t *xp = (const uint8_t *)p->x + pl * p->h * p->w;
+        uint8_t *yp = (uint8_t *)p->y + pl * p->oh * p->ow;
+        for (int64_t oy = 0; oy < p->oh; oy++) {
+            const uint8_t *r0 = xp + 2 * oy * p->w, *r1 = r0 + p->w;
+            uint8_t *y = yp + oy * p->ow;
+            for (int64_t i = 0; i < p->ow; i++) {
+                uint8_t a = r0[2 * i] > r0[2 * i + 1] ? r0[2 * i] : r0[2 * i + 1];
+                uint8_t b = r1[2 * i] > r1[2 * i + 1] ? r1[2 * i] : r1[2 * i + 1];
+                y[i] = a > b ? a : b;
             }
         }
     }
@@ -127,20 +189,27 @@ static int op_maxpool(fy__op_ctx *c)
 {
     const fy_tensor *x = fy__op_in(c, 0);
     pool2d p;
-    if (!x || x->dtype != FY_DTYPE_F32 || x->rank != 4 || fy__op_wants_out(c, 1) ||
+    int u8 = x && x->dtype == FY_DTYPE_U8, i8 = x && x->dtype == FY_DTYPE_I8;
+    if (!x || (x->dtype != FY_DTYPE_F32 && !u8 && !i8) || x->rank != 4 || fy__op_wants_out(c, 1) ||
         !geometry(c->node, x, &p)) {
         const fy__op_def *d = fy__op_find_ref(c->node->domain, c->node->op_type);
         return d ? d->run(c) : fy__op_fail(c, FY_EUNSUPPORTED, "no reference kernel");
     }
     int64_t dims[4] = {x->dims[0], x->dims[1], p.oh, p.ow};
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, 4, dims, c->diag);
+    int rc = fy_tensor_alloc(&c->out[0], x->dtype, 4, dims, c->diag);
     if (rc != FY_OK || fy_tensor_numel(&c->out[0]) == 0)
         return rc;
     p.x = x->data;
     p.y = c->out[0].data;
     /* chunks of at least ~16k window taps, so waking a worker pays off */
     int64_t per_plane = p.oh * p.ow * p.kh * p.kw + 1, grain = (16384 + per_plane - 1) / per_plane;
-    fy_pool_run(c->pool, x->dims[0] * x->dims[1], grain, max_planes, &p);
+    int two = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.dh == 1 && p.dw == 1 &&
+              p.pt == 0 && p.pl == 0 && 2 * p.oh <= p.h && 2 * p.ow <= p.w;
+    fy_pool_run(c->pool, x->dims[0] * x->dims[1], grain,
+                u8   ? (two ? max_planes_u8_2x2 : max_planes_u8)
+                : i8 ? max_planes_i8
+                     : max_planes,
+                &p);
     return FY_OK;
 }
 

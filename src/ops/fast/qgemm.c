@@ -29,6 +29,7 @@ struct fy__qpacked {
     void *data;       /* panels of NR columns x kg */
     int32_t *colsum;  /* sum_k B'[k, n] */
     int32_t *zb;      /* B' zero point per column */
+    int zb_zero;      /* every zb is 0 */
 };
 
 static int use_vnni(void)
@@ -88,6 +89,9 @@ int fy__qpack_b(fy__qpacked **out, int64_t K, int64_t N, const void *b, int b_si
         int32_t z = zb ? zb[zb_n == 1 ? 0 : n] : 0;
         p->zb[n] = b_signed ? z : z - 128;
     }
+    p->zb_zero = 1;
+    for (int64_t n = 0; n < N; n++)
+        p->zb_zero &= p->zb[n] == 0;
     *out = p;
     return FY_OK;
 }
@@ -109,6 +113,10 @@ int64_t fy__qpacked_k(const fy__qpacked *p)
 int64_t fy__qpacked_n(const fy__qpacked *p)
 {
     return p->N;
+}
+const int32_t *fy__qpacked_colsum(const fy__qpacked *p)
+{
+    return p->zb_zero ? p->colsum : NULL;
 }
 
 /* ---- microkernels: c[0..mr) x [0..nr) (=|+=) A-block . B-panel over kgn k groups ---- */
@@ -274,30 +282,70 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
                 continue;
             }
             const uint8_t *row = j->a + (i0 + p + i) * j->lda + k0;
+            /* The row's sum is taken from the packed words: bytes (or int16
+             * halves) summed pairwise in 16-bit lanes, which cannot overflow. */
             uint32_t sum = 0;
-            for (int64_t k = 0; k < kc; k++)
-                sum += (uint32_t)(row[k] ^ flip);
-            rowsum[p + i] += sum;
             int64_t g = 0;
             if (kgrp == 4) {
                 for (; g < full; g++) {
                     uint32_t w;
                     memcpy(&w, row + 4 * g, 4);
-                    d[g * mr] = w ^ flip4;
+                    w ^= flip4;
+                    d[g * mr] = w;
+                    uint32_t h = (w & 0x00ff00ffu) + ((w >> 8) & 0x00ff00ffu);
+                    sum += (h & 0xffffu) + (h >> 16);
                 }
             } else {
-                for (; g < full; g++)
-                    d[g * mr] = (uint32_t)(row[2 * g] ^ flip) | (uint32_t)(row[2 * g + 1] ^ flip)
-                                                                    << 16;
+                for (; g < full; g++) {
+                    uint32_t w = (uint32_t)(row[2 * g] ^ flip) | (uint32_t)(row[2 * g + 1] ^ flip)
+                                                                     << 16;
+                    d[g * mr] = w;
+                    sum += (w & 0xffffu) + (w >> 16);
+                }
             }
             for (; g < groups; g++) { /* the last, partial group */
                 uint32_t w = 0;
-                for (int t = 0; t < kgrp && g * kgrp + t < kc; t++)
-                    w |= (uint32_t)(row[g * kgrp + t] ^ flip) << (kgrp == 4 ? 8 * t : 16 * t);
+                for (int t = 0; t < kgrp && g * kgrp + t < kc; t++) {
+                    uint32_t v = (uint32_t)(row[g * kgrp + t] ^ flip);
+                    w |= v << (kgrp == 4 ? 8 * t : 16 * t);
+                    sum += v;
+                }
                 d[g * mr] = w;
             }
+            rowsum[p + i] += sum;
         }
 }
+
+#if FY_X86
+/* The zero-point correction of one row, cr[n] += zb[n] rz - za colsum[n] (mod 2^32),
+ * on vectors; returns the first column left for the scalar loop. */
+__attribute__((target("avx512f"))) static int64_t zfix_512(uint32_t *cr, const uint32_t *zb,
+                                                           const uint32_t *cs, uint32_t rz,
+                                                           uint32_t za, int64_t n, int64_t end)
+{
+    const __m512i r = _mm512_set1_epi32((int)rz), z = _mm512_set1_epi32((int)za);
+    for (; n + 16 <= end; n += 16) {
+        __m512i v = _mm512_sub_epi32(_mm512_mullo_epi32(_mm512_loadu_si512(zb + n), r),
+                                     _mm512_mullo_epi32(_mm512_loadu_si512(cs + n), z));
+        _mm512_storeu_si512(cr + n, _mm512_add_epi32(_mm512_loadu_si512(cr + n), v));
+    }
+    return n;
+}
+
+T256 static int64_t zfix_256(uint32_t *cr, const uint32_t *zb, const uint32_t *cs, uint32_t rz,
+                             uint32_t za, int64_t n, int64_t end)
+{
+    const __m256i r = _mm256_set1_epi32((int)rz), z = _mm256_set1_epi32((int)za);
+    for (; n + 8 <= end; n += 8) {
+        __m256i v =
+            _mm256_sub_epi32(_mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(zb + n)), r),
+                             _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(cs + n)), z));
+        _mm256_storeu_si256((__m256i *)(cr + n),
+                            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(cr + n)), v));
+    }
+    return n;
+}
+#endif
 
 /* Rows [i0, i0 + mc) (mc <= QMC) x columns [j0, j1) of C: each K block of A is
  * packed once and swept across the columns; zero points are applied at the end. */
@@ -332,20 +380,29 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
         }
     }
     /* (a' - za)(b' - zb) = a'b' - zb rowsum - za colsum + K za zb, modulo 2^32 */
+    const uint32_t za = j->za, kza = (uint32_t)b->K * za;
+    const uint32_t *zbv = (const uint32_t *)b->zb, *cs = (const uint32_t *)b->colsum;
     for (int64_t i = 0; i < mc; i++) {
         uint32_t *cr = (uint32_t *)j->c + (i0 + i) * j->ldc;
-        for (int64_t n = j0; n < j1; n++) {
-            uint32_t zb = (uint32_t)b->zb[n];
-            cr[n] += -zb * rowsum[i] - j->za * (uint32_t)b->colsum[n] + (uint32_t)b->K * j->za * zb;
-        }
+        /* = zb (K za - rowsum) - za colsum */
+        const uint32_t rz = kza - rowsum[i];
+        int64_t n = za == 0 && b->zb_zero ? j1 : j0; /* nothing to correct */
+#if FY_X86
+        if (j->isa == 2)
+            n = zfix_512(cr, zbv, cs, rz, za, n, j1);
+        else if (j->isa == 1)
+            n = zfix_256(cr, zbv, cs, rz, za, n, j1);
+#endif
+        for (; n < j1; n++)
+            cr[n] += zbv[n] * rz - za * cs[n];
         if (!j->fout)
             continue;
         /* int32 to float in place, through memcpy (the buffer holds both types) */
-        for (int64_t n = j0; n < j1; n++) {
+        for (int64_t col = j0; col < j1; col++) {
             int32_t v;
-            memcpy(&v, cr + n, sizeof v);
-            float f = (float)v * (j->a_scale * j->b_scale[j->nbs == 1 ? 0 : n]);
-            memcpy(cr + n, &f, sizeof f);
+            memcpy(&v, cr + col, sizeof v);
+            float f = (float)v * (j->a_scale * j->b_scale[j->nbs == 1 ? 0 : col]);
+            memcpy(cr + col, &f, sizeof f);
         }
         if (j->ep)
             fy__epi_tile((float *)(void *)(cr + j0), j->ldc, i0 + i, j0, 1, j1 - j0, j->ep);

@@ -9,6 +9,7 @@
 #include "../ops.h"
 #include "fast.h"
 #include "fast_ops.h"
+#include "requant.h"
 
 static int ref_run(fy__op_ctx *c)
 {
@@ -182,7 +183,7 @@ static int op_qlinear_matmul(fy__op_ctx *c)
         return rc != FY_OK ? fy__op_fail(c, rc, "out of memory packing B") : ref_run(c);
     const int64_t K = b->dims[0], N = b->dims[1], M = fy__dims_prod(a->dims, 0, a->rank - 1);
     int32_t *acc = NULL;
-    float *mult = NULL;
+    double *mult = NULL;
     /* the output first: its allocation checks the size (acc is 4 bytes per output) */
     if ((rc = fy_tensor_alloc(&c->out[0], odt, a->rank, dims, c->diag)) != FY_OK)
         goto done;
@@ -200,18 +201,18 @@ static int op_qlinear_matmul(fy__op_ctx *c)
      * half to even before the zero point, then saturated. */
     const float sa = ((const float *)as->data)[0], y_s = ((const float *)ys->data)[0];
     const int64_t nbs = fy_tensor_numel(bs);
-    for (int64_t n = 0; n < N; n++)
-        mult[n] = K ? sa * ((const float *)bs->data)[nbs == 1 ? 0 : n] / y_s : 0.0f;
-    const double lo = odt == FY_DTYPE_U8 ? 0 : -128, hi = odt == FY_DTYPE_U8 ? 255 : 127;
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t n = 0; n < N; n++) {
-            double v = nearbyint((double)acc[m * N + n] * (double)mult[n]) + zy;
-            v = isnan(v) || v <= lo ? lo : v >= hi ? hi : v;
-            if (odt == FY_DTYPE_U8)
-                ((uint8_t *)c->out[0].data)[m * N + n] = (uint8_t)v;
-            else
-                ((int8_t *)c->out[0].data)[m * N + n] = (int8_t)v;
+    for (int64_t n = 0; n < N; n++) {
+        float f = K ? sa * ((const float *)bs->data)[nbs == 1 ? 0 : n] / y_s : 0.0f;
+        mult[n] = (double)f;
+        if (!isfinite(f)) { /* NaN or infinite multipliers: the reference, from scratch */
+            fy_tensor_deinit(&c->out[0]);
+            rc = ref_run(c);
+            goto done;
         }
+    }
+    const int lo = odt == FY_DTYPE_U8 ? 0 : -128;
+    for (int64_t m = 0; m < M; m++)
+        fy__requant_row(acc + m * N, NULL, mult, N, zy, lo, (uint8_t *)c->out[0].data + m * N);
 done:
     fy__free(acc);
     fy__free(mult);
@@ -282,24 +283,42 @@ static int qlc_prepare(const fy__op_prep *p, void **state)
 }
 
 /* Rows [p0, p0 + pc) of (im2col of one image)^T: row p = output position, column
- * k = (ci, ky, kx). */
+ * k = (ci, ky, kx). Windows wholly inside the image copy their taps without bounds
+ * checks; only border windows test each tap. */
 static void im2col_t(const fy__conv_shape *s, const uint8_t *x, uint8_t pad, int64_t p0, int64_t pc,
                      uint8_t *a)
 {
-    const int64_t K = s->c * s->kh * s->kw;
+    const int64_t K = s->c * s->kh * s->kw, plane = s->h * s->w;
+    const int64_t span_y = (s->kh - 1) * s->dh, span_x = (s->kw - 1) * s->dw;
+    int64_t oy = p0 / s->ow, ox = p0 % s->ow;
     for (int64_t p = p0; p < p0 + pc; p++) {
-        int64_t oy = p / s->ow, ox = p % s->ow;
         uint8_t *row = a + (p - p0) * K;
-        for (int64_t ci = 0; ci < s->c; ci++)
-            for (int64_t ky = 0; ky < s->kh; ky++) {
-                int64_t iy = oy * s->sh - s->pt + ky * s->dh;
-                for (int64_t kx = 0; kx < s->kw; kx++) {
-                    int64_t ix = ox * s->sw - s->pl + kx * s->dw;
-                    *row++ = (uint64_t)iy < (uint64_t)s->h && (uint64_t)ix < (uint64_t)s->w
-                                 ? x[(ci * s->h + iy) * s->w + ix]
-                                 : pad;
+        const int64_t iy0 = oy * s->sh - s->pt, ix0 = ox * s->sw - s->pl;
+        if (iy0 >= 0 && iy0 + span_y < s->h && ix0 >= 0 && ix0 + span_x < s->w) {
+            for (int64_t ci = 0; ci < s->c; ci++) {
+                const uint8_t *xc = x + ci * plane + iy0 * s->w + ix0;
+                for (int64_t ky = 0; ky < s->kh; ky++) {
+                    const uint8_t *xr = xc + ky * s->dh * s->w;
+                    for (int64_t kx = 0; kx < s->kw; kx++)
+                        *row++ = xr[kx * s->dw];
                 }
             }
+        } else {
+            for (int64_t ci = 0; ci < s->c; ci++)
+                for (int64_t ky = 0; ky < s->kh; ky++) {
+                    int64_t iy = iy0 + ky * s->dh;
+                    for (int64_t kx = 0; kx < s->kw; kx++) {
+                        int64_t ix = ix0 + kx * s->dw;
+                        *row++ = (uint64_t)iy < (uint64_t)s->h && (uint64_t)ix < (uint64_t)s->w
+                                     ? x[(ci * s->h + iy) * s->w + ix]
+                                     : pad;
+                    }
+                }
+        }
+        if (++ox == s->ow) {
+            ox = 0;
+            oy++;
+        }
     }
 }
 
@@ -307,33 +326,29 @@ static void im2col_t(const fy__conv_shape *s, const uint8_t *x, uint8_t pad, int
 typedef struct qconv_out {
     fy_tensor *y;
     const int32_t *bias; /* QLinearConv's B, or NULL */
-    const float *mult;   /* per output channel; NULL: ConvInteger (int32 out) */
+    const double *mult;  /* per output channel; NULL: ConvInteger (int32 out) */
     int32_t zy;
 } qconv_out;
 
-/* Positions [p0, p0 + pc) of image n from their sums acc [pc x M]. */
+/* Positions [p0, p0 + pc) of image n from their sums acc [pc x M]: each channel's
+ * sums are gathered down their column and requantized (vectorized) into the
+ * channel's plane. */
 static void qconv_store(const qconv_out *o, const fy__conv_shape *s, int64_t n, int64_t p0,
                         int64_t pc, const int32_t *acc)
 {
     const int64_t P = s->oh * s->ow, M = s->m;
-    const double lo = o->y->dtype == FY_DTYPE_U8 ? 0 : -128, hi = lo + 255;
-    for (int64_t m = 0; m < M; m++) {
-        int64_t base = (n * M + m) * P + p0;
-        uint32_t b = o->bias ? (uint32_t)o->bias[m] : 0;
-        for (int64_t p = 0; p < pc; p++) {
-            int32_t v = (int32_t)((uint32_t)acc[p * M + m] + b);
-            if (!o->mult) {
-                ((int32_t *)o->y->data)[base + p] = v;
-                continue;
-            }
-            double q = nearbyint((double)v * (double)o->mult[m]) + o->zy;
-            q = isnan(q) || q <= lo ? lo : q >= hi ? hi : q;
-            if (o->y->dtype == FY_DTYPE_U8)
-                ((uint8_t *)o->y->data)[base + p] = (uint8_t)q;
-            else
-                ((int8_t *)o->y->data)[base + p] = (int8_t)q;
+    if (!o->mult) {
+        for (int64_t m = 0; m < M; m++) {
+            int32_t *y = (int32_t *)o->y->data + (n * M + m) * P + p0;
+            uint32_t b = o->bias ? (uint32_t)o->bias[m] : 0;
+            for (int64_t p = 0; p < pc; p++)
+                y[p] = (int32_t)((uint32_t)acc[p * M + m] + b);
         }
+        return;
     }
+    const int lo = o->y->dtype == FY_DTYPE_U8 ? 0 : -128;
+    uint8_t *y = (uint8_t *)o->y->data + n * M * P + p0; /* int8 or uint8: bytes */
+    fy__requant_planes(acc, M, pc, o->bias, o->mult, o->zy, lo, y, P);
 }
 
 /* Bytes of im2col rows built at once: bounds the working memory of a large conv. */
@@ -363,7 +378,21 @@ static int qconv_run(fy__op_ctx *c, const qconv_io *io, fy_dtype odt, qconv_out 
     rows = rows < 1 ? 1 : rows > P ? P : rows; /* im2col rows per chunk */
     uint8_t *a = fy__malloc((size_t)(rows * K + 1));
     int32_t *acc = fy__malloc((size_t)(rows * s.m + 1) * sizeof *acc);
-    if (!a || !acc) {
+    /* int8 weights with zero point 0: X's zero point folds into a per-channel bias
+     * (sum (x - zx) w = sum x w - zx colsum, modulo 2^32), so the GEMM skips its
+     * zero-point correction. zg: the zero point the GEMM is given (int8 X is
+     * shifted by 128 inside it, so -128 there means none). */
+    const int32_t *colsum = fy__qpacked_colsum(pw);
+    const int a_signed = x->dtype == FY_DTYPE_I8;
+    int32_t zg = zx, *bias2 = colsum ? fy__malloc((size_t)(s.m + 1) * sizeof *bias2) : NULL;
+    if (bias2) {
+        zg = a_signed ? -128 : 0;
+        for (int64_t m = 0; m < s.m; m++)
+            bias2[m] = (int32_t)((o->bias ? (uint32_t)o->bias[m] : 0u) -
+                                 (uint32_t)(zx - zg) * (uint32_t)colsum[m]);
+        o->bias = bias2;
+    }
+    if (!a || !acc || (colsum && !bias2)) {
         *rc = fy__op_fail(c, FY_ENOMEM, "out of memory for the im2col of %lld positions",
                           (long long)rows);
     } else if ((*rc = fy_tensor_alloc(&c->out[0], odt, 4, dims, c->diag)) == FY_OK) {
@@ -376,12 +405,13 @@ static int qconv_run(fy__op_ctx *c, const qconv_io *io, fy_dtype odt, qconv_out 
                 if (K == 0)
                     memset(acc, 0, (size_t)(pc * s.m) * sizeof *acc);
                 else
-                    fy__qgemm(c->pool, pc, a, x->dtype == FY_DTYPE_I8, K, zx, pw, acc, s.m);
+                    fy__qgemm(c->pool, pc, a, a_signed, K, zg, pw, acc, s.m);
                 qconv_store(o, &s, n, p0, pc, acc);
             }
     }
     fy__free(a);
     fy__free(acc);
+    fy__free(bias2);
     fy__qpacked_free(own);
     return 1;
 }
@@ -403,17 +433,48 @@ static int op_qlinear_conv(fy__op_ctx *c)
         (b && (b->dtype != FY_DTYPE_I32 || b->rank != 1 || b->dims[0] != M)))
         return ref_run(c);
     float *mult = fy__malloc((size_t)(M + 1) * sizeof *mult);
-    if (!mult)
+    double *dmult = fy__malloc((size_t)(M + 1) * sizeof *dmult);
+    if (!mult || !dmult) {
+        fy__free(mult);
+        fy__free(dmult);
         return fy__op_fail(c, FY_ENOMEM, "out of memory");
+    }
     /* As the reference: the multiplier in float32, the product in double. */
     const float xsv = ((const float *)xs->data)[0], ysv = ((const float *)ys->data)[0];
     const int64_t nws = fy_tensor_numel(ws);
-    for (int64_t m = 0; m < M; m++)
+    for (int64_t m = 0; m < M; m++) {
         mult[m] = xsv * ((const float *)ws->data)[nws == 1 ? 0 : m] / ysv;
-    qconv_out o = {NULL, b ? b->data : NULL, mult, (int32_t)fy__get_i64(yz, 0)};
+        dmult[m] = (double)mult[m];
+    }
+    if (!fy__requant_ok(mult, M)) { /* NaN or infinite multipliers: the reference */
+        fy__free(mult);
+        fy__free(dmult);
+        return ref_run(c);
+    }
+    qconv_out o = {NULL, b ? b->data : NULL, dmult, (int32_t)fy__get_i64(yz, 0)};
     int rc, taken = qconv_run(c, &IO_QLINEAR_CONV, yz->dtype, &o, &rc);
     fy__free(mult);
+    fy__free(dmult);
     return taken ? rc : ref_run(c);
+}
+
+/* ---- QuantizeLinear: float32, one scale and zero point, to uint8/int8 ---- */
+
+static int op_quantize(fy__op_ctx *c)
+{
+    const fy_tensor *x = fy__op_in(c, 0), *sc = fy__op_in(c, 1), *zp = fy__op_in(c, 2);
+    int attrs = c->opset >= 21 && (fy__attr_int(c->node, "output_dtype", 0) != 0 ||
+                                   fy__attr_int(c->node, "block_size", 0) != 0);
+    if (!x || x->dtype != FY_DTYPE_F32 || !sc || sc->dtype != FY_DTYPE_F32 ||
+        fy_tensor_numel(sc) != 1 || (zp && (!is_q8(zp) || fy_tensor_numel(zp) != 1)) || attrs)
+        return ref_run(c);
+    fy_dtype dt = zp ? zp->dtype : FY_DTYPE_U8;
+    int rc = fy_tensor_alloc(&c->out[0], dt, x->rank, x->dims, c->diag);
+    if (rc == FY_OK)
+        fy__quantize_f32(x->data, fy_tensor_numel(x), ((const float *)sc->data)[0],
+                         zp ? (int32_t)fy__get_i64(zp, 0) : 0, dt == FY_DTYPE_U8 ? 0 : -128,
+                         c->out[0].data);
+    return rc;
 }
 
 /* ---- DynamicQuantizeLinear ---- */
@@ -443,5 +504,6 @@ const fy__op_fast fy__ops_fast_quant[] = {
     {{"ConvInteger", "", op_conv_integer}, convi_prepare, release_qpacked},
     {{"QLinearConv", "", op_qlinear_conv}, qlc_prepare, release_qpacked},
     {{"DynamicQuantizeLinear", "", op_dynquant}, NULL, NULL},
+    {{"QuantizeLinear", "", op_quantize}, NULL, NULL},
     {{NULL, NULL, NULL}, NULL, NULL},
 };
