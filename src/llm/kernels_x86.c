@@ -297,4 +297,191 @@ AVX512 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, si
             out[t] += fy__llm_dot_f32_avx2(n - i, w + i, x + t * xs + i);
     }
 }
+/* ---- tiled integer GEMM: several weight rows x several tokens per step (VNNI) ----
+ * vpdpbusd multiplies unsigned by signed bytes. Q4_0: the nibbles (0..15) are the
+ * unsigned side and the activations the signed side; the -8 comes back as the integer
+ * correction -xc per block, loaded as the accumulator's start. Q8_0: the activations
+ * made unsigned (q ^ 0x80 = q + 128) against the signed weights; the extra 128 * sum(w)
+ * is computed once per weight block (one vpdpbusd with 0x80 bytes) and subtracted the
+ * same way. Both are exact in int32; the per-block scales are applied in float. Two
+ * blocks fill a 512-bit register (lanes 0..7 and 8..15). */
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+VNNI static inline __m512 wscales(uint16_t d0, uint16_t d1, int two)
+{
+    __m256i h = _mm256_mask_blend_epi16((__mmask16)0xff00, _mm256_set1_epi16((short)d0),
+                                        _mm256_set1_epi16(two ? (short)d1 : 0));
+    return _mm512_cvtph_ps(h);
+}
+
+#define GT_MAXR 4
+#define GT_MAXT 4
+
+__attribute__((always_inline)) VNNI static inline void
+gemm_step(int q4, int RW, int TT, size_t b, int two, const uint8_t *w, size_t rb,
+          const blk_q8_0 *x, const float *xd, const int32_t *xc, size_t xs,
+          __m512 acc[GT_MAXR][GT_MAXT])
+{
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    __m512i wv[GT_MAXR], wc[GT_MAXR];
+    __m512 dw[GT_MAXR];
+#pragma GCC unroll 4
+    for (int r = 0; r < RW; r++) {
+        if (q4) {
+            const blk_q4_0 *wr = (const blk_q4_0 *)(w + (size_t)r * rb);
+            wv[r] = two ? _mm512_inserti64x4(_mm512_castsi256_si512(nibbles(wr[b].qs)),
+                                             nibbles(wr[b + 1].qs), 1)
+                        : _mm512_zextsi256_si512(nibbles(wr[b].qs));
+            dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two);
+        } else {
+            const blk_q8_0 *wr = (const blk_q8_0 *)(w + (size_t)r * rb);
+            wv[r] = two ? load2(wr[b].qs, wr[b + 1].qs)
+                        : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)wr[b].qs));
+            wc[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, wv[r]));
+            dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < TT; t++) {
+        const blk_q8_0 *xt = x + (size_t)t * xs;
+        __m512i xv = two ? load2(xt[b].qs, xt[b + 1].qs)
+                         : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xt[b].qs));
+        __m512 dx = two ? pair_scales(xd + (size_t)t * xs + b)
+                        : _mm512_set1_ps(xd[(size_t)t * xs + b]);
+        __m512i init = _mm512_setzero_si512();
+        if (q4)
+            init = two ? _mm512_sub_epi32(init, pair_corr(xc + (size_t)t * xs + b))
+                       : _mm512_maskz_set1_epi32((__mmask16)1, -xc[(size_t)t * xs + b]);
+        else
+            xv = _mm512_xor_si512(xv, k80);
+#pragma GCC unroll 4
+        for (int r = 0; r < RW; r++) {
+            __m512i p = q4 ? _mm512_dpbusd_epi32(init, wv[r], xv)
+                           : _mm512_dpbusd_epi32(wc[r], xv, wv[r]);
+            acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(p), acc[r][t]);
+        }
+    }
+}
+
+__attribute__((always_inline)) VNNI static inline void
+gemm_tile(int q4, int RW, int TT, size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,
+          const float *xd, const int32_t *xc, size_t xs, float *y, size_t ldy)
+{
+    __m512 acc[GT_MAXR][GT_MAXT];
+#pragma GCC unroll 4
+    for (int r = 0; r < RW; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= nb; b += 2)
+        gemm_step(q4, RW, TT, b, 1, w, rb, x, xd, xc, xs, acc);
+    if (b < nb)
+        gemm_step(q4, RW, TT, b, 0, w, rb, x, xd, xc, xs, acc);
+#pragma GCC unroll 4
+    for (int r = 0; r < RW; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++)
+            y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define GEMM_TILES(NAME, Q4)                                                                       \
+    VNNI static void NAME##_4x4(size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,        \
+                                const float *xd, const int32_t *xc, size_t xs, float *y,           \
+                                size_t ldy)                                                        \
+    {                                                                                              \
+        gemm_tile(Q4, 4, 4, nb, w, rb, x, xd, xc, xs, y, ldy);                                     \
+    }                                                                                              \
+    VNNI static void NAME##_4x1(size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,        \
+                                const float *xd, const int32_t *xc, size_t xs, float *y,           \
+                                size_t ldy)                                                        \
+    {                                                                                              \
+        gemm_tile(Q4, 4, 1, nb, w, rb, x, xd, xc, xs, y, ldy);                                     \
+    }                                                                                              \
+    VNNI static void NAME##_1x4(size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,        \
+                                const float *xd, const int32_t *xc, size_t xs, float *y,           \
+                                size_t ldy)                                                        \
+    {                                                                                              \
+        gemm_tile(Q4, 1, 4, nb, w, rb, x, xd, xc, xs, y, ldy);                                     \
+    }                                                                                              \
+    VNNI static void NAME##_1x1(size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,        \
+                                const float *xd, const int32_t *xc, size_t xs, float *y,           \
+                                size_t ldy)                                                        \
+    {                                                                                              \
+        gemm_tile(Q4, 1, 1, nb, w, rb, x, xd, xc, xs, y, ldy);                                     \
+    }
+
+GEMM_TILES(gq8, 0)
+GEMM_TILES(gq4, 1)
+
+typedef void (*gemm_fn)(size_t, const uint8_t *, size_t, const blk_q8_0 *, const float *,
+                        const int32_t *, size_t, float *, size_t);
+
+void fy__llm_gemm_q_vnni(int q4, size_t n_in, const uint8_t *w, size_t rb, size_t rows,
+                         const blk_q8_0 *x, const float *xd, const int32_t *xc, size_t T,
+                         float *y, size_t ldy)
+{
+    size_t nb = n_in / QK;
+    gemm_fn f44 = q4 ? gq4_4x4 : gq8_4x4, f41 = q4 ? gq4_4x1 : gq8_4x1;
+    gemm_fn f14 = q4 ? gq4_1x4 : gq8_1x4, f11 = q4 ? gq4_1x1 : gq8_1x1;
+    size_t t = 0;
+    for (; t + 4 <= T; t += 4) {
+        size_t r = 0;
+        for (; r + 4 <= rows; r += 4)
+            f44(nb, w + r * rb, rb, x + t * nb, xd + t * nb, xc + t * nb, nb, y + t * ldy + r, ldy);
+        for (; r < rows; r++)
+            f14(nb, w + r * rb, rb, x + t * nb, xd + t * nb, xc + t * nb, nb, y + t * ldy + r, ldy);
+    }
+    for (; t < T; t++) {
+        size_t r = 0;
+        for (; r + 4 <= rows; r += 4)
+            f41(nb, w + r * rb, rb, x + t * nb, xd + t * nb, xc + t * nb, nb, y + t * ldy + r, ldy);
+        for (; r < rows; r++)
+            f11(nb, w + r * rb, rb, x + t * nb, xd + t * nb, xc + t * nb, nb, y + t * ldy + r, ldy);
+    }
+}
+
+/* y += a * x (attention's weighted sum of cached values) */
+AVX512 void fy__llm_axpy_avx512(size_t n, float a, const float *x, float *y)
+{
+    size_t i = 0;
+    __m512 va = _mm512_set1_ps(a);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* Q8_0 quantization with the reference's exact rounding: roundf rounds half away from
+ * zero, which is trunc(|v|) + (|v| - trunc(|v|) >= 0.5) with the sign put back (the
+ * difference is exact in float for |v| <= 127). d = amax / 127 and 1/d as there. */
+AVX512 void fy__llm_quantize_q8_0_avx512(const float *x, blk_q8_0 *y, size_t n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    for (size_t b = 0; b < n / QK; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
+        __m512 a0 = _mm512_abs_ps(v0), a1 = _mm512_abs_ps(v1);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        __m512 vid = _mm512_set1_ps(id);
+        __m512 r[2];
+        for (int k = 0; k < 2; k++) {
+            __m512 v = _mm512_mul_ps(k ? v1 : v0, vid);
+            __m512 av = _mm512_abs_ps(v);
+            __m512 t = _mm512_roundscale_ps(av, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(av, t), half, _CMP_GE_OQ);
+            t = _mm512_mask_add_ps(t, up, t, one);
+            /* copy the sign of v */
+            r[k] = _mm512_castsi512_ps(_mm512_or_si512(
+                _mm512_castps_si512(t),
+                _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u))));
+        }
+        __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(r[0]));
+        __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(r[1]));
+        _mm_storeu_si128((__m128i *)y[b].qs, q0);
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), q1);
+    }
+}
 #endif

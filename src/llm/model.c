@@ -25,6 +25,7 @@ struct fy_llm {
     fy_gguf *g;
     fy_llm_info info;
     llm_isa isa;
+    int vnni; /* quantized matmuls through fy__llm_gemm_q_vnni */
     llm_pool *pool;
     llm_vocab voc;
     llm_weight tok_embd, output;
@@ -331,7 +332,8 @@ int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag
         goto done;
     }
     m->isa = opts && opts->force_scalar ? LLM_ISA_SCALAR : fy__llm_detect_isa();
-    in->kernels = fy__llm_isa_name(m->isa);
+    m->vnni = m->isa == LLM_ISA_AVX512 && fy__llm_has_vnni();
+    in->kernels = m->vnni ? "avx512-vnni" : fy__llm_isa_name(m->isa);
     if ((rc = fy__llm_pool_create(&m->pool, opts ? opts->threads : 1)) != FY_OK) {
         rc = fy__diag_set(d, rc, "cannot start the worker threads");
         goto done;
@@ -424,6 +426,13 @@ static void mm_rows(void *ctx, size_t chunk)
     if (r1 > w->n_out)
         r1 = w->n_out;
     size_t nb = w->n_in / QK;
+#ifdef __x86_64__
+    if (t->m->vnni && (w->type == FY_GGML_Q8_0 || w->type == FY_GGML_Q4_0)) {
+        fy__llm_gemm_q_vnni(w->type == FY_GGML_Q4_0, w->n_in, w->data + r0 * w->row_bytes,
+                            w->row_bytes, r1 - r0, t->xq, t->xd, t->xc, t->T, t->y + r0, w->n_out);
+        return;
+    }
+#endif
     for (size_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->row_bytes;
         uint32_t i = 0;
@@ -474,12 +483,11 @@ static void matmul(fy_llm *m, const llm_weight *w, const float *x, uint32_t T, f
         size_t nb = w->n_in / QK;
         blk_q8_0 *q = m->qbuf;
         for (uint32_t i = 0; i < T; i++)
-            fy__llm_quantize_q8_0(x + (size_t)i * w->n_in, q + i * nb, w->n_in);
+            fy__llm_quantize_q8_0_isa(m->isa, x + (size_t)i * w->n_in, q + i * nb, w->n_in);
         fy__llm_q8_scales(q, m->qscale, (size_t)T * nb);
-        if (w->type == FY_GGML_Q4_0) {
+        if (w->type == FY_GGML_Q4_0)
             fy__llm_q4_corr(q, m->qcorr, (size_t)T * nb);
-            t.xc = m->qcorr;
-        }
+        t.xc = m->qcorr; /* read for Q4_0 only */
         t.xq = q;
         t.xd = m->qscale;
     }
@@ -551,9 +559,7 @@ static void attend_head(void *ctx, size_t h)
         memset(o, 0, hd * sizeof(float));
         for (uint32_t p = 0; p < n; p++) {
             float a = sc[p] / sum;
-            const float *vv = vc + (size_t)p * kv_dim + kvh * hd;
-            for (uint32_t j = 0; j < hd; j++)
-                o[j] += a * vv[j];
+            fy__llm_axpy(m->isa, hd, a, vc + (size_t)p * kv_dim + kvh * hd, o);
         }
     }
 }
