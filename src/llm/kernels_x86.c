@@ -307,11 +307,27 @@ AVX512 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, si
  * blocks fill a 512-bit register (lanes 0..7 and 8..15). */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
-VNNI static inline __m512 wscales(uint16_t d0, uint16_t d1, int two)
+/* fp16 scales d0, d1 into the lanes of the first and second block: halves (Q8_0) or,
+ * for Q4_0's interleaved layout, lanes 0-3 and 8-11 for the first (mask 0xf0f0) */
+VNNI static inline __m512 wscales(uint16_t d0, uint16_t d1, int two, __mmask16 second)
 {
-    __m256i h = _mm256_mask_blend_epi16((__mmask16)0xff00, _mm256_set1_epi16((short)d0),
+    __m256i h = _mm256_mask_blend_epi16(second, _mm256_set1_epi16((short)d0),
                                         _mm256_set1_epi16(two ? (short)d1 : 0));
     return _mm512_cvtph_ps(h);
+}
+
+/* Q4_0 pair of blocks as [lo_b, lo_b1, hi_b, hi_b1] nibbles (16 bytes each): one
+ * shift and one mask for both blocks; the activations are put in the same order with
+ * one 128-bit lane shuffle per token, and the per-lane scales and corrections follow
+ * (lanes 0-3 and 8-11 are block b, 4-7 and 12-15 block b + 1). */
+VNNI static inline __m512i q4_pair(const blk_q4_0 *w, int two)
+{
+    __m128i a = _mm_loadu_si128((const __m128i *)w[0].qs);
+    __m256i raw = two ? _mm256_inserti128_si256(_mm256_castsi128_si256(a),
+                                                _mm_loadu_si128((const __m128i *)w[1].qs), 1)
+                      : _mm256_zextsi128_si256(a);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(raw), _mm256_srli_epi16(raw, 4), 1);
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
 }
 
 #define GT_MAXR 4
@@ -329,17 +345,15 @@ gemm_step(int q4, int RW, int TT, size_t b, int two, const uint8_t *w, size_t rb
     for (int r = 0; r < RW; r++) {
         if (q4) {
             const blk_q4_0 *wr = (const blk_q4_0 *)(w + (size_t)r * rb);
-            wv[r] = two ? _mm512_inserti64x4(_mm512_castsi256_si512(nibbles(wr[b].qs)),
-                                             nibbles(wr[b + 1].qs), 1)
-                        : _mm512_zextsi256_si512(nibbles(wr[b].qs));
-            dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two);
+            wv[r] = q4_pair(wr + b, two);
+            dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two, (__mmask16)0xf0f0);
         } else {
             const blk_q8_0 *wr = (const blk_q8_0 *)(w + (size_t)r * rb);
             wv[r] = two ? load2(wr[b].qs, wr[b + 1].qs)
                         : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)wr[b].qs));
             wc[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, wv[r]));
-            dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two);
+            dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two, (__mmask16)0xff00);
         }
     }
 #pragma GCC unroll 4
@@ -350,10 +364,20 @@ gemm_step(int q4, int RW, int TT, size_t b, int two, const uint8_t *w, size_t rb
         __m512 dx = two ? pair_scales(xd + (size_t)t * xs + b)
                         : _mm512_set1_ps(xd[(size_t)t * xs + b]);
         __m512i init = _mm512_setzero_si512();
-        if (q4)
-            init = two ? _mm512_sub_epi32(init, pair_corr(xc + (size_t)t * xs + b))
-                       : _mm512_maskz_set1_epi32((__mmask16)1, -xc[(size_t)t * xs + b]);
-        else
+        if (q4) {
+            xv = _mm512_shuffle_i64x2(xv, xv, _MM_SHUFFLE(3, 1, 2, 0));
+            if (two) {
+                const __m512i il = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+                __m128i d2 = _mm_loadl_epi64((const __m128i *)(xd + (size_t)t * xs + b));
+                __m128i c2 = _mm_loadl_epi64((const __m128i *)(xc + (size_t)t * xs + b));
+                dx = _mm512_permutexvar_ps(il, _mm512_castps128_ps512(_mm_castsi128_ps(d2)));
+                init = _mm512_sub_epi32(
+                    init, _mm512_maskz_permutexvar_epi32((__mmask16)0x0011, il,
+                                                         _mm512_castsi128_si512(c2)));
+            } else {
+                init = _mm512_maskz_set1_epi32((__mmask16)1, -xc[(size_t)t * xs + b]);
+            }
+        } else
             xv = _mm512_xor_si512(xv, k80);
 #pragma GCC unroll 4
         for (int r = 0; r < RW; r++) {
