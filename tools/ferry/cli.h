@@ -46,6 +46,8 @@ int cmd_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_perf(int argc, char **argv);
+/* ferry perf on a GGUF language model (perf_gguf.c). */
+int cli_perf_gguf(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_status(int argc, char **argv);
