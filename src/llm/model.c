@@ -209,14 +209,18 @@ static int load_hparams(fy_llm *m, const fy_llm_opts *o, fy_diag *d)
     return FY_OK;
 }
 
-int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag *d)
+/* From the file at path, or (buf non-NULL) from len bytes at buf, borrowed; path then
+ * only names the model in messages. */
+static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
+                    const fy_llm_opts *opts, fy_diag *d)
 {
     fy_llm *m = fy__calloc(1, sizeof *m);
     int rc;
     char name[96];
     if (!m)
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
-    if ((rc = fy_gguf_open(&m->g, path, d)) != FY_OK)
+    rc = buf ? fy_gguf_open_memory(&m->g, buf, len, d) : fy_gguf_open(&m->g, path, d);
+    if (rc != FY_OK)
         goto done;
     if ((rc = load_hparams(m, opts, d)) != FY_OK)
         goto done;
@@ -344,6 +348,19 @@ int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag
 done:
     fy_llm_free(m);
     return rc;
+}
+
+int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag *d)
+{
+    return load_llm(out, path, NULL, 0, opts, d);
+}
+
+int fy_llm_load_memory(fy_llm **out, const void *buf, size_t len, const char *name,
+                       const fy_llm_opts *opts, fy_diag *d)
+{
+    if (!buf)
+        return fy__diag_set(d, FY_EINVAL, "no GGUF bytes given");
+    return load_llm(out, name ? name : "model", buf, len, opts, d);
 }
 
 const fy_llm_info *fy_llm_info_get(const fy_llm *m)

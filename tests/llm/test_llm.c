@@ -486,6 +486,19 @@ TEST(load_refusals)
         fwrite(b.p, 1, b.len, f);
         fclose(f);
     }
+    /* the same bytes from memory (a package's file): same model; every truncation is
+     * refused with an error, never a crash */
+    FY_CHECK_EQ(fy_llm_load_memory(&m, b.p, b.len, "mem", NULL, &d), FY_OK);
+    if (m) {
+        FY_CHECK_EQ(fy_llm_info_get(m)->vocab > 0, 1);
+        fy_llm_free(m);
+        m = NULL;
+    }
+    for (size_t cut = 0; cut < b.len; cut += 1 + cut / 3) {
+        FY_CHECK(fy_llm_load_memory(&m, b.p, cut, "mem", NULL, &d) != FY_OK);
+        FY_CHECK(m == NULL);
+    }
+    FY_CHECK_EQ(fy_llm_load_memory(&m, NULL, 0, "mem", NULL, &d), FY_EINVAL);
     free(b.p);
     FY_CHECK_EQ(fy_llm_load(&m, p, NULL, &d), FY_OK);
     if (m) {
