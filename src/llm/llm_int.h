@@ -89,6 +89,8 @@ typedef struct llm_pool llm_pool;
 int fy__llm_pool_create(llm_pool **out, int threads);
 void fy__llm_pool_free(llm_pool *p);
 int fy__llm_pool_threads(const llm_pool *p);
+/* The core pool underneath (NULL with one thread), for the engine's SGEMM. */
+struct fy_pool *fy__llm_pool_core(const llm_pool *p);
 void fy__llm_parallel_for(llm_pool *p, size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
 
 /* Seconds on the monotonic clock. */

@@ -9,11 +9,13 @@
 
 #include "core/core.h"
 #include "llm/llm_int.h"
+#include "ops/fast/fast.h"
 
 #define MAX_DIM (1u << 16)
 #define MAX_LAYERS 1024u
 #define MAX_HEADS 1024u
 #define BATCH_MAX 512u
+#define SGEMM_MIN_T 8u /* F32 batches from this many tokens go through fy__sgemm */
 #define ROW_CHUNK 16u /* output rows per parallel task */
 
 typedef struct layer {
@@ -507,6 +509,13 @@ static void matmul(fy_llm *m, const llm_weight *w, const float *x, uint32_t T, f
         t.xc = m->qcorr; /* read for Q4_0 only */
         t.xq = q;
         t.xd = m->qscale;
+    }
+    if (w->type == FY_GGML_F32 && T >= SGEMM_MIN_T && m->isa != LLM_ISA_SCALAR) {
+        /* prompt batches of F32 weights: the engine's blocked SGEMM (packs W's panels
+         * on the fly; W is n_out x n_in row-major, so B = W^T has strides 1, n_in) */
+        fy__sgemm(fy__llm_pool_core(m->pool), T, w->n_out, w->n_in, x, w->n_in, 1,
+                  (const float *)w->data, 1, w->n_in, y, w->n_out, NULL);
+        return;
     }
     size_t chunks = (w->n_out + ROW_CHUNK - 1) / ROW_CHUNK;
     /* below ~64K multiply-adds a hand-off to the pool costs more than it saves */
