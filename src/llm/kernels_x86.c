@@ -343,6 +343,8 @@ gemm_step(int q4, int RW, int TT, size_t b, int two, const uint8_t *w, size_t rb
     __m512 dw[GT_MAXR];
 #pragma GCC unroll 4
     for (int r = 0; r < RW; r++) {
+        if (TT == 1) /* generation streams the weights once: fetch ahead */
+            _mm_prefetch((const char *)w + (size_t)r * rb + b * (q4 ? 18 : 34) + 768, _MM_HINT_T0);
         if (q4) {
             const blk_q4_0 *wr = (const blk_q4_0 *)(w + (size_t)r * rb);
             wv[r] = q4_pair(wr + b, two);
