@@ -57,7 +57,8 @@ rows = [json.loads(x) for x in sys.stdin if x.strip()]
 f = [r for r in rows if r.get("engine") == "ferry"]; l = [r for r in rows if r.get("engine") != "ferry"]
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 fp, lp, ft, lt = med(f, "pp_tok_s"), med(l, "pp_tok_s"), med(f, "tg_tok_s"), med(l, "tg_tok_s")
-print(f"| {name} | {ty} | {th} | {fp:.0f} | {lp:.0f} | {fp / lp:.2f} | {ft:.1f} | {lt:.1f} | {ft / lt:.2f} | {max(r[\"max_rss_mib\"] for r in f):.0f} | {max(r[\"max_rss_mib\"] for r in l):.0f} |")
+fr, lr = max(r["max_rss_mib"] for r in f), max(r["max_rss_mib"] for r in l)
+print(f"| {name} | {ty} | {th} | {fp:.0f} | {lp:.0f} | {fp / lp:.2f} | {ft:.1f} | {lt:.1f} | {ft / lt:.2f} | {fr:.0f} | {lr:.0f} |")
 ' "$name" "$ty" "$th"
   done
 done

@@ -298,13 +298,13 @@ AVX512 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, si
     }
 }
 /* ---- tiled integer GEMM: several weight rows x several tokens per step (VNNI) ----
- * vpdpbusd multiplies unsigned by signed bytes. Q4_0: the nibbles (0..15) are the
- * unsigned side and the activations the signed side; the -8 comes back as the integer
- * correction -xc per block, loaded as the accumulator's start. Q8_0: the activations
- * made unsigned (q ^ 0x80 = q + 128) against the signed weights; the extra 128 * sum(w)
- * is computed once per weight block (one vpdpbusd with 0x80 bytes) and subtracted the
- * same way. Both are exact in int32; the per-block scales are applied in float. Two
- * blocks fill a 512-bit register (lanes 0..7 and 8..15). */
+ * vpdpbusd multiplies unsigned (weights) by signed (activations) bytes. Q4_0: the
+ * nibbles (0..15) as they are; the -8 comes back as the integer correction
+ * -8 * sum(x) = -xc per block, loaded as the accumulator's start. Q8_0: the weights
+ * made unsigned (q ^ 0x80 = q + 128), the extra 128 * sum(x) = 16 * xc subtracted the
+ * same way. The corrections depend on the token only, so they cost nothing per weight
+ * row. Exact in int32; the per-block scales are applied in float. Two blocks fill a
+ * 512-bit register. */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 /* fp16 scales d0, d1 into the lanes of the first and second block: halves (Q8_0) or,
@@ -339,7 +339,7 @@ gemm_step(int q4, int RW, int TT, size_t b, int two, const uint8_t *w, size_t rb
           __m512 acc[GT_MAXR][GT_MAXT])
 {
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    __m512i wv[GT_MAXR], wc[GT_MAXR];
+    __m512i wv[GT_MAXR];
     __m512 dw[GT_MAXR];
 #pragma GCC unroll 4
     for (int r = 0; r < RW; r++) {
@@ -351,10 +351,10 @@ gemm_step(int q4, int RW, int TT, size_t b, int two, const uint8_t *w, size_t rb
             dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two, (__mmask16)0xf0f0);
         } else {
             const blk_q8_0 *wr = (const blk_q8_0 *)(w + (size_t)r * rb);
-            wv[r] = two ? load2(wr[b].qs, wr[b + 1].qs)
-                        : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)wr[b].qs));
-            wc[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, wv[r]));
+            wv[r] = _mm512_xor_si512(
+                two ? load2(wr[b].qs, wr[b + 1].qs)
+                    : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)wr[b].qs)),
+                k80);
             dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two, (__mmask16)0xff00);
         }
     }
@@ -379,12 +379,14 @@ gemm_step(int q4, int RW, int TT, size_t b, int two, const uint8_t *w, size_t rb
             } else {
                 init = _mm512_maskz_set1_epi32((__mmask16)1, -xc[(size_t)t * xs + b]);
             }
-        } else
-            xv = _mm512_xor_si512(xv, k80);
+        } else {
+            /* Q8_0: -128 * sum(x) = -16 * xc per block, lanes 0 and 8 */
+            init = two ? _mm512_sub_epi32(init, _mm512_slli_epi32(pair_corr(xc + (size_t)t * xs + b), 4))
+                       : _mm512_maskz_set1_epi32((__mmask16)1, -16 * xc[(size_t)t * xs + b]);
+        }
 #pragma GCC unroll 4
         for (int r = 0; r < RW; r++) {
-            __m512i p = q4 ? _mm512_dpbusd_epi32(init, wv[r], xv)
-                           : _mm512_dpbusd_epi32(wc[r], xv, wv[r]);
+            __m512i p = _mm512_dpbusd_epi32(init, wv[r], xv);
             acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(p), acc[r][t]);
         }
     }

@@ -76,9 +76,8 @@ void fy__llm_dot4_f32(llm_isa isa, size_t n, const float *w, const float *x, siz
 int fy__llm_has_vnni(void);
 /* Tiled integer GEMM (x86 with AVX-512 VNNI only): y[t * ldy + r] = dot(row r, token t)
  * for `rows` weight rows of Q4_0 (q4) or Q8_0 at w (row_bytes rb) and T tokens of
- * n_in/32 Q8_0 blocks each at x, with their float scales xd and, for Q4_0, their
- * corrections xc (fy__llm_q4_corr; any valid buffer for Q8_0). Four rows x four tokens
- * per step. */
+ * n_in/32 Q8_0 blocks each at x, with their float scales xd and their corrections xc
+ * (fy__llm_q4_corr, for both types). Four rows x four tokens per step. */
 void fy__llm_gemm_q_vnni(int q4, size_t n_in, const uint8_t *w, size_t rb, size_t rows,
                          const blk_q8_0 *x, const float *xd, const int32_t *xc, size_t T,
                          float *y, size_t ldy);

@@ -504,9 +504,9 @@ static void matmul(fy_llm *m, const llm_weight *w, const float *x, uint32_t T, f
         for (uint32_t i = 0; i < T; i++)
             fy__llm_quantize_q8_0_isa(m->isa, x + (size_t)i * w->n_in, q + i * nb, w->n_in);
         fy__llm_q8_scales(q, m->qscale, (size_t)T * nb);
-        if (w->type == FY_GGML_Q4_0)
+        if (w->type == FY_GGML_Q4_0 || m->vnni) /* the VNNI GEMM corrects Q8_0 too */
             fy__llm_q4_corr(q, m->qcorr, (size_t)T * nb);
-        t.xc = m->qcorr; /* read for Q4_0 only */
+        t.xc = m->qcorr;
         t.xq = q;
         t.xd = m->qscale;
     }
