@@ -167,7 +167,7 @@ typedef struct fy_llm_info {
     uint64_t n_params, weight_bytes, kv_bytes;
     uint32_t weight_type; /* the type of most matrix weights (fy_ggml_type) */
     int tied_output;
-    const char *kernels; /* "avx512", "avx2" or "scalar" */
+    const char *kernels; /* "avx512-vnni", "avx512", "avx2" or "scalar" */
 } fy_llm_info;
 
 /* Load a LLaMA-family GGUF model (general.architecture = llama), mapping its weights.
