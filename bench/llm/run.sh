@@ -4,7 +4,8 @@
 # ~110M parameters (dim 768, 12 layers, FFN 2048, vocab 32000, tied output) in F32,
 # Q8_0 and Q4_0, for ferry (bench/llm/llm_bench.c over fy_llm_perf_run) and llama.cpp
 # (node-llama-cpp@3.21.1's prebuilt CPU build, bench/llm/llama_bench.mjs), same files,
-# same token ids, best of REPEATS. Prints a Markdown table (docs/BENCHMARKS.md).
+# same token ids; REPEATS single runs of each engine, interleaved, medians and
+# ferry/llama.cpp ratios. Prints a Markdown table (docs/BENCHMARKS.md).
 #   sh bench/llm/run.sh [BUILD]     env: PP (128) TG (32) REPEATS (2) THREADS ("1 2")
 set -eu
 BUILD=${1:-build}
@@ -30,20 +31,34 @@ for t in f32 q8_0 q4_0; do
   [ -f "$f" ] || /usr/bin/python3 "$HERE/make_gguf.py" "$f" --type $t --dim 768 --layers 12 \
     --ffn 2048 --heads 12 --kv-heads 12 --vocab 32000 --ctx 2048 --seed 1
 done
-echo "| model | weights | threads | ferry pp tok/s | llama.cpp pp tok/s | ferry tg tok/s | llama.cpp tg tok/s | ferry max RSS MiB | llama.cpp max RSS MiB |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| model | weights | threads | ferry pp tok/s | llama.cpp pp tok/s | pp ratio | ferry tg tok/s | llama.cpp tg tok/s | tg ratio | ferry max RSS MiB | llama.cpp max RSS MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for spec in "stories260K:$SHARED/stories260K.gguf:f32" "stories260K:$SHARED/stories260K_q8_0.gguf:q8_0" \
             "stories260K:$SHARED/stories260K_q4_0.gguf:q4_0" "random110M:$MODELS/random110m_f32.gguf:f32" \
             "random110M:$MODELS/random110m_q8_0.gguf:q8_0" "random110M:$MODELS/random110m_q4_0.gguf:q4_0"; do
   name=${spec%%:*}; rest=${spec#*:}; file=${rest%:*}; ty=${rest##*:}
   for th in $THREADS; do
-    f=$("$ROOT/$BUILD/llm_bench" "$file" "$PP" "$TG" "$th" "$REPEATS")
-    l=$(cd "$HERE" && node llama_bench.mjs "$file" "$PP" "$TG" "$th" "$REPEATS" 2>/dev/null | tail -1)
-    /usr/bin/python3 - "$name" "$ty" "$th" "$f" "$l" <<'PY'
-import json, sys
-name, ty, th, f, l = sys.argv[1:6]
-f = json.loads(f); l = json.loads(l)
-print(f"| {name} | {ty} | {th} | {f['pp_tok_s']:.0f} | {l['pp_tok_s']:.0f} | {f['tg_tok_s']:.1f} | {l['tg_tok_s']:.1f} | {f['max_rss_mib']:.0f} | {l['max_rss_mib']:.0f} |")
-PY
+    # REPEATS single runs of each engine, interleaved (ferry, llama.cpp, ferry, ...) so
+    # both see the same machine load; the medians are reported
+    runs=""
+    r=0
+    while [ "$r" -lt "$REPEATS" ]; do
+      f=$("$ROOT/$BUILD/llm_bench" "$file" "$PP" "$TG" "$th" 1)
+      l=$(cd "$HERE" && node llama_bench.mjs "$file" "$PP" "$TG" "$th" 1 2>/dev/null | tail -1)
+      runs="$runs$f
+$l
+"
+      r=$((r + 1))
+    done
+    printf '%s' "$runs" | /usr/bin/python3 -c '
+import json, statistics, sys
+name, ty, th = sys.argv[1:4]
+rows = [json.loads(x) for x in sys.stdin if x.strip()]
+f = [r for r in rows if r.get("engine") == "ferry"]; l = [r for r in rows if r.get("engine") != "ferry"]
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+fp, lp, ft, lt = med(f, "pp_tok_s"), med(l, "pp_tok_s"), med(f, "tg_tok_s"), med(l, "tg_tok_s")
+fr, lr = max(r["max_rss_mib"] for r in f), max(r["max_rss_mib"] for r in l)
+print(f"| {name} | {ty} | {th} | {fp:.0f} | {lp:.0f} | {fp / lp:.2f} | {ft:.1f} | {lt:.1f} | {ft / lt:.2f} | {fr:.0f} | {lr:.0f} |")
+' "$name" "$ty" "$th"
   done
 done

@@ -167,7 +167,7 @@ typedef struct fy_llm_info {
     uint64_t n_params, weight_bytes, kv_bytes;
     uint32_t weight_type; /* the type of most matrix weights (fy_ggml_type) */
     int tied_output;
-    const char *kernels; /* "avx512", "avx2" or "scalar" */
+    const char *kernels; /* "avx512-vnni", "avx512", "avx2" or "scalar" */
 } fy_llm_info;
 
 /* Load a LLaMA-family GGUF model (general.architecture = llama), mapping its weights.
@@ -176,6 +176,11 @@ typedef struct fy_llm_info {
  * and the reader's errors. Thread safety: the model's weights are immutable; one fy_llm
  * runs one sequence at a time (fy_llm_* calls are not concurrent on one handle). */
 int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag *d);
+/* The same from len bytes of GGUF at buf (a package's file), checked as a file is;
+ * the bytes are borrowed, not copied, and must outlive the model. name labels the
+ * model in messages. */
+int fy_llm_load_memory(fy_llm **out, const void *buf, size_t len, const char *name,
+                       const fy_llm_opts *opts, fy_diag *d);
 void fy_llm_free(fy_llm *m);
 const fy_llm_info *fy_llm_info_get(const fy_llm *m);
 const fy_gguf *fy_llm_gguf(const fy_llm *m);

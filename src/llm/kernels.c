@@ -48,6 +48,21 @@ llm_isa fy__llm_detect_isa(void)
     return LLM_ISA_SCALAR;
 }
 
+int fy__llm_has_vnni(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#elif defined(__x86_64__) && defined(__clang__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
 const char *fy__llm_isa_name(llm_isa isa)
 {
     return isa == LLM_ISA_AVX512 ? "avx512" : isa == LLM_ISA_AVX2 ? "avx2" : "scalar";
@@ -65,6 +80,34 @@ static void quantize_ref(const float *x, blk_q8_0 *y, size_t n)
         for (int i = 0; i < QK; i++)
             y[b].qs[i] = (int8_t)roundf(xb[i] * id);
     }
+}
+
+void fy__llm_quantize_q8_0_avx512(const float *x, blk_q8_0 *y, size_t n);
+void fy__llm_axpy_avx512(size_t n, float a, const float *x, float *y);
+
+void fy__llm_axpy(llm_isa isa, size_t n, float a, const float *x, float *y)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512) {
+        fy__llm_axpy_avx512(n, a, x, y);
+        return;
+    }
+#endif
+    (void)isa;
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+void fy__llm_quantize_q8_0_isa(llm_isa isa, const float *x, blk_q8_0 *y, size_t n)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512) {
+        fy__llm_quantize_q8_0_avx512(x, y, n);
+        return;
+    }
+#endif
+    (void)isa;
+    quantize_ref(x, y, n);
 }
 
 void fy__llm_quantize_q8_0(const float *x, blk_q8_0 *y, size_t n)

@@ -43,6 +43,10 @@ const char *fy__llm_isa_name(llm_isa isa);
  * activation side of llama.cpp's integer dot products) does: d = max|x| / 127 stored as
  * fp16, q = round(x / d). */
 void fy__llm_quantize_q8_0(const float *x, blk_q8_0 *y, size_t n);
+/* The same with the ISA's kernel; bit-identical results (tested). */
+void fy__llm_quantize_q8_0_isa(llm_isa isa, const float *x, blk_q8_0 *y, size_t n);
+/* y[0..n) += a * x[0..n) */
+void fy__llm_axpy(llm_isa isa, size_t n, float a, const float *x, float *y);
 /* Dequantize one row of any supported type into floats. */
 void fy__llm_dequant_row(uint32_t type, const void *row, float *y, size_t n);
 
@@ -68,6 +72,15 @@ float fy__llm_dot_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0
 void fy__llm_dot4_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
                         const float *xd, const int32_t *xc, size_t xs, float *out);
 void fy__llm_dot4_f32(llm_isa isa, size_t n, const float *w, const float *x, size_t xs, float *out);
+/* Whether the CPU has AVX-512 VNNI (vpdpbusd), for fy__llm_gemm_q_vnni. */
+int fy__llm_has_vnni(void);
+/* Tiled integer GEMM (x86 with AVX-512 VNNI only): y[t * ldy + r] = dot(row r, token t)
+ * for `rows` weight rows of Q4_0 (q4) or Q8_0 at w (row_bytes rb) and T tokens of
+ * n_in/32 Q8_0 blocks each at x, with their float scales xd and their corrections xc
+ * (fy__llm_q4_corr, for both types). Four rows x four tokens per step. */
+void fy__llm_gemm_q_vnni(int q4, size_t n_in, const uint8_t *w, size_t rb, size_t rows,
+                         const blk_q8_0 *x, const float *xd, const int32_t *xc, size_t T,
+                         float *y, size_t ldy);
 
 /* The parallel-for seam (pool.c): run fn(ctx, i) for i in [0, n) on the core thread
  * pool (src/core/pool.h), the caller taking part; inline with one thread. */
@@ -75,6 +88,8 @@ typedef struct llm_pool llm_pool;
 int fy__llm_pool_create(llm_pool **out, int threads);
 void fy__llm_pool_free(llm_pool *p);
 int fy__llm_pool_threads(const llm_pool *p);
+/* The core pool underneath (NULL with one thread), for the engine's SGEMM. */
+struct fy_pool *fy__llm_pool_core(const llm_pool *p);
 void fy__llm_parallel_for(llm_pool *p, size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
 
 /* Seconds on the monotonic clock. */

@@ -9,11 +9,13 @@
 
 #include "core/core.h"
 #include "llm/llm_int.h"
+#include "ops/fast/fast.h"
 
 #define MAX_DIM (1u << 16)
 #define MAX_LAYERS 1024u
 #define MAX_HEADS 1024u
 #define BATCH_MAX 512u
+#define SGEMM_MIN_T 8u /* F32 batches from this many tokens go through fy__sgemm */
 #define ROW_CHUNK 16u /* output rows per parallel task */
 
 typedef struct layer {
@@ -25,6 +27,7 @@ struct fy_llm {
     fy_gguf *g;
     fy_llm_info info;
     llm_isa isa;
+    int vnni; /* quantized matmuls through fy__llm_gemm_q_vnni */
     llm_pool *pool;
     llm_vocab voc;
     llm_weight tok_embd, output;
@@ -208,14 +211,18 @@ static int load_hparams(fy_llm *m, const fy_llm_opts *o, fy_diag *d)
     return FY_OK;
 }
 
-int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag *d)
+/* From the file at path, or (buf non-NULL) from len bytes at buf, borrowed; path then
+ * only names the model in messages. */
+static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
+                    const fy_llm_opts *opts, fy_diag *d)
 {
     fy_llm *m = fy__calloc(1, sizeof *m);
     int rc;
     char name[96];
     if (!m)
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
-    if ((rc = fy_gguf_open(&m->g, path, d)) != FY_OK)
+    rc = buf ? fy_gguf_open_memory(&m->g, buf, len, d) : fy_gguf_open(&m->g, path, d);
+    if (rc != FY_OK)
         goto done;
     if ((rc = load_hparams(m, opts, d)) != FY_OK)
         goto done;
@@ -331,7 +338,8 @@ int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag
         goto done;
     }
     m->isa = opts && opts->force_scalar ? LLM_ISA_SCALAR : fy__llm_detect_isa();
-    in->kernels = fy__llm_isa_name(m->isa);
+    m->vnni = m->isa == LLM_ISA_AVX512 && fy__llm_has_vnni();
+    in->kernels = m->vnni ? "avx512-vnni" : fy__llm_isa_name(m->isa);
     if ((rc = fy__llm_pool_create(&m->pool, opts ? opts->threads : 1)) != FY_OK) {
         rc = fy__diag_set(d, rc, "cannot start the worker threads");
         goto done;
@@ -342,6 +350,19 @@ int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag
 done:
     fy_llm_free(m);
     return rc;
+}
+
+int fy_llm_load(fy_llm **out, const char *path, const fy_llm_opts *opts, fy_diag *d)
+{
+    return load_llm(out, path, NULL, 0, opts, d);
+}
+
+int fy_llm_load_memory(fy_llm **out, const void *buf, size_t len, const char *name,
+                       const fy_llm_opts *opts, fy_diag *d)
+{
+    if (!buf)
+        return fy__diag_set(d, FY_EINVAL, "no GGUF bytes given");
+    return load_llm(out, name ? name : "model", buf, len, opts, d);
 }
 
 const fy_llm_info *fy_llm_info_get(const fy_llm *m)
@@ -424,6 +445,13 @@ static void mm_rows(void *ctx, size_t chunk)
     if (r1 > w->n_out)
         r1 = w->n_out;
     size_t nb = w->n_in / QK;
+#ifdef __x86_64__
+    if (t->m->vnni && (w->type == FY_GGML_Q8_0 || w->type == FY_GGML_Q4_0)) {
+        fy__llm_gemm_q_vnni(w->type == FY_GGML_Q4_0, w->n_in, w->data + r0 * w->row_bytes,
+                            w->row_bytes, r1 - r0, t->xq, t->xd, t->xc, t->T, t->y + r0, w->n_out);
+        return;
+    }
+#endif
     for (size_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->row_bytes;
         uint32_t i = 0;
@@ -474,14 +502,20 @@ static void matmul(fy_llm *m, const llm_weight *w, const float *x, uint32_t T, f
         size_t nb = w->n_in / QK;
         blk_q8_0 *q = m->qbuf;
         for (uint32_t i = 0; i < T; i++)
-            fy__llm_quantize_q8_0(x + (size_t)i * w->n_in, q + i * nb, w->n_in);
+            fy__llm_quantize_q8_0_isa(m->isa, x + (size_t)i * w->n_in, q + i * nb, w->n_in);
         fy__llm_q8_scales(q, m->qscale, (size_t)T * nb);
-        if (w->type == FY_GGML_Q4_0) {
+        if (w->type == FY_GGML_Q4_0 || m->vnni) /* the VNNI GEMM corrects Q8_0 too */
             fy__llm_q4_corr(q, m->qcorr, (size_t)T * nb);
-            t.xc = m->qcorr;
-        }
+        t.xc = m->qcorr;
         t.xq = q;
         t.xd = m->qscale;
+    }
+    if (w->type == FY_GGML_F32 && T >= SGEMM_MIN_T && m->isa != LLM_ISA_SCALAR) {
+        /* prompt batches of F32 weights: the engine's blocked SGEMM (packs W's panels
+         * on the fly; W is n_out x n_in row-major, so B = W^T has strides 1, n_in) */
+        fy__sgemm(fy__llm_pool_core(m->pool), T, w->n_out, w->n_in, x, w->n_in, 1,
+                  (const float *)w->data, 1, w->n_in, y, w->n_out, NULL);
+        return;
     }
     size_t chunks = (w->n_out + ROW_CHUNK - 1) / ROW_CHUNK;
     /* below ~64K multiply-adds a hand-off to the pool costs more than it saves */
@@ -551,9 +585,7 @@ static void attend_head(void *ctx, size_t h)
         memset(o, 0, hd * sizeof(float));
         for (uint32_t p = 0; p < n; p++) {
             float a = sc[p] / sum;
-            const float *vv = vc + (size_t)p * kv_dim + kvh * hd;
-            for (uint32_t j = 0; j < hd; j++)
-                o[j] += a * vv[j];
+            fy__llm_axpy(m->isa, hd, a, vc + (size_t)p * kv_dim + kvh * hd, o);
         }
     }
 }

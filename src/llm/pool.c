@@ -35,6 +35,11 @@ void fy__llm_pool_free(llm_pool *p)
     fy__free(p);
 }
 
+fy_pool *fy__llm_pool_core(const llm_pool *p)
+{
+    return p ? p->pool : NULL;
+}
+
 int fy__llm_pool_threads(const llm_pool *p)
 {
     return p ? p->threads : 1;

@@ -1203,9 +1203,9 @@ int fy_package_load_model(const fy_package *p, fy_model **out, fy_diag *d)
         return fy__diag_set(d, FY_ENOTFOUND, "package: no model file");
     if (p->manifest->model_format && !strcmp(p->manifest->model_format, "gguf"))
         return fy__diag_set(d, FY_EUNSUPPORTED,
-                            "%s (in the package) is a GGUF language model: serve or generate "
-                            "with the .gguf file itself (packages of GGUF models are checked "
-                            "and documented, not yet run)",
+                            "%s (in the package) is a GGUF language model: 'ferry serve' and "
+                            "'ferry inspect' take the package; other commands take the .gguf "
+                            "file itself",
                             f->name);
     int rc = fy_model_load_buffer(out, f->data, f->len, NULL, NULL, d);
     if (rc != FY_OK) {

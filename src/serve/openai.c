@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "ferry/package.h"
 #include "llm/llm_int.h"
 #include "serve/serve_int.h"
 
@@ -56,6 +57,7 @@ static const char *const out_names[] = {"success", "client_error", "rejected", "
 typedef struct oai_model {
     char name[OAI_NAME_MAX + 1];
     fy_llm *m;
+    fy_package *pkg; /* a packaged model's bytes (the model borrows them); else NULL */
     llm_sched *sched;
     int tmpl, add_bos;
     int64_t created;
@@ -461,6 +463,7 @@ void fy__oai_free(fy__oai *o)
     for (int i = 0; i < o->n; i++) {
         fy__llm_sched_free(o->models[i].sched);
         fy_llm_free(o->models[i].m);
+        fy_package_free(o->models[i].pkg);
     }
     fy__free(o->models);
     fy__free(o);
@@ -483,6 +486,74 @@ static void stem(const char *path, char *out, size_t n)
     out[o] = 0;
     if (!o)
         snprintf(out, n, "model");
+}
+
+int fy__oai_is_llm_path(const char *path)
+{
+    if (fy_gguf_sniff(path))
+        return 1;
+    if (!fy_package_sniff(path))
+        return 0;
+    fy_package *p = NULL;
+    fy_diag d = {{0}};
+    if (fy_package_open(&p, path, &d) != FY_OK)
+        return 0; /* the repository reports what is wrong with it */
+    const char *f = fy_package_manifest(p)->model_format;
+    int r = f && strcmp(f, "gguf") == 0;
+    fy_package_free(p);
+    return r;
+}
+
+/* A package whose model is GGUF: the signature policy, then the model straight from
+ * the package's bytes (no copy); named by the manifest. */
+static int load_package(oai_model *om, const char *path, const fy_llm_opts *lo,
+                        const char *trusted_key, fy_diag *d)
+{
+    fy_package *p = NULL;
+    int rc = fy_package_open(&p, path, d);
+    if (rc)
+        return rc;
+    if (trusted_key) {
+        fy_sig_status st = FY_SIG_NONE;
+        fy_diag vd = {{0}};
+        if ((rc = fy_package_verify_signature(p, trusted_key, &st, NULL, &vd)) != FY_OK) {
+            fy__diag_set(d, rc, "%s: signature check: %s", path, vd.msg);
+            goto fail;
+        }
+        if (st != FY_SIG_VALID) {
+            rc = fy__diag_set(d, FY_EINVAL, "%s: refused by the signature policy: the package is %s",
+                              path,
+                              st == FY_SIG_NONE        ? "unsigned"
+                              : st == FY_SIG_INVALID   ? "signed, but the signature does not verify"
+                                                       : "signed by a key that is not trusted");
+            goto fail;
+        }
+    }
+    const fy_manifest *man = fy_package_manifest(p);
+    if (!man->model_format || strcmp(man->model_format, "gguf") != 0) {
+        rc = fy__diag_set(d, FY_EINVAL, "%s: the package's model is not GGUF", path);
+        goto fail;
+    }
+    const void *data;
+    size_t len;
+    if ((rc = fy_package_file(p, man->model_file, &data, &len)) != FY_OK) {
+        rc = fy__diag_set(d, FY_EINVAL, "%s: no file %s in the package", path, man->model_file);
+        goto fail;
+    }
+    char label[512];
+    snprintf(label, sizeof label, "%s (in %s)", man->model_file, path);
+    if ((rc = fy_llm_load_memory(&om->m, data, len, label, lo, d)) != FY_OK) {
+        char msg[sizeof d->msg];
+        snprintf(msg, sizeof msg, "%s", d ? d->msg : "");
+        fy__diag_set(d, rc, "%s: %s", label, msg);
+        goto fail;
+    }
+    snprintf(om->name, sizeof om->name, "%s", man->name);
+    om->pkg = p;
+    return FY_OK;
+fail:
+    fy_package_free(p);
+    return rc;
 }
 
 int fy__oai_create(fy__oai **out, const char *const *paths, int n, const fy__oai_opts *opts,
@@ -510,13 +581,25 @@ int fy__oai_create(fy__oai **out, const char *const *paths, int n, const fy__oai
         lo.ctx = o->o.ctx;
         lo.threads = o->o.threads;
         lo.n_seq = o->o.parallel;
-        int rc = fy_llm_load(&om->m, paths[i], &lo, d);
+        int rc;
+        if (fy_gguf_sniff(paths[i])) {
+            if (o->o.trusted_key)
+                rc = fy__diag_set(d, FY_EINVAL,
+                                  "%s: a bare GGUF file carries no signature, and signatures "
+                                  "are required: pack and sign it (ferry pack --key)",
+                                  paths[i]);
+            else
+                rc = fy_llm_load(&om->m, paths[i], &lo, d);
+            if (rc == FY_OK)
+                stem(paths[i], om->name, sizeof om->name);
+        } else {
+            rc = load_package(om, paths[i], &lo, o->o.trusted_key, d);
+        }
         if (rc) {
             fy__oai_free(o);
             return rc;
         }
         o->n = i + 1;
-        stem(paths[i], om->name, sizeof om->name);
         if (find_model(o, om->name) != om) {
             fy__oai_free(o);
             return fy__diag_set(d, FY_EINVAL, "two models are named '%s'", om->name);

@@ -187,7 +187,11 @@ typedef struct fy__oai_opts {
     uint32_t queue;      /* requests waiting for a slot before 429; 0: 64 */
     uint32_t max_tokens; /* largest max_tokens a request may ask for; 0: 1024 */
     int threads;         /* compute threads per model; 0: 1 */
+    const char *trusted_key; /* serve only packages this key signed (no bare .gguf) */
 } fy__oai_opts;
+/* Is path a language model for fy__oai_create: a GGUF file, or a package (or unpacked
+ * package folder) whose model.format is gguf? */
+int fy__oai_is_llm_path(const char *path);
 /* What a POST answers: a JSON body (status, body, len), or a stream of Server-Sent
  * Events (status 200, stream set; http.c reads it and releases it). */
 typedef struct fy__oai_result {

@@ -273,11 +273,12 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
     if (s->opts.engine_threads != 1 &&
         (rc = fy_pool_create(&s->pool, s->opts.engine_threads, d)) != FY_OK)
         goto fail;
-    /* GGUF files are language models for the OpenAI endpoints; the rest go to the
-     * repository. Ordered so each list keeps the command line's order. */
+    /* GGUF files and packages of GGUF models are language models for the OpenAI
+     * endpoints; the rest go to the repository. Ordered so each list keeps the
+     * command line's order. */
     int n_gguf = 0;
     for (int i = 0; i < s->n_paths; i++)
-        if (fy_gguf_sniff(s->paths[i])) {
+        if (fy__oai_is_llm_path(s->paths[i])) {
             char *p = s->paths[i];
             memmove(&s->paths[n_gguf + 1], &s->paths[n_gguf],
                     (size_t)(i - n_gguf) * sizeof *s->paths);
@@ -290,6 +291,7 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
         oo.queue = s->opts.llm_queue;
         oo.max_tokens = s->opts.llm_max_tokens;
         oo.threads = s->opts.llm_threads;
+        oo.trusted_key = s->opts.trusted_key_file;
         if ((rc = fy__oai_create(&s->oai, (const char *const *)s->paths, n_gguf, &oo, d)) !=
             FY_OK)
             goto fail;

@@ -83,12 +83,30 @@ printf 'apiVersion: ferry/v1\nname: stories\nversion: 1.0.0\nmodel:\n  format: g
 expect 0 "stories.ferry" pack "$T/pkg" -o "$T/stories.ferry"
 expect 0 "every digest verified" check "$T/stories.ferry"
 expect 0 "| Format | gguf |" doc "$T/stories.ferry"
-expect 4 "is a GGUF language model" inspect "$T/stories.ferry"
+expect 0 "model.gguf (in " inspect "$T/stories.ferry"
+expect 4 "is a GGUF language model" perf "$T/stories.ferry"
 head -c 100000 "$M/stories260K_q8_0.gguf" >"$T/pkg/model.gguf"
 expect 3 "model.gguf: gguf: tensor" pack "$T/pkg" -o "$T/bad.ferry"
 [ ! -e "$T/bad.ferry" ] && ok || bad "a failed pack left a file"
 printf 'apiVersion: ferry/v1\nname: stories\nversion: 1.0.0\nmodel:\n  format: gguf\n  file: model.gguf\nsignature:\n  inputs: []\n' >"$T/pkg/ferry.yaml"
 expect 3 "not used with model.format gguf" pack "$T/pkg" -o "$T/bad.ferry"
 
+# ferry perf on a GGUF model: tokens/s, load time, bytes and peak memory
+out=$(timeout 120 "$FERRY" perf "$M/stories260K_q8_0.gguf" --prompt-tokens 16 --gen-tokens 4 --repeats 2 --json 2>&1)
+if printf '%s' "$out" | /usr/bin/python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["format"] == "gguf" and j["prompt_tokens"] == 16 and j["gen_tokens"] == 4 and j["repeats"] == 2
+assert j["prompt_tokens_per_s"] > 0 and j["gen_tokens_per_s"] > 0 and j["load_ms"] >= 0
+assert j["weight_bytes"] > 0 and j["kv_bytes"] > 0 and j["peak_rss_bytes"] > 0
+'; then ok; else bad "ferry perf --json on GGUF: $out"; fi
+expect 0 "prompt" perf "$M/stories260K.gguf" --prompt-tokens 8 --gen-tokens 2 --repeats 1
+expect 0 "--prompt-tokens N" perf "$M/stories260K.gguf" --help
+expect 2 "unknown option" perf "$M/stories260K.gguf" --batch 2
+expect 2 "wants a number" perf "$M/stories260K.gguf" --repeats 0
+expect 3 "context" perf "$M/stories260K.gguf" --ctx 64 --prompt-tokens 60 --gen-tokens 10
+head -c 2000 "$M/stories260K.gguf" > "$T/cut.gguf"
+out=$(timeout 60 "$FERRY" perf "$T/cut.gguf" 2>&1); got=$?
+if [ "$got" -eq 3 ] || [ "$got" -eq 5 ]; then ok; else bad "perf on a truncated GGUF -> $got: $out"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

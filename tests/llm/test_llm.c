@@ -251,6 +251,31 @@ TEST(kernels_match_reference)
             for (int i = 0; i < 16; i++)
                 w4[b].qs[i] = (uint8_t)((b * 31 + (size_t)i * 7) & 0xff);
         }
+        /* the vector quantizer is bit-identical to the reference, ties included */
+        {
+            blk_q8_0 *q2 = malloc(nb * sizeof *q2);
+            float *xt = malloc(n * 4);
+            for (size_t i = 0; i < n; i++)
+                xt[i] = (i % 7 == 3) ? (float)(i % 5) * 0.5f - 1.0f : x[i];
+            xt[0] = 2.54f; /* amax 2.54: many elements land exactly on .5 steps */
+            for (int isa = LLM_ISA_SCALAR; isa <= (int)best; isa++) {
+                fy__llm_quantize_q8_0_isa((llm_isa)isa, xt, q2, n);
+                blk_q8_0 *q1 = malloc(nb * sizeof *q1);
+                fy__llm_quantize_q8_0(xt, q1, n);
+                FY_CHECK(memcmp(q1, q2, nb * sizeof *q1) == 0);
+                float yv[40], yr[40];
+                for (int i = 0; i < 40; i++)
+                    yv[i] = yr[i] = (float)i * 0.25f;
+                size_t na = n < 37 ? n - 1 : 37; /* a vector part and a tail */
+                fy__llm_axpy((llm_isa)isa, na, 1.5f, xt, yv);
+                for (size_t i = 0; i < na; i++)
+                    yr[i] += 1.5f * xt[i];
+                for (int i = 0; i < 40; i++) /* the vector path fuses the multiply-add */
+                    FY_CHECK_NEAR(yv[i], yr[i], 1e-5 * (fabs(yr[i]) + 1));
+                free(q1);
+            }
+            free(q2), free(xt);
+        }
         /* quantize + dequantize stays within half a step */
         fy__llm_dequant_row(FY_GGML_Q8_0, wq, deq, n);
         FY_CHECK(nmse(deq, w, n) < 1e-4);
@@ -307,6 +332,44 @@ TEST(kernels_match_reference)
                 }
             }
             free(x4), free(xd), free(xq4);
+        }
+        /* the tiled VNNI GEMM: 5 rows x 6 tokens (full tiles and remainders) against the
+         * scalar dots, Q8_0 and Q4_0 */
+        if (fy__llm_has_vnni()) {
+            enum { R = 5, T = 6 };
+            float *xs = malloc(T * n * 4), *xd = malloc(T * nb * 4), *wr = malloc(R * n * 4);
+            float y[T * R];
+            int32_t *xc = malloc(T * nb * 4);
+            blk_q8_0 *xq6 = malloc(T * nb * sizeof *xq6), *wq5 = malloc(R * nb * sizeof *wq5);
+            blk_q4_0 *w45 = malloc(R * nb * sizeof *w45);
+            for (size_t i = 0; i < T * n; i++)
+                xs[i] = tiny_rand(&seed) * 3;
+            for (size_t i = 0; i < R * n; i++)
+                wr[i] = tiny_rand(&seed) * 2;
+            for (int t = 0; t < T; t++)
+                fy__llm_quantize_q8_0(xs + t * n, xq6 + t * nb, n);
+            for (int r = 0; r < R; r++)
+                fy__llm_quantize_q8_0(wr + r * n, wq5 + r * nb, n);
+            for (size_t b = 0; b < R * nb; b++) {
+                w45[b].d = fy_f32_to_f16(0.125f + (float)(b % 5) * 0.01f);
+                for (int i = 0; i < 16; i++)
+                    w45[b].qs[i] = (uint8_t)((b * 13 + (size_t)i * 29 + 5) & 0xff);
+            }
+            fy__llm_q8_scales(xq6, xd, T * nb);
+            fy__llm_q4_corr(xq6, xc, T * nb);
+            for (int q4 = 0; q4 < 2; q4++) {
+                fy__llm_gemm_q_vnni(q4, n, q4 ? (const uint8_t *)w45 : (const uint8_t *)wq5,
+                                    nb * (q4 ? sizeof *w45 : sizeof *wq5), R, xq6, xd, xc, T, y, R);
+                for (int t = 0; t < T; t++)
+                    for (int r = 0; r < R; r++) {
+                        float ref = q4 ? fy__llm_dot_q4_0(LLM_ISA_SCALAR, n, w45 + r * nb,
+                                                          xq6 + t * nb)
+                                       : fy__llm_dot_q8_0(LLM_ISA_SCALAR, n, wq5 + r * nb,
+                                                          xq6 + t * nb);
+                        FY_CHECK_NEAR(y[t * R + r], ref, 1e-4 * (fabs(ref) + 1));
+                    }
+            }
+            free(xs), free(xd), free(wr), free(xc), free(xq6), free(wq5), free(w45);
         }
         /* the Q4_0 layout: low nibbles are elements 0..15, high 16..31, value (q-8)*d */
         fy__llm_dequant_row(FY_GGML_Q4_0, w4, deq, n);
@@ -424,6 +487,19 @@ TEST(load_refusals)
         fwrite(b.p, 1, b.len, f);
         fclose(f);
     }
+    /* the same bytes from memory (a package's file): same model; every truncation is
+     * refused with an error, never a crash */
+    FY_CHECK_EQ(fy_llm_load_memory(&m, b.p, b.len, "mem", NULL, &d), FY_OK);
+    if (m) {
+        FY_CHECK_EQ(fy_llm_info_get(m)->vocab > 0, 1);
+        fy_llm_free(m);
+        m = NULL;
+    }
+    for (size_t cut = 0; cut < b.len; cut += 1 + cut / 3) {
+        FY_CHECK(fy_llm_load_memory(&m, b.p, cut, "mem", NULL, &d) != FY_OK);
+        FY_CHECK(m == NULL);
+    }
+    FY_CHECK_EQ(fy_llm_load_memory(&m, NULL, 0, "mem", NULL, &d), FY_EINVAL);
     free(b.p);
     FY_CHECK_EQ(fy_llm_load(&m, p, NULL, &d), FY_OK);
     if (m) {

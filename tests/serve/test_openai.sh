@@ -187,5 +187,35 @@ expect 401 '"authentication_error"' /v1/completions '{"prompt":"x","max_tokens":
 expect 200 '"text_completion"' /v1/completions '{"prompt":"x","max_tokens":2}' -H "Authorization: Bearer $KEY"
 stop
 
+# a package whose model is GGUF: served from the package's bytes under the manifest name,
+# same reference text; ferry inspect describes it; the signature policy applies
+mkdir -p "$T/pkg"
+cp "$M/stories260K_q8_0.gguf" "$T/pkg/"
+printf 'apiVersion: ferry/v1\nname: storypkg\nversion: 1.0.0\nmodel:\n  format: gguf\n  file: stories260K_q8_0.gguf\n' >"$T/pkg/ferry.yaml"
+"$FERRY" keygen -o "$T/k" >/dev/null 2>&1 && "$FERRY" keygen -o "$T/other" >/dev/null 2>&1 && good || bad "keygen"
+"$FERRY" pack "$T/pkg/ferry.yaml" -o "$T/s.ferry" >/dev/null 2>&1 && good || bad "pack gguf"
+"$FERRY" pack "$T/pkg/ferry.yaml" -o "$T/signed.ferry" --key "$T/k.key" >/dev/null 2>&1 && good || bad "pack --key"
+"$FERRY" inspect "$T/s.ferry" --json >"$T/insp" 2>&1
+$PY - "$T/insp" <<'PY' && good || bad "inspect PKG: $(head -c 300 "$T/insp")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["format"] == "gguf" and j["runnable"] is True and j["weight_type"] == "q8_0", j
+assert "(in " in j["model"], j
+PY
+start "$T/s.ferry" "$T/f32.gguf"
+curl -s -m 5 "http://127.0.0.1:$PORT/v1/models" >"$T/models"
+grep -q '"storypkg"' "$T/models" && grep -q '"f32"' "$T/models" && good || bad "package model not listed: $(cat "$T/models")"
+expect 200 "\"text\":$REF" /v1/completions '{"model":"storypkg","prompt":"Once upon a time","max_tokens":64,"temperature":0}'
+stop
+# --trusted-key: the package signed by that key is served; unsigned, other keys and bare
+# .gguf files are refused at startup (exit 3)
+start "$T/signed.ferry" --trusted-key "$T/k.pub"
+expect 200 '"text_completion"' /v1/completions '{"model":"storypkg","prompt":"x","max_tokens":2}'
+stop
+for args in "$T/s.ferry --trusted-key $T/k.pub" "$T/signed.ferry --trusted-key $T/other.pub" "$T/f32.gguf --trusted-key $T/k.pub"; do
+  # shellcheck disable=SC2086
+  timeout 60 "$FERRY" serve $args --port 0 --quiet >/dev/null 2>"$T/err"; rc=$?
+  [ "$rc" -eq 3 ] && grep -q "signature" "$T/err" && good || bad "serve $args -> $rc: $(cat "$T/err")"
+done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -35,6 +35,8 @@ int cli_open_model(const char *cmd, const char *path, fy_model **model, fy_packa
 int cmd_inspect(int argc, char **argv);
 /* ferry inspect on a GGUF file (gguf_inspect.c). */
 int cli_inspect_gguf(const char *path, int json);
+/* The same for a package whose model.format is gguf, from the package's bytes. */
+int cli_inspect_gguf_package(const fy_package *p, const char *path, int json);
 int cmd_init(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_check(int argc, char **argv);
@@ -46,6 +48,8 @@ int cmd_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_perf(int argc, char **argv);
+/* ferry perf on a GGUF language model (perf_gguf.c). */
+int cli_perf_gguf(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_status(int argc, char **argv);

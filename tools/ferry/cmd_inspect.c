@@ -103,6 +103,17 @@ int cmd_inspect(int argc, char **argv)
         return cli_error("inspect", EXIT_USAGE, "e.g. ferry inspect model.onnx", "missing MODEL");
     if (fy_gguf_sniff(path))
         return cli_inspect_gguf(path, json);
+    if (fy_package_sniff(path)) { /* a package of a GGUF model: its own view */
+        fy_package *gp = NULL;
+        fy_diag gd = {{0}};
+        if (fy_package_open(&gp, path, &gd) == FY_OK) {
+            const char *f = fy_package_manifest(gp)->model_format;
+            int code = f && strcmp(f, "gguf") == 0 ? cli_inspect_gguf_package(gp, path, json) : -1;
+            fy_package_free(gp);
+            if (code >= 0)
+                return code;
+        } /* else and for ONNX: the path below (which reports open errors) */
+    }
     fy_model *m = NULL;
     fy_package *pkg = NULL;
     int code = cli_open_model("inspect", path, &m, &pkg);

@@ -50,6 +50,8 @@ static const char help[] =
     "  FERRY_NO_PLAN=1      allocate intermediates per run instead of the planned arena\n"
     "  FERRY_PROFILE=1      print the time per op type to stderr at the end\n"
     "\n"
+    "A GGUF language model gets tokens/s instead: see 'ferry perf MODEL.gguf --help'.\n"
+    "\n"
     "exit: 0 ok, 2 usage, 3 invalid model or input, 4 unsupported, 5 unreadable.\n";
 
 static double now_ms(void)
@@ -179,6 +181,9 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 
 int cmd_perf(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* a GGUF language model has its own measures */
+        if (argv[i][0] != '-' && fy_gguf_sniff(argv[i]))
+            return cli_perf_gguf(argc, argv);
     const char *path = NULL, *out_dir = NULL;
     const char *names[MAX_INPUTS], *files[MAX_INPUTS];
     const char *dim_names[MAX_DIMS];

@@ -10,7 +10,8 @@
 static const char help[] =
     "usage: ferry serve MODEL|PACKAGE|REPOSITORY [...] [options]\n"
     "\n"
-    "A GGUF file is a language model served with OpenAI's API: GET /v1/models,\n"
+    "A GGUF file (or a package of one, under its manifest name) is a language\n"
+    "model served with OpenAI's API: GET /v1/models,\n"
     "POST /v1/completions and /v1/chat/completions (JSON or \"stream\": true for\n"
     "Server-Sent Events), several requests decoded together (docs/llm.md).\n"
     "Serves models over HTTP/1.1: POST /predict, KServe V2 (Open Inference Protocol)\n"

@@ -46,17 +46,19 @@ static void print_value(const fy_gguf_value *v, int json)
     }
 }
 
-int cli_inspect_gguf(const char *path, int json)
+/* path names the model; buf (len bytes, a package's file) holds it when non-NULL */
+static int inspect(const char *path, const void *buf, size_t len, int json)
 {
     fy_diag d = {{0}};
     fy_gguf *g = NULL;
-    int rc = fy_gguf_open(&g, path, &d);
+    int rc = buf ? fy_gguf_open_memory(&g, buf, len, &d) : fy_gguf_open(&g, path, &d);
     if (rc)
-        return cli_error("inspect", cli_exit_for(rc), NULL, "%s", d.msg);
+        return cli_error("inspect", cli_exit_for(rc), NULL, "%s: %s", path, d.msg);
     /* the model view when it is one ferry can run; the file view always */
     fy_llm *m = NULL;
     fy_diag md = {{0}};
-    int mrc = fy_llm_load(&m, path, NULL, &md);
+    int mrc = buf ? fy_llm_load_memory(&m, buf, len, path, NULL, &md)
+                  : fy_llm_load(&m, path, NULL, &md);
     const fy_llm_info *in = mrc == FY_OK ? fy_llm_info_get(m) : NULL;
     uint64_t counts[32] = {0};
     for (size_t i = 0; i < fy_gguf_tensor_count(g); i++) {
@@ -137,4 +139,22 @@ int cli_inspect_gguf(const char *path, int json)
     fy_llm_free(m);
     fy_gguf_free(g);
     return EXIT_OK;
+}
+
+int cli_inspect_gguf(const char *path, int json)
+{
+    return inspect(path, NULL, 0, json);
+}
+
+int cli_inspect_gguf_package(const fy_package *p, const char *path, int json)
+{
+    const fy_manifest *man = fy_package_manifest(p);
+    const void *data;
+    size_t len;
+    if (fy_package_file(p, man->model_file, &data, &len) != FY_OK)
+        return cli_error("inspect", EXIT_INVALID, NULL, "%s: no file %s in the package", path,
+                         man->model_file);
+    char label[1024];
+    snprintf(label, sizeof label, "%s (in %s)", man->model_file, path);
+    return inspect(label, data, len, json);
 }

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/* ferry perf on a GGUF language model: prompt-processing and generation tokens/s,
+ * load time, weight and KV-cache bytes, peak memory (cmd_perf.c branches here when
+ * the model it is given is a GGUF file). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ferry/llm.h"
+
+static const char help[] =
+    "usage: ferry perf MODEL.gguf [options]\n"
+    "\n"
+    "Loads a GGUF language model, feeds a prompt of --prompt-tokens token ids in one\n"
+    "batch, then generates --gen-tokens tokens one at a time (greedy), --repeats\n"
+    "times (each a fresh load), and reports the median of each measure. The prompt is\n"
+    "a fixed spread of ids over the vocabulary: speed does not depend on the text.\n"
+    "\n"
+    "options:\n"
+    "  --prompt-tokens N  prompt length (default 128)\n"
+    "  --gen-tokens N     generated tokens (default 32; 0 skips generation)\n"
+    "  --threads T        compute threads (default 1)\n"
+    "  --repeats R        runs, each with a fresh load (default 3)\n"
+    "  --ctx N            context length (default: the model's, at most 4096)\n"
+    "  --json             print one JSON object (keys below) instead of text\n"
+    "\n"
+    "reported:\n"
+    "  prompt_tokens_per_s  prompt tokens / seconds of the batched prompt pass\n"
+    "  gen_tokens_per_s     generated tokens / seconds of the one-token steps\n"
+    "  load_ms              mapping the file, checking it and allocating the state\n"
+    "  weight_bytes         bytes of the weights (mapped, not copied)\n"
+    "  kv_bytes             bytes of the KV cache at the context length\n"
+    "  peak_rss_bytes       peak resident memory of the process (VmHWM)\n"
+    "\n"
+    "exit: 0 ok, 2 usage, 3 invalid model, 4 unsupported model, 5 unreadable.\n";
+
+static long long vm_hwm_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kb = strtoll(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int parse_num(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+#define MAX_REPEATS 100
+
+int cli_perf_gguf(int argc, char **argv)
+{
+    const char *path = NULL;
+    long np = 128, ng = 32, threads = 1, repeats = 3, ctx = 0;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long *num = NULL, lo = 1, hi = 1L << 20;
+        if (cli_is_help(a)) {
+            fputs(help, stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+            continue;
+        } else if (strcmp(a, "--prompt-tokens") == 0) {
+            num = &np;
+        } else if (strcmp(a, "--gen-tokens") == 0) {
+            num = &ng, lo = 0;
+        } else if (strcmp(a, "--threads") == 0) {
+            num = &threads, hi = 1024;
+        } else if (strcmp(a, "--repeats") == 0) {
+            num = &repeats, hi = MAX_REPEATS;
+        } else if (strcmp(a, "--ctx") == 0) {
+            num = &ctx;
+        } else if (a[0] == '-') {
+            return cli_error("perf", EXIT_USAGE, "see 'ferry perf MODEL.gguf --help'",
+                             "unknown option '%s' for a GGUF model", a);
+        } else if (!path) {
+            path = a;
+            continue;
+        } else {
+            return cli_error("perf", EXIT_USAGE, NULL, "more than one MODEL given");
+        }
+        if (i + 1 >= argc || parse_num(argv[i + 1], lo, hi, num) != 0)
+            return cli_error("perf", EXIT_USAGE, NULL, "%s wants a number in [%ld, %ld]", a, lo,
+                             hi);
+        i++;
+    }
+    if (!path)
+        return cli_error("perf", EXIT_USAGE, NULL, "a MODEL.gguf is required");
+    fy_llm_opts o = {0};
+    o.threads = (int)threads;
+    o.ctx = (uint32_t)ctx;
+    double pp[MAX_REPEATS], tg[MAX_REPEATS], load[MAX_REPEATS];
+    fy_llm_perf p = {0};
+    for (long r = 0; r < repeats; r++) {
+        fy_diag d = {0};
+        int rc = fy_llm_perf_run(path, &o, (uint32_t)np, (uint32_t)ng, &p, &d);
+        if (rc)
+            return cli_error("perf", cli_exit_for(rc), NULL, "%s: %s", path, d.msg);
+        pp[r] = p.prompt_tokens_per_s;
+        tg[r] = p.gen_tokens_per_s;
+        load[r] = p.load_s * 1e3;
+    }
+    double mpp = median(pp, (int)repeats), mtg = median(tg, (int)repeats);
+    double mload = median(load, (int)repeats);
+    long long rss = vm_hwm_bytes();
+    if (json) {
+        printf("{\"format\": \"gguf\", \"model\": ");
+        cli_json_str(stdout, path);
+        printf(", \"threads\": %ld, \"prompt_tokens\": %ld, \"gen_tokens\": %ld, \"repeats\": %ld, "
+               "\"prompt_tokens_per_s\": %.2f, \"gen_tokens_per_s\": %.2f, \"load_ms\": %.2f, "
+               "\"weight_bytes\": %llu, \"kv_bytes\": %llu, \"peak_rss_bytes\": %lld}\n",
+               threads, np, ng, repeats, mpp, mtg, mload, (unsigned long long)p.weight_bytes,
+               (unsigned long long)p.kv_bytes, rss);
+    } else {
+        printf("model        %s (GGUF), %ld thread%s, median of %ld\n", path, threads,
+               threads == 1 ? "" : "s", repeats);
+        printf("prompt       %.1f tokens/s (%ld tokens in one batch)\n", mpp, np);
+        if (ng)
+            printf("generation   %.1f tokens/s (%ld tokens)\n", mtg, ng);
+        printf("load         %.1f ms\n", mload);
+        printf("weights      %.1f MiB\n", p.weight_bytes / 1048576.0);
+        printf("kv cache     %.1f MiB\n", p.kv_bytes / 1048576.0);
+        if (rss >= 0)
+            printf("peak rss     %.1f MiB\n", rss / 1048576.0);
+    }
+    return EXIT_OK;
+}
