@@ -19,7 +19,6 @@
  * work from run time to memory. */
 #define FOLD_MAX_BYTES ((size_t)64 << 20)
 
-
 static void *own(fy__opt *o, size_t n)
 {
     if (o->n_owned == o->cap_owned) {

@@ -552,8 +552,8 @@ static int run_dynq(fy__op_ctx *c)
                     *b = fy__op_in(c, 3);
     const fy__qpacked *p = c->state;
     fy__epilogue ep;
-    if (!epilogue(c, &ep) || !p || !x || !w || !s || x->dtype != FY_DTYPE_F32 || x->rank < 2 || w->rank != 2 ||
-        fy__qpacked_k(p) != w->dims[0] || fy__qpacked_n(p) != w->dims[1])
+    if (!epilogue(c, &ep) || !p || !x || !w || !s || x->dtype != FY_DTYPE_F32 || x->rank < 2 ||
+        w->rank != 2 || fy__qpacked_k(p) != w->dims[0] || fy__qpacked_n(p) != w->dims[1])
         return ref_run(c);
     const int64_t K = w->dims[0], N = w->dims[1], sn = fy_tensor_numel(s);
     if (x->dims[x->rank - 1] != K || K == 0 || s->dtype != FY_DTYPE_F32 || s->rank > 1 ||
