@@ -7,6 +7,7 @@
  *   accf = Cast(acc, to=FLOAT)
  *   sv   = Mul(xs, S)                      S: constant float32 scale per column
  *   y    = Mul(accf, sv) [; y = Add(y, B)] B: constant float32 bias
+ *   [y = Add(y, Z)]                        Z: computed at run time (residual)
  *   [y = act(y)]                           an activation the fused ops take
  *
  * and this pass puts one ai.ferry.DynQMatMul(x, Wq, S, B?) in its place (defined
@@ -95,7 +96,17 @@ static int match(fy__opt *o, int id, fy__opt_stats *st)
             out = o->g.nodes[ia].outputs[0];
         }
     }
-    int chain[7] = {id, im, ic, is, imul, ia >= 0 && bias >= 0 ? ia : -1, -1};
+    int chain[8] = {id, im, ic, is, imul, ia >= 0 && bias >= 0 ? ia : -1, -1, -1};
+    /* residual: Add(y, Z) with Z computed at run time */
+    int z = -1, ir = next_op(o, out, "Add");
+    if (ir >= 0 && o->g.nodes[ir].n_outputs == 1) {
+        int zz = other(&o->g.nodes[ir], out);
+        if (zz >= 0 && !fy__opt_cval(o, zz)) {
+            z = zz;
+            chain[7] = last = ir;
+            out = o->g.nodes[ir].outputs[0];
+        }
+    }
     float alpha, beta;
     int iact;
     const char *act = fy__opt_activation_of(o, out, &iact, &alpha, &beta);
@@ -103,15 +114,18 @@ static int match(fy__opt *o, int id, fy__opt_stats *st)
         chain[6] = last = iact;
         out = o->g.nodes[iact].outputs[0];
     }
-    int ins[4] = {x, w, s, bias};
-    /* The fused node sits where the chain ended: x and the constants exist by then. */
-    fy__node *f = fy__opt_rewrite(o, last, FY_FUSED_DOMAIN, "DynQMatMul", bias >= 0 ? 4 : 3, ins,
-                                  out, NULL, 3);
+    int ins[5] = {x, w, s, bias, z};
+    /* The fused node sits where the chain ended: x, Z and the constants exist by then. */
+    fy__node *f = fy__opt_rewrite(o, last, FY_FUSED_DOMAIN, "DynQMatMul",
+                                  z >= 0      ? 5
+                                  : bias >= 0 ? 4
+                                              : 3,
+                                  ins, out, NULL, 3);
     if (!f)
         return FY_ENOMEM;
     if (act)
         fy__opt_set_act(f, act, alpha, beta);
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         if (chain[k] >= 0 && chain[k] != last)
             fy__opt_kill(o, chain[k]);
     fy__opt_rewired(o, last);

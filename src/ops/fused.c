@@ -276,6 +276,9 @@ static int op_dynq_matmul(fy__op_ctx *c)
         const fy_tensor *ad[2] = {&mid, b};
         rc = run_steps(c, "Add", NULL, 0, 2, ad, 1, &c->out[0]);
     }
+    const fy_tensor *z = fy__op_in(c, 4);
+    if (rc == FY_OK && z)
+        rc = add_into(c, &c->out[0], z);
 done:
     for (int k = 0; k < 3; k++)
         fy_tensor_deinit(&q[k]);

@@ -549,7 +549,7 @@ static void dynq_release(void *state)
 static int run_dynq(fy__op_ctx *c)
 {
     const fy_tensor *x = fy__op_in(c, 0), *w = fy__op_in(c, 1), *s = fy__op_in(c, 2),
-                    *b = fy__op_in(c, 3);
+                    *b = fy__op_in(c, 3), *z = fy__op_in(c, 4);
     const fy__qpacked *p = c->state;
     fy__epilogue ep;
     if (!epilogue(c, &ep) || !p || !x || !w || !s || x->dtype != FY_DTYPE_F32 || x->rank < 2 ||
@@ -560,6 +560,11 @@ static int run_dynq(fy__op_ctx *c)
         (sn != 1 && sn != N) ||
         (b && (b->dtype != FY_DTYPE_F32 || b->rank != 1 || b->dims[0] != N)))
         return ref_run(c); /* broadcasting scales or bias: the reference decides */
+    int64_t dims[FY_MAX_RANK];
+    memcpy(dims, x->dims, sizeof dims[0] * (size_t)x->rank);
+    dims[x->rank - 1] = N;
+    if (z && (z->dtype != FY_DTYPE_F32 || !same_shape(z, x->rank, dims)))
+        return ref_run(c); /* a broadcasting residual */
     const int64_t M = fy__dims_prod(x->dims, 0, x->rank - 1);
     uint8_t *xq = fy__malloc((size_t)(M * K) + 1);
     if (!xq)
@@ -571,13 +576,12 @@ static int run_dynq(fy__op_ctx *c)
         fy__free(xq); /* NaN input: the reference's definition applies */
         return ref_run(c);
     }
-    int64_t dims[FY_MAX_RANK];
-    memcpy(dims, x->dims, sizeof dims[0] * (size_t)x->rank);
-    dims[x->rank - 1] = N;
     int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, x->rank, dims, c->diag);
     if (rc == FY_OK) {
         ep.bias = b ? b->data : NULL;
         ep.per_col = 1;
+        ep.residual = z ? z->data : NULL;
+        ep.ldr = N;
         fy__qgemm_f32(c->pool, M, xq, 0, K, zp, xs, p, s->data, sn, c->out[0].data, N, &ep);
     }
     fy__free(xq);

@@ -183,6 +183,26 @@ TEST(chain_without_bias_operands_swapped_rank_3)
     FY_CHECK(r.fast_diff == 0);
 }
 
+TEST(residual_add_and_activation_join_the_node)
+{
+    static const int64_t dx[2] = {7, 40}, dy[2] = {7, 24};
+    static float zv[7 * 24];
+    gb g;
+    setup(&g, "dynq_res", 2, dx);
+    gb_input(&g, "z", FY_DTYPE_F32, 2, dy);
+    chain(&g, "x", "w", "s", "b", "h", 0);
+    gb_node(&g, "Add", 2, 1, "z", "h", "r"); /* the skip first */
+    gb_node(&g, "Relu", 1, 1, "r", "y");
+    gb_output(&g, "y", FY_DTYPE_F32, 2, dy);
+    fill(zv, 7 * 24, 9);
+    fy_tensor in[2] = {kh_f32(xv, 2, dx), kh_f32(zv, 2, dy)};
+    result r = check_graph(&g, 2, in, 1);
+    FY_CHECK(r.ok);
+    FY_CHECK_STR(r.ops, "DynQMatMul");
+    FY_CHECK(r.ref_diff == 0);
+    FY_CHECK(r.fast_diff == 0);
+}
+
 TEST(constant_input_gives_zero_scale_like_the_chain)
 {
     static const int64_t dx[2] = {7, 40}, dy[2] = {7, 24};
@@ -249,6 +269,7 @@ int main(void)
 {
     RUN(chain_with_bias_and_relu_becomes_one_node);
     RUN(chain_without_bias_operands_swapped_rank_3);
+    RUN(residual_add_and_activation_join_the_node);
     RUN(constant_input_gives_zero_scale_like_the_chain);
     RUN(shared_or_visible_intermediates_stop_the_fusion);
     return TEST_SUMMARY();
