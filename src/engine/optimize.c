@@ -13,27 +13,11 @@
 #include "../core/core.h"
 #include "../ops/fused.h"
 #include "../ops/ops.h"
-#include "optimize.h"
+#include "optimize_int.h"
 
 /* Bytes a single folded node may produce: a constant of a gigabyte would only move
  * work from run time to memory. */
 #define FOLD_MAX_BYTES ((size_t)64 << 20)
-
-struct fy__opt {
-    fy__graph g;
-    const fy__graph *src;
-    void **owned; /* allocations freed with the copy */
-    int n_owned, cap_owned;
-    fy_tensor **tensors; /* folded and rewritten constants */
-    int n_tensors, cap_tensors;
-    int cap_values;
-    int *uses;      /* per value: readers (node inputs, implicit reads, graph outputs) */
-    int *reader;    /* per value: the last node reading it, -1 if none */
-    int *prod;      /* per value: the live node producing it, -1 if none */
-    char *implicit; /* per value: read by a subgraph (by name) */
-    char *dead;     /* per node: removed */
-    int n_new;      /* values appended */
-};
 
 static void *own(fy__opt *o, size_t n)
 {
@@ -1019,6 +1003,8 @@ int fy__optimize(fy__opt **out, const fy__graph *src, unsigned passes, fy__opt_s
         goto done;
     if ((passes & FY_OPT_FUSE) && (rc = pass_fuse(o, &st)) != FY_OK)
         goto done;
+    if ((passes & FY_OPT_FUSE) && (rc = fy__opt_pass_dynq(o, &st)) != FY_OK)
+        goto done;
     if (passes & FY_OPT_DEAD)
         pass_dead(o, &st);
     compact(o);
@@ -1033,4 +1019,59 @@ done:
         *stats = st;
     *out = o;
     return FY_OK;
+}
+
+/* ---- the helpers other pass files use (optimize_int.h) ---- */
+
+void fy__opt_recount(fy__opt *o)
+{
+    recount(o);
+}
+
+const fy_tensor *fy__opt_cval(const fy__opt *o, int vid)
+{
+    return cval(o, vid);
+}
+
+int fy__opt_is_op(const fy__node *n, const char *op)
+{
+    return is_op(n, op);
+}
+
+int fy__opt_sole_reader(const fy__opt *o, int vid)
+{
+    return sole_reader(o, vid);
+}
+
+const fy__node *fy__opt_producer(const fy__opt *o, int vid, int *idx)
+{
+    return producer(o, vid, idx);
+}
+
+fy__node *fy__opt_rewrite(fy__opt *o, int i, const char *domain, const char *op, int n_in,
+                          const int *ins, int out, const fy__node *attrs_from, int extra)
+{
+    return rewrite(o, i, domain, op, n_in, ins, out, attrs_from, extra);
+}
+
+void fy__opt_rewired(fy__opt *o, int i)
+{
+    rewired(o, i);
+}
+
+void fy__opt_kill(fy__opt *o, int i)
+{
+    kill(o, i);
+}
+
+const char *fy__opt_activation_of(const fy__opt *o, int vid, int *idx, float *alpha, float *beta)
+{
+    return activation_of(o, vid, idx, alpha, beta);
+}
+
+void fy__opt_set_act(fy__node *n, const char *act, float alpha, float beta)
+{
+    set_attr_s(n, "activation", act);
+    set_attr_f(n, "activation_alpha", alpha);
+    set_attr_f(n, "activation_beta", beta);
 }

@@ -229,10 +229,71 @@ static int op_attention(fy__op_ctx *c)
     return rc;
 }
 
+/* DynQMatMul: the dynamic int8 chain of `ferry compress`, step by step with the
+ * reference kernels (fused.h). */
+static int run_steps(fy__op_ctx *c, const char *op, const fy__attr *attrs, int n_attrs, int n_in,
+                     const fy_tensor *const *in, int n_out, fy_tensor *out)
+{
+    fy__node s = step_node(c->node, op);
+    s.attrs = (fy__attr *)attrs;
+    s.n_attrs = n_attrs;
+    const fy__op_def *def = fy__op_find_ref("", op);
+    if (!def)
+        return fy__op_fail(c, FY_EUNSUPPORTED, "no %s kernel", op);
+    fy__op_ctx sc = *c;
+    sc.node = &s;
+    sc.n_in = n_in;
+    sc.in = in;
+    sc.n_out = n_out;
+    sc.out = out;
+    return def->run(&sc);
+}
+
+static int op_dynq_matmul(fy__op_ctx *c)
+{
+    int rc;
+    if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)) || (rc = fy__op_need(c, 2)))
+        return rc;
+    const fy_tensor *b = fy__op_in(c, 3);
+    fy_tensor q[3] = {{0}}, acc = {0}, accf = {0}, sv = {0}, mid = {0};
+    const fy_tensor *x[1] = {c->in[0]};
+    if ((rc = run_steps(c, "DynamicQuantizeLinear", NULL, 0, 1, x, 3, q)) != FY_OK)
+        goto done;
+    const fy_tensor *mm[3] = {&q[0], c->in[1], &q[2]};
+    if ((rc = run_steps(c, "MatMulInteger", NULL, 0, 3, mm, 1, &acc)) != FY_OK)
+        goto done;
+    fy__attr to = {.name = (char *)"to", .type = FY_ATTR_INT, .i = FY_DTYPE_F32};
+    const fy_tensor *ca[1] = {&acc};
+    if ((rc = run_steps(c, "Cast", &to, 1, 1, ca, 1, &accf)) != FY_OK)
+        goto done;
+    const fy_tensor *ms[2] = {&q[1], c->in[2]};
+    if ((rc = run_steps(c, "Mul", NULL, 0, 2, ms, 1, &sv)) != FY_OK)
+        goto done;
+    const fy_tensor *mu[2] = {&accf, &sv};
+    if ((rc = run_steps(c, "Mul", NULL, 0, 2, mu, 1, b ? &mid : &c->out[0])) != FY_OK)
+        goto done;
+    if (b) {
+        const fy_tensor *ad[2] = {&mid, b};
+        rc = run_steps(c, "Add", NULL, 0, 2, ad, 1, &c->out[0]);
+    }
+    const fy_tensor *z = fy__op_in(c, 4);
+    if (rc == FY_OK && z)
+        rc = add_into(c, &c->out[0], z);
+done:
+    for (int k = 0; k < 3; k++)
+        fy_tensor_deinit(&q[k]);
+    fy_tensor_deinit(&acc);
+    fy_tensor_deinit(&accf);
+    fy_tensor_deinit(&sv);
+    fy_tensor_deinit(&mid);
+    return finish(c, rc);
+}
+
 const fy__op_def fy__ops_fused[] = {
     {"FusedConv", FY_FUSED_DOMAIN, op_fused_conv},
     {"FusedGemm", FY_FUSED_DOMAIN, op_fused_gemm},
     {"FusedMatMul", FY_FUSED_DOMAIN, op_fused_matmul},
     {"Attention", FY_FUSED_DOMAIN, op_attention},
+    {"DynQMatMul", FY_FUSED_DOMAIN, op_dynq_matmul},
     {NULL, NULL, NULL},
 };

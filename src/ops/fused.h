@@ -7,6 +7,9 @@
  *   FusedGemm(A, B, C?)        Y = act(Gemm(A, B, C))         Gemm's attributes
  *   FusedMatMul(A, B, bias?, Z?)  Y = act(MatMul(A, B) + bias + Z)
  *   Attention(Q, Kt, V)        Y = Softmax(scale(Q @ Kt), axis=-1) @ V
+ *   DynQMatMul(X, Wq, S, B?, Z?)  xq, xs, xzp = DynamicQuantizeLinear(X);
+ *                              Y = act(Cast<float>(MatMulInteger(xq, Wq, xzp)) * (xs * S) + B + Z)
+ *                              (the int8-dynamic chain of ferry compress; Wq int8)
  *
  * act is the string attribute "activation" ("" or absent: none; Relu, LeakyRelu,
  * Clip, Sigmoid, Tanh, Gelu, GeluTanh) with floats "activation_alpha" (LeakyRelu

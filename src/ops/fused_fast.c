@@ -525,10 +525,74 @@ static int run_attention(fy__op_ctx *c)
     return FY_OK;
 }
 
+/* ---- DynQMatMul: the activation quantized once, the u8 x s8 GEMM on weights
+ * packed at prepare, scales and bias in the GEMM's epilogue ---- */
+
+static int prep_dynq(const fy__op_prep *p, void **state)
+{
+    const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
+    if (!w || w->dtype != FY_DTYPE_I8 || w->rank != 2)
+        return FY_OK;
+    fy__qpacked *q = NULL;
+    if (fy__qpack_b(&q, w->dims[0], w->dims[1], w->data, 1, w->dims[1], 1, NULL, 1) != FY_OK)
+        return fy__diag_set(p->diag, FY_ENOMEM, "node '%s' (%s): out of memory packing weights",
+                            p->node->name, p->node->op_type);
+    *state = q;
+    return FY_OK;
+}
+
+static void dynq_release(void *state)
+{
+    fy__qpacked_free(state);
+}
+
+static int run_dynq(fy__op_ctx *c)
+{
+    const fy_tensor *x = fy__op_in(c, 0), *w = fy__op_in(c, 1), *s = fy__op_in(c, 2),
+                    *b = fy__op_in(c, 3), *z = fy__op_in(c, 4);
+    const fy__qpacked *p = c->state;
+    fy__epilogue ep;
+    if (!epilogue(c, &ep) || !p || !x || !w || !s || x->dtype != FY_DTYPE_F32 || x->rank < 2 ||
+        w->rank != 2 || fy__qpacked_k(p) != w->dims[0] || fy__qpacked_n(p) != w->dims[1])
+        return ref_run(c);
+    const int64_t K = w->dims[0], N = w->dims[1], sn = fy_tensor_numel(s);
+    if (x->dims[x->rank - 1] != K || K == 0 || s->dtype != FY_DTYPE_F32 || s->rank > 1 ||
+        (sn != 1 && sn != N) ||
+        (b && (b->dtype != FY_DTYPE_F32 || b->rank != 1 || b->dims[0] != N)))
+        return ref_run(c); /* broadcasting scales or bias: the reference decides */
+    int64_t dims[FY_MAX_RANK];
+    memcpy(dims, x->dims, sizeof dims[0] * (size_t)x->rank);
+    dims[x->rank - 1] = N;
+    if (z && (z->dtype != FY_DTYPE_F32 || !same_shape(z, x->rank, dims)))
+        return ref_run(c); /* a broadcasting residual */
+    const int64_t M = fy__dims_prod(x->dims, 0, x->rank - 1);
+    uint8_t *xq = fy__malloc((size_t)(M * K) + 1);
+    if (!xq)
+        return fy__op_fail(c, FY_ENOMEM, "out of memory quantizing %lld values",
+                           (long long)(M * K));
+    float xs;
+    uint8_t zp;
+    if (fy__dynquant_u8(x->data, M * K, xq, &xs, &zp) != 0) {
+        fy__free(xq); /* NaN input: the reference's definition applies */
+        return ref_run(c);
+    }
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, x->rank, dims, c->diag);
+    if (rc == FY_OK) {
+        ep.bias = b ? b->data : NULL;
+        ep.per_col = 1;
+        ep.residual = z ? z->data : NULL;
+        ep.ldr = N;
+        fy__qgemm_f32(c->pool, M, xq, 0, K, zp, xs, p, s->data, sn, c->out[0].data, N, &ep);
+    }
+    fy__free(xq);
+    return rc;
+}
+
 const fy__op_fast fy__ops_fast_fused[] = {
     {{"FusedMatMul", FY_FUSED_DOMAIN, run_matmul}, prep_matmul, mm_release},
     {{"FusedGemm", FY_FUSED_DOMAIN, run_gemm}, prep_gemm, mm_release},
     {{"FusedConv", FY_FUSED_DOMAIN, run_conv}, prep_conv, conv_release},
     {{"Attention", FY_FUSED_DOMAIN, run_attention}, NULL, NULL},
+    {{"DynQMatMul", FY_FUSED_DOMAIN, run_dynq}, prep_dynq, dynq_release},
     {{NULL, NULL, NULL}, NULL, NULL},
 };
