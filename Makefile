@@ -9,7 +9,7 @@ FASHION ?= /usr/share/datasets/fashion-mnist
 JOBS ?= 2
 
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla \
-       -Wno-format-nonliteral -Wno-format-truncation
+       -Wno-format-nonliteral -Wno-format-truncation -Wno-psabi
 OPT ?= -O2 -g
 CFLAGS_ALL = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) \
              -Iinclude -Isrc -I$(BUILD)/gen $(SANFLAGS) $(CFLAGS)
