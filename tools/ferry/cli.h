@@ -26,6 +26,13 @@ int cli_error(const char *cmd, int code, const char *hint, const char *fmt, ...)
 void cli_json_str(FILE *f, const char *s);
 /* Is this argument one of the help flags? */
 int cli_is_help(const char *arg);
+/* A whole decimal integer in [lo, hi] into *out: 0, or -1 (nothing written) for
+ * anything else (empty, trailing characters, out of range). */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+/* Peak resident memory of this process (VmHWM), or -1 when unknown. */
+long long cli_peak_rss_bytes(void);
+/* qsort comparator for doubles, ascending. */
+int cli_cmp_double(const void *a, const void *b);
 
 /* Open MODEL, which may be an ONNX file or a package (.ferry). On success *model
  * is set, and *pkg too when it was a package (else NULL); both owned by the caller.

@@ -148,16 +148,6 @@ static int parse_frac(const char *s, double *out)
     return 0;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static json_t *side_json(const side *s)
 {
     json_t *o = json_object();
@@ -487,38 +477,38 @@ int cmd_compress(int argc, char **argv)
                 USAGE(NULL, "--calibrate wants minmax, percentile or entropy, got '%s'", m);
             }
         } else if (strcmp(a, "--int8-min-k") == 0 && more) {
-            if (parse_long(argv[++i], 0, 1L << 30, &v) != 0)
+            if (cli_parse_long(argv[++i], 0, 1L << 30, &v) != 0)
                 USAGE(NULL, "--int8-min-k wants a count (0: quantize every Conv), got '%s'",
                       argv[i]);
             o.int8_min_k = v == 0 ? -1 : (int)v;
         } else if (strcmp(a, "--calibration") == 0 && more) {
             calib_spec = argv[++i];
         } else if (strcmp(a, "--calibration-limit") == 0 && more) {
-            if (parse_long(argv[++i], 1, FY_CALIB_MAX_SAMPLES, &v) != 0)
+            if (cli_parse_long(argv[++i], 1, FY_CALIB_MAX_SAMPLES, &v) != 0)
                 USAGE(NULL, "--calibration-limit wants 1..%d, got '%s'", FY_CALIB_MAX_SAMPLES,
                       argv[i]);
             o.calibration_limit = v;
         } else if (strcmp(a, "--share-weights") == 0 && more) {
-            if (parse_long(argv[++i], 1, FY_SHARE_MAX_BITS, &v) != 0)
+            if (cli_parse_long(argv[++i], 1, FY_SHARE_MAX_BITS, &v) != 0)
                 USAGE(NULL, "--share-weights wants 1..%d bits, got '%s'", FY_SHARE_MAX_BITS,
                       argv[i]);
             o.share_bits = (int)v;
         } else if (strcmp(a, "--seed") == 0 && more) {
-            if (parse_long(argv[++i], 0, 1L << 62, &v) != 0)
+            if (cli_parse_long(argv[++i], 0, 1L << 62, &v) != 0)
                 USAGE(NULL, "--seed wants a count, got '%s'", argv[i]);
             o.seed = (uint64_t)v;
         } else if (strcmp(a, "--eval") == 0 && more) {
             eval_spec = argv[++i];
         } else if (strcmp(a, "--eval-limit") == 0 && more) {
-            if (parse_long(argv[++i], 1, 1L << 40, &v) != 0)
+            if (cli_parse_long(argv[++i], 1, 1L << 40, &v) != 0)
                 USAGE(NULL, "--eval-limit wants a positive count, got '%s'", argv[i]);
             eval_limit = v;
         } else if (strcmp(a, "--runs") == 0 && more) {
-            if (parse_long(argv[++i], 1, 64, &v) != 0)
+            if (cli_parse_long(argv[++i], 1, 64, &v) != 0)
                 USAGE(NULL, "--runs wants 1..64, got '%s'", argv[i]);
             runs = (int)v;
         } else if (strcmp(a, "--threads") == 0 && more) {
-            if (parse_long(argv[++i], 0, 1024, &v) != 0)
+            if (cli_parse_long(argv[++i], 0, 1024, &v) != 0)
                 USAGE(NULL, "--threads wants 0..1024 (0: every CPU), got '%s'", argv[i]);
             threads = (int)v;
         } else if (strcmp(a, "--no-speed") == 0) {

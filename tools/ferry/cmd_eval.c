@@ -33,16 +33,6 @@ static void progress(int64_t done, int64_t total, void *ctx)
         fputc('\n', stderr);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     const char *path = NULL, *spec = NULL, *save = NULL;
@@ -62,12 +52,12 @@ int cmd_eval(int argc, char **argv)
         } else if (strcmp(a, "--save-outputs") == 0 && i + 1 < argc) {
             save = argv[++i];
         } else if (strcmp(a, "--batch") == 0 && i + 1 < argc) {
-            if (parse_long(argv[++i], 1, 65536, &v) != 0)
+            if (cli_parse_long(argv[++i], 1, 65536, &v) != 0)
                 return cli_error("eval", EXIT_USAGE, NULL, "--batch wants 1..65536, got '%s'",
                                  argv[i]);
             o.batch = (int)v;
         } else if (strcmp(a, "--limit") == 0 && i + 1 < argc) {
-            if (parse_long(argv[++i], 1, 1L << 40, &v) != 0)
+            if (cli_parse_long(argv[++i], 1, 1L << 40, &v) != 0)
                 return cli_error("eval", EXIT_USAGE, NULL, "--limit wants a positive count, got '%s'",
                                  argv[i]);
             o.limit = v;

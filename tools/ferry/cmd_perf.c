@@ -94,22 +94,6 @@ static double process_age_ms(void)
     return boot_ms - (double)start * 1e3 / (double)hz;
 }
 
-static long long peak_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
-    char line[256];
-    long long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            kb = strtoll(line + 6, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb < 0 ? -1 : kb * 1024;
-}
-
 /* xorshift64*: deterministic across machines for a given seed. */
 static uint64_t rng_next(uint64_t *s)
 {
@@ -152,12 +136,6 @@ static int fill_random(fy_tensor *t, uint64_t *s)
     return FY_OK;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Nearest-rank percentile of sorted v[0..n). */
 static double percentile(const double *v, long n, double p)
 {
@@ -167,16 +145,6 @@ static double percentile(const double *v, long n, double p)
     if (k > n)
         k = n;
     return v[k - 1];
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 int cmd_perf(int argc, char **argv)
@@ -227,7 +195,7 @@ int cmd_perf(int argc, char **argv)
             } else {
                 if (n_dims >= MAX_DIMS)
                     return cli_error("perf", EXIT_USAGE, NULL, "more than %d --dim", MAX_DIMS);
-                if (parse_long(eq + 1, 0, 1L << 30, &dim_vals[n_dims]) != 0)
+                if (cli_parse_long(eq + 1, 0, 1L << 30, &dim_vals[n_dims]) != 0)
                     return cli_error("perf", EXIT_USAGE, NULL, "bad dimension value in '%s'", spec);
                 dim_names[n_dims++] = spec;
             }
@@ -241,7 +209,7 @@ int cmd_perf(int argc, char **argv)
         } else {
             return cli_error("perf", EXIT_USAGE, NULL, "more than one MODEL given");
         }
-        if (i + 1 >= argc || parse_long(argv[i + 1], lo, hi, num) != 0)
+        if (i + 1 >= argc || cli_parse_long(argv[i + 1], lo, hi, num) != 0)
             return cli_error("perf", EXIT_USAGE, NULL, "%s wants a number in [%ld, %ld]", a, lo,
                              hi);
         i++;
@@ -367,11 +335,11 @@ int cmd_perf(int argc, char **argv)
     double proc_first = process_age_ms();
     if (proc_first >= 0)
         proc_first -= now_ms() - t_first;
-    long long rss = peak_rss_bytes();
+    long long rss = cli_peak_rss_bytes();
     double mean = 0;
     for (long i = 0; i < iters; i++)
         mean += lat[i] / (double)iters;
-    qsort(lat, (size_t)iters, sizeof *lat, cmp_double);
+    qsort(lat, (size_t)iters, sizeof *lat, cli_cmp_double);
     double med = percentile(lat, iters, 50), p90 = percentile(lat, iters, 90);
     double p99 = percentile(lat, iters, 99);
     double tput = med > 0 ? (double)batch * 1e3 / med : 0;

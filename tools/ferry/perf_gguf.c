@@ -35,42 +35,10 @@ static const char help[] =
     "\n"
     "exit: 0 ok, 2 usage, 3 invalid model, 4 unsupported model, 5 unreadable.\n";
 
-static long long vm_hwm_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
-    char line[256];
-    long long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            kb = strtoll(line + 6, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb < 0 ? -1 : kb * 1024;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, cli_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static int parse_num(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 #define MAX_REPEATS 100
@@ -108,7 +76,7 @@ int cli_perf_gguf(int argc, char **argv)
         } else {
             return cli_error("perf", EXIT_USAGE, NULL, "more than one MODEL given");
         }
-        if (i + 1 >= argc || parse_num(argv[i + 1], lo, hi, num) != 0)
+        if (i + 1 >= argc || cli_parse_long(argv[i + 1], lo, hi, num) != 0)
             return cli_error("perf", EXIT_USAGE, NULL, "%s wants a number in [%ld, %ld]", a, lo,
                              hi);
         i++;
@@ -131,7 +99,7 @@ int cli_perf_gguf(int argc, char **argv)
     }
     double mpp = median(pp, (int)repeats), mtg = median(tg, (int)repeats);
     double mload = median(load, (int)repeats);
-    long long rss = vm_hwm_bytes();
+    long long rss = cli_peak_rss_bytes();
     if (json) {
         printf("{\"format\": \"gguf\", \"model\": ");
         cli_json_str(stdout, path);
