@@ -1043,6 +1043,11 @@ int fy__opt_sole_reader(const fy__opt *o, int vid)
     return sole_reader(o, vid);
 }
 
+int fy__opt_other_input(const fy__node *n, int vid)
+{
+    return other_input(n, vid);
+}
+
 const fy__node *fy__opt_producer(const fy__opt *o, int vid, int *idx)
 {
     return producer(o, vid, idx);

@@ -29,6 +29,9 @@ void fy__opt_recount(fy__opt *o);
 const fy_tensor *fy__opt_cval(const fy__opt *o, int vid);
 /* n is the default-domain op `op`. */
 int fy__opt_is_op(const fy__node *n, const char *op);
+/* The input of binary node n that is not vid (n's other operand); -2 if n does not
+ * read vid once as one of exactly two inputs. */
+int fy__opt_other_input(const fy__node *n, int vid);
 /* The node reading vid if it is vid's only reader (not a graph output, not read
  * by a subgraph, not read twice by one node); else -1. */
 int fy__opt_sole_reader(const fy__opt *o, int vid);

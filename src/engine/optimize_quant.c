@@ -23,19 +23,6 @@
 #include "../ops/ops.h"
 #include "optimize_int.h"
 
-/* The operand of binary node n that is not vid; -2 if n does not read vid once as
- * one of exactly two inputs. */
-static int other(const fy__node *n, int vid)
-{
-    if (n->n_inputs != 2)
-        return -2;
-    if (n->inputs[0] == vid && n->inputs[1] != vid)
-        return n->inputs[1];
-    if (n->inputs[1] == vid && n->inputs[0] != vid)
-        return n->inputs[0];
-    return -2;
-}
-
 /* Constant float32 tensor with one element or n elements in one row. */
 static int f32_vec(const fy__opt *o, int vid, int64_t n)
 {
@@ -78,18 +65,18 @@ static int match(fy__opt *o, int id, fy__opt_stats *st)
         return FY_OK;
     int accf = o->g.nodes[ic].outputs[0];
     int imul = next_op(o, accf, "Mul");
-    int sv = imul >= 0 ? other(&o->g.nodes[imul], accf) : -2;
+    int sv = imul >= 0 ? fy__opt_other_input(&o->g.nodes[imul], accf) : -2;
     int is = next_op(o, xs, "Mul");
     if (sv < 0 || is < 0 || o->g.nodes[is].n_outputs != 1 || o->g.nodes[is].outputs[0] != sv ||
         fy__opt_sole_reader(o, sv) != imul || o->g.nodes[imul].n_outputs != 1)
         return FY_OK;
-    int s = other(&o->g.nodes[is], xs);
+    int s = fy__opt_other_input(&o->g.nodes[is], xs);
     if (s < 0 || !f32_vec(o, s, N))
         return FY_OK;
     int last = imul, out = o->g.nodes[imul].outputs[0], bias = -1;
     int ia = next_op(o, out, "Add");
     if (ia >= 0 && o->g.nodes[ia].n_outputs == 1) {
-        int b = other(&o->g.nodes[ia], out);
+        int b = fy__opt_other_input(&o->g.nodes[ia], out);
         if (b >= 0 && f32_vec(o, b, N)) {
             bias = b;
             last = ia;
@@ -100,7 +87,7 @@ static int match(fy__opt *o, int id, fy__opt_stats *st)
     /* residual: Add(y, Z) with Z computed at run time */
     int z = -1, ir = next_op(o, out, "Add");
     if (ir >= 0 && o->g.nodes[ir].n_outputs == 1) {
-        int zz = other(&o->g.nodes[ir], out);
+        int zz = fy__opt_other_input(&o->g.nodes[ir], out);
         if (zz >= 0 && !fy__opt_cval(o, zz)) {
             z = zz;
             chain[7] = last = ir;
