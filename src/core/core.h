@@ -56,6 +56,9 @@ void fy__out_plan_set(const fy__out_plan *p);
 
 /* Read a whole regular file (refusing directories, devices and files over max). */
 int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d);
+/* The same with fy__read_fd's flags (FY__READ_MAPPED, ...). */
+int fy__read_path(const char *path, size_t max, int flags, unsigned char **out, size_t *len,
+                  fy_diag *d);
 
 /* A growing NUL-terminated text buffer; zero-initialise it. After an allocation
  * failure oom is set and later appends do nothing, so a renderer checks once at
@@ -69,6 +72,10 @@ void fy__text_printf(fy__text *t, const char *fmt, ...) __attribute__((format(pr
 
 /* fy__read_fd flag: refuse a file that group or others may access (secret keys). */
 #define FY__READ_PRIVATE 1
+/* fy__read_fd flag: read into an anonymous private mapping instead of the heap, so
+ * the caller may hand parts of it back with fy__release_pages as it consumes them;
+ * free it with fy__unmap_read (not fy__free). For big files (model weights). */
+#define FY__READ_MAPPED 2
 struct stat;
 /* Read the whole regular file open on fd (left open) into a fresh NUL-terminated
  * buffer: refuses non-regular files and files over max bytes; `name` starts every
@@ -76,5 +83,11 @@ struct stat;
  * The caller frees *out (wiping it first if it holds a secret). */
 int fy__read_fd(int fd, const char *name, size_t max, int flags, unsigned char **out, size_t *len,
                 struct stat *st, fy_diag *d);
+/* Frees a buffer fy__read_fd returned for FY__READ_MAPPED; len is what it returned. */
+void fy__unmap_read(unsigned char *buf, size_t len);
+/* Copies n bytes out of a FY__READ_MAPPED buffer to dst, handing the source's whole
+ * pages back to the system as it goes (they read as zeros afterwards): moving a
+ * big part of a file elsewhere never holds both copies of more than a megabyte. */
+void fy__move_out(void *dst, void *src, size_t n);
 
 #endif

@@ -16,10 +16,19 @@
 #include "onnx.h"
 #include "onnx.pb-c.h"
 
+/* One top-level initializer's raw_data, taken out of the file's bytes before
+ * protobuf-c decodes them (see lift_raw_data). */
+typedef struct lifted_raw {
+    unsigned char *data; /* fy__malloc'd; NULL when not lifted or taken by a tensor */
+    size_t len;
+} lifted_raw;
+
 typedef struct loader {
     const char *base_dir; /* folder external data must stay in; NULL refuses it */
     uint64_t budget;      /* bytes left for external data */
     fy_diag *d;
+    lifted_raw *lifted; /* by initializer index of the main graph; NULL when none */
+    size_t n_lifted;
 } loader;
 
 /* ---- protobuf-c allocation through our hooks (fault injection in tests) ---- */
@@ -106,6 +115,9 @@ static int wire_check(const uint8_t *p, const uint8_t *end, const ProtobufCMessa
                 int rc = wire_check(p, p + len, f->descriptor, depth + 1, decoded, d);
                 if (rc != FY_OK)
                     return rc;
+            } else if (f &&
+                       (f->type == PROTOBUF_C_TYPE_BYTES || f->type == PROTOBUF_C_TYPE_STRING)) {
+                *decoded += len + 16; /* copied as they are (raw_data: the weights) */
             } else {
                 /* packed repeated scalars can expand up to 8x (one byte per int64) */
                 *decoded += len * 8 + 16;
@@ -119,6 +131,233 @@ static int wire_check(const uint8_t *p, const uint8_t *end, const ProtobufCMessa
         }
     }
     return FY_OK;
+}
+
+/* ---- lifting raw_data out before decoding ----
+ * protobuf-c copies every bytes field, so decoding a model read into memory would
+ * hold its weights twice (the file's bytes and the decoded copy) until the file's
+ * buffer is freed. Instead, for a model read from a file, the raw_data of each big
+ * initializer of the main graph is moved into its own allocation (the future
+ * tensor's data) and its pages of the file's buffer are handed back at once; what
+ * protobuf-c decodes is a skeleton of the file without those fields, with the
+ * enclosing lengths rewritten. The peak stays near one copy of the weights. */
+
+/* Smaller payloads stay in the skeleton: releasing pages needs whole pages. */
+size_t fy__onnx_lift_min_bytes = 64 * 1024;
+
+enum { MODEL_GRAPH = 7, GRAPH_INITIALIZER = 5, TENSOR_RAW_DATA = 9, WIRE_LEN = 2 };
+
+/* One field of a message already accepted by wire_check: its number and wire type,
+ * and for length-delimited fields its body. -1 when malformed (cannot happen after
+ * wire_check; checked anyway). */
+static int next_field(const uint8_t **p, const uint8_t *end, uint64_t *field, unsigned *wt,
+                      const uint8_t **body, uint64_t *blen)
+{
+    uint64_t key, v;
+    if (read_varint(p, end, &key) != 0)
+        return -1;
+    *field = key >> 3;
+    *wt = key & 7;
+    *body = NULL;
+    *blen = 0;
+    switch (*wt) {
+    case 0: return read_varint(p, end, &v);
+    case 1:
+    case 5: {
+        size_t n = *wt == 1 ? 8 : 4;
+        if ((size_t)(end - *p) < n)
+            return -1;
+        *p += n;
+        return 0;
+    }
+    case 2:
+        if (read_varint(p, end, &v) != 0 || v > (uint64_t)(end - *p))
+            return -1;
+        *body = *p;
+        *blen = v;
+        *p += v;
+        return 0;
+    default: return -1;
+    }
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Where one initializer's lifted raw_data field lies in the file's bytes. */
+typedef struct lift_plan {
+    const uint8_t *field; /* the raw_data field's key; NULL: nothing lifted */
+    const uint8_t *after; /* just past its payload */
+    const uint8_t *payload;
+    size_t len;
+    uint64_t tensor_len; /* the TensorProto's length before and after */
+    uint64_t tensor_new;
+} lift_plan;
+
+/* Plans the lift for one TensorProto body: exactly one raw_data field, big enough
+ * (a repeated raw_data, where the last one wins, is left to protobuf-c). */
+static int plan_tensor(const uint8_t *p, const uint8_t *end, lift_plan *lp)
+{
+    int n_raw = 0;
+    lift_plan one = {0};
+    while (p < end) {
+        const uint8_t *start = p, *body;
+        uint64_t field, blen;
+        unsigned wt;
+        if (next_field(&p, end, &field, &wt, &body, &blen) != 0)
+            return -1;
+        if (field == TENSOR_RAW_DATA && wt == WIRE_LEN) {
+            n_raw++;
+            one.field = start;
+            one.after = p;
+            one.payload = body;
+            one.len = (size_t)blen;
+        }
+    }
+    if (n_raw == 1 && one.len >= fy__onnx_lift_min_bytes)
+        *lp = one;
+    return 0;
+}
+
+/* Builds the skeleton of buf (a FY__READ_MAPPED buffer wire_check accepted) and
+ * L->lifted. On FY_OK *skel is the skeleton to decode instead (fy__free it), or NULL
+ * when nothing was worth lifting (decode buf as it is). */
+static int lift_raw_data(loader *L, unsigned char *buf, size_t len, uint8_t **skel,
+                         size_t *skel_len)
+{
+    const uint8_t *end = buf + len, *p = buf;
+    const uint8_t *graph = NULL, *graph_field = NULL, *graph_after = NULL;
+    uint64_t graph_len = 0, field, blen;
+    const uint8_t *body;
+    unsigned wt;
+    int n_graphs = 0;
+    *skel = NULL;
+    while (p < end) {
+        const uint8_t *start = p;
+        if (next_field(&p, end, &field, &wt, &body, &blen) != 0)
+            return FY_OK; /* leave it to protobuf-c's own checks */
+        if (field == MODEL_GRAPH && wt == WIRE_LEN) {
+            n_graphs++;
+            graph_field = start;
+            graph_after = p;
+            graph = body;
+            graph_len = blen;
+        }
+    }
+    if (n_graphs != 1) /* several graph fields merge when decoded: not worth it */
+        return FY_OK;
+
+    size_t n_init = 0;
+    for (p = graph; p < graph + graph_len;) {
+        if (next_field(&p, graph + graph_len, &field, &wt, &body, &blen) != 0)
+            return FY_OK;
+        n_init += field == GRAPH_INITIALIZER && wt == WIRE_LEN;
+    }
+    if (n_init == 0)
+        return FY_OK;
+    lift_plan *plan = fy__calloc(n_init, sizeof *plan);
+    if (!plan)
+        return fy__diag_set(L->d, FY_ENOMEM, "out of memory");
+    size_t k = 0, n_lift = 0;
+    uint64_t graph_new = graph_len;
+    for (p = graph; p < graph + graph_len;) {
+        if (next_field(&p, graph + graph_len, &field, &wt, &body, &blen) != 0)
+            break;
+        if (field != GRAPH_INITIALIZER || wt != WIRE_LEN)
+            continue;
+        lift_plan *lp = &plan[k++];
+        if (plan_tensor(body, body + blen, lp) != 0 || !lp->field)
+            continue;
+        lp->tensor_len = blen;
+        lp->tensor_new = blen - (uint64_t)(lp->after - lp->field);
+        graph_new -= varint_size(lp->tensor_len) + lp->tensor_len -
+                     (varint_size(lp->tensor_new) + lp->tensor_new);
+        n_lift++;
+    }
+    if (n_lift == 0) {
+        fy__free(plan);
+        return FY_OK;
+    }
+
+    size_t graph_key = (size_t)(graph - graph_field) - varint_size(graph_len);
+    size_t out_len = len - (size_t)(graph_after - graph_field) + graph_key +
+                     varint_size(graph_new) + (size_t)graph_new;
+    uint8_t *out = fy__malloc(out_len ? out_len : 1);
+    L->lifted = fy__calloc(n_init, sizeof *L->lifted);
+    if (!out || !L->lifted) {
+        fy__free(out);
+        fy__free(plan);
+        return fy__diag_set(L->d, FY_ENOMEM, "out of memory");
+    }
+    L->n_lifted = n_init;
+    uint8_t *w = out;
+    memcpy(w, buf, (size_t)(graph_field - buf) + graph_key); /* up to the graph's length */
+    w = put_varint(w + (graph_field - buf) + graph_key, graph_new);
+    k = 0;
+    const uint8_t *copied = graph; /* graph bytes before this are in out */
+    for (p = graph; p < graph + graph_len;) {
+        const uint8_t *start = p;
+        if (next_field(&p, graph + graph_len, &field, &wt, &body, &blen) != 0)
+            break;
+        if (field != GRAPH_INITIALIZER || wt != WIRE_LEN)
+            continue;
+        lift_plan *lp = &plan[k];
+        lifted_raw *lr = &L->lifted[k++];
+        if (!lp->field)
+            continue;
+        if (!(lr->data = fy__malloc(lp->len))) {
+            fy__free(out);
+            fy__free(plan);
+            return fy__diag_set(L->d, FY_ENOMEM, "out of memory reading the weights");
+        }
+        lr->len = lp->len;
+        fy__move_out(lr->data, (void *)lp->payload, lp->len);
+        /* the initializer's key, its new length, its fields minus raw_data */
+        size_t key_len = (size_t)(body - start) - varint_size(lp->tensor_len);
+        memcpy(w, copied, (size_t)(start - copied) + key_len);
+        w = put_varint(w + (start - copied) + key_len, lp->tensor_new);
+        memcpy(w, body, (size_t)(lp->field - body));
+        w += lp->field - body;
+        memcpy(w, lp->after, (size_t)(body + blen - lp->after));
+        w += body + blen - lp->after;
+        copied = p;
+    }
+    memcpy(w, copied, (size_t)(end - copied)); /* rest of the graph and of the model */
+    w += end - copied;
+    fy__free(plan);
+    if ((size_t)(w - out) != out_len) { /* cannot happen: the sizes were planned */
+        fy__free(out);
+        return fy__diag_set(L->d, FY_EPARSE, "internal error: model skeleton size mismatch");
+    }
+    *skel = out;
+    *skel_len = out_len;
+    return FY_OK;
+}
+
+static void free_lifted(loader *L)
+{
+    for (size_t i = 0; i < L->n_lifted; i++)
+        fy__free(L->lifted[i].data);
+    fy__free(L->lifted);
+    L->lifted = NULL;
+    L->n_lifted = 0;
 }
 
 /* ---- tensors ---- */
@@ -286,7 +525,9 @@ static int host_little_endian(void)
     return *(const uint8_t *)&one == 1;
 }
 
-static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *out)
+/* lr, when not NULL, is the tensor's raw_data lifted out before decoding (it stands
+ * for tp's raw_data, which the skeleton no longer has). */
+static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, lifted_raw *lr, fy_tensor *out)
 {
     fy_diag *d = L->d;
     const char *tname = tp->name ? tp->name : "";
@@ -320,25 +561,31 @@ static int tensor_from_proto(loader *L, const Onnx__TensorProto *tp, fy_tensor *
     /* Every path checks that the data is really there before allocating. */
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         rc = ext_data_read(L, tp, &t, dt, rank, dims, nbytes, tname);
-    } else if (tp->has_raw_data) {
-        if (tp->raw_data.len != nbytes) {
-            rc = fy__diag_set(d, FY_EPARSE, "tensor '%s': raw_data has %zu bytes but its shape needs %zu",
-                              tname, tp->raw_data.len, nbytes);
+    } else if (lr || tp->has_raw_data) {
+        Onnx__TensorProto *mut = (Onnx__TensorProto *)tp;
+        uint8_t **raw = lr ? &lr->data : &mut->raw_data.data;
+        size_t raw_len = lr ? lr->len : tp->raw_data.len;
+        if (raw_len != nbytes) {
+            rc = fy__diag_set(d, FY_EPARSE,
+                              "tensor '%s': raw_data has %zu bytes but its shape needs %zu", tname,
+                              raw_len, nbytes);
         } else if (nbytes >= STEAL_MIN_BYTES && host_little_endian()) {
-            /* Take protobuf-c's decoded copy (allocated by pb_alloc, so ours to free)
-             * instead of copying it: one copy of the weights fewer at the peak. The
-             * message is freed right after conversion and no longer owns it. */
-            Onnx__TensorProto *mut = (Onnx__TensorProto *)tp;
+            /* Take the lifted bytes or protobuf-c's decoded copy (both allocated by
+             * us, so ours to free) instead of copying them: one copy of the weights
+             * fewer at the peak. The message is freed right after conversion and no
+             * longer owns them. */
             t.dtype = dt;
             t.rank = rank;
             memcpy(t.dims, dims, (size_t)rank * sizeof *dims);
-            t.data = mut->raw_data.data;
+            t.data = *raw;
             t.owns = 1;
-            mut->raw_data.data = NULL;
-            mut->raw_data.len = 0;
-            mut->has_raw_data = 0;
+            *raw = NULL;
+            if (!lr) {
+                mut->raw_data.len = 0;
+                mut->has_raw_data = 0;
+            }
         } else if ((rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK && nbytes) {
-            memcpy(t.data, tp->raw_data.data, nbytes);
+            memcpy(t.data, *raw, nbytes);
         }
     } else if ((rc = typed_check(dt, tp, numel, tname, d)) == FY_OK &&
                (rc = fy_tensor_alloc(&t, dt, rank, dims, d)) == FY_OK) {
@@ -461,7 +708,7 @@ static int convert_attr(loader *L, fy__graph *g, fy__node *nd, const Onnx__Attri
                                 nd->name, nd->op_type, ap->name);
         if (!(a->t = fy__calloc(1, sizeof *a->t)))
             return fy__diag_set(d, FY_ENOMEM, "out of memory");
-        if ((rc = tensor_from_proto(L, ap->t, a->t)) != FY_OK) {
+        if ((rc = tensor_from_proto(L, ap->t, NULL, a->t)) != FY_OK) {
             fy__free(a->t);
             a->t = NULL;
             return rc;
@@ -503,7 +750,7 @@ static int convert_attr(loader *L, fy__graph *g, fy__node *nd, const Onnx__Attri
             return fy__diag_set(d, FY_ENOMEM, "out of memory");
         a->n = (int64_t)ap->n_tensors;
         for (size_t i = 0; i < ap->n_tensors; i++)
-            if ((rc = tensor_from_proto(L, ap->tensors[i], &a->tensors[i])) != FY_OK)
+            if ((rc = tensor_from_proto(L, ap->tensors[i], NULL, &a->tensors[i])) != FY_OK)
                 return rc;
         break;
     case FY_ATTR_GRAPHS:
@@ -659,7 +906,8 @@ static int convert_graph(loader *L, const Onnx__GraphProto *gp, fy__graph *paren
         fy_tensor *t = fy__calloc(1, sizeof *t);
         if (!t)
             goto oom;
-        if ((rc = tensor_from_proto(L, tp, t)) != FY_OK) {
+        lifted_raw *lr = !parent && i < L->n_lifted && L->lifted[i].data ? &L->lifted[i] : NULL;
+        if ((rc = tensor_from_proto(L, tp, lr, t)) != FY_OK) {
             fy__free(t);
             goto fail;
         }
@@ -843,11 +1091,12 @@ fail:
     return rc;
 }
 
-/* owned: where buf is ours (NULL when the bytes are the caller's); it is freed and
- * cleared as soon as buf is decoded, so the file and its decoded copy are not both
- * held while the IR is built. */
+/* mapped: where buf is ours, a FY__READ_MAPPED buffer of the file (NULL when the
+ * bytes are the caller's). Big raw_data is lifted out of it before decoding, and it
+ * is unmapped and cleared as soon as it is decoded, so the file and its decoded
+ * copy are not both held while the IR is built. */
 static int load_bytes(fy_model **out, const void *buf, size_t len, const char *base_dir,
-                      const fy_load_opts *opts, unsigned char **owned, fy_diag *d)
+                      const fy_load_opts *opts, unsigned char **mapped, fy_diag *d)
 {
     size_t max = opts && opts->max_bytes ? opts->max_bytes : FY_MODEL_MAX_BYTES;
     if (len > max)
@@ -865,20 +1114,31 @@ static int load_bytes(fy_model **out, const void *buf, size_t len, const char *b
         }
         return rc;
     }
+    loader L = {base_dir, max - len, d, NULL, 0};
+    uint8_t *skel = NULL;
+    size_t skel_len = 0;
+    if (mapped && (rc = lift_raw_data(&L, *mapped, len, &skel, &skel_len)) != FY_OK) {
+        free_lifted(&L);
+        return rc;
+    }
     int oom = 0;
     ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, &oom};
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(&pb_allocator, len, buf);
-    if (owned) { /* decoded: the bytes are no longer needed */
-        fy__free(*owned);
-        *owned = NULL;
+    Onnx__ModelProto *mp = skel ? onnx__model_proto__unpack(&pb_allocator, skel_len, skel)
+                                : onnx__model_proto__unpack(&pb_allocator, len, buf);
+    fy__free(skel);
+    if (mapped) { /* decoded: the bytes are no longer needed */
+        fy__unmap_read(*mapped, len);
+        *mapped = NULL;
     }
-    if (!mp && oom)
-        return fy__diag_set(d, FY_ENOMEM, "out of memory decoding the model");
-    if (!mp)
+    if (!mp) {
+        free_lifted(&L);
+        if (oom)
+            return fy__diag_set(d, FY_ENOMEM, "out of memory decoding the model");
         return fy__diag_set(d, FY_EPARSE,
                             "invalid model: not a valid ONNX protobuf (malformed or truncated)");
-    loader L = {base_dir, max - len, d};
+    }
     rc = convert_model(&L, mp, out);
+    free_lifted(&L);
     onnx__model_proto__free_unpacked(mp, &pb_allocator);
     if (rc == FY_OK)
         (*out)->file_bytes = (int64_t)len;
@@ -896,7 +1156,7 @@ int fy_model_load(fy_model **out, const char *path, const fy_load_opts *opts, fy
     size_t max = opts && opts->max_bytes ? opts->max_bytes : FY_MODEL_MAX_BYTES;
     unsigned char *buf = NULL;
     size_t len = 0;
-    int rc = fy__read_file(path, max, &buf, &len, d);
+    int rc = fy__read_path(path, max, FY__READ_MAPPED, &buf, &len, d);
     if (rc != FY_OK)
         return rc;
     char dir[PATH_MAX];
@@ -909,7 +1169,7 @@ int fy_model_load(fy_model **out, const char *path, const fy_load_opts *opts, fy
         dir[0] = 0;
     fy_model *m = NULL;
     rc = load_bytes(&m, buf, len, dir[0] ? dir : NULL, opts, &buf, d);
-    fy__free(buf); /* NULL unless loading stopped before decoding */
+    fy__unmap_read(buf, len); /* NULL unless loading stopped before decoding */
     if (rc != FY_OK) {
         if (d) {
             char tmp[sizeof d->msg];
@@ -936,8 +1196,8 @@ int fy_tensor_from_onnx_pb(fy_tensor *out, const void *buf, size_t len, fy_diag 
         return fy__diag_set(d, FY_ENOMEM, "out of memory decoding a TensorProto");
     if (!tp)
         return fy__diag_set(d, FY_EPARSE, "not a valid ONNX TensorProto");
-    loader L = {NULL, 0, d};
-    rc = tensor_from_proto(&L, tp, out);
+    loader L = {NULL, 0, d, NULL, 0};
+    rc = tensor_from_proto(&L, tp, NULL, out);
     onnx__tensor_proto__free_unpacked(tp, &pb_allocator);
     return rc;
 }

@@ -12,6 +12,10 @@
 /* Estimated in-memory size of the decoded protobuf, a guard against files of
  * many tiny messages that would expand a hundredfold when decoded. */
 #define FY_ONNX_MAX_DECODED_BYTES ((uint64_t)6 << 30)
+/* A model read from a file has the raw_data of its main graph's initializers of at
+ * least this many bytes lifted out before decoding (loader.c); tests and the fuzz
+ * target lower it to exercise that path on small models. */
+extern size_t fy__onnx_lift_min_bytes;
 
 struct fy_model {
     fy__graph *graph;

@@ -9,6 +9,7 @@
 #include "core/core.h"
 #include "ferry/ferry.h"
 #include "onnx.pb-c.h"
+#include "onnx/onnx.h"
 #include "test.h"
 
 /* ---- building models with the generated protobuf-c structs ---- */
@@ -555,6 +556,158 @@ TEST(allocation_failures_return_enomem_without_leaks)
     free(buf);
 }
 
+/* ---- raw_data lifted out of model files before decoding ---- */
+
+/* y = (x + w) * x + b: w (n floats) as raw_data followed by a doc_string, b (one
+ * float) as float_data after it, and the graph's other fields after both. */
+static uint8_t *raw_model_dim(const float *w, size_t n, int64_t dim, size_t *len)
+{
+    static mb b;
+    static int64_t wdims[1], bdims[1] = {1};
+    static float bias[1] = {0.5f};
+    wdims[0] = dim;
+    mb_init(&b, 13);
+    mb_input(&b, "x");
+    mb_output(&b, "y");
+    Onnx__TensorProto *t = mb_init_f32(&b, "w", wdims, 1, NULL, 0);
+    t->has_raw_data = 1;
+    t->raw_data.data = (uint8_t *)w;
+    t->raw_data.len = n * sizeof *w;
+    t->doc_string = (char *)"after the weights";
+    mb_init_f32(&b, "b", bdims, 1, bias, 1);
+    mb_node(&b, "Add", "x", "w", "t");
+    mb_node(&b, "Mul", "t", "x", "u");
+    mb_node(&b, "Add", "u", "b", "y");
+    return mb_pack(&b, len);
+}
+
+static uint8_t *raw_model(const float *w, size_t n, size_t *len)
+{
+    return raw_model_dim(w, n, (int64_t)n, len);
+}
+
+static int load_as_file(const uint8_t *buf, size_t len, fy_model **m, fy_diag *d)
+{
+    char path[] = "/tmp/ferry-test-liftXXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, buf, len) == (ssize_t)len;
+    close(fd);
+    *m = NULL;
+    int rc = ok ? fy_model_load(m, path, NULL, d) : -1;
+    unlink(path);
+    return rc;
+}
+
+/* Runs y = (x + w) * x + b on x = 1, 2, ... and checks every element. */
+static void check_raw_model_runs(fy_model *m, const float *w, size_t n)
+{
+    fy_session *s = NULL;
+    fy_diag d;
+    FY_CHECK_EQ(fy_session_create(&s, m, NULL, &d), FY_OK);
+    if (!s)
+        return;
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(i % 7) + 1;
+    fy_tensor in = {.dtype = FY_DTYPE_F32, .rank = 1, .dims = {(int64_t)n}, .data = x}, out;
+    int rc = fy_session_run(s, 1, &in, 1, &out, &d);
+    FY_CHECK_EQ(rc, FY_OK);
+    if (rc == FY_OK) {
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            float want = (x[i] + w[i]) * x[i] + 0.5f;
+            bad += ((float *)out.data)[i] != want;
+        }
+        FY_CHECK_EQ(bad, 0);
+        fy_tensor_deinit(&out);
+    }
+    free(x);
+    fy_session_free(s);
+}
+
+TEST(model_files_with_lifted_weights_load_like_buffers)
+{
+    /* Each element of w differs, so a misplaced byte would show. */
+    enum { N = 40000 }; /* 160 KB: lifted at the default threshold too */
+    float *w = malloc(N * sizeof *w);
+    for (size_t i = 0; i < N; i++)
+        w[i] = (float)i * 0.25f - 1000.0f;
+    size_t len;
+    uint8_t *buf = raw_model(w, N, &len);
+    size_t saved = fy__onnx_lift_min_bytes;
+    size_t thresholds[] = {1, 4096, saved, (size_t)-1};
+    for (size_t k = 0; k < sizeof thresholds / sizeof *thresholds; k++) {
+        fy__onnx_lift_min_bytes = thresholds[k];
+        fy_model *m = NULL;
+        fy_diag d;
+        FY_CHECK_EQ(load_as_file(buf, len, &m, &d), FY_OK);
+        if (!m)
+            continue;
+        fy_model_info info;
+        fy_model_get_info(m, &info);
+        FY_CHECK_EQ(info.n_params, (int64_t)N + 1);
+        check_raw_model_runs(m, w, N);
+        fy_model_free(m);
+    }
+    /* a raw_data size that disagrees with the shape is named, lifted or not */
+    size_t blen;
+    uint8_t *bad = raw_model_dim(w, 4, 5, &blen);
+    fy__onnx_lift_min_bytes = 1;
+    fy_model *m = NULL;
+    fy_diag d;
+    FY_CHECK_EQ(load_as_file(bad, blen, &m, &d), FY_EPARSE);
+    FY_CHECK_CONTAINS(d.msg, "tensor 'w': raw_data has 16 bytes but its shape needs 20");
+    FY_CHECK_EQ(load(bad, blen, &m, &d), FY_EPARSE);
+    FY_CHECK_CONTAINS(d.msg, "tensor 'w': raw_data has 16 bytes but its shape needs 20");
+    free(bad);
+    fy__onnx_lift_min_bytes = saved;
+    free(buf);
+    free(w);
+}
+
+/* Truncated and bit-flipped models: lifting (every payload, here) never changes
+ * whether a model loads. */
+TEST(damaged_model_files_fail_like_buffers)
+{
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    size_t len;
+    uint8_t *buf = raw_model(w, 6, &len);
+    size_t saved = fy__onnx_lift_min_bytes;
+    fy__onnx_lift_min_bytes = 1;
+    int differ = 0;
+    for (size_t cut = 0; cut < len; cut++) {
+        fy_model *mb_ = NULL, *mf = NULL;
+        fy_diag d;
+        int rb = load(buf, cut, &mb_, &d), rf = load_as_file(buf, cut, &mf, &d);
+        differ += (rb == FY_OK) != (rf == FY_OK);
+        fy_model_free(mb_);
+        fy_model_free(mf);
+    }
+    uint8_t *flip = malloc(len);
+    uint32_t seed = 12345;
+    int loaded = 0;
+    for (int i = 0; i < 1500; i++) {
+        memcpy(flip, buf, len);
+        seed = seed * 1103515245u + 12345u;
+        size_t at = (seed >> 8) % len;
+        flip[at] ^= (uint8_t)(1u << ((seed >> 4) & 7));
+        fy_model *mb_ = NULL, *mf = NULL;
+        fy_diag d;
+        int rb = load(flip, len, &mb_, &d), rf = load_as_file(flip, len, &mf, &d);
+        differ += (rb == FY_OK) != (rf == FY_OK);
+        loaded += rb == FY_OK;
+        fy_model_free(mb_);
+        fy_model_free(mf);
+    }
+    FY_CHECK_EQ(differ, 0);
+    FY_CHECK(loaded > 0); /* some flips (in values, names) still load */
+    fy__onnx_lift_min_bytes = saved;
+    free(flip);
+    free(buf);
+}
+
 int main(void)
 {
     RUN(loads_and_runs_tiny_model);
@@ -570,5 +723,7 @@ int main(void)
     RUN(external_data_stays_in_the_model_folder);
     RUN(not_a_regular_file);
     RUN(allocation_failures_return_enomem_without_leaks);
+    RUN(model_files_with_lifted_weights_load_like_buffers);
+    RUN(damaged_model_files_fail_like_buffers);
     return TEST_SUMMARY();
 }
