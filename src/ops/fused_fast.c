@@ -472,22 +472,8 @@ static void att_block(void *ctx, int64_t begin, int64_t end)
         const float *kt = j->kt + h * j->D * j->T;
         const float *v = j->v + h * j->T * j->Dv;
         fy__sgemm(NULL, rb, j->T, j->D, q, j->D, 1, kt, j->T, 1, buf, j->T, NULL);
-        for (int64_t r = 0; r < rb; r++) {
-            float *row = buf + r * j->T, mx = -INFINITY, sum = 0;
-            for (int64_t k = 0; k < j->T; k++) {
-                float x = row[k];
-                x = j->mode == 1 ? x * j->scale : j->mode == 2 ? x / j->scale : x;
-                row[k] = x;
-                mx = x > mx ? x : mx;
-            }
-            for (int64_t k = 0; k < j->T; k++) {
-                row[k] = expf(row[k] - mx);
-                sum += row[k];
-            }
-            float inv = 1.0f / sum;
-            for (int64_t k = 0; k < j->T; k++)
-                row[k] *= inv;
-        }
+        for (int64_t r = 0; r < rb; r++)
+            fy__softmax_row(buf + r * j->T, j->T, j->scale, j->mode);
         fy__sgemm(NULL, rb, j->Dv, j->T, buf, j->T, 1, v, j->Dv, 1, j->y + (h * j->S + i0) * j->Dv,
                   j->Dv, NULL);
     }

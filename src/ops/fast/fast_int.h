@@ -85,4 +85,12 @@ void fy__pack_b_block(float *dst, int nrp, const float *b, int64_t rsb, int64_t 
 void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t n,
                   const fy__epilogue *ep);
 
+/* One row in place: x = softmax(x * scale) (mode 0: no scale, 1: multiply, 2:
+ * divide), over n floats (rows.c). */
+void fy__softmax_row(float *x, int64_t n, float scale, int mode);
+/* One row of LayerNormalization: y = (x - mean) / sqrt(var + eps) * g + b (b may
+ * be NULL), mean and variance summed in double (rows.c). */
+void fy__layernorm_row(const float *x, float *y, int64_t n, const float *g, const float *b,
+                       double eps);
+
 #endif

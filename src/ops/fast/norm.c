@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Fast float32 LayerNormalization: rows over the thread pool, no per-call buffers.
- * Mean and variance are summed in double like the reference; the common layout
+/* Fast float32 LayerNormalization: rows over the thread pool (fy__layernorm_row),
+ * no per-call buffers. Mean and variance are summed in double like the reference,
+ * in independent lanes; the common layout
  * only (Scale and B exactly the normalized shape, only output Y consumed). */
 #include <math.h>
 
 #include "../../core/pool.h"
 #include "../ops.h"
 #include "fast.h"
+#include "fast_int.h"
 
 typedef struct ln_job {
     const float *x, *scale, *bias;
@@ -18,20 +20,8 @@ typedef struct ln_job {
 static void ln_rows(void *ctx, int64_t begin, int64_t end)
 {
     const ln_job *j = ctx;
-    for (int64_t r = begin; r < end; r++) {
-        const float *x = j->x + r * j->n;
-        float *y = j->y + r * j->n;
-        double sum = 0.0, sq = 0.0;
-        for (int64_t i = 0; i < j->n; i++)
-            sum += x[i];
-        double mean = sum / (double)j->n;
-        for (int64_t i = 0; i < j->n; i++)
-            sq += (x[i] - mean) * (x[i] - mean);
-        double inv = 1.0 / sqrt(sq / (double)j->n + j->eps);
-        float m = (float)mean, s = (float)inv;
-        for (int64_t i = 0; i < j->n; i++)
-            y[i] = (x[i] - m) * s * j->scale[i] + (j->bias ? j->bias[i] : 0.0f);
-    }
+    for (int64_t r = begin; r < end; r++)
+        fy__layernorm_row(j->x + r * j->n, j->y + r * j->n, j->n, j->scale, j->bias, j->eps);
 }
 
 /* p holds exactly the trailing n elements of x's shape (after leading 1s). */
