@@ -35,6 +35,7 @@ expect() { # STATUS TEXT PATH BODY [curl args]
   else bad "POST $1 $2 -> $got $(head -c 300 "$T/body") (want $want, '$text')"; fi
 }
 start() { # ARGS...: sets PID and PORT
+  : >"$T/stderr" # not the last server's line: the child truncates it only later
   "$FERRY" serve "$@" --port 0 --quiet --log "$T/log.jsonl" 2>"$T/stderr" &
   PID=$!
   PORT=""

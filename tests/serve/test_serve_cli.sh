@@ -34,6 +34,7 @@ expect_http() { # STATUS TEXT METHOD PATH [BODY]
   esac
 }
 start() { # start the server on a free port with ARGS; sets PID and PORT
+  : >"$T/stderr" # not the last server's line: the child truncates it only later
   "$FERRY" serve "$@" --port 0 --quiet --log "$T/log.jsonl" 2>"$T/stderr" &
   PID=$!
   PORT=""

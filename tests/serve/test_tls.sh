@@ -20,6 +20,7 @@ ok() { # NAME COMMAND...
     fail=$((fail + 1)); echo "FAIL: $name"; sed 's/^/  | /' "$T/last" | tail -8; fi
 }
 start() { # start the server on a free port with ARGS; sets PID and PORT
+  : >"$T/stderr" # not the last server's line: the child truncates it only later
   "$FERRY" serve "$@" --port 0 --quiet --log "$T/log.jsonl" 2>"$T/stderr" &
   PID=$!
   PORT=""
