@@ -167,9 +167,19 @@ const char *fy_package_digest(const fy_package *p);
 /* Load the package's model (the manifest's model.file). */
 int fy_package_load_model(const fy_package *p, fy_model **out, fy_diag *d);
 
+struct fy_llm;
+struct fy_llm_opts;
+/* Load the package's language model (model.format gguf) straight from the package's
+ * bytes: the model borrows them, so free the model before the package. Messages
+ * name the file as "FILE (in the package)"; FY_EINVAL when the model is not GGUF. */
+int fy_package_load_llm(const fy_package *p, struct fy_llm **out, const struct fy_llm_opts *opts,
+                        fy_diag *d);
+
 /* Is this path a package (by content: a tar archive holding oci-layout), or a folder
  * holding a regular ferry.yaml (an unpacked package)? */
 int fy_package_sniff(const char *path);
+/* Is this path a language model: a GGUF file, or a package whose model is GGUF? */
+int fy_package_path_is_llm(const char *path);
 
 /* ------------------------------------------------------------------------- */
 /* Signatures (Ed25519)                                                       */

@@ -1203,9 +1203,9 @@ int fy_package_load_model(const fy_package *p, fy_model **out, fy_diag *d)
         return fy__diag_set(d, FY_ENOTFOUND, "package: no model file");
     if (p->manifest->model_format && !strcmp(p->manifest->model_format, "gguf"))
         return fy__diag_set(d, FY_EUNSUPPORTED,
-                            "%s (in the package) is a GGUF language model: 'ferry serve' and "
-                            "'ferry inspect' take the package; other commands take the .gguf "
-                            "file itself",
+                            "%s (in the package) is a GGUF language model: 'ferry serve', "
+                            "'ferry generate' and 'ferry inspect' take the package; other "
+                            "commands take the .gguf file itself",
                             f->name);
     int rc = fy_model_load_buffer(out, f->data, f->len, NULL, NULL, d);
     if (rc != FY_OK) {
@@ -1214,6 +1214,35 @@ int fy_package_load_model(const fy_package *p, fy_model **out, fy_diag *d)
         fy__diag_set(d, rc, "%s (in the package): %s", f->name, msg);
     }
     return rc;
+}
+
+int fy_package_load_llm(const fy_package *p, fy_llm **out, const fy_llm_opts *opts, fy_diag *d)
+{
+    const pkg_file *f = find_file(p, p->manifest->model_file);
+    if (!f) /* open checked it is there */
+        return fy__diag_set(d, FY_ENOTFOUND, "package: no model file");
+    if (!p->manifest->model_format || strcmp(p->manifest->model_format, "gguf") != 0)
+        return fy__diag_set(d, FY_EINVAL, "%s (in the package) is not a GGUF language model",
+                            f->name);
+    char label[512];
+    snprintf(label, sizeof label, "%s (in the package)", f->name);
+    return fy_llm_load_memory(out, f->data, f->len, label, opts, d);
+}
+
+int fy_package_path_is_llm(const char *path)
+{
+    if (fy_gguf_sniff(path))
+        return 1;
+    if (!fy_package_sniff(path))
+        return 0;
+    fy_package *p = NULL;
+    fy_diag d = {{0}};
+    if (fy_package_open(&p, path, &d) != FY_OK)
+        return 0; /* whoever opens it reports what is wrong */
+    const char *f = fy_package_manifest(p)->model_format;
+    int r = f && strcmp(f, "gguf") == 0;
+    fy_package_free(p);
+    return r;
 }
 
 int fy_package_sniff(const char *path)

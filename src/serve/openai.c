@@ -488,22 +488,6 @@ static void stem(const char *path, char *out, size_t n)
         snprintf(out, n, "model");
 }
 
-int fy__oai_is_llm_path(const char *path)
-{
-    if (fy_gguf_sniff(path))
-        return 1;
-    if (!fy_package_sniff(path))
-        return 0;
-    fy_package *p = NULL;
-    fy_diag d = {{0}};
-    if (fy_package_open(&p, path, &d) != FY_OK)
-        return 0; /* the repository reports what is wrong with it */
-    const char *f = fy_package_manifest(p)->model_format;
-    int r = f && strcmp(f, "gguf") == 0;
-    fy_package_free(p);
-    return r;
-}
-
 /* A package whose model is GGUF: the signature policy, then the model straight from
  * the package's bytes (no copy); named by the manifest. */
 static int load_package(oai_model *om, const char *path, const fy_llm_opts *lo,
@@ -529,26 +513,13 @@ static int load_package(oai_model *om, const char *path, const fy_llm_opts *lo,
             goto fail;
         }
     }
-    const fy_manifest *man = fy_package_manifest(p);
-    if (!man->model_format || strcmp(man->model_format, "gguf") != 0) {
-        rc = fy__diag_set(d, FY_EINVAL, "%s: the package's model is not GGUF", path);
-        goto fail;
-    }
-    const void *data;
-    size_t len;
-    if ((rc = fy_package_file(p, man->model_file, &data, &len)) != FY_OK) {
-        rc = fy__diag_set(d, FY_EINVAL, "%s: no file %s in the package", path, man->model_file);
-        goto fail;
-    }
-    char label[512];
-    snprintf(label, sizeof label, "%s (in %s)", man->model_file, path);
-    if ((rc = fy_llm_load_memory(&om->m, data, len, label, lo, d)) != FY_OK) {
+    if ((rc = fy_package_load_llm(p, &om->m, lo, d)) != FY_OK) {
         char msg[sizeof d->msg];
         snprintf(msg, sizeof msg, "%s", d ? d->msg : "");
-        fy__diag_set(d, rc, "%s: %s", label, msg);
+        fy__diag_set(d, rc, "%s: %s", path, msg);
         goto fail;
     }
-    snprintf(om->name, sizeof om->name, "%s", man->name);
+    snprintf(om->name, sizeof om->name, "%s", fy_package_manifest(p)->name);
     om->pkg = p;
     return FY_OK;
 fail:

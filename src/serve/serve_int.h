@@ -189,9 +189,6 @@ typedef struct fy__oai_opts {
     int threads;         /* compute threads per model; 0: 1 */
     const char *trusted_key; /* serve only packages this key signed (no bare .gguf) */
 } fy__oai_opts;
-/* Is path a language model for fy__oai_create: a GGUF file, or a package (or unpacked
- * package folder) whose model.format is gguf? */
-int fy__oai_is_llm_path(const char *path);
 /* What a POST answers: a JSON body (status, body, len), or a stream of Server-Sent
  * Events (status 200, stream set; http.c reads it and releases it). */
 typedef struct fy__oai_result {

@@ -278,7 +278,7 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
      * command line's order. */
     int n_gguf = 0;
     for (int i = 0; i < s->n_paths; i++)
-        if (fy__oai_is_llm_path(s->paths[i])) {
+        if (fy_package_path_is_llm(s->paths[i])) {
             char *p = s->paths[i];
             memmove(&s->paths[n_gguf + 1], &s->paths[n_gguf],
                     (size_t)(i - n_gguf) * sizeof *s->paths);

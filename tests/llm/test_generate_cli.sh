@@ -85,6 +85,10 @@ expect 0 "every digest verified" check "$T/stories.ferry"
 expect 0 "| Format | gguf |" doc "$T/stories.ferry"
 expect 0 "model.gguf (in " inspect "$T/stories.ferry"
 expect 4 "is a GGUF language model" perf "$T/stories.ferry"
+# ferry generate takes the package too: the same reference text as the .gguf file
+out=$(timeout 60 "$FERRY" generate "$T/stories.ferry" --prompt "Once upon a time" -n 64 2>/dev/null)
+[ "$out" = "$REF" ] && ok || bad "generate PACKAGE text: $out"
+expect 3 "fashion_cnn.onnx (in the package) is not a GGUF language model" generate examples/fashion-mnist --prompt x
 head -c 100000 "$M/stories260K_q8_0.gguf" >"$T/pkg/model.gguf"
 expect 3 "model.gguf: gguf: tensor" pack "$T/pkg" -o "$T/bad.ferry"
 [ ! -e "$T/bad.ferry" ] && ok || bad "a failed pack left a file"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ferry generate: run a GGUF language model on a prompt and print the continuation. */
+/* ferry generate: run a GGUF language model (a .gguf file or a package holding one)
+ * on a prompt and print the continuation. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,11 +8,12 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: ferry generate MODEL.gguf --prompt TEXT [options]\n"
+    "usage: ferry generate MODEL.gguf|PACKAGE --prompt TEXT [options]\n"
     "\n"
     "Tokenizes TEXT (with BOS), processes it in one batch and generates a continuation\n"
-    "with a LLaMA-family GGUF model (F32, F16, Q8_0 or Q4_0 weights). Prints the text\n"
-    "as it is generated, or one JSON object with --json.\n"
+    "with a LLaMA-family GGUF model (F32, F16, Q8_0 or Q4_0 weights), given as the\n"
+    "file or as a package whose model.format is gguf. Prints the text as it is\n"
+    "generated, or one JSON object with --json.\n"
     "\n"
     "options:\n"
     "  -n, --max-tokens N   tokens to generate (default 128; 0 = until EOS or full context)\n"
@@ -162,12 +164,21 @@ int cmd_generate(int argc, char **argv)
     }
     if (!path || !prompt)
         return cli_error("generate", EXIT_USAGE, "see 'ferry generate --help'",
-                         "a MODEL.gguf and --prompt TEXT are required");
+                         "a MODEL.gguf (or PACKAGE) and --prompt TEXT are required");
     fy_diag d = {{0}};
     fy_llm *m = NULL;
-    int rc = fy_llm_load(&m, path, &lo, &d);
-    if (rc)
+    fy_package *pkg = NULL; /* the model borrows its bytes */
+    int rc;
+    if (fy_package_sniff(path)) {
+        if ((rc = fy_package_open(&pkg, path, &d)) == FY_OK)
+            rc = fy_package_load_llm(pkg, &m, &lo, &d);
+        if (rc) {
+            fy_package_free(pkg);
+            return cli_error("generate", cli_exit_for(rc), NULL, "%s: %s", path, d.msg);
+        }
+    } else if ((rc = fy_llm_load(&m, path, &lo, &d)) != FY_OK) {
         return cli_error("generate", cli_exit_for(rc), NULL, "%s", d.msg);
+    }
     const fy_llm_info *in = fy_llm_info_get(m);
     size_t plen = strlen(prompt), cap = plen + 2, np = 0, ng = 0;
     int32_t *pids = malloc(cap * sizeof *pids);
@@ -215,5 +226,6 @@ done:
     free(pids);
     free(gids);
     fy_llm_free(m);
+    fy_package_free(pkg);
     return code;
 }
