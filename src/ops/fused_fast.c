@@ -471,11 +471,13 @@ static void att_block(void *ctx, int64_t begin, int64_t end)
         const float *q = j->q + (h * j->S + i0) * j->D;
         const float *kt = j->kt + h * j->D * j->T;
         const float *v = j->v + h * j->T * j->Dv;
-        fy__sgemm(NULL, rb, j->T, j->D, q, j->D, 1, kt, j->T, 1, buf, j->T, NULL);
+        if (!fy__sgemm_small(rb, j->T, j->D, q, j->D, kt, j->T, buf, j->T))
+            fy__sgemm(NULL, rb, j->T, j->D, q, j->D, 1, kt, j->T, 1, buf, j->T, NULL);
         for (int64_t r = 0; r < rb; r++)
             fy__softmax_row(buf + r * j->T, j->T, j->scale, j->mode);
-        fy__sgemm(NULL, rb, j->Dv, j->T, buf, j->T, 1, v, j->Dv, 1, j->y + (h * j->S + i0) * j->Dv,
-                  j->Dv, NULL);
+        float *y = j->y + (h * j->S + i0) * j->Dv;
+        if (!fy__sgemm_small(rb, j->Dv, j->T, buf, j->T, v, j->Dv, y, j->Dv))
+            fy__sgemm(NULL, rb, j->Dv, j->T, buf, j->T, 1, v, j->Dv, 1, y, j->Dv, NULL);
     }
 }
 

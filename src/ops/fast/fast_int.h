@@ -85,6 +85,12 @@ void fy__pack_b_block(float *dst, int nrp, const float *b, int64_t rsb, int64_t 
 void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t n,
                   const fy__epilogue *ep);
 
+/* C [M x N] = A [M x K] B [K x N], all row-major with leading dimensions, without
+ * packing (smallmm.c): for small products where packing would cost more than it
+ * saves. Returns 0, having done nothing, when this ISA has no such path. */
+int fy__sgemm_small(int64_t M, int64_t N, int64_t K, const float *a, int64_t lda, const float *b,
+                    int64_t ldb, float *c, int64_t ldc);
+
 /* One row in place: x = softmax(x * scale) (mode 0: no scale, 1: multiply, 2:
  * divide), over n floats (rows.c). */
 void fy__softmax_row(float *x, int64_t n, float scale, int mode);
