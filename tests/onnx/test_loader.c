@@ -708,6 +708,41 @@ TEST(damaged_model_files_fail_like_buffers)
     free(buf);
 }
 
+/* Allocation failures at every point of a file load with lifted payloads: ENOMEM,
+ * nothing leaked (the sanitizer build checks), and eventually a success. */
+TEST(file_load_allocation_failures_are_enomem)
+{
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    size_t len;
+    uint8_t *buf = raw_model(w, 6, &len);
+    size_t saved = fy__onnx_lift_min_bytes;
+    fy__onnx_lift_min_bytes = 1;
+    char path[] = "/tmp/ferry-test-liftoomXXXXXX";
+    int fd = mkstemp(path);
+    FY_CHECK(fd >= 0 && write(fd, buf, len) == (ssize_t)len);
+    if (fd >= 0)
+        close(fd);
+    int saw_ok = 0, bad = 0;
+    for (long n = 1; n < 400 && !saw_ok; n++) {
+        fy_model *m = NULL;
+        fy_diag d;
+        fy__alloc_fail_at(n);
+        int rc = fy_model_load(&m, path, NULL, &d);
+        fy__alloc_fail_at(0);
+        if (rc == FY_OK) {
+            saw_ok = 1;
+            fy_model_free(m);
+        } else {
+            bad += rc != FY_ENOMEM && rc != FY_EPARSE;
+        }
+    }
+    FY_CHECK(saw_ok);
+    FY_CHECK_EQ(bad, 0);
+    unlink(path);
+    fy__onnx_lift_min_bytes = saved;
+    free(buf);
+}
+
 int main(void)
 {
     RUN(loads_and_runs_tiny_model);
@@ -725,5 +760,6 @@ int main(void)
     RUN(allocation_failures_return_enomem_without_leaks);
     RUN(model_files_with_lifted_weights_load_like_buffers);
     RUN(damaged_model_files_fail_like_buffers);
+    RUN(file_load_allocation_failures_are_enomem);
     return TEST_SUMMARY();
 }
