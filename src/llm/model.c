@@ -16,7 +16,8 @@
 #define MAX_HEADS 1024u
 #define BATCH_MAX 512u
 #define SGEMM_MIN_T 8u /* F32 batches from this many tokens go through fy__sgemm */
-#define ROW_CHUNK 16u /* output rows per parallel task */
+#define ROW_CHUNK 16u /* output rows per parallel task (a multiple of PK_ROWS) */
+_Static_assert(ROW_CHUNK % PK_ROWS == 0, "row chunks are whole packed groups");
 
 typedef struct layer {
     float *attn_norm, *ffn_norm; /* owned float copies */
@@ -27,7 +28,9 @@ struct fy_llm {
     fy_gguf *g;
     fy_llm_info info;
     llm_isa isa;
-    int vnni; /* quantized matmuls through fy__llm_gemm_q_vnni */
+    int vnni; /* quantized matmuls through fy__llm_gemm_pk_vnni on repacked weights */
+    uint8_t *packed; /* the repacked Q8_0 / Q4_0 matrices (owned) */
+    size_t packed_bytes;
     llm_pool *pool;
     llm_vocab voc;
     llm_weight tok_embd, output;
@@ -40,7 +43,7 @@ struct fy_llm {
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *scores, *logits, *rope;
     void *qbuf;
     float *qscale;  /* the scales of qbuf's blocks as floats */
-    int32_t *qcorr; /* Q4_0 corrections of qbuf's blocks */
+    int32_t *qcorr; /* Q4_0 corrections (or the packed GEMM's start values) of qbuf's blocks */
 };
 
 /* ---- loading ---- */
@@ -139,6 +142,7 @@ void fy_llm_free(fy_llm *m)
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         fy__free(bufs[i]);
     fy__free(m->qbuf);
+    fy__free(m->packed);
     fy__free(m->qscale);
     fy__free(m->qcorr);
     fy__free(m->tok_slot);
@@ -208,6 +212,79 @@ static int load_hparams(fy_llm *m, const fy_llm_opts *o, fy_diag *d)
                             "context %u is longer than the model's trained context %u", ctx,
                             in->ctx_train);
     in->ctx = ctx;
+    return FY_OK;
+}
+
+#define PACK_SLICE 64u /* row groups packed between two drops of source pages */
+
+typedef struct pack_task {
+    const llm_weight *w;
+    uint8_t *dst;
+    size_t g0; /* the slice's first group */
+} pack_task;
+
+static void pack_group(void *ctx, size_t i)
+{
+    const pack_task *t = ctx;
+    fy__llm_pack_q(t->w->type == FY_GGML_Q4_0, t->w->n_in, t->w->n_out, t->w->data,
+                   t->w->row_bytes, t->g0 + i, t->g0 + i + 1, t->dst);
+}
+
+static int is_q(const llm_weight *w)
+{
+    return w->type == FY_GGML_Q8_0 || w->type == FY_GGML_Q4_0;
+}
+
+/* With AVX-512 VNNI, every Q8_0 / Q4_0 matrix is repacked once into the GEMM's layout
+ * (fy__llm_pack_q): the packed copy is the one the matmuls read, and each matrix's
+ * mapped file pages are dropped from the process after packing, so resident memory
+ * stays about one copy of the weights. The token embedding keeps its file layout for
+ * row lookups (and is packed as well only when it is the tied output matrix). */
+static int pack_weights(fy_llm *m, fy_diag *d)
+{
+    uint32_t L = m->info.n_layers;
+    size_t n = 0, total = 0;
+    llm_weight **ws = fy__malloc(((size_t)L * 7 + 1) * sizeof *ws);
+    if (!ws)
+        return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    if (is_q(&m->output))
+        ws[n++] = &m->output;
+    for (uint32_t l = 0; l < L; l++) {
+        layer *ly = &m->layers[l];
+        llm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->gate, &ly->down, &ly->up};
+        for (size_t i = 0; i < 7; i++)
+            if (is_q(lw[i]))
+                ws[n++] = lw[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        total += fy__llm_pk_bytes(ws[i]->type == FY_GGML_Q4_0, ws[i]->n_in, ws[i]->n_out);
+    if (total && !(m->packed = fy__malloc(total))) {
+        fy__free(ws);
+        return fy__diag_set(d, FY_ENOMEM, "out of memory repacking %.1f MiB of weights",
+                            total / 1048576.0);
+    }
+    m->packed_bytes = total;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        llm_weight *w = ws[i];
+        pack_task t = {w, m->packed + off, 0};
+        size_t groups = (w->n_out + PK_ROWS - 1) / PK_ROWS;
+        /* slices of PACK_SLICE groups, each slice's source pages dropped right after:
+         * the peak stays one copy of the weights plus one slice */
+        for (t.g0 = 0; t.g0 < groups; t.g0 += PACK_SLICE) {
+            size_t n_g = groups - t.g0 < PACK_SLICE ? groups - t.g0 : PACK_SLICE;
+            size_t r0 = t.g0 * PK_ROWS, r1 = (t.g0 + n_g) * PK_ROWS;
+            if (r1 > w->n_out)
+                r1 = w->n_out;
+            fy__llm_parallel_for(m->pool, n_g, pack_group, &t);
+            fy__gguf_drop(m->g, w->data + r0 * w->row_bytes, (r1 - r0) * w->row_bytes);
+        }
+        w->packed = t.dst;
+        off += fy__llm_pk_bytes(w->type == FY_GGML_Q4_0, w->n_in, w->n_out);
+    }
+    if (m->info.tied_output)
+        m->tok_embd.packed = m->output.packed;
+    fy__free(ws);
     return FY_OK;
 }
 
@@ -344,6 +421,8 @@ static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
         rc = fy__diag_set(d, rc, "cannot start the worker threads");
         goto done;
     }
+    if (m->vnni && (rc = pack_weights(m, d)) != FY_OK)
+        goto done;
     *out = m;
     m = NULL;
     rc = FY_OK;
@@ -446,9 +525,10 @@ static void mm_rows(void *ctx, size_t chunk)
         r1 = w->n_out;
     size_t nb = w->n_in / QK;
 #ifdef __x86_64__
-    if (t->m->vnni && (w->type == FY_GGML_Q8_0 || w->type == FY_GGML_Q4_0)) {
-        fy__llm_gemm_q_vnni(w->type == FY_GGML_Q4_0, w->n_in, w->data + r0 * w->row_bytes,
-                            w->row_bytes, r1 - r0, t->xq, t->xd, t->xc, t->T, t->y + r0, w->n_out);
+    if (w->packed) { /* ROW_CHUNK is a whole number of PK_ROWS groups */
+        fy__llm_gemm_pk_vnni(w->type == FY_GGML_Q4_0, w->n_in, w->packed, r0 / PK_ROWS,
+                             (r1 + PK_ROWS - 1) / PK_ROWS, w->n_out, t->xq, t->xd, t->xc, t->T,
+                             t->y, w->n_out);
         return;
     }
 #endif
@@ -504,7 +584,9 @@ static void matmul(fy_llm *m, const llm_weight *w, const float *x, uint32_t T, f
         for (uint32_t i = 0; i < T; i++)
             fy__llm_quantize_q8_0_isa(m->isa, x + (size_t)i * w->n_in, q + i * nb, w->n_in);
         fy__llm_q8_scales(q, m->qscale, (size_t)T * nb);
-        if (w->type == FY_GGML_Q4_0 || m->vnni) /* the VNNI GEMM corrects Q8_0 too */
+        if (w->packed) /* the packed GEMM's start values, for Q8_0 too */
+            fy__llm_q_init(w->type == FY_GGML_Q4_0, q, m->qcorr, (size_t)T * nb);
+        else if (w->type == FY_GGML_Q4_0)
             fy__llm_q4_corr(q, m->qcorr, (size_t)T * nb);
         t.xc = m->qcorr;
         t.xq = q;
@@ -597,10 +679,15 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *o
 {
     const fy_llm_info *in = &m->info;
     uint32_t dim = in->dim, hd = in->head_dim, kv_dim = hd * in->n_kv_heads, ff = in->ffn_dim;
-    for (uint32_t i = 0; i < T; i++)
-        fy__llm_dequant_row(m->tok_embd.type,
-                            m->tok_embd.data + (size_t)ids[i] * m->tok_embd.row_bytes,
-                            m->x + (size_t)i * dim, dim);
+    for (uint32_t i = 0; i < T; i++) {
+        if (m->tok_embd.packed) /* tied and packed: the file's pages were dropped */
+            fy__llm_pk_dequant_row(m->tok_embd.type == FY_GGML_Q4_0, dim, m->tok_embd.packed,
+                                   (size_t)ids[i], m->x + (size_t)i * dim);
+        else
+            fy__llm_dequant_row(m->tok_embd.type,
+                                m->tok_embd.data + (size_t)ids[i] * m->tok_embd.row_bytes,
+                                m->x + (size_t)i * dim, dim);
+    }
     for (uint32_t l = 0; l < in->n_layers; l++) {
         const layer *ly = &m->layers[l];
         for (uint32_t i = 0; i < T; i++)
