@@ -327,19 +327,24 @@ void fy__llm_pack_q(int q4, size_t n_in, size_t n_out, const uint8_t *w, size_t 
     size_t nb = n_in / QK, bs = q4 ? PK_Q4_BLOCK : PK_Q8_BLOCK, bb = q4 ? 18 : 34;
     int nj = q4 ? 4 : 8;
     uint32_t flip = q4 ? 0 : 0x80808080u; /* Q8_0: q + 128 as an unsigned byte */
-    for (size_t g = g0; g < g1; g++)
-        for (size_t b = 0; b < nb; b++) {
-            uint8_t *o = dst + (g * nb + b) * bs;
-            for (size_t r = 0; r < PK_ROWS; r++) {
-                size_t row = g * PK_ROWS + r;
-                if (row >= n_out) { /* padding rows: zero quants and scale */
+    for (size_t g = g0; g < g1; g++) {
+        uint8_t *gp = dst + g * nb * bs;
+        /* row by row: each source row is read once, front to back */
+        for (size_t r = 0; r < PK_ROWS; r++) {
+            size_t row = g * PK_ROWS + r;
+            if (row >= n_out) { /* padding rows: zero quants and scale */
+                for (size_t b = 0; b < nb; b++) {
                     for (int j = 0; j < nj; j++)
-                        memset(o + j * 64 + r * 4, 0, 4);
-                    memset(o + nj * 64 + r * 2, 0, 2);
-                    continue;
+                        memset(gp + b * bs + j * 64 + r * 4, 0, 4);
+                    memset(gp + b * bs + nj * 64 + r * 2, 0, 2);
                 }
+                continue;
+            }
+            const uint8_t *src = w + row * rb;
+            for (size_t b = 0; b < nb; b++) {
                 /* the block's fp16 scale is its first two bytes, the quants follow */
-                const uint8_t *blk = w + row * rb + b * bb;
+                const uint8_t *blk = src + b * bb;
+                uint8_t *o = gp + b * bs;
                 for (int j = 0; j < nj; j++) {
                     uint32_t v;
                     memcpy(&v, blk + 2 + j * 4, 4);
@@ -349,6 +354,7 @@ void fy__llm_pack_q(int q4, size_t n_in, size_t n_out, const uint8_t *w, size_t 
                 memcpy(o + nj * 64 + r * 2, blk, 2);
             }
         }
+    }
 }
 
 void fy__llm_q_init(int q4, const blk_q8_0 *x, int32_t *xi, size_t nblocks)
