@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -29,7 +30,8 @@ struct fy_llm {
     fy_llm_info info;
     llm_isa isa;
     int vnni; /* quantized matmuls through fy__llm_gemm_pk_vnni on repacked weights */
-    uint8_t *packed; /* the repacked Q8_0 / Q4_0 matrices (owned) */
+    uint8_t *packed_mem; /* the allocation holding them (owned) */
+    uint8_t *packed; /* the repacked Q8_0 / Q4_0 matrices, 2 MiB-aligned in packed_mem */
     size_t packed_bytes;
     llm_pool *pool;
     llm_vocab voc;
@@ -142,7 +144,7 @@ void fy_llm_free(fy_llm *m)
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         fy__free(bufs[i]);
     fy__free(m->qbuf);
-    fy__free(m->packed);
+    fy__free(m->packed_mem);
     fy__free(m->qscale);
     fy__free(m->qcorr);
     fy__free(m->tok_slot);
@@ -215,6 +217,7 @@ static int load_hparams(fy_llm *m, const fy_llm_opts *o, fy_diag *d)
     return FY_OK;
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
 #define PACK_SLICE 64u /* row groups packed between two drops of source pages */
 
 typedef struct pack_task {
@@ -258,10 +261,21 @@ static int pack_weights(fy_llm *m, fy_diag *d)
     }
     for (size_t i = 0; i < n; i++)
         total += fy__llm_pk_bytes(ws[i]->type == FY_GGML_Q4_0, ws[i]->n_in, ws[i]->n_out);
-    if (total && !(m->packed = fy__malloc(total))) {
+    if (total && !(m->packed_mem = fy__malloc(total + HUGE_PAGE))) {
         fy__free(ws);
         return fy__diag_set(d, FY_ENOMEM, "out of memory repacking %.1f MiB of weights",
                             total / 1048576.0);
+    }
+    if (total) {
+        /* 2 MiB-aligned and, where the kernel does transparent huge pages on request,
+         * backed by them: generation streams all the weights once per token, and with
+         * 4 KiB pages the TLB misses cost about a third of the bandwidth (a 107 MB
+         * packed matrix streamed at 22 GB/s with 4 KiB pages, 32 GB/s with 2 MiB) */
+        uintptr_t a = ((uintptr_t)m->packed_mem + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+        m->packed = (uint8_t *)a;
+#ifdef MADV_HUGEPAGE
+        (void)madvise(m->packed, total, MADV_HUGEPAGE);
+#endif
     }
     m->packed_bytes = total;
     size_t off = 0;
