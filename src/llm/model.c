@@ -17,6 +17,7 @@
 #define MAX_HEADS 1024u
 #define BATCH_MAX 512u
 #define SGEMM_MIN_T 8u /* F32 batches from this many tokens go through fy__sgemm */
+#define ATT_TILE 16u    /* prompt tokens per attention SGEMM (scores: ATT_TILE x positions) */
 #define ROW_CHUNK 16u /* output rows per parallel task (a multiple of PK_ROWS) */
 _Static_assert(ROW_CHUNK % PK_ROWS == 0, "row chunks are whole packed groups");
 
@@ -388,7 +389,7 @@ static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
     uint64_t B = m->batch, kvb = 2ull * m->n_seq * L * in->ctx * kv_dim * sizeof(float);
     uint64_t wide = dim > in->ffn_dim ? dim : in->ffn_dim;
     uint64_t scratch = (B * (4ull * dim + 2ull * kv_dim + 2ull * in->ffn_dim) +
-                        (uint64_t)in->n_heads * in->ctx + in->vocab + in->head_dim) *
+                        (uint64_t)in->n_heads * ATT_TILE * in->ctx + in->vocab + in->head_dim) *
                            sizeof(float) +
                        B * (wide / QK + 1) * sizeof(blk_q8_0);
     in->kv_bytes = kvb;
@@ -414,7 +415,7 @@ static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
     m->v = fy__malloc(B * kv_dim * sizeof(float));
     m->hb = fy__malloc(B * in->ffn_dim * sizeof(float));
     m->hb2 = fy__malloc(B * in->ffn_dim * sizeof(float));
-    m->scores = fy__malloc((size_t)in->n_heads * in->ctx * sizeof(float));
+    m->scores = fy__malloc((size_t)in->n_heads * ATT_TILE * in->ctx * sizeof(float));
     m->logits = fy__malloc((size_t)in->vocab * sizeof(float));
     m->rope = fy__malloc((size_t)in->head_dim * sizeof(float));
     m->qbuf = fy__malloc(B * (wide / QK + 1) * sizeof(blk_q8_0));
@@ -659,7 +660,7 @@ static void attend_head(void *ctx, size_t h)
     const fy_llm_info *in = &m->info;
     uint32_t hd = in->head_dim, kv_dim = hd * in->n_kv_heads, dim = in->dim;
     uint32_t kvh = (uint32_t)h / (in->n_heads / in->n_kv_heads);
-    float *sc = m->scores + h * in->ctx;
+    float *sc = m->scores + h * ATT_TILE * in->ctx;
     float scale = 1.0f / sqrtf((float)hd);
     for (uint32_t i = 0; i < t->T; i++) {
         size_t base = ((size_t)m->tok_slot[i] * in->n_layers + t->layer) * in->ctx * kv_dim;
@@ -686,6 +687,59 @@ static void attend_head(void *ctx, size_t h)
     }
 }
 
+/* The same for a prompt batch: T tokens of one sequence at consecutive positions p0.. .
+ * Per head and tile of ATT_TILE tokens, the scores against every cached position up to
+ * the tile's last are one SGEMM (Q K^T), the causal mask and softmax run row by row,
+ * and the weighted sum of values is a second SGEMM (P V). */
+static void attend_head_batch(void *ctx, size_t h)
+{
+    const att_task *t = ctx;
+    fy_llm *m = t->m;
+    const fy_llm_info *in = &m->info;
+    uint32_t hd = in->head_dim, kv_dim = hd * in->n_kv_heads, dim = in->dim;
+    uint32_t kvh = (uint32_t)h / (in->n_heads / in->n_kv_heads), p0 = m->tok_pos[0];
+    float *sc = m->scores + h * ATT_TILE * in->ctx;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t base = ((size_t)m->tok_slot[0] * in->n_layers + t->layer) * in->ctx * kv_dim;
+    const float *kc = m->kcache + base + kvh * hd, *vc = m->vcache + base + kvh * hd;
+    for (uint32_t i0 = 0; i0 < t->T; i0 += ATT_TILE) {
+        uint32_t tc = t->T - i0 < ATT_TILE ? t->T - i0 : ATT_TILE, n = p0 + i0 + tc;
+        /* sc[ii][p] = q(i0 + ii) . k(p): B[d][p] = kc[p * kv_dim + d] */
+        fy__sgemm(NULL, tc, n, hd, m->q + (size_t)i0 * dim + h * hd, dim, 1, kc, 1, kv_dim, sc, n,
+                  NULL);
+        for (uint32_t ii = 0; ii < tc; ii++) {
+            float *row = sc + (size_t)ii * n;
+            uint32_t nv = p0 + i0 + ii + 1; /* causal: positions 0..p0+i0+ii */
+            float mx = -INFINITY, sum = 0;
+            for (uint32_t p = 0; p < nv; p++) {
+                row[p] *= scale;
+                if (row[p] > mx)
+                    mx = row[p];
+            }
+            for (uint32_t p = 0; p < nv; p++) {
+                row[p] = expf(row[p] - mx);
+                sum += row[p];
+            }
+            float inv = 1.0f / sum;
+            for (uint32_t p = 0; p < nv; p++)
+                row[p] *= inv;
+            for (uint32_t p = nv; p < n; p++)
+                row[p] = 0.0f;
+        }
+        fy__sgemm(NULL, tc, hd, n, sc, n, 1, vc, kv_dim, 1, m->att + (size_t)i0 * dim + h * hd,
+                  dim, NULL);
+    }
+}
+
+/* Whether the batch is one sequence's tokens at consecutive positions (a prompt). */
+static int one_sequence(const fy_llm *m, uint32_t T)
+{
+    for (uint32_t i = 1; i < T; i++)
+        if (m->tok_slot[i] != m->tok_slot[0] || m->tok_pos[i] != m->tok_pos[0] + i)
+            return 0;
+    return 1;
+}
+
 /* Run T tokens (positions and slots in m->tok_pos / m->tok_slot); logits for the rows
  * listed in out_rows go to logits[k * vocab]. */
 static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *out_rows,
@@ -693,6 +747,7 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *o
 {
     const fy_llm_info *in = &m->info;
     uint32_t dim = in->dim, hd = in->head_dim, kv_dim = hd * in->n_kv_heads, ff = in->ffn_dim;
+    int batch_att = T >= SGEMM_MIN_T && m->isa != LLM_ISA_SCALAR && one_sequence(m, T);
     for (uint32_t i = 0; i < T; i++) {
         if (m->tok_embd.packed) /* tied and packed: the file's pages were dropped */
             fy__llm_pk_dequant_row(m->tok_embd.type == FY_GGML_Q4_0, dim, m->tok_embd.packed,
@@ -724,7 +779,8 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *o
             memcpy(m->vcache + off, m->v + (size_t)i * kv_dim, kv_dim * sizeof(float));
         }
         att_task at = {m, l, T};
-        fy__llm_parallel_for(m->pool, in->n_heads, attend_head, &at);
+        fy__llm_parallel_for(m->pool, in->n_heads,
+                             batch_att ? attend_head_batch : attend_head, &at);
         matmul(m, &ly->wo, m->att, T, m->xb);
         for (size_t i = 0; i < (size_t)T * dim; i++)
             m->x[i] += m->xb[i];
