@@ -35,6 +35,9 @@ expect() { # STATUS TEXT PATH BODY [curl args]
   else bad "POST $1 $2 -> $got $(head -c 300 "$T/body") (want $want, '$text')"; fi
 }
 start() { # ARGS...: sets PID and PORT
+  # the previous server's stderr goes first: the background child truncates the file
+  # only when it runs, and on a busy machine the loop below could read the old port
+  rm -f "$T/stderr"
   "$FERRY" serve "$@" --port 0 --quiet --log "$T/log.jsonl" 2>"$T/stderr" &
   PID=$!
   PORT=""
