@@ -244,6 +244,22 @@ static int is_q(const llm_weight *w)
  * mapped file pages are dropped from the process after packing, so resident memory
  * stays about one copy of the weights. The token embedding keeps its file layout for
  * row lookups (and is packed as well only when it is the tied output matrix). */
+/* Bytes of the packed copy of every Q8_0 / Q4_0 matrix pack_weights would make. */
+static uint64_t packed_total(const fy_llm *m)
+{
+    uint64_t total = 0;
+    if (is_q(&m->output))
+        total += fy__llm_pk_bytes(m->output.type == FY_GGML_Q4_0, m->output.n_in, m->output.n_out);
+    for (uint32_t l = 0; l < m->info.n_layers; l++) {
+        const layer *ly = &m->layers[l];
+        const llm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->gate, &ly->down, &ly->up};
+        for (size_t i = 0; i < 7; i++)
+            if (is_q(lw[i]))
+                total += fy__llm_pk_bytes(lw[i]->type == FY_GGML_Q4_0, lw[i]->n_in, lw[i]->n_out);
+    }
+    return total;
+}
+
 static int pack_weights(fy_llm *m, fy_diag *d)
 {
     uint32_t L = m->info.n_layers;
@@ -260,8 +276,7 @@ static int pack_weights(fy_llm *m, fy_diag *d)
             if (is_q(lw[i]))
                 ws[n++] = lw[i];
     }
-    for (size_t i = 0; i < n; i++)
-        total += fy__llm_pk_bytes(ws[i]->type == FY_GGML_Q4_0, ws[i]->n_in, ws[i]->n_out);
+    total = (size_t)packed_total(m);
     if (total && !(m->packed_mem = fy__malloc(total + HUGE_PAGE))) {
         fy__free(ws);
         return fy__diag_set(d, FY_ENOMEM, "out of memory repacking %.1f MiB of weights",
@@ -394,7 +409,13 @@ static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
                        B * (wide / QK + 1) * sizeof(blk_q8_0);
     in->kv_bytes = kvb;
     uint64_t limit = opts && opts->max_bytes ? opts->max_bytes : phys_mem();
+    m->isa = opts && opts->force_scalar ? LLM_ISA_SCALAR : fy__llm_detect_isa();
+    m->vnni = m->isa == LLM_ISA_AVX512 && fy__llm_has_vnni();
+    in->kernels = m->vnni ? "avx512-vnni" : fy__llm_isa_name(m->isa);
     uint64_t need = kvb + scratch + fy_gguf_file_size(m->g);
+    /* the packed copy replaces a file's mapped pages, but not a caller's buffer */
+    if (buf && m->vnni)
+        need += packed_total(m);
     if (need > limit) {
         rc = fy__diag_set(d, FY_ELIMIT,
                           "%s: the model needs %.1f MiB (weights %.1f, KV cache %.1f for "
@@ -429,9 +450,6 @@ static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
         rc = fy__diag_set(d, FY_ENOMEM, "out of memory for the KV cache and buffers");
         goto done;
     }
-    m->isa = opts && opts->force_scalar ? LLM_ISA_SCALAR : fy__llm_detect_isa();
-    m->vnni = m->isa == LLM_ISA_AVX512 && fy__llm_has_vnni();
-    in->kernels = m->vnni ? "avx512-vnni" : fy__llm_isa_name(m->isa);
     if ((rc = fy__llm_pool_create(&m->pool, opts ? opts->threads : 1)) != FY_OK) {
         rc = fy__diag_set(d, rc, "cannot start the worker threads");
         goto done;
