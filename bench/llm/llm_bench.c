@@ -40,6 +40,7 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"engine\": \"ferry\", \"threads\": %d, \"pp\": %u, \"tg\": %u, \"pp_tok_s\": %.1f, "
            "\"tg_tok_s\": %.1f, \"max_rss_mib\": %.1f, \"kv_mib\": %.1f, \"load_s\": %.3f}\n",
-           o.threads, np, ng, best_pp, best_tg, ru.ru_maxrss / 1024.0, p.kv_bytes / 1048576.0, best_load);
+           o.threads, np, ng, best_pp, best_tg, ru.ru_maxrss / 1024.0, p.kv_bytes / 1048576.0,
+           best_load);
     return 0;
 }

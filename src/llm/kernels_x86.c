@@ -382,9 +382,9 @@ typedef void (*pk_fn)(size_t, const uint8_t *, const blk_q8_0 *, const float *, 
                       size_t, float *, size_t, __mmask16);
 
 #define PK_TILE(Q, TT)                                                                             \
-    VNNI static void pk_##Q##_##TT(size_t nb, const uint8_t *wp, const blk_q8_0 *x,              \
-                                   const float *xd, const int32_t *xi, size_t xs, float *y,       \
-                                   size_t ldy, __mmask16 rmask)                                   \
+    VNNI static void pk_##Q##_##TT(size_t nb, const uint8_t *wp, const blk_q8_0 *x,                \
+                                   const float *xd, const int32_t *xi, size_t xs, float *y,        \
+                                   size_t ldy, __mmask16 rmask)                                    \
     {                                                                                              \
         pk_tile(Q, TT, nb, wp, x, xd, xi, xs, y, ldy, rmask);                                      \
     }

@@ -17,8 +17,8 @@
 #define MAX_HEADS 1024u
 #define BATCH_MAX 512u
 #define SGEMM_MIN_T 8u /* F32 batches from this many tokens go through fy__sgemm */
-#define ATT_TILE 16u    /* prompt tokens per attention SGEMM (scores: ATT_TILE x positions) */
-#define ROW_CHUNK 16u /* output rows per parallel task (a multiple of PK_ROWS) */
+#define ATT_TILE 16u   /* prompt tokens per attention SGEMM (scores: ATT_TILE x positions) */
+#define ROW_CHUNK 16u  /* output rows per parallel task (a multiple of PK_ROWS) */
 _Static_assert(ROW_CHUNK % PK_ROWS == 0, "row chunks are whole packed groups");
 
 typedef struct layer {
@@ -30,9 +30,9 @@ struct fy_llm {
     fy_gguf *g;
     fy_llm_info info;
     llm_isa isa;
-    int vnni; /* quantized matmuls through fy__llm_gemm_pk_vnni on repacked weights */
+    int vnni;            /* quantized matmuls through fy__llm_gemm_pk_vnni on repacked weights */
     uint8_t *packed_mem; /* the allocation holding them (owned) */
-    uint8_t *packed; /* the repacked Q8_0 / Q4_0 matrices, 2 MiB-aligned in packed_mem */
+    uint8_t *packed;     /* the repacked Q8_0 / Q4_0 matrices, 2 MiB-aligned in packed_mem */
     size_t packed_bytes;
     llm_pool *pool;
     llm_vocab voc;
@@ -230,8 +230,8 @@ typedef struct pack_task {
 static void pack_group(void *ctx, size_t i)
 {
     const pack_task *t = ctx;
-    fy__llm_pack_q(t->w->type == FY_GGML_Q4_0, t->w->n_in, t->w->n_out, t->w->data,
-                   t->w->row_bytes, t->g0 + i, t->g0 + i + 1, t->dst);
+    fy__llm_pack_q(t->w->type == FY_GGML_Q4_0, t->w->n_in, t->w->n_out, t->w->data, t->w->row_bytes,
+                   t->g0 + i, t->g0 + i + 1, t->dst);
 }
 
 static int is_q(const llm_weight *w)
@@ -252,7 +252,8 @@ static uint64_t packed_total(const fy_llm *m)
         total += fy__llm_pk_bytes(m->output.type == FY_GGML_Q4_0, m->output.n_in, m->output.n_out);
     for (uint32_t l = 0; l < m->info.n_layers; l++) {
         const layer *ly = &m->layers[l];
-        const llm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->gate, &ly->down, &ly->up};
+        const llm_weight *lw[] = {&ly->wq,   &ly->wk,   &ly->wv, &ly->wo,
+                                  &ly->gate, &ly->down, &ly->up};
         for (size_t i = 0; i < 7; i++)
             if (is_q(lw[i]))
                 total += fy__llm_pk_bytes(lw[i]->type == FY_GGML_Q4_0, lw[i]->n_in, lw[i]->n_out);
@@ -744,8 +745,8 @@ static void attend_head_batch(void *ctx, size_t h)
             for (uint32_t p = nv; p < n; p++)
                 row[p] = 0.0f;
         }
-        fy__sgemm(NULL, tc, hd, n, sc, n, 1, vc, kv_dim, 1, m->att + (size_t)i0 * dim + h * hd,
-                  dim, NULL);
+        fy__sgemm(NULL, tc, hd, n, sc, n, 1, vc, kv_dim, 1, m->att + (size_t)i0 * dim + h * hd, dim,
+                  NULL);
     }
 }
 
@@ -797,8 +798,8 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *o
             memcpy(m->vcache + off, m->v + (size_t)i * kv_dim, kv_dim * sizeof(float));
         }
         att_task at = {m, l, T};
-        fy__llm_parallel_for(m->pool, in->n_heads,
-                             batch_att ? attend_head_batch : attend_head, &at);
+        fy__llm_parallel_for(m->pool, in->n_heads, batch_att ? attend_head_batch : attend_head,
+                             &at);
         matmul(m, &ly->wo, m->att, T, m->xb);
         for (size_t i = 0; i < (size_t)T * dim; i++)
             m->x[i] += m->xb[i];
