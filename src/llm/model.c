@@ -405,7 +405,7 @@ static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
     uint64_t B = m->batch, kvb = 2ull * m->n_seq * L * in->ctx * kv_dim * sizeof(float);
     uint64_t wide = dim > in->ffn_dim ? dim : in->ffn_dim;
     uint64_t scratch = (B * (4ull * dim + 2ull * kv_dim + 2ull * in->ffn_dim) +
-                        (uint64_t)in->n_heads * ATT_TILE * in->ctx + in->vocab + in->head_dim) *
+                        (uint64_t)in->n_heads * ATT_TILE * in->ctx + in->vocab + B * in->head_dim) *
                            sizeof(float) +
                        B * (wide / QK + 1) * sizeof(blk_q8_0);
     in->kv_bytes = kvb;
@@ -439,7 +439,7 @@ static int load_llm(fy_llm **out, const char *path, const void *buf, size_t len,
     m->hb2 = fy__malloc(B * in->ffn_dim * sizeof(float));
     m->scores = fy__malloc((size_t)in->n_heads * ATT_TILE * in->ctx * sizeof(float));
     m->logits = fy__malloc((size_t)in->vocab * sizeof(float));
-    m->rope = fy__malloc((size_t)in->head_dim * sizeof(float));
+    m->rope = fy__malloc(B * in->head_dim * sizeof(float));
     m->qbuf = fy__malloc(B * (wide / QK + 1) * sizeof(blk_q8_0));
     m->qscale = fy__malloc(B * (wide / QK + 1) * sizeof(float));
     m->qcorr = fy__malloc(B * (wide / QK + 1) * sizeof(int32_t));
@@ -778,6 +778,13 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *o
     }
     for (uint32_t l = 0; l < in->n_layers; l++) {
         const layer *ly = &m->layers[l];
+        if (l == 0) /* each token's RoPE cosines and sines, once for all layers */
+            for (uint32_t i = 0; i < T; i++)
+                for (uint32_t j = 0; j < hd; j += 2) {
+                    double th = m->tok_pos[i] * pow(in->rope_theta, -(double)j / hd);
+                    m->rope[(size_t)i * hd + j] = (float)cos(th);
+                    m->rope[(size_t)i * hd + j + 1] = (float)sin(th);
+                }
         for (uint32_t i = 0; i < T; i++)
             rmsnorm(m->xb + (size_t)i * dim, m->x + (size_t)i * dim, ly->attn_norm, dim,
                     in->rms_eps);
@@ -786,13 +793,8 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *o
         matmul(m, &ly->wv, m->xb, T, m->v);
         for (uint32_t i = 0; i < T; i++) {
             uint32_t pos = m->tok_pos[i];
-            for (uint32_t j = 0; j < hd; j += 2) {
-                double th = pos * pow(in->rope_theta, -(double)j / hd);
-                m->rope[j] = (float)cos(th);
-                m->rope[j + 1] = (float)sin(th);
-            }
-            rope(m->q + (size_t)i * dim, in->n_heads, hd, m->rope);
-            rope(m->k + (size_t)i * kv_dim, in->n_kv_heads, hd, m->rope);
+            rope(m->q + (size_t)i * dim, in->n_heads, hd, m->rope + (size_t)i * hd);
+            rope(m->k + (size_t)i * kv_dim, in->n_kv_heads, hd, m->rope + (size_t)i * hd);
             size_t off = (((size_t)m->tok_slot[i] * in->n_layers + l) * in->ctx + pos) * kv_dim;
             memcpy(m->kcache + off, m->k + (size_t)i * kv_dim, kv_dim * sizeof(float));
             memcpy(m->vcache + off, m->v + (size_t)i * kv_dim, kv_dim * sizeof(float));
