@@ -21,6 +21,7 @@ void fy__llm_dot4_q8_0_avx512(size_t n, const blk_q8_0 *w, const blk_q8_0 *x, co
 void fy__llm_dot4_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
                               size_t xs, float *out);
 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, size_t xs, float *out);
+void fy__llm_swiglu_avx512(size_t n, float *g, const float *u);
 float fy__llm_dot_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
                                const int32_t *xc);
 void fy__llm_dot4_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
@@ -390,4 +391,17 @@ void fy__llm_pk_dequant_row(int q4, size_t n_in, const uint8_t *wp, size_t row, 
                 }
             }
     }
+}
+
+void fy__llm_swiglu(llm_isa isa, size_t n, float *g, const float *u)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512) {
+        fy__llm_swiglu_avx512(n, g, u);
+        return;
+    }
+#endif
+    (void)isa;
+    for (size_t i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }

@@ -48,6 +48,8 @@ void fy__llm_quantize_q8_0(const float *x, blk_q8_0 *y, size_t n);
 void fy__llm_quantize_q8_0_isa(llm_isa isa, const float *x, blk_q8_0 *y, size_t n);
 /* y[0..n) += a * x[0..n) */
 void fy__llm_axpy(llm_isa isa, size_t n, float a, const float *x, float *y);
+/* SwiGLU in place: g[i] = silu(g[i]) * u[i], silu(x) = x / (1 + exp(-x)). */
+void fy__llm_swiglu(llm_isa isa, size_t n, float *g, const float *u);
 /* Dequantize one row of any supported type into floats. */
 void fy__llm_dequant_row(uint32_t type, const void *row, float *y, size_t n);
 

@@ -810,10 +810,7 @@ static void forward(fy_llm *m, const int32_t *ids, uint32_t T, const uint32_t *o
                     in->rms_eps);
         matmul(m, &ly->gate, m->xb, T, m->hb);
         matmul(m, &ly->up, m->xb, T, m->hb2);
-        for (size_t i = 0; i < (size_t)T * ff; i++) {
-            float g = m->hb[i];
-            m->hb[i] = g / (1.0f + expf(-g)) * m->hb2[i];
-        }
+        fy__llm_swiglu(m->isa, (size_t)T * ff, m->hb, m->hb2);
         matmul(m, &ly->down, m->hb, T, m->xb);
         for (size_t i = 0; i < (size_t)T * dim; i++)
             m->x[i] += m->xb[i];

@@ -494,6 +494,33 @@ TEST(prompt_batches_match_token_by_token)
     }
 }
 
+/* The vector SwiGLU (polynomial exp) against the scalar one with libm's expf, over
+ * -100..100 (exp overflow and underflow at the ends included) and a length that is not
+ * a multiple of 16. */
+TEST(swiglu_matches_reference)
+{
+    enum { N = 4000 + 7 };
+    float *g = malloc(N * 4), *g2 = malloc(N * 4), *u = malloc(N * 4);
+    uint64_t seed = 5;
+    for (int i = 0; i < N; i++) {
+        g[i] = g2[i] = -100.0f + 200.0f * (float)i / N;
+        u[i] = 1.0f + tiny_rand(&seed);
+    }
+    g[0] = g2[0] = 0.0f;
+    g[1] = g2[1] = -1e-30f;
+    fy__llm_swiglu(LLM_ISA_SCALAR, N, g, u);
+    fy__llm_swiglu(fy__llm_detect_isa(), N, g2, u);
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        if (!(fabsf(g2[i] - g[i]) <= 4e-7f * fabsf(g[i]) + 1e-30f)) {
+            if (!bad)
+                fprintf(stderr, "swiglu[%d]: %.9g, reference %.9g\n", i, g2[i], g[i]);
+            bad++;
+        }
+    FY_CHECK_EQ(bad, 0);
+    free(g), free(g2), free(u);
+}
+
 static int write_tiny(const char *path, uint32_t type, int tied, const char *arch)
 {
     return tiny_write(path, type, tied, arch);
@@ -722,6 +749,7 @@ int main(int argc, char **argv)
     RUN(kernels_match_reference);
     RUN(packed_gemm_matches_reference);
     RUN(prompt_batches_match_token_by_token);
+    RUN(swiglu_matches_reference);
     RUN(batched_prompt_equals_one_by_one_and_f16_equals_f32);
     RUN(f16_matches_f32_weights);
     RUN(load_refusals);
