@@ -239,11 +239,6 @@ static int is_q(const llm_weight *w)
     return w->type == FY_GGML_Q8_0 || w->type == FY_GGML_Q4_0;
 }
 
-/* With AVX-512 VNNI, every Q8_0 / Q4_0 matrix is repacked once into the GEMM's layout
- * (fy__llm_pack_q): the packed copy is the one the matmuls read, and each matrix's
- * mapped file pages are dropped from the process after packing, so resident memory
- * stays about one copy of the weights. The token embedding keeps its file layout for
- * row lookups (and is packed as well only when it is the tied output matrix). */
 /* Bytes of the packed copy of every Q8_0 / Q4_0 matrix pack_weights would make. */
 static uint64_t packed_total(const fy_llm *m)
 {
@@ -261,6 +256,11 @@ static uint64_t packed_total(const fy_llm *m)
     return total;
 }
 
+/* With AVX-512 VNNI, every Q8_0 / Q4_0 matrix is repacked once into the GEMM's layout
+ * (fy__llm_pack_q): the packed copy is the one the matmuls read, and each matrix's
+ * mapped file pages are dropped from the process after packing, so resident memory
+ * stays about one copy of the weights. The token embedding keeps its file layout for
+ * row lookups (and is packed as well only when it is the tied output matrix). */
 static int pack_weights(fy_llm *m, fy_diag *d)
 {
     uint32_t L = m->info.n_layers;
