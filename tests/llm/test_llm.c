@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Decoder, tokenizer, kernels and sampling: token-exact greedy output of stories260K
  * (F32 and Q8_0, fast and reference kernels) against llama.cpp's, coherent Q4_0 text,
- * AVX2/AVX-512 kernels against the scalar oracle, batched against token-by-token
- * prompt processing, F16 against F32, load refusals and the sampler. */
+ * AVX2/AVX-512 kernels against the scalar oracle, the packed VNNI GEMM bit for bit
+ * against the scalar dots, the vector SwiGLU, batched against token-by-token prompt
+ * processing (tiny model and stories260K), F16 against F32, load refusals and the
+ * sampler. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
