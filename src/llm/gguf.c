@@ -688,3 +688,21 @@ const char *fy__gguf_type_word(uint32_t t)
 {
     return type_word(t);
 }
+
+void fy__gguf_drop(const fy_gguf *g, const void *p, size_t n)
+{
+    /* only whole pages inside [p, p + n) of our own read-only private mapping: they are
+     * never written, so dropping them loses nothing (a later read faults them back in
+     * from the page cache) */
+    if (!g->map || n == 0)
+        return;
+    long psz = sysconf(_SC_PAGESIZE);
+    if (psz <= 0)
+        return;
+    uintptr_t a = (uintptr_t)p, e = a + n, ps = (uintptr_t)psz;
+    uintptr_t lo = (a + ps - 1) / ps * ps, hi = e / ps * ps;
+    uintptr_t m0 = (uintptr_t)g->map, m1 = m0 + g->map_len;
+    if (lo < m0 || hi > m1 || hi <= lo)
+        return;
+    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}

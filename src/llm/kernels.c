@@ -21,6 +21,7 @@ void fy__llm_dot4_q8_0_avx512(size_t n, const blk_q8_0 *w, const blk_q8_0 *x, co
 void fy__llm_dot4_q4_0_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
                               size_t xs, float *out);
 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, size_t xs, float *out);
+void fy__llm_swiglu_avx512(size_t n, float *g, const float *u);
 float fy__llm_dot_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
                                const int32_t *xc);
 void fy__llm_dot4_q4_0u_avx512(size_t n, const blk_q4_0 *w, const blk_q8_0 *x, const float *xd,
@@ -314,4 +315,93 @@ void fy__llm_dot4_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0
 #endif
     (void)xc;
     fy__llm_dot4_q4_0(isa, n, w, x, xd, xs, out);
+}
+
+size_t fy__llm_pk_bytes(int q4, size_t n_in, size_t n_out)
+{
+    return (n_out + PK_ROWS - 1) / PK_ROWS * (n_in / QK) * (q4 ? PK_Q4_BLOCK : PK_Q8_BLOCK);
+}
+
+void fy__llm_pack_q(int q4, size_t n_in, size_t n_out, const uint8_t *w, size_t rb, size_t g0,
+                    size_t g1, uint8_t *dst)
+{
+    size_t nb = n_in / QK, bs = q4 ? PK_Q4_BLOCK : PK_Q8_BLOCK, bb = q4 ? 18 : 34;
+    int nj = q4 ? 4 : 8;
+    uint32_t flip = q4 ? 0 : 0x80808080u; /* Q8_0: q + 128 as an unsigned byte */
+    for (size_t g = g0; g < g1; g++) {
+        uint8_t *gp = dst + g * nb * bs;
+        /* row by row: each source row is read once, front to back */
+        for (size_t r = 0; r < PK_ROWS; r++) {
+            size_t row = g * PK_ROWS + r;
+            if (row >= n_out) { /* padding rows: zero quants and scale */
+                for (size_t b = 0; b < nb; b++) {
+                    for (int j = 0; j < nj; j++)
+                        memset(gp + b * bs + j * 64 + r * 4, 0, 4);
+                    memset(gp + b * bs + nj * 64 + r * 2, 0, 2);
+                }
+                continue;
+            }
+            const uint8_t *src = w + row * rb;
+            for (size_t b = 0; b < nb; b++) {
+                /* the block's fp16 scale is its first two bytes, the quants follow */
+                const uint8_t *blk = src + b * bb;
+                uint8_t *o = gp + b * bs;
+                for (int j = 0; j < nj; j++) {
+                    uint32_t v;
+                    memcpy(&v, blk + 2 + j * 4, 4);
+                    v ^= flip;
+                    memcpy(o + j * 64 + r * 4, &v, 4);
+                }
+                memcpy(o + nj * 64 + r * 2, blk, 2);
+            }
+        }
+    }
+}
+
+void fy__llm_q_init(int q4, const blk_q8_0 *x, int32_t *xi, size_t nblocks)
+{
+    int32_t off = q4 ? 8 : 128;
+    for (size_t b = 0; b < nblocks; b++) {
+        int32_t sum = 0;
+        for (int i = 0; i < QK; i++)
+            sum += x[b].qs[i];
+        xi[b] = -off * sum;
+    }
+}
+
+void fy__llm_pk_dequant_row(int q4, size_t n_in, const uint8_t *wp, size_t row, float *y)
+{
+    size_t nb = n_in / QK, bs = q4 ? PK_Q4_BLOCK : PK_Q8_BLOCK, lane = row % PK_ROWS;
+    int nj = q4 ? 4 : 8;
+    const uint8_t *gp = wp + row / PK_ROWS * nb * bs;
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *o = gp + b * bs;
+        uint16_t h;
+        memcpy(&h, o + nj * 64 + lane * 2, 2);
+        float d = fy_f16_to_f32(h);
+        float *yb = y + b * QK;
+        for (int j = 0; j < nj; j++)
+            for (int i = 0; i < 4; i++) {
+                uint8_t q = o[j * 64 + lane * 4 + (size_t)i];
+                if (q4) {
+                    yb[j * 4 + i] = (float)((q & 0x0f) - 8) * d;
+                    yb[16 + j * 4 + i] = (float)((q >> 4) - 8) * d;
+                } else {
+                    yb[j * 4 + i] = (float)(int8_t)(q ^ 0x80) * d;
+                }
+            }
+    }
+}
+
+void fy__llm_swiglu(llm_isa isa, size_t n, float *g, const float *u)
+{
+#ifdef __x86_64__
+    if (isa == LLM_ISA_AVX512) {
+        fy__llm_swiglu_avx512(n, g, u);
+        return;
+    }
+#endif
+    (void)isa;
+    for (size_t i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* AVX2 and AVX-512 dot products for the decoder's weight formats, compiled with target
  * attributes and chosen at run time (kernels.c); tested against the scalar versions. */
+#include <math.h>
+#include <string.h>
+
 #include "llm/llm_int.h"
 
 #ifdef __x86_64__
@@ -297,171 +300,158 @@ AVX512 void fy__llm_dot4_f32_avx512(size_t n, const float *w, const float *x, si
             out[t] += fy__llm_dot_f32_avx2(n - i, w + i, x + t * xs + i);
     }
 }
-/* ---- tiled integer GEMM: several weight rows x several tokens per step (VNNI) ----
- * vpdpbusd multiplies unsigned (weights) by signed (activations) bytes. Q4_0: the
- * nibbles (0..15) as they are; the -8 comes back as the integer correction
- * -8 * sum(x) = -xc per block, loaded as the accumulator's start. Q8_0: the weights
- * made unsigned (q ^ 0x80 = q + 128), the extra 128 * sum(x) = 16 * xc subtracted the
- * same way. The corrections depend on the token only, so they cost nothing per weight
- * row. Exact in int32; the per-block scales are applied in float. Two blocks fill a
- * 512-bit register. */
+/* ---- the integer GEMM over repacked weights (VNNI) ----
+ * Weights are repacked once at load (fy__llm_pack_q, kernels.c) into groups of 16 rows:
+ * for each block, vector j (64 bytes) holds 4 consecutive quants of each of the 16 rows
+ * (lane r = row r), followed by the 16 rows' fp16 scales. vpdpbusd then multiplies one
+ * weight vector by 4 activation bytes broadcast from memory and accumulates 16 rows'
+ * partial sums in the 16 lanes: no horizontal sums, no shuffles, one 64-byte store per
+ * token and group at the end. vpdpbusd multiplies unsigned (weights) by signed
+ * (activations) bytes: Q8_0 quants are stored offset by 128 (q ^ 0x80), Q4_0 nibbles as
+ * they are (0..15); the offset (128 or 8) times the block's activation sum comes back
+ * as the accumulator's start value xi = -offset * sum(q_x) (fy__llm_q_init), exact in
+ * int32. The per-block scales are applied in float, block after block, as the scalar
+ * reference does: acc += float(isum) * (dw * dx).
+ * Q4_0: vector j's low nibbles are elements 4j..4j+3 and its high nibbles 16+4j..19+4j
+ * (GGUF's order), so one load, one shift and two masks make two weight vectors. */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
-/* fp16 scales d0, d1 into the lanes of the first and second block: halves (Q8_0) or,
- * for Q4_0's interleaved layout, lanes 0-3 and 8-11 for the first (mask 0xf0f0) */
-VNNI static inline __m512 wscales(uint16_t d0, uint16_t d1, int two, __mmask16 second)
-{
-    __m256i h = _mm256_mask_blend_epi16(second, _mm256_set1_epi16((short)d0),
-                                        _mm256_set1_epi16(two ? (short)d1 : 0));
-    return _mm512_cvtph_ps(h);
-}
+#define PK_TMAX 8 /* tokens per tile: 8 weight vectors + 8 int + 8 float accumulators */
 
-/* Q4_0 pair of blocks as [lo_b, lo_b1, hi_b, hi_b1] nibbles (16 bytes each): one
- * shift and one mask for both blocks; the activations are put in the same order with
- * one 128-bit lane shuffle per token, and the per-lane scales and corrections follow
- * (lanes 0-3 and 8-11 are block b, 4-7 and 12-15 block b + 1). */
-VNNI static inline __m512i q4_pair(const blk_q4_0 *w, int two)
+VNNI static inline __m512i bcast4(const int8_t *p)
 {
-    __m128i a = _mm_loadu_si128((const __m128i *)w[0].qs);
-    __m256i raw = two ? _mm256_inserti128_si256(_mm256_castsi128_si256(a),
-                                                _mm_loadu_si128((const __m128i *)w[1].qs), 1)
-                      : _mm256_zextsi128_si256(a);
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(raw), _mm256_srli_epi16(raw, 4), 1);
-    return _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
 }
-
-#define GT_MAXR 4
-#define GT_MAXT 4
 
 __attribute__((always_inline)) VNNI static inline void
-gemm_step(int q4, int RW, int TT, size_t b, int two, const uint8_t *w, size_t rb,
-          const blk_q8_0 *x, const float *xd, const int32_t *xc, size_t xs,
-          __m512 acc[GT_MAXR][GT_MAXT])
+pk_tile(int q4, int TT, size_t nb, const uint8_t *wp, const blk_q8_0 *x, const float *xd,
+        const int32_t *xi, size_t xs, float *y, size_t ldy, __mmask16 rmask)
 {
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    __m512i wv[GT_MAXR];
-    __m512 dw[GT_MAXR];
-#pragma GCC unroll 4
-    for (int r = 0; r < RW; r++) {
-        if (TT == 1) /* generation streams the weights once: fetch ahead */
-            _mm_prefetch((const char *)w + (size_t)r * rb + b * (q4 ? 18 : 34) + 768, _MM_HINT_T0);
+    const size_t bs = q4 ? PK_Q4_BLOCK : PK_Q8_BLOCK;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[PK_TMAX];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *blk = wp + b * bs;
+        __m512i wv[8];
         if (q4) {
-            const blk_q4_0 *wr = (const blk_q4_0 *)(w + (size_t)r * rb);
-            wv[r] = q4_pair(wr + b, two);
-            dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two, (__mmask16)0xf0f0);
-        } else {
-            const blk_q8_0 *wr = (const blk_q8_0 *)(w + (size_t)r * rb);
-            wv[r] = _mm512_xor_si512(
-                two ? load2(wr[b].qs, wr[b + 1].qs)
-                    : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)wr[b].qs)),
-                k80);
-            dw[r] = wscales(wr[b].d, two ? wr[b + 1].d : 0, two, (__mmask16)0xff00);
-        }
-    }
 #pragma GCC unroll 4
-    for (int t = 0; t < TT; t++) {
-        const blk_q8_0 *xt = x + (size_t)t * xs;
-        __m512i xv = two ? load2(xt[b].qs, xt[b + 1].qs)
-                         : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xt[b].qs));
-        __m512 dx = two ? pair_scales(xd + (size_t)t * xs + b)
-                        : _mm512_set1_ps(xd[(size_t)t * xs + b]);
-        __m512i init = _mm512_setzero_si512();
-        if (q4) {
-            xv = _mm512_shuffle_i64x2(xv, xv, _MM_SHUFFLE(3, 1, 2, 0));
-            if (two) {
-                const __m512i il = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
-                __m128i d2 = _mm_loadl_epi64((const __m128i *)(xd + (size_t)t * xs + b));
-                __m128i c2 = _mm_loadl_epi64((const __m128i *)(xc + (size_t)t * xs + b));
-                dx = _mm512_permutexvar_ps(il, _mm512_castps128_ps512(_mm_castsi128_ps(d2)));
-                init = _mm512_sub_epi32(
-                    init, _mm512_maskz_permutexvar_epi32((__mmask16)0x0011, il,
-                                                         _mm512_castsi128_si512(c2)));
-            } else {
-                init = _mm512_maskz_set1_epi32((__mmask16)1, -xc[(size_t)t * xs + b]);
+            for (int j = 0; j < 4; j++) {
+                __m512i v = _mm512_loadu_si512((const void *)(blk + 64 * j));
+                wv[j] = _mm512_and_si512(v, m4);
+                wv[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             }
         } else {
-            /* Q8_0: -128 * sum(x) = -16 * xc per block, lanes 0 and 8 */
-            init = two ? _mm512_sub_epi32(init, _mm512_slli_epi32(pair_corr(xc + (size_t)t * xs + b), 4))
-                       : _mm512_maskz_set1_epi32((__mmask16)1, -16 * xc[(size_t)t * xs + b]);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                wv[j] = _mm512_loadu_si512((const void *)(blk + 64 * j));
         }
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + (q4 ? 256 : 512))));
+#pragma GCC unroll 8
+        for (int t = 0; t < TT; t++) {
+            const int8_t *qx = x[(size_t)t * xs + b].qs;
+            __m512i p = _mm512_set1_epi32(xi[(size_t)t * xs + b]);
+            if (q4) {
+                /* wv[j] pairs with elements 4j..4j+3, wv[j + 4] with 16+4j.. */
 #pragma GCC unroll 4
-        for (int r = 0; r < RW; r++) {
-            __m512i p = _mm512_dpbusd_epi32(init, wv[r], xv);
-            acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(p), acc[r][t]);
+                for (int j = 0; j < 4; j++) {
+                    p = _mm512_dpbusd_epi32(p, wv[j], bcast4(qx + 4 * j));
+                    p = _mm512_dpbusd_epi32(p, wv[j + 4], bcast4(qx + 16 + 4 * j));
+                }
+            } else {
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++)
+                    p = _mm512_dpbusd_epi32(p, wv[j], bcast4(qx + 4 * j));
+            }
+            /* multiply, then add (no fma): the same roundings as the scalar reference,
+             * so each output equals fy__llm_dot_q8_0 / q4_0's scalar result exactly */
+            acc[t] = _mm512_add_ps(
+                acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(p),
+                                      _mm512_mul_ps(dw, _mm512_set1_ps(xd[(size_t)t * xs + b]))));
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, rmask, acc[t]);
+}
+
+typedef void (*pk_fn)(size_t, const uint8_t *, const blk_q8_0 *, const float *, const int32_t *,
+                      size_t, float *, size_t, __mmask16);
+
+#define PK_TILE(Q, TT)                                                                             \
+    VNNI static void pk_##Q##_##TT(size_t nb, const uint8_t *wp, const blk_q8_0 *x,                \
+                                   const float *xd, const int32_t *xi, size_t xs, float *y,        \
+                                   size_t ldy, __mmask16 rmask)                                    \
+    {                                                                                              \
+        pk_tile(Q, TT, nb, wp, x, xd, xi, xs, y, ldy, rmask);                                      \
+    }
+#define PK_TILES(Q)                                                                                \
+    PK_TILE(Q, 1)                                                                                  \
+    PK_TILE(Q, 2)                                                                                  \
+    PK_TILE(Q, 3)                                                                                  \
+    PK_TILE(Q, 4)                                                                                  \
+    PK_TILE(Q, 5)                                                                                  \
+    PK_TILE(Q, 6)                                                                                  \
+    PK_TILE(Q, 7)                                                                                  \
+    PK_TILE(Q, 8)
+PK_TILES(0)
+PK_TILES(1)
+
+static const pk_fn pk_fns[2][PK_TMAX + 1] = {
+    {NULL, pk_0_1, pk_0_2, pk_0_3, pk_0_4, pk_0_5, pk_0_6, pk_0_7, pk_0_8},
+    {NULL, pk_1_1, pk_1_2, pk_1_3, pk_1_4, pk_1_5, pk_1_6, pk_1_7, pk_1_8}};
+
+void fy__llm_gemm_pk_vnni(int q4, size_t n_in, const uint8_t *wp, size_t g0, size_t g1,
+                          size_t n_out, const blk_q8_0 *x, const float *xd, const int32_t *xi,
+                          size_t T, float *y, size_t ldy)
+{
+    size_t nb = n_in / QK, gbytes = nb * (q4 ? PK_Q4_BLOCK : PK_Q8_BLOCK);
+    for (size_t g = g0; g < g1; g++) {
+        size_t r0 = g * PK_ROWS, left = n_out - r0;
+        __mmask16 rmask = left >= PK_ROWS ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        for (size_t t = 0; t < T; t += PK_TMAX) {
+            size_t tt = T - t < PK_TMAX ? T - t : PK_TMAX;
+            pk_fns[q4][tt](nb, wp + g * gbytes, x + t * nb, xd + t * nb, xi + t * nb, nb,
+                           y + t * ldy + r0, ldy, rmask);
         }
     }
 }
 
-__attribute__((always_inline)) VNNI static inline void
-gemm_tile(int q4, int RW, int TT, size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,
-          const float *xd, const int32_t *xc, size_t xs, float *y, size_t ldy)
+/* SwiGLU's g * sigmoid(g) * u in place of g, 16 at a time: exp(-g) by range reduction
+ * (n = round(x / ln 2), r = x - n ln 2 in two parts) and Cephes' degree-6 polynomial for
+ * exp(r) on [-ln2/2, ln2/2], scaled by 2^n (vscalefps); within 4e-7 relative (3 ulp) of
+ * the libm version (tested), and the division is IEEE's. */
+AVX512 void fy__llm_swiglu_avx512(size_t n, float *g, const float *u)
 {
-    __m512 acc[GT_MAXR][GT_MAXT];
-#pragma GCC unroll 4
-    for (int r = 0; r < RW; r++)
-#pragma GCC unroll 4
-        for (int t = 0; t < TT; t++)
-            acc[r][t] = _mm512_setzero_ps();
-    size_t b = 0;
-    for (; b + 2 <= nb; b += 2)
-        gemm_step(q4, RW, TT, b, 1, w, rb, x, xd, xc, xs, acc);
-    if (b < nb)
-        gemm_step(q4, RW, TT, b, 0, w, rb, x, xd, xc, xs, acc);
-#pragma GCC unroll 4
-    for (int r = 0; r < RW; r++)
-#pragma GCC unroll 4
-        for (int t = 0; t < TT; t++)
-            y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
-}
-
-#define GEMM_TILES(NAME, Q4)                                                                       \
-    VNNI static void NAME##_4x4(size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,        \
-                                const float *xd, const int32_t *xc, size_t xs, float *y,           \
-                                size_t ldy)                                                        \
-    {                                                                                              \
-        gemm_tile(Q4, 4, 4, nb, w, rb, x, xd, xc, xs, y, ldy);                                     \
-    }                                                                                              \
-    VNNI static void NAME##_1x4(size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,        \
-                                const float *xd, const int32_t *xc, size_t xs, float *y,           \
-                                size_t ldy)                                                        \
-    {                                                                                              \
-        gemm_tile(Q4, 1, 4, nb, w, rb, x, xd, xc, xs, y, ldy);                                     \
-    }                                                                                              \
-    VNNI static void NAME##_1x1(size_t nb, const uint8_t *w, size_t rb, const blk_q8_0 *x,        \
-                                const float *xd, const int32_t *xc, size_t xs, float *y,           \
-                                size_t ldy)                                                        \
-    {                                                                                              \
-        gemm_tile(Q4, 1, 1, nb, w, rb, x, xd, xc, xs, y, ldy);                                     \
+    const __m512 lo = _mm512_set1_ps(-87.3f), hi = _mm512_set1_ps(88.7f);
+    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
+    const __m512 c1 = _mm512_set1_ps(0.693359375f), c2 = _mm512_set1_ps(-2.12194440e-4f);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(g + i);
+        __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), x), lo), hi);
+        __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(t, log2e),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 r = _mm512_fnmadd_ps(k, c1, t);
+        r = _mm512_fnmadd_ps(k, c2, r);
+        __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+        p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, one));
+        __m512 e = _mm512_scalef_ps(p, k);
+        __m512 y = _mm512_div_ps(x, _mm512_add_ps(one, e));
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(y, _mm512_loadu_ps(u + i)));
     }
-
-GEMM_TILES(gq8, 0)
-GEMM_TILES(gq4, 1)
-
-typedef void (*gemm_fn)(size_t, const uint8_t *, size_t, const blk_q8_0 *, const float *,
-                        const int32_t *, size_t, float *, size_t);
-
-void fy__llm_gemm_q_vnni(int q4, size_t n_in, const uint8_t *w, size_t rb, size_t rows,
-                         const blk_q8_0 *x, const float *xd, const int32_t *xc, size_t T,
-                         float *y, size_t ldy)
-{
-    size_t nb = n_in / QK;
-    gemm_fn f44 = q4 ? gq4_4x4 : gq8_4x4;
-    gemm_fn f14 = q4 ? gq4_1x4 : gq8_1x4, f11 = q4 ? gq4_1x1 : gq8_1x1;
-    size_t t = 0;
-    for (; t + 4 <= T; t += 4) {
-        size_t r = 0;
-        for (; r + 4 <= rows; r += 4)
-            f44(nb, w + r * rb, rb, x + t * nb, xd + t * nb, xc + t * nb, nb, y + t * ldy + r, ldy);
-        for (; r < rows; r++)
-            f14(nb, w + r * rb, rb, x + t * nb, xd + t * nb, xc + t * nb, nb, y + t * ldy + r, ldy);
-    }
-    /* single tokens (generation) go one weight row at a time: one sequential stream.
-     * Four-row tiles were half as fast here (random110M Q8_0, 48 steps: 0.80-0.85 s
-     * CPU against 0.39-0.40 s), while for four tokens they win (prompt of 128 tokens:
-     * 0.27-0.29 s against 0.36-0.42 s) */
-    for (; t < T; t++)
-        for (size_t r = 0; r < rows; r++)
-            f11(nb, w + r * rb, rb, x + t * nb, xd + t * nb, xc + t * nb, nb, y + t * ldy + r, ldy);
+    for (; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
 /* y += a * x (attention's weighted sum of cached values) */

@@ -31,6 +31,7 @@ typedef struct llm_weight {
     uint32_t n_in, n_out;
     size_t row_bytes;
     const uint8_t *data;
+    const uint8_t *packed; /* the VNNI layout (fy__llm_pack_q) when non-NULL */
 } llm_weight;
 
 /* Which kernel set runs: chosen once per model from the CPU (and opts). */
@@ -47,6 +48,8 @@ void fy__llm_quantize_q8_0(const float *x, blk_q8_0 *y, size_t n);
 void fy__llm_quantize_q8_0_isa(llm_isa isa, const float *x, blk_q8_0 *y, size_t n);
 /* y[0..n) += a * x[0..n) */
 void fy__llm_axpy(llm_isa isa, size_t n, float a, const float *x, float *y);
+/* SwiGLU in place: g[i] = silu(g[i]) * u[i], silu(x) = x / (1 + exp(-x)). */
+void fy__llm_swiglu(llm_isa isa, size_t n, float *g, const float *u);
 /* Dequantize one row of any supported type into floats. */
 void fy__llm_dequant_row(uint32_t type, const void *row, float *y, size_t n);
 
@@ -72,15 +75,34 @@ float fy__llm_dot_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0
 void fy__llm_dot4_q4_0x(llm_isa isa, size_t n, const blk_q4_0 *w, const blk_q8_0 *x,
                         const float *xd, const int32_t *xc, size_t xs, float *out);
 void fy__llm_dot4_f32(llm_isa isa, size_t n, const float *w, const float *x, size_t xs, float *out);
-/* Whether the CPU has AVX-512 VNNI (vpdpbusd), for fy__llm_gemm_q_vnni. */
+/* Whether the CPU has AVX-512 VNNI (vpdpbusd), for fy__llm_gemm_pk_vnni. */
 int fy__llm_has_vnni(void);
-/* Tiled integer GEMM (x86 with AVX-512 VNNI only): y[t * ldy + r] = dot(row r, token t)
- * for `rows` weight rows of Q4_0 (q4) or Q8_0 at w (row_bytes rb) and T tokens of
- * n_in/32 Q8_0 blocks each at x, with their float scales xd and their corrections xc
- * (fy__llm_q4_corr, for both types). Four rows x four tokens per step. */
-void fy__llm_gemm_q_vnni(int q4, size_t n_in, const uint8_t *w, size_t rb, size_t rows,
-                         const blk_q8_0 *x, const float *xd, const int32_t *xc, size_t T,
-                         float *y, size_t ldy);
+/* Q8_0 / Q4_0 weights repacked for the VNNI GEMM (done once at load): groups of
+ * PK_ROWS rows; per group and block, the quants of the 16 rows interleaved 4 bytes at a
+ * time (64-byte vector j, lane r: quants 4j..4j+3 of row r; Q8_0 stored as q ^ 0x80,
+ * Q4_0 as GGUF's bytes, low nibbles 4j.., high nibbles 16+4j..), then the 16 fp16
+ * scales. Same bytes per row as the file's format; rows past n_out are zeros. */
+#define PK_ROWS 16
+#define PK_Q8_BLOCK (8 * 64 + 32)
+#define PK_Q4_BLOCK (4 * 64 + 32)
+size_t fy__llm_pk_bytes(int q4, size_t n_in, size_t n_out);
+/* Pack row groups [g0, g1) of the n_out x n_in matrix at w (rows rb bytes apart) into
+ * dst (the whole packed matrix). */
+void fy__llm_pack_q(int q4, size_t n_in, size_t n_out, const uint8_t *w, size_t rb, size_t g0,
+                    size_t g1, uint8_t *dst);
+/* Row `row` of the packed matrix wp as n_in floats (the same values as
+ * fy__llm_dequant_row on the file's row): token embeddings of a tied output matrix. */
+void fy__llm_pk_dequant_row(int q4, size_t n_in, const uint8_t *wp, size_t row, float *y);
+/* The accumulators' start values for the packed GEMM: xi[b] = -off * sum(x[b].qs) with
+ * off = 8 (Q4_0) or 128 (Q8_0). */
+void fy__llm_q_init(int q4, const blk_q8_0 *x, int32_t *xi, size_t nblocks);
+/* y[t * ldy + r] = dot(row r, token t) for the rows of groups [g0, g1) (r < n_out) of the
+ * packed matrix wp and T tokens of n_in/32 Q8_0 blocks each at x (token t at x + t *
+ * n_in/32), with their float scales xd and start values xi in the same layout. x86 with
+ * AVX-512 VNNI only. */
+void fy__llm_gemm_pk_vnni(int q4, size_t n_in, const uint8_t *wp, size_t g0, size_t g1,
+                          size_t n_out, const blk_q8_0 *x, const float *xd, const int32_t *xi,
+                          size_t T, float *y, size_t ldy);
 
 /* The parallel-for seam (pool.c): run fn(ctx, i) for i in [0, n) on the core thread
  * pool (src/core/pool.h), the caller taking part; inline with one thread. */
@@ -94,6 +116,10 @@ void fy__llm_parallel_for(llm_pool *p, size_t n, void (*fn)(void *ctx, size_t i)
 
 /* Seconds on the monotonic clock. */
 double fy__llm_now(void);
+
+/* Drop the pages wholly inside [p, p + n) of g's file mapping from this process (they
+ * fault back in from the page cache when read again); nothing for in-memory files. */
+void fy__gguf_drop(const fy_gguf *g, const void *p, size_t n);
 
 /* "u32", "string", ...: a metadata type's name. */
 const char *fy__gguf_type_word(uint32_t t);
