@@ -30,14 +30,15 @@ typedef struct mm_state {
     const float *w;
     int64_t rsw, csw; /* element (k, n) of the K x N operand at w[k * rsw + n * csw] */
     int64_t K, N;
-    fy__packed *b; /* NULL until a larger batch needs it */
-    int finite;    /* b packed at creation (weights up to GEMV_PACK_BYTES) and all finite */
+    fy__packed *b;     /* NULL until a larger batch needs it */
+    fy__rowmajor *rm; /* row-major copy for batch 1 (weights up to GEMV_COPY_BYTES) */
 } mm_state;
 
 static void mm_release(void *st)
 {
     mm_state *s = st;
     fy__packed_free(s->b);
+    fy__rowmajor_free(s->rm);
     fy__free(s);
 }
 
@@ -49,10 +50,10 @@ static int ref_run(fy__op_ctx *c)
     return def->run(c);
 }
 
-/* Largest weights packed at session creation: an L3's worth (the Fashion-MNIST
- * CNN's 5408 x 128 layer is 2.8 MB); bigger ones (the 50M-parameter MLP's 64 MB
- * layers) are read in place at batch 1 and packed only when a batch needs SGEMM. */
-#define GEMV_PACK_BYTES (16.0 * 1024 * 1024)
+/* Largest weights copied row-major at session creation for batch 1: an L3's worth
+ * (the Fashion-MNIST CNN's 5408 x 128 layer is 2.8 MB). Bigger ones (the
+ * 50M-parameter MLP's 64 MB layers) are read in place: no second copy. */
+#define GEMV_COPY_BYTES (16.0 * 1024 * 1024)
 
 static int weights_state(const fy__op_prep *p, int64_t K, int64_t N, int64_t rsw, int64_t csw,
                          void **state)
@@ -65,14 +66,12 @@ static int weights_state(const fy__op_prep *p, int64_t K, int64_t N, int64_t rsw
     s->csw = csw;
     s->K = K;
     s->N = N;
-    /* Weights that fit the caches are packed now: batch 1 streams the panels with
-     * zero inputs skipped (fast/gemv.h), larger batches run SGEMM on the same copy. */
-    if ((double)K * (double)N * sizeof(float) <= GEMV_PACK_BYTES && K > 0 && N > 0) {
-        if (fy__pack_b(&s->b, K, N, s->w, rsw, csw) != FY_OK) {
-            fy__free(s);
-            return fy__diag_set(p->diag, FY_ENOMEM, "out of memory packing weights");
-        }
-        s->finite = fy__packed_finite(s->b);
+    /* Weights that fit the caches get a row-major copy: batch 1 streams its rows
+     * with zero inputs skipped (fast/gemv.h). */
+    if ((double)K * (double)N * sizeof(float) <= GEMV_COPY_BYTES && K > 0 && N > 0 &&
+        fy__rowmajor_pack(&s->rm, K, N, s->w, rsw, csw) != FY_OK) {
+        fy__free(s);
+        return fy__diag_set(p->diag, FY_ENOMEM, "out of memory copying weights");
     }
     *state = s;
     return FY_OK;
@@ -311,8 +310,8 @@ static int run_matmul(fy__op_ctx *c)
     ep.per_col = 1;
     ep.residual = z ? z->data : NULL;
     ep.ldr = s->N;
-    if (M > 0 && s->N > 0 && M <= FY_GEMV_MAX_ROWS && s->b && s->b->isa == fy__isa_active()) {
-        fy__gemv_packed(c->pool, M, a->data, s->K, s->b, s->finite, c->out[0].data, &ep);
+    if (M > 0 && s->N > 0 && M <= FY_GEMV_MAX_ROWS && s->rm) {
+        fy__gemv_rows(c->pool, M, a->data, s->K, s->rm, c->out[0].data, &ep);
     } else if (M > 0 && s->N > 0 && M <= GEMV_MAX_ROWS) {
         gemv(c->pool, M, a->data, s->K, s, c->out[0].data, &ep);
     } else if (M > 0 && s->N > 0) {
@@ -346,9 +345,8 @@ static int run_gemm(fy__op_ctx *c)
         return rc;
     ep.bias = cc ? cc->data : NULL;
     ep.per_col = 1;
-    if (M > 0 && s->N > 0 && !ta && M <= FY_GEMV_MAX_ROWS && s->b &&
-        s->b->isa == fy__isa_active()) {
-        fy__gemv_packed(c->pool, M, a->data, s->K, s->b, s->finite, c->out[0].data, &ep);
+    if (M > 0 && s->N > 0 && !ta && M <= FY_GEMV_MAX_ROWS && s->rm) {
+        fy__gemv_rows(c->pool, M, a->data, s->K, s->rm, c->out[0].data, &ep);
     } else if (M > 0 && s->N > 0 && !ta && M <= GEMV_MAX_ROWS) {
         gemv(c->pool, M, a->data, s->K, s, c->out[0].data, &ep);
     } else if (M > 0 && s->N > 0) {

@@ -274,6 +274,49 @@ window512(const dctx *d, int64_t taps, int64_t win, const float *const *pix, con
     }
 }
 
+/* store() with the buffer transposed in registers, 16 x 16 at a time: lane-wise
+ * unpacks, then 4-float and 128-bit shuffles give each channel's 16 pooled values
+ * as one vector, stored with a mask of the cnt valid ones. */
+T512 static void store512(const dctx *d, int64_t n, int64_t m0, int64_t py, int64_t px0,
+                          int64_t cnt, float buf[PX_CHUNK][FY_DCONV_MB])
+{
+    const fy__pool2 *p = d->p;
+    const int64_t M = d->w->m;
+    for (int64_t i = cnt; i < PX_CHUNK; i++) /* defined values in the unused rows */
+        memset(buf[i], 0, sizeof buf[i]);
+    __mmask16 keep = (__mmask16)((1u << cnt) - 1);
+    float *y0 = d->y + ((n * M + m0) * p->oh + py) * p->ow + px0;
+    const int64_t cstride = p->oh * p->ow;
+    for (int cb = 0; cb < FY_DCONV_MB && m0 + cb < M; cb += 16) {
+        __m512 t[16], u[16];
+        for (int i = 0; i < 16; i += 2) {
+            __m512 ra = _mm512_load_ps(buf[i] + cb), rb = _mm512_load_ps(buf[i + 1] + cb);
+            t[i] = _mm512_unpacklo_ps(ra, rb);
+            t[i + 1] = _mm512_unpackhi_ps(ra, rb);
+        }
+        for (int g = 0; g < 4; g++) { /* rows 4g..4g+3: u[4g + e] holds column 4L + e */
+            u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        for (int e = 0; e < 4; e++) {
+            __m512 x0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
+            __m512 x1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);
+            __m512 z0 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88);
+            __m512 z1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xDD);
+            __m512 col[4] = {_mm512_shuffle_f32x4(x0, z0, 0x88), _mm512_shuffle_f32x4(x1, z1, 0x88),
+                             _mm512_shuffle_f32x4(x0, z0, 0xDD),
+                             _mm512_shuffle_f32x4(x1, z1, 0xDD)};
+            for (int L = 0; L < 4; L++) {
+                int64_t c = cb + 4 * L + e;
+                if (m0 + c < M)
+                    _mm512_mask_storeu_ps(y0 + c * cstride, keep, col[L]);
+            }
+        }
+    }
+}
+
 T512 static void rows_512(void *ctx, int64_t begin, int64_t end)
 {
     const dctx *d = ctx;
@@ -325,7 +368,7 @@ T512 static void rows_512(void *ctx, int64_t begin, int64_t end)
                 _mm512_store_ps(out[i], v0);
                 _mm512_store_ps(out[i] + 16, v1);
             }
-            store(d, n, m0, py, px0, cnt, out);
+            store512(d, n, m0, py, px0, cnt, out);
         }
     }
 }
