@@ -289,17 +289,20 @@ T512 static void store512(const dctx *d, int64_t n, int64_t m0, int64_t py, int6
     const int64_t cstride = p->oh * p->ow;
     for (int cb = 0; cb < FY_DCONV_MB && m0 + cb < M; cb += 16) {
         __m512 t[16], u[16];
+#pragma GCC unroll 8
         for (int i = 0; i < 16; i += 2) {
             __m512 ra = _mm512_load_ps(buf[i] + cb), rb = _mm512_load_ps(buf[i + 1] + cb);
             t[i] = _mm512_unpacklo_ps(ra, rb);
             t[i + 1] = _mm512_unpackhi_ps(ra, rb);
         }
+#pragma GCC unroll 4
         for (int g = 0; g < 4; g++) { /* rows 4g..4g+3: u[4g + e] holds column 4L + e */
             u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
             u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
             u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
             u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
         }
+#pragma GCC unroll 4
         for (int e = 0; e < 4; e++) {
             __m512 x0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
             __m512 x1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);
@@ -308,6 +311,7 @@ T512 static void store512(const dctx *d, int64_t n, int64_t m0, int64_t py, int6
             __m512 col[4] = {_mm512_shuffle_f32x4(x0, z0, 0x88), _mm512_shuffle_f32x4(x1, z1, 0x88),
                              _mm512_shuffle_f32x4(x0, z0, 0xDD),
                              _mm512_shuffle_f32x4(x1, z1, 0xDD)};
+#pragma GCC unroll 4
             for (int L = 0; L < 4; L++) {
                 int64_t c = cb + 4 * L + e;
                 if (m0 + c < M)

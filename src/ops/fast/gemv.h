@@ -20,6 +20,7 @@ typedef struct fy__rowmajor {
     int64_t K, N, ld;
     int finite; /* every element finite: 0 x w is 0, so zero inputs may be skipped */
     float *w;
+    void *raw; /* the allocation holding w */
 } fy__rowmajor;
 
 /* Copy B given by strides (element (k, n) at b[k * rsb + n * csb]). FY_ENOMEM. */
