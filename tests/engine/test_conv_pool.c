@@ -7,12 +7,15 @@
  * unfused chain exactly; NaN and infinities land where the reference puts them;
  * pools and convs the direct kernel does not take are left alone. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "core/core.h"
+#include "core/pool.h"
 #include "engine/engine.h"
 #include "model_builder.h"
 #include "onnx/onnx.h"
 #include "ops/fast/fast.h"
+#include "ops/fast/gemv.h"
 #include "ops/kernel_harness.h"
 #include "test.h"
 
@@ -325,7 +328,7 @@ static outcome gemm_case(int rows, int K, int N, int trans, int inf, int isa, in
     return run3(g, 13, &x, isa, threads);
 }
 
-TEST(few_row_products_on_packed_weights_match_the_reference)
+TEST(few_row_products_on_copied_weights_match_the_reference)
 {
     static const int shapes[][2] = {{77, 45}, {128, 32}, {33, 100}, {5, 7}, {31, 130}};
     for (int s = 0; s < 5; s++)
@@ -346,11 +349,70 @@ TEST(few_row_products_on_packed_weights_match_the_reference)
         }
 }
 
+/* The kernel itself on larger shapes than a test model holds (so the threaded
+ * paths run: columns per thread, and K cut into parts for narrow products), with
+ * and without zero skipping, strided and transposed sources, every ISA; against
+ * a double-precision product. */
+TEST(few_row_kernel_on_random_shapes)
+{
+    fy_pool *pool = NULL;
+    FY_CHECK_EQ(fy_pool_create(&pool, 2, NULL), FY_OK);
+    for (int isa = (int)fy__isa_best(); isa >= 0; isa--) {
+        fy__isa_force(isa);
+        for (int t = 0; t < 24; t++) {
+            int64_t M = irand(1, 4), K = irand(1, 3000), N = irand(1, t % 3 ? 300 : 700);
+            int trans = t % 2, skip_nz = t % 4 < 2;
+            float *w = malloc((size_t)(K * N) * sizeof *w), *a = malloc((size_t)(M * K) * 4);
+            float *c = malloc((size_t)(M * N) * sizeof *c), *bias = malloc((size_t)N * 4);
+            for (int64_t i = 0; i < K * N; i++)
+                w[i] = rnd();
+            for (int64_t i = 0; i < M * K; i++) {
+                float v = rnd();
+                a[i] = skip_nz && v < 0.3f ? 0.0f : v;
+            }
+            for (int64_t i = 0; i < N; i++)
+                bias[i] = rnd();
+            fy__rowmajor *rm = NULL;
+            /* element (k, n): B row-major K x N, or stored N x K (Gemm transB) */
+            FY_CHECK_EQ(fy__rowmajor_pack(&rm, K, N, w, trans ? 1 : N, trans ? K : 1), FY_OK);
+            if (!rm)
+                break;
+            fy__epilogue ep = {0};
+            ep.bias = bias;
+            ep.per_col = 1;
+            ep.act = t % 3 == 0 ? FY_ACT_RELU : FY_ACT_NONE;
+            fy__gemv_rows(t % 2 ? pool : NULL, M, a, K, rm, c, &ep);
+            double worst = 0;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    double r = bias[n];
+                    for (int64_t k = 0; k < K; k++)
+                        r += (double)a[m * K + k] * w[trans ? n * K + k : k * N + n];
+                    if (ep.act == FY_ACT_RELU && r < 0)
+                        r = 0;
+                    worst = fmax(worst, fabs(r - c[m * N + n]) / (1 + fabs(r)));
+                }
+            FY_CHECK(worst < 1e-4);
+            if (!(worst < 1e-4))
+                printf("  isa %d case %d: M %lld K %lld N %lld err %g\n", isa, t, (long long)M,
+                       (long long)K, (long long)N, worst);
+            fy__rowmajor_free(rm);
+            free(w);
+            free(a);
+            free(c);
+            free(bias);
+        }
+    }
+    fy__isa_force(-1);
+    fy_pool_free(pool);
+}
+
 int main(void)
 {
     RUN(conv_act_maxpool_fuses_and_matches_the_reference);
     RUN(nan_and_infinity_follow_the_reference);
     RUN(pools_and_convs_the_kernel_does_not_take_are_not_fused);
-    RUN(few_row_products_on_packed_weights_match_the_reference);
+    RUN(few_row_products_on_copied_weights_match_the_reference);
+    RUN(few_row_kernel_on_random_shapes);
     return TEST_SUMMARY();
 }
