@@ -6,7 +6,8 @@
  * float32 constant weights, group 1, at most FY_DCONV_MAX_TAPS taps per output
  * (first layers of image models, not ResNet's 7x7x3 stem), no residual input, an
  * activation the kernel has (none, Relu, LeakyRelu, Clip), and a pool without pads,
- * dilations, ceil rounding, column-major indices or an Indices output. */
+ * dilations, ceil rounding, column-major indices or an Indices output. A
+ * Flatten(axis 1) reading the pool's output is absorbed too (attribute flatten). */
 #include <string.h>
 
 #include "../ops/fast/dconv.h"
@@ -92,7 +93,7 @@ int fy__opt_pass_conv_pool(fy__opt *o, fy__opt_stats *st)
         int ins[3] = {n->inputs[0], n->inputs[1], n->n_inputs > 2 ? n->inputs[2] : -1};
         int out = mp->outputs[0];
         fy__node src = *n;
-        fy__node *f = fy__opt_rewrite(o, r, FY_FUSED_DOMAIN, "FusedConvPool", 3, ins, out, &src, 2);
+        fy__node *f = fy__opt_rewrite(o, r, FY_FUSED_DOMAIN, "FusedConvPool", 3, ins, out, &src, 3);
         if (!f)
             return FY_ENOMEM;
         add_ints(f, "pool_kernel_shape", 2, k);
@@ -100,6 +101,24 @@ int fy__opt_pass_conv_pool(fy__opt *o, fy__opt_stats *st)
         fy__opt_kill(o, i);
         fy__opt_rewired(o, r);
         st->conv_pool++;
+        /* A Flatten(axis 1) after it (a classifier's head) is only a shape: the
+         * fused node writes [N, M x oh x ow] itself and the copy goes. */
+        int fl = fy__opt_sole_reader(o, out);
+        if (fl >= 0 && fy__opt_is_op(&o->g.nodes[fl], "Flatten") && o->g.nodes[fl].n_outputs == 1 &&
+            o->g.nodes[fl].inputs[0] == out) {
+            int64_t axis = fy__attr_int(&o->g.nodes[fl], "axis", 1);
+            if (axis == 1 || axis == -3) {
+                f = &o->g.nodes[r];
+                f->outputs[0] = o->g.nodes[fl].outputs[0];
+                fy__attr *a = &f->attrs[f->n_attrs++];
+                memset(a, 0, sizeof *a);
+                a->name = (char *)"flatten";
+                a->type = FY_ATTR_INT;
+                a->i = 1;
+                fy__opt_kill(o, fl);
+                fy__opt_rewired(o, r);
+            }
+        }
     }
     return FY_OK;
 }

@@ -3,7 +3,8 @@
  * graph pass in src/engine/optimize_pool.c from Conv [+ activation] + MaxPool.
  * Attributes: the Conv's (and FusedConv's activation ones), plus the pool's
  * "pool_kernel_shape" and "pool_strides" (2 ints each; no pads, no dilations,
- * floor rounding: the pass fuses only such pools).
+ * floor rounding: the pass fuses only such pools), and "flatten" (int, default
+ * 0): 1 gives the result as [N, M x oh x ow], Flatten(axis 1) of the pool's.
  *
  * The reference runs the reference FusedConv, then the reference MaxPool on a
  * stand-in node carrying the pool attributes: equal to the unfused chain. The fast
@@ -69,6 +70,11 @@ int fy__fused_conv_pool_ref(fy__op_ctx *c)
     s.out = &c->out[0];
     rc = pool->run(&s);
     fy_tensor_deinit(&mid);
+    fy_tensor *y = &c->out[0];
+    if (rc == FY_OK && fy__attr_int(c->node, "flatten", 0) && y->rank == 4) {
+        y->dims[1] = y->dims[1] * y->dims[2] * y->dims[3]; /* contiguous: a new shape only */
+        y->rank = 2;
+    }
     return rc;
 }
 
@@ -137,7 +143,12 @@ int fy__fused_conv_pool_fast(fy__op_ctx *c)
           act == FY_ACT_CLIP))
         return fy__fused_conv_pool_ref(c);
     int64_t dims[4] = {s.n, s.m, p.oh, p.ow};
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, 4, dims, c->diag);
+    if (fy__attr_int(c->node, "flatten", 0)) {
+        dims[1] = s.m * p.oh * p.ow;
+        dims[2] = dims[3] = 1;
+    }
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, fy__attr_int(c->node, "flatten", 0) ? 2 : 4,
+                             dims, c->diag);
     if (rc != FY_OK || fy_tensor_numel(&c->out[0]) == 0)
         return rc;
     fy__dconv_pool(c->pool, &s, &p, x->data, d, b ? b->data : NULL, &ep, c->out[0].data);

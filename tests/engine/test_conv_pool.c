@@ -261,6 +261,48 @@ TEST(nan_and_infinity_follow_the_reference)
     }
 }
 
+/* The running example's head: Conv, Relu, MaxPool, Flatten, Gemm. The Flatten is
+ * absorbed (the fused node writes [N, M x oh x ow]). */
+TEST(a_flatten_after_the_pool_is_absorbed)
+{
+    static const int64_t dx[4] = {3, 1, 10, 10}, dw[4] = {5, 1, 3, 3}, db[1] = {5};
+    static const int64_t dg[2] = {7, 80}, dgb[1] = {7}, dy[2] = {3, 7};
+    for (int i = 0; i < 4096; i++)
+        w_buf[i] = rnd();
+    for (int i = 0; i < 300; i++)
+        x_buf[i] = rnd();
+    static float gw[560], gb7[7], cb[5];
+    for (int i = 0; i < 560; i++)
+        gw[i] = rnd();
+    for (int i = 0; i < 7; i++)
+        gb7[i] = rnd();
+    for (int i = 0; i < 5; i++)
+        cb[i] = rnd();
+    gb *g = &g_model;
+    gb_init(g, "head");
+    gb_input(g, "x", FY_DTYPE_F32, 4, dx);
+    gb_init_f32(g, "w", 4, dw, w_buf, 45);
+    gb_init_f32(g, "b", 1, db, cb, 5);
+    gb_init_f32(g, "g", 2, dg, gw, 560);
+    gb_init_f32(g, "gb", 1, dgb, gb7, 7);
+    gb_node(g, "Conv", 3, 1, "x", "w", "b", "c");
+    gb_node(g, "Relu", 1, 1, "c", "r");
+    int mp = gb_node(g, "MaxPool", 1, 1, "r", "p");
+    gb_attr_ints(g, mp, "kernel_shape", 2, (int64_t)2, (int64_t)2);
+    gb_attr_ints(g, mp, "strides", 2, (int64_t)2, (int64_t)2);
+    gb_node(g, "Flatten", 1, 1, "p", "f");
+    gb_attr_int(g, gb_node(g, "Gemm", 3, 1, "f", "g", "gb", "y"), "transB", 1);
+    gb_output(g, "y", FY_DTYPE_F32, 2, dy);
+    fy_tensor x = kh_f32(x_buf, 4, dx);
+    for (int isa = -1; isa <= 0; isa++) {
+        outcome r = run3(g, 13, &x, isa, 2);
+        FY_CHECK(r.ok);
+        FY_CHECK_STR(r.ops, "FusedConvPool FusedGemm");
+        FY_CHECK(r.ref_diff == 0);
+        FY_CHECK(r.fast_ok);
+    }
+}
+
 /* What the direct kernel does not take stays as it was. */
 TEST(pools_and_convs_the_kernel_does_not_take_are_not_fused)
 {
@@ -411,6 +453,7 @@ int main(void)
 {
     RUN(conv_act_maxpool_fuses_and_matches_the_reference);
     RUN(nan_and_infinity_follow_the_reference);
+    RUN(a_flatten_after_the_pool_is_absorbed);
     RUN(pools_and_convs_the_kernel_does_not_take_are_not_fused);
     RUN(few_row_products_on_copied_weights_match_the_reference);
     RUN(few_row_kernel_on_random_shapes);
