@@ -107,50 +107,87 @@ static int pool_geometry(const fy__node *n, int64_t oh, int64_t ow, fy__pool2 *p
     return 1;
 }
 
+/* Per-node state: the packed weights, and the geometry worked out from the
+ * attributes for the last input shape (a session runs one call at a time), so a
+ * batch-1 run does not look its dozen attributes up by name again. */
+typedef struct cp_state {
+    fy__dconv *d;
+    int have;
+    int64_t xdims[4];
+    const void *wdata;
+    fy__conv_shape s;
+    fy__pool2 p;
+    fy__epilogue ep;
+    int flatten;
+} cp_state;
+
 int fy__fused_conv_pool_prep(const fy__op_prep *p, void **state)
 {
     const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
     fy__conv_shape s;
     if (!f32(w, 4) || !fy__conv_weights(p->node, w, &s) || !fy__dconv_ok(&s))
         return FY_OK;
-    fy__dconv *d = NULL;
-    if (fy__dconv_pack(&d, &s, w->data) != FY_OK)
+    cp_state *st = fy__calloc(1, sizeof *st);
+    if (!st || fy__dconv_pack(&st->d, &s, w->data) != FY_OK) {
+        fy__free(st);
         return fy__diag_set(p->diag, FY_ENOMEM, "out of memory packing conv weights");
-    *state = d;
+    }
+    *state = st;
     return FY_OK;
 }
 
 void fy__fused_conv_pool_release(void *state)
 {
-    fy__dconv_free(state);
+    cp_state *st = state;
+    if (!st)
+        return;
+    fy__dconv_free(st->d);
+    fy__free(st);
+}
+
+/* Fill st's geometry for x and w from the node's attributes; 0 when the direct
+ * kernel does not take the case. */
+static int geometry(const fy__op_ctx *c, cp_state *st, const fy_tensor *x, const fy_tensor *w)
+{
+    memset(&st->ep, 0, sizeof st->ep);
+    int act = fy__fused_act(c->node, &st->ep.alpha, &st->ep.beta);
+    st->ep.act = (fy__act)(act < 0 ? 0 : act);
+    st->flatten = fy__attr_int(c->node, "flatten", 0) != 0;
+    if (!fy__conv_weights(c->node, w, &st->s) || !fy__conv_geometry(c->node, x, &st->s) ||
+        !fy__dconv_ok(&st->s) || st->s.m != st->d->m ||
+        !pool_geometry(c->node, st->s.oh, st->s.ow, &st->p) ||
+        !(act == FY_ACT_NONE || act == FY_ACT_RELU || act == FY_ACT_LEAKY_RELU ||
+          act == FY_ACT_CLIP))
+        return 0;
+    memcpy(st->xdims, x->dims, sizeof st->xdims);
+    st->wdata = w->data;
+    st->have = 1;
+    return 1;
 }
 
 int fy__fused_conv_pool_fast(fy__op_ctx *c)
 {
-    const fy__dconv *d = c->state;
+    cp_state *st = c->state;
     const fy_tensor *x = fy__op_in(c, 0), *w = fy__op_in(c, 1), *b = fy__op_in(c, 2);
-    fy__conv_shape s;
-    fy__pool2 p;
-    fy__epilogue ep;
-    memset(&ep, 0, sizeof ep);
-    int act = fy__fused_act(c->node, &ep.alpha, &ep.beta);
-    ep.act = (fy__act)(act < 0 ? 0 : act);
-    if (!d || !f32(x, 4) || !f32(w, 4) || !fy__conv_weights(c->node, w, &s) ||
-        !fy__conv_geometry(c->node, x, &s) || !fy__dconv_ok(&s) || s.m != d->m ||
-        (b && (!f32(b, 1) || b->dims[0] != s.m)) || c->n_in > 3 ||
-        !pool_geometry(c->node, s.oh, s.ow, &p) ||
-        !(act == FY_ACT_NONE || act == FY_ACT_RELU || act == FY_ACT_LEAKY_RELU ||
-          act == FY_ACT_CLIP))
+    if (!st || !f32(x, 4) || !f32(w, 4) || c->n_in > 3)
         return fy__fused_conv_pool_ref(c);
-    int64_t dims[4] = {s.n, s.m, p.oh, p.ow};
-    if (fy__attr_int(c->node, "flatten", 0)) {
-        dims[1] = s.m * p.oh * p.ow;
+    if (!(st->have && st->wdata == w->data && memcmp(st->xdims, x->dims, sizeof st->xdims) == 0)) {
+        st->have = 0;
+        if (!geometry(c, st, x, w))
+            return fy__fused_conv_pool_ref(c);
+    }
+    const fy__conv_shape *s = &st->s;
+    const fy__pool2 *p = &st->p;
+    if (b && (!f32(b, 1) || b->dims[0] != s->m))
+        return fy__fused_conv_pool_ref(c);
+    int64_t dims[4] = {s->n, s->m, p->oh, p->ow};
+    if (st->flatten) {
+        dims[1] = s->m * p->oh * p->ow;
         dims[2] = dims[3] = 1;
     }
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, fy__attr_int(c->node, "flatten", 0) ? 2 : 4,
-                             dims, c->diag);
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, st->flatten ? 2 : 4, dims, c->diag);
     if (rc != FY_OK || fy_tensor_numel(&c->out[0]) == 0)
         return rc;
-    fy__dconv_pool(c->pool, &s, &p, x->data, d, b ? b->data : NULL, &ep, c->out[0].data);
+    fy__dconv_pool(c->pool, s, p, x->data, st->d, b ? b->data : NULL, &st->ep, c->out[0].data);
     return FY_OK;
 }
