@@ -27,8 +27,8 @@
 /* AVX-512: 12 x 32 tile in 24 zmm accumulators. */
 /* A's element (i, k) is at a[i * ai + k * ak]: packed panels (ai 1, ak MR) or, for
  * the direct kernels, A in place (ai its row stride, ak 1). */
-T512 INLINE void k512x(const int mr, int64_t kc, const float *a, const int64_t ai,
-                       const int64_t ak, const float *b, float *c, int64_t ldc, int nr, int acc)
+T512 INLINE void k512x(const int mr, int64_t kc, const float *a, const int64_t ai, const int64_t ak,
+                       const float *b, float *c, int64_t ldc, int nr, int acc)
 {
     __m512 c0[FY_MR512], c1[FY_MR512];
 #pragma GCC unroll 12
@@ -169,9 +169,9 @@ K512D(11);
 K512D(12);
 /* The AVX-512 kernels that read A in place (row-major, unit column stride): a
  * few-row A (a batch of 32 against packed weights) is not worth packing. */
-static const fy__ukernel_d kd512[FY_MR512 + 1] = {
-    NULL,     k512d_1, k512d_2, k512d_3,  k512d_4,  k512d_5, k512d_6,
-    k512d_7, k512d_8, k512d_9, k512d_10, k512d_11, k512d_12};
+static const fy__ukernel_d kd512[FY_MR512 + 1] = {NULL,     k512d_1,  k512d_2, k512d_3, k512d_4,
+                                                  k512d_5,  k512d_6,  k512d_7, k512d_8, k512d_9,
+                                                  k512d_10, k512d_11, k512d_12};
 K256(1);
 K256(2);
 K256(3);
