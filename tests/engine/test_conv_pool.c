@@ -134,7 +134,7 @@ static void conv_out(const cfg *c, int64_t *oh, int64_t *ow)
     *ow = (c->w + 2 * c->pad - ((c->kw - 1) * c->dw + 1)) / c->sw + 1;
 }
 
-static float w_buf[4096], b_buf[64], x_buf[4096];
+static float w_buf[4096], b_buf[256], x_buf[4096];
 
 /* Conv -> [act] -> MaxPool on x (filled by the caller), one output. */
 static void build(gb *g, const cfg *c, int64_t *dx, int64_t *dw, int64_t *db, int64_t *dy)
@@ -182,7 +182,7 @@ static void fill_all(const cfg *c)
 {
     for (int i = 0; i < 4096; i++)
         w_buf[i] = rnd();
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < 256; i++)
         b_buf[i] = 0.3f * rnd();
     for (int i = 0; i < c->n * c->c * c->h * c->w; i++)
         x_buf[i] = rnd();
