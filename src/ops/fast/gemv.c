@@ -94,9 +94,11 @@ typedef struct gctx {
     int skip;
     float *c;
     const fy__epilogue *ep;
-    int64_t cols; /* column tasks: columns per task, a multiple of 16 */
-    int64_t kper; /* K tasks: positions per task (0: column tasks) */
-    float *part;  /* K tasks: task t's sums at part + t * M * ld */
+    int64_t cols;  /* column tasks: columns per task, a multiple of 16 */
+    int64_t kper;  /* K tasks: positions per task (0: column tasks) */
+    float *part;   /* K tasks: part c's sums at part + c * M * ld */
+    int64_t parts; /* K tasks: how many */
+    int flip;      /* K tasks: task t computes part parts - 1 - t */
 } gctx;
 
 /* Positions k in [k0, k0 + kn) to read: all, or those where some row of A is
@@ -308,8 +310,9 @@ static void k_tasks(void *ctx, int64_t begin, int64_t end)
     int32_t idx[KBLK];
     const int64_t ld = g->b->ld, N = g->b->N;
     for (int64_t t = begin; t < end; t++) {
-        int64_t kb = t * g->kper, ke = kb + g->kper < g->b->K ? kb + g->kper : g->b->K;
-        float *out = g->part + t * g->M * ld;
+        int64_t c = g->flip ? g->parts - 1 - t : t;
+        int64_t kb = c * g->kper, ke = kb + g->kper < g->b->K ? kb + g->kper : g->b->K;
+        float *out = g->part + c * g->M * ld;
         for (int64_t j = 0; j < N; j += 128)
             sums(g, j, N - j < 128 ? N - j : 128, kb, ke, idx, out + j, ld);
     }
@@ -317,28 +320,36 @@ static void k_tasks(void *ctx, int64_t begin, int64_t end)
 
 /* Below this many multiply-adds the calling thread does it all. */
 #define PAR_MIN_MACS (64 * 1024)
-/* With threads, a narrow product (N up to this) is cut along K into KSPLIT parts
- * summed afterwards in a fixed order: a thread that is late (the machine's other
- * cores busy) holds up one small part, not half of the work. */
+/* A narrow product (N up to KSPLIT_MAX_N) of more than KSPLIT_MIN_BYTES of
+ * weights, or any narrow one run on threads, is cut along K into KSPLIT parts
+ * whose sums are added afterwards in a fixed order (the result does not depend
+ * on the order the parts ran in). The parts run in turn front to back and back to
+ * front: the weights read last, still in the core's 1 MB L2, are read first the
+ * next time, instead of a cyclic stream larger than L2 missing it every row. And
+ * with threads, a late thread (the machine's other cores busy) holds up one small
+ * part, not half of the work. */
 #define KSPLIT_MAX_N 256
-#define KSPLIT 8
+#define KSPLIT 16
+#define KSPLIT_MIN_BYTES ((int64_t)768 << 10)
 
-void fy__gemv_rows(fy_pool *pool, int64_t M, const float *a, int64_t lda, const fy__rowmajor *b,
-                   float *c, const fy__epilogue *ep)
+void fy__gemv_rows(fy_pool *pool, int64_t M, const float *a, int64_t lda, fy__rowmajor *b, float *c,
+                   const fy__epilogue *ep)
 {
     if (M <= 0 || b->N <= 0)
         return;
     if ((double)M * (double)b->K * (double)b->N < PAR_MIN_MACS)
         pool = NULL;
     int64_t threads = fy_pool_threads(pool), vecs = b->ld / 16;
-    gctx g = {M, lda, a, b, b->finite, c, ep, 0, 0, NULL};
-    if (threads > 1 && b->N <= KSPLIT_MAX_N && b->K >= KSPLIT * 64) {
+    gctx g = {M, lda, a, b, b->finite, c, ep, 0, 0, NULL, 0, 0};
+    if (b->N <= KSPLIT_MAX_N && b->K >= KSPLIT * 64 &&
+        (threads > 1 || b->K * b->ld * (int64_t)sizeof(float) > KSPLIT_MIN_BYTES)) {
         _Alignas(64) float part[KSPLIT * FY_GEMV_MAX_ROWS * KSPLIT_MAX_N];
         g.kper = (b->K + KSPLIT - 1) / KSPLIT;
         g.part = part;
-        int64_t parts = (b->K + g.kper - 1) / g.kper;
-        fy_pool_run(pool, parts, 1, k_tasks, &g);
-        for (int64_t t = 1; t < parts; t++) /* fixed order: the same result every run */
+        g.parts = (b->K + g.kper - 1) / g.kper;
+        g.flip = (int)(b->runs++ & 1);
+        fy_pool_run(pool, g.parts, 1, k_tasks, &g);
+        for (int64_t t = 1; t < g.parts; t++) /* fixed order: the same result every run */
             for (int64_t m = 0; m < M; m++)
                 for (int64_t j = 0; j < b->N; j++)
                     part[m * b->ld + j] += part[(t * M + m) * b->ld + j];

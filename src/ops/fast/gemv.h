@@ -20,7 +20,8 @@ typedef struct fy__rowmajor {
     int64_t K, N, ld;
     int finite; /* every element finite: 0 x w is 0, so zero inputs may be skipped */
     float *w;
-    void *raw; /* the allocation holding w */
+    void *raw;     /* the allocation holding w */
+    uint64_t runs; /* products run on it (which way the parts go; see gemv.c) */
 } fy__rowmajor;
 
 /* Copy B given by strides (element (k, n) at b[k * rsb + n * csb]). FY_ENOMEM. */
@@ -30,8 +31,9 @@ void fy__rowmajor_free(fy__rowmajor *p); /* NULL is a no-op */
 
 /* C[M x N] (row stride N) = epilogue(A . B) for M <= FY_GEMV_MAX_ROWS rows of A
  * (row stride lda, unit column stride). ep: per-column bias, residual (row stride
- * ldr) and activation. Runs on pool; allocates nothing. */
-void fy__gemv_rows(fy_pool *pool, int64_t M, const float *a, int64_t lda, const fy__rowmajor *b,
-                   float *c, const fy__epilogue *ep);
+ * ldr) and activation. Runs on pool; allocates nothing. Updates b->runs, so one
+ * copy serves one call at a time (it belongs to one session's node). */
+void fy__gemv_rows(fy_pool *pool, int64_t M, const float *a, int64_t lda, fy__rowmajor *b, float *c,
+                   const fy__epilogue *ep);
 
 #endif
