@@ -21,6 +21,7 @@ typedef struct fy__opt_stats {
     int attention; /* MatMul/scale/Softmax/MatMul -> ai.ferry.Attention */
     int fused;     /* Conv/Gemm/MatMul with bias, residual or activation -> ai.ferry.Fused* */
     int dynq;      /* dynamic int8 MatMulInteger chains -> ai.ferry.DynQMatMul */
+    int conv_pool; /* Conv [+ activation] + MaxPool -> ai.ferry.FusedConvPool */
 } fy__opt_stats;
 
 /* Passes to run; FY_OPT_ALL is the default. */

@@ -55,4 +55,8 @@ void fy__opt_set_act(fy__node *n, const char *act, float alpha, float beta);
  * chains (ferry compress --quantize int8-dynamic) -> ai.ferry.DynQMatMul. */
 int fy__opt_pass_dynq(fy__opt *o, fy__opt_stats *st);
 
+/* optimize_pool.c: Conv/FusedConv (no residual, few taps) + MaxPool (no pads)
+ * -> ai.ferry.FusedConvPool. */
+int fy__opt_pass_conv_pool(fy__opt *o, fy__opt_stats *st);
+
 #endif

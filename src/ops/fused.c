@@ -291,6 +291,7 @@ done:
 
 const fy__op_def fy__ops_fused[] = {
     {"FusedConv", FY_FUSED_DOMAIN, op_fused_conv},
+    {"FusedConvPool", FY_FUSED_DOMAIN, fy__fused_conv_pool_ref},
     {"FusedGemm", FY_FUSED_DOMAIN, op_fused_gemm},
     {"FusedMatMul", FY_FUSED_DOMAIN, op_fused_matmul},
     {"Attention", FY_FUSED_DOMAIN, op_attention},

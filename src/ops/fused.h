@@ -7,6 +7,9 @@
  *   FusedGemm(A, B, C?)        Y = act(Gemm(A, B, C))         Gemm's attributes
  *   FusedMatMul(A, B, bias?, Z?)  Y = act(MatMul(A, B) + bias + Z)
  *   Attention(Q, Kt, V)        Y = Softmax(scale(Q @ Kt), axis=-1) @ V
+ *   FusedConvPool(X, W, B?)    Y = MaxPool(act(Conv(X, W, B)))  Conv's attributes,
+ *                              plus the pool's "pool_kernel_shape", "pool_strides"
+ *                              (no pool pads or dilations, floor rounding)
  *   DynQMatMul(X, Wq, S, B?, Z?)  xq, xs, xzp = DynamicQuantizeLinear(X);
  *                              Y = act(Cast<float>(MatMulInteger(xq, Wq, xzp)) * (xs * S) + B + Z)
  *                              (the int8-dynamic chain of ferry compress; Wq int8)
@@ -29,6 +32,13 @@
 extern const fy__op_def fy__ops_fused[];
 /* Fast paths (fused_fast.c): packed weights, SGEMM with the fused epilogue. */
 extern const fy__op_fast fy__ops_fast_fused[];
+
+/* FusedConvPool (fused_convpool.c): the reference, and the fast path with its
+ * prepare (weights packed for the direct kernel, src/ops/fast/dconv.h). */
+int fy__fused_conv_pool_ref(fy__op_ctx *c);
+int fy__fused_conv_pool_fast(fy__op_ctx *c);
+int fy__fused_conv_pool_prep(const fy__op_prep *p, void **state);
+void fy__fused_conv_pool_release(void *state);
 
 /* Activation of a fused node from its attributes (fast.h's fy__act); -1 for an
  * unknown name. */

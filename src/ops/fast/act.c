@@ -9,9 +9,13 @@
 INLINE v8 act8(v8 x, fy__act act, float al, float be)
 {
     switch (act) {
-    case FY_ACT_RELU: return vmax(x, splat(0.0f));
+    /* written as the reference's "x < 0 ? 0 : x" (and Clip's two compares), so NaN
+     * passes through as it does there */
+    case FY_ACT_RELU: return pick(x < splat(0.0f), splat(0.0f), x);
     case FY_ACT_LEAKY_RELU: return pick(x < splat(0.0f), x * splat(al), x);
-    case FY_ACT_CLIP: return vmin(vmax(x, splat(al)), splat(be));
+    case FY_ACT_CLIP:
+        x = pick(x < splat(al), splat(al), x);
+        return pick(x > splat(be), splat(be), x);
     case FY_ACT_SIGMOID: return vsigmoid(x);
     case FY_ACT_TANH: return vtanh(x);
     case FY_ACT_GELU_ERF: return splat(0.5f) * x * (splat(1.0f) + verf(x * splat(0.70710678f)));

@@ -23,6 +23,10 @@
 typedef void (*fy__ukernel)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                             int nr, int acc);
 
+/* A microkernel reading A in place: element (i, k) at a[i * lda + k]. */
+typedef void (*fy__ukernel_d)(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                              int64_t ldc, int nr, int acc);
+
 /* The microkernels of one ISA: k[mr] handles mr rows (1..mr max). */
 typedef struct fy__kset {
     fy__isa isa;

@@ -25,8 +25,10 @@
 #define INLINE static inline __attribute__((always_inline))
 
 /* AVX-512: 12 x 32 tile in 24 zmm accumulators. */
-T512 INLINE void k512(const int mr, int64_t kc, const float *a, const float *b, float *c,
-                      int64_t ldc, int nr, int acc)
+/* A's element (i, k) is at a[i * ai + k * ak]: packed panels (ai 1, ak MR) or, for
+ * the direct kernels, A in place (ai its row stride, ak 1). */
+T512 INLINE void k512x(const int mr, int64_t kc, const float *a, const int64_t ai, const int64_t ak,
+                       const float *b, float *c, int64_t ldc, int nr, int acc)
 {
     __m512 c0[FY_MR512], c1[FY_MR512];
 #pragma GCC unroll 12
@@ -36,11 +38,11 @@ T512 INLINE void k512(const int mr, int64_t kc, const float *a, const float *b, 
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
-            __m512 av = _mm512_set1_ps(a[i]);
+            __m512 av = _mm512_set1_ps(a[i * ai]);
             c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
             c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
         }
-        a += FY_MR512;
+        a += ak;
         b += 32;
     }
     __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
@@ -68,6 +70,12 @@ T512 INLINE void k512(const int mr, int64_t kc, const float *a, const float *b, 
         _mm512_mask_storeu_ps(cr, m0, c0[i]);
         _mm512_mask_storeu_ps(cr + 16, m1, c1[i]);
     }
+}
+
+T512 INLINE void k512(const int mr, int64_t kc, const float *a, const float *b, float *c,
+                      int64_t ldc, int nr, int acc)
+{
+    k512x(mr, kc, a, 1, FY_MR512, b, c, ldc, nr, acc);
 }
 
 /* AVX2: 6 x 16 tile in 12 ymm accumulators; partial tiles go through a buffer. */
@@ -140,6 +148,30 @@ K512(9);
 K512(10);
 K512(11);
 K512(12);
+#define K512D(n)                                                                                   \
+    T512 static void k512d_##n(int64_t kc, const float *a, int64_t lda, const float *b, float *c,  \
+                               int64_t ldc, int nr, int acc)                                       \
+    {                                                                                              \
+        k512x(n, kc, a, lda, 1, b, c, ldc, nr, acc);                                               \
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= FY_MR512, "row count")
+K512D(1);
+K512D(2);
+K512D(3);
+K512D(4);
+K512D(5);
+K512D(6);
+K512D(7);
+K512D(8);
+K512D(9);
+K512D(10);
+K512D(11);
+K512D(12);
+/* The AVX-512 kernels that read A in place (row-major, unit column stride): a
+ * few-row A (a batch of 32 against packed weights) is not worth packing. */
+static const fy__ukernel_d kd512[FY_MR512 + 1] = {NULL,     k512d_1,  k512d_2, k512d_3, k512d_4,
+                                                  k512d_5,  k512d_6,  k512d_7, k512d_8, k512d_9,
+                                                  k512d_10, k512d_11, k512d_12};
 K256(1);
 K256(2);
 K256(3);
@@ -377,7 +409,19 @@ static void run_rows(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0, int6
         int64_t kc = g->K - k0 < FY_KC ? g->K - k0 : FY_KC;
         const float *ap;
         int64_t astride;
-        if (g->pa) {
+        const fy__ukernel_d *kd = NULL;
+#if FY_X86
+        /* Only for narrow products (packing A is then a large share of the work:
+         * 13% of the Fashion-MNIST batch-32 run with N = 128), and not when A's
+         * rows are a multiple of 2 KB apart: the 12 rows of a tile would then share
+         * a few L1 sets (32 x 4096 x 4096 ran 1.4-2x slower read in place). */
+        if (!g->pa && g->csa == 1 && ks->isa == FY_ISA_AVX512 && g->N <= 256 && g->rsa % 512 != 0)
+            kd = kd512;
+#endif
+        if (kd) {
+            ap = g->a + i0 * g->rsa + k0;
+            astride = mrp * g->rsa;
+        } else if (g->pa) {
             ap = g->pa + (i0 / mrp) * g->K * mrp + k0 * mrp;
             astride = g->K * mrp;
         } else {
@@ -392,7 +436,10 @@ static void run_rows(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0, int6
             for (int64_t ir = 0; ir < mc; ir += mrp) {
                 int mr = mc - ir < mrp ? (int)(mc - ir) : mrp;
                 float *ct = g->c + (i0 + ir) * g->ldc + jr;
-                ks->k[mr](kc, ap + (ir / mrp) * astride, bpan, ct, g->ldc, nr, k0 > 0);
+                if (kd)
+                    kd[mr](kc, ap + (ir / mrp) * astride, g->rsa, bpan, ct, g->ldc, nr, k0 > 0);
+                else
+                    ks->k[mr](kc, ap + (ir / mrp) * astride, bpan, ct, g->ldc, nr, k0 > 0);
                 if (last && g->ep)
                     fy__epi_tile(ct, g->ldc, i0 + ir, jr, mr, nr, g->ep);
             }
