@@ -4,8 +4,10 @@
  * request, gathers compatible ones (same trailing shapes and dtypes) until the
  * batch is full or the queue delay passes, runs them as one batch and splits the
  * outputs back. See docs/serve.md, "Model repository". */
+#define _GNU_SOURCE /* sem_clockwait */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,8 +18,11 @@
 enum { Q_QUEUED, Q_TAKEN, Q_DONE };
 
 /* One waiting request. It lives on the stack of the thread blocked in
- * fy__batcher_infer; the batch thread writes its outputs and result, then marks it
- * done under the batcher's mutex. */
+ * fy__batcher_infer; the batch thread writes its outputs and result, marks it
+ * done under the batcher's mutex, and posts its semaphore after releasing the
+ * mutex, so the woken caller never blocks on a mutex the batch thread still holds
+ * (with one condition variable under the shared mutex, every completion of a
+ * batch woke a caller straight into a lock convoy). */
 typedef struct breq {
     struct breq *prev, *next;
     int n_in, n_out;
@@ -27,7 +32,7 @@ typedef struct breq {
     int64_t enqueued_ns, deadline_ns; /* deadline 0: none */
     int state, rc, status;
     fy_diag *d;
-    pthread_cond_t done;
+    sem_t done; /* posted once the request is Q_DONE; the caller waits on it */
 } breq;
 
 typedef struct inst {
@@ -84,10 +89,11 @@ static void unlink_req(fy__batcher *b, breq *r)
     fy__metrics_pending(b->o.metrics, b->o.name, b->o.version, -1);
 }
 
+/* Under b->mu. The waiter may return (and its breq go away) once posted. */
 static void complete(breq *r)
 {
     r->state = Q_DONE;
-    pthread_cond_signal(&r->done);
+    sem_post(&r->done);
 }
 
 static void fail_timeout(fy__batcher *b, breq *r, int64_t now)
@@ -352,7 +358,11 @@ static void *batch_main(void *arg)
         run_batch(b, in, in->batch, nb, rows);
         pthread_mutex_lock(&b->mu);
         for (int k = 0; k < nb; k++)
-            complete(in->batch[k]);
+            in->batch[k]->state = Q_DONE;
+        pthread_mutex_unlock(&b->mu);
+        for (int k = 0; k < nb; k++)
+            sem_post(&in->batch[k]->done); /* outside the mutex: see breq */
+        pthread_mutex_lock(&b->mu);
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -611,9 +621,9 @@ int fy__batcher_infer(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, 
     r.deadline_ns = deadline_ns > 0 ? deadline_ns : 0;
     r.enqueued_ns = mono_ns();
     r.state = Q_QUEUED;
-    if (pthread_cond_init(&r.done, &b->cattr) != 0) {
+    if (sem_init(&r.done, 0, 0) != 0) {
         *http_status = 503;
-        return fy__diag_set(d, FY_ENOMEM, "cannot create a condition variable; retry later");
+        return fy__diag_set(d, FY_ENOMEM, "cannot create a semaphore; retry later");
     }
     pthread_mutex_lock(&b->mu);
     if (b->stop) {
@@ -636,25 +646,43 @@ int fy__batcher_infer(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, 
         b->q.prev = &r;
         b->queued++;
         fy__metrics_pending(b->o.metrics, b->o.name, b->o.version, 1);
-        pthread_cond_signal(b->gathering ? &b->gather : &b->work);
-        while (r.state != Q_DONE) {
-            if (r.deadline_ns && r.state == Q_QUEUED) {
-                struct timespec ts = to_ts(r.deadline_ns);
-                int w = pthread_cond_timedwait(&r.done, &b->mu, &ts);
-                if (w == ETIMEDOUT && r.state == Q_QUEUED) {
-                    unlink_req(b, &r);
-                    fail_timeout(b, &r, mono_ns());
-                }
+        pthread_cond_t *wake = b->gathering ? &b->gather : &b->work;
+        pthread_mutex_unlock(&b->mu);
+        /* Signalled after unlocking, so the batch thread does not wake into our
+         * mutex. Nothing is lost: it checks the queue under the mutex before it
+         * waits, and a gatherer that stops meanwhile hands what is left on. */
+        pthread_cond_signal(wake);
+        int64_t deadline = r.deadline_ns;
+        for (;;) {
+            int w;
+            if (deadline) {
+                struct timespec ts = to_ts(deadline);
+                w = sem_clockwait(&r.done, CLOCK_MONOTONIC, &ts);
             } else {
-                /* taken into a batch: it finishes (or fails) soon; never abandon it
-                 * while a batch thread may still write its outputs */
-                pthread_cond_wait(&r.done, &b->mu);
+                w = sem_wait(&r.done);
             }
+            if (w == 0)
+                break;
+            if (errno != ETIMEDOUT)
+                continue; /* EINTR */
+            pthread_mutex_lock(&b->mu);
+            if (r.state == Q_QUEUED) {
+                unlink_req(b, &r);
+                fail_timeout(b, &r, mono_ns());
+                pthread_mutex_unlock(&b->mu);
+                break;
+            }
+            pthread_mutex_unlock(&b->mu);
+            /* taken into a batch: it finishes (or fails) soon; never abandon it
+             * while a batch thread may still write its outputs */
+            deadline = 0;
         }
         rc = r.rc;
         *http_status = r.status;
+        sem_destroy(&r.done);
+        return rc;
     }
     pthread_mutex_unlock(&b->mu);
-    pthread_cond_destroy(&r.done);
+    sem_destroy(&r.done);
     return rc;
 }

@@ -1821,8 +1821,10 @@ static int dispatch(req *r)
     else
         h->q_head = r;
     h->q_tail = r;
-    pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
+    /* after unlocking: the worker woken does not block on mu (workers check the
+     * queue under mu before they wait, so the wake-up is not lost) */
+    pthread_cond_signal(&h->cv);
     return 0;
 }
 
