@@ -147,6 +147,12 @@ int fy__mv_labels(const fy__mv *mv, const char **data, size_t *len);
 int fy__mv_infer(fy__mv *mv, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
                  int64_t deadline_ns, int *http_status, fy_diag *d);
 
+/* fy__mv_infer without blocking: see fy__batcher_submit. The caller keeps its
+ * reference to mv until cb has run. */
+typedef void (*fy__mv_cb)(void *ctx, int rc, int http_status);
+int fy__mv_submit(fy__mv *mv, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
+                  int64_t deadline_ns, int *http_status, fy_diag *d, fy__mv_cb cb, void *ctx);
+
 /* Between repo.c and batcher.c only: one version's bounded queue and its instances
  * (a session and a batch thread each). fy__mv_infer forwards to fy__batcher_infer
  * (deadline_ns 0: no deadline). */
@@ -170,6 +176,14 @@ int fy__batcher_create(fy__batcher **out, const fy__batcher_opts *o, fy_diag *d)
 void fy__batcher_free(fy__batcher *b);
 int fy__batcher_infer(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
                       int64_t deadline_ns, int *http_status, fy_diag *d);
+/* The same without blocking: on FY_OK the request is queued and cb(ctx, rc,
+ * http_status) runs exactly once when it is done, failed or timed out (on a batch
+ * thread, never under the batcher's lock); in, out and d must stay valid until
+ * then. On failure cb is never called. */
+typedef void (*fy__batcher_cb)(void *ctx, int rc, int http_status);
+int fy__batcher_submit(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
+                       int64_t deadline_ns, int *http_status, fy_diag *d, fy__batcher_cb cb,
+                       void *ctx);
 /* Rows per batch actually used: 1 when an input has a fixed first dimension. */
 int fy__batcher_max_batch(const fy__batcher *b);
 /* Why warm-up was skipped (an input without a declared shape or dtype), else NULL. */
