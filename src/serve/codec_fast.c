@@ -276,6 +276,19 @@ static int num_f32(fast *f)
     int64_t iv;
     double dv;
     ws(f);
+    /* The common case first: up to 9 digits, no fraction or exponent, followed by
+     * a delimiter (a pixel value). The same value as the general path's integer. */
+    const char *s = f->s;
+    size_t i = f->i, n = f->n, st;
+    int neg = i < n && s[i] == '-';
+    st = i += (size_t)neg;
+    int32_t v = 0;
+    while (i < n && i - st < 9 && (unsigned char)(s[i] - '0') < 10)
+        v = v * 10 + (s[i++] - '0');
+    if (i > st && i < n && (s[i] == ',' || s[i] == ']') && (s[st] != '0' || i - st == 1)) {
+        f->i = i;
+        return push(f, (float)(neg ? -v : v));
+    }
     size_t k = fy__json_number(f->s + f->i, f->n - f->i, &kind, &iv, &dv);
     if (k == 0 || kind == FY_JNUM_DECLINE)
         return DECLINE;
