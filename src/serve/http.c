@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The HTTP front: libmicrohttpd (epoll thread pool), routing for ferry's /predict,
  * KServe V2 and TF Serving REST, API keys, Host/Origin checks, limits, access and
- * audit logs. Inference and model loads wait on worker threads while the
- * connection is suspended, so the event loops never block on a model. */
+ * audit logs. The event loops never block on a model: small inference requests
+ * are decoded there and queued in the batcher, whose callback resumes the
+ * suspended connection (infer_async); large ones and model loads wait on worker
+ * threads while the connection is suspended. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
