@@ -34,11 +34,14 @@ expect_http() { # STATUS TEXT METHOD PATH [BODY]
   esac
 }
 start() { # start the server on a free port with ARGS; sets PID and PORT
+  # the previous server's stderr goes first: the new one truncates the file only
+  # once it runs, and its old "listening on" line would name a dead port
+  rm -f "$T/stderr"
   "$FERRY" serve "$@" --port 0 --quiet --log "$T/log.jsonl" 2>"$T/stderr" &
   PID=$!
   PORT=""
   for i in $(seq 100); do
-    PORT=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$T/stderr" | head -1)
+    PORT=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$T/stderr" 2>/dev/null | head -1)
     [ -n "$PORT" ] && break
     sleep 0.1
   done
