@@ -4,8 +4,10 @@
  * request, gathers compatible ones (same trailing shapes and dtypes) until the
  * batch is full or the queue delay passes, runs them as one batch and splits the
  * outputs back. See docs/serve.md, "Model repository". */
+#define _GNU_SOURCE /* sem_clockwait */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,8 +18,11 @@
 enum { Q_QUEUED, Q_TAKEN, Q_DONE };
 
 /* One waiting request. It lives on the stack of the thread blocked in
- * fy__batcher_infer; the batch thread writes its outputs and result, then marks it
- * done under the batcher's mutex. */
+ * fy__batcher_infer; the batch thread writes its outputs and result, marks it
+ * done under the batcher's mutex, and posts its semaphore after releasing the
+ * mutex, so the woken caller never blocks on a mutex the batch thread still holds
+ * (with one condition variable under the shared mutex, every completion of a
+ * batch woke a caller straight into a lock convoy). */
 typedef struct breq {
     struct breq *prev, *next;
     int n_in, n_out;
@@ -27,7 +32,11 @@ typedef struct breq {
     int64_t enqueued_ns, deadline_ns; /* deadline 0: none */
     int state, rc, status;
     fy_diag *d;
-    pthread_cond_t done;
+    sem_t done; /* posted once the request is Q_DONE; the caller waits on it */
+    /* fy__batcher_submit: no caller waits; cb runs once, never under the mutex */
+    fy__batcher_cb cb;
+    void *cb_ctx;
+    struct breq *dnext; /* on the batcher's list of finished ones, until cb runs */
 } breq;
 
 typedef struct inst {
@@ -51,6 +60,14 @@ struct fy__batcher {
     int queued, gathering, stop;
     int n_inst;
     inst *inst;
+    /* submitted requests: finished ones wait here for their callbacks (run outside
+     * the mutex), and the reaper fails queued ones at their deadlines (no caller
+     * waits with a timeout for them) */
+    breq *done_head;
+    pthread_cond_t reap;
+    int64_t reap_at; /* when the reaper wakes next; INT64_MAX: when signalled */
+    pthread_t reaper;
+    int reaper_started;
 };
 
 static int64_t mono_ns(void)
@@ -84,10 +101,44 @@ static void unlink_req(fy__batcher *b, breq *r)
     fy__metrics_pending(b->o.metrics, b->o.name, b->o.version, -1);
 }
 
-static void complete(breq *r)
+/* Under b->mu. The waiter may return (and its breq go away) once posted; a
+ * submitted request's callback runs at the next flush_done. */
+static void complete(fy__batcher *b, breq *r)
 {
     r->state = Q_DONE;
-    pthread_cond_signal(&r->done);
+    if (r->cb) {
+        r->dnext = b->done_head;
+        b->done_head = r;
+    } else {
+        sem_post(&r->done);
+    }
+}
+
+/* A submitted request's end: its callback, and the breq freed. Not under b->mu
+ * (the callback may release the model version, or anything else). */
+static void finish_async(breq *r)
+{
+    fy__batcher_cb cb = r->cb;
+    void *ctx = r->cb_ctx;
+    int rc = r->rc, status = r->status;
+    fy__free(r);
+    cb(ctx, rc, status);
+}
+
+/* Under b->mu (released meanwhile): the callbacks of finished submitted requests. */
+static void flush_done(fy__batcher *b)
+{
+    while (b->done_head) {
+        breq *list = b->done_head;
+        b->done_head = NULL;
+        pthread_mutex_unlock(&b->mu);
+        while (list) {
+            breq *r = list;
+            list = r->dnext;
+            finish_async(r);
+        }
+        pthread_mutex_lock(&b->mu);
+    }
 }
 
 static void fail_timeout(fy__batcher *b, breq *r, int64_t now)
@@ -96,7 +147,7 @@ static void fail_timeout(fy__batcher *b, breq *r, int64_t now)
                          "model '%s' version '%s': timed out in queue after %.1f ms; retry later",
                          b->o.name, b->o.version, (double)(now - r->enqueued_ns) / 1e6);
     r->status = 503;
-    complete(r);
+    complete(b, r);
 }
 
 static int expired(const breq *r, int64_t now)
@@ -302,6 +353,7 @@ static void *batch_main(void *arg)
     fy__batcher *b = in->b;
     pthread_mutex_lock(&b->mu);
     for (;;) {
+        flush_done(b);
         while (!b->stop && (b->queued == 0 || b->gathering))
             pthread_cond_wait(&b->work, &b->mu);
         if (b->stop)
@@ -348,11 +400,56 @@ static void *batch_main(void *arg)
         nb = kept;
         if (!nb)
             continue;
+        flush_done(b); /* what timed out on the way is answered before the batch runs */
         pthread_mutex_unlock(&b->mu);
         run_batch(b, in, in->batch, nb, rows);
         pthread_mutex_lock(&b->mu);
         for (int k = 0; k < nb; k++)
-            complete(in->batch[k]);
+            in->batch[k]->state = Q_DONE;
+        pthread_mutex_unlock(&b->mu);
+        for (int k = 0; k < nb; k++) { /* outside the mutex: see breq */
+            breq *r = in->batch[k];
+            if (r->cb)
+                finish_async(r);
+            else
+                sem_post(&r->done);
+        }
+        pthread_mutex_lock(&b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Fails submitted requests still queued at their deadlines. It sleeps until the
+ * earliest such deadline; a request enqueued with an earlier one wakes it. */
+static void *reaper_main(void *arg)
+{
+    fy__batcher *b = arg;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        int64_t now = mono_ns(), next = INT64_MAX;
+        for (breq *r = b->q.next, *nx; r != &b->q; r = nx) {
+            nx = r->next;
+            if (!r->cb || !r->deadline_ns)
+                continue;
+            if (now >= r->deadline_ns) {
+                unlink_req(b, r);
+                fail_timeout(b, r, now);
+            } else if (r->deadline_ns < next) {
+                next = r->deadline_ns;
+            }
+        }
+        if (b->done_head) {
+            flush_done(b);
+            continue; /* the queue may have changed meanwhile */
+        }
+        b->reap_at = next;
+        if (next == INT64_MAX) {
+            pthread_cond_wait(&b->reap, &b->mu);
+        } else {
+            struct timespec ts = to_ts(next);
+            pthread_cond_timedwait(&b->reap, &b->mu, &ts);
+        }
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -408,7 +505,7 @@ done:
 
 int fy__batcher_create(fy__batcher **out, const fy__batcher_opts *o, fy_diag *d)
 {
-    int rc = FY_ENOMEM, mu_ok = 0, attr_ok = 0, work_ok = 0, gather_ok = 0;
+    int rc = FY_ENOMEM, mu_ok = 0, attr_ok = 0, work_ok = 0, gather_ok = 0, reap_ok = 0;
     fy__batcher *b = fy__calloc(1, sizeof *b);
     if (!b)
         return fy__diag_set(d, FY_ENOMEM, "out of memory");
@@ -444,6 +541,10 @@ int fy__batcher_create(fy__batcher **out, const fy__batcher_opts *o, fy_diag *d)
     if (pthread_cond_init(&b->gather, &b->cattr) != 0)
         goto sys_fail;
     gather_ok = 1;
+    if (pthread_cond_init(&b->reap, &b->cattr) != 0)
+        goto sys_fail;
+    reap_ok = 1;
+    b->reap_at = INT64_MAX;
     if (!(b->inst = fy__calloc((size_t)b->o.instances, sizeof *b->inst))) {
         fy__diag_set(d, rc, "out of memory");
         goto fail;
@@ -468,13 +569,18 @@ int fy__batcher_create(fy__batcher **out, const fy__batcher_opts *o, fy_diag *d)
         }
         b->inst[k].started = 1;
     }
+    if (pthread_create(&b->reaper, NULL, reaper_main, b) != 0) {
+        rc = fy__diag_set(d, FY_ENOMEM, "cannot start the queue's deadline thread");
+        goto fail;
+    }
+    b->reaper_started = 1;
     *out = b;
     return FY_OK;
 sys_fail:
     rc = fy__diag_set(d, FY_ENOMEM, "cannot create a mutex or condition variable");
 fail:
     /* fy__batcher_free copes with a half-built batcher when its sync objects exist */
-    if (mu_ok && attr_ok && work_ok && gather_ok) {
+    if (mu_ok && attr_ok && work_ok && gather_ok && reap_ok) {
         fy__batcher_free(b);
         return rc;
     }
@@ -504,11 +610,15 @@ void fy__batcher_free(fy__batcher *b)
         r->rc = fy__diag_set(r->d, FY_EINVAL, "model '%s' version '%s' is being unloaded",
                              b->o.name, b->o.version);
         r->status = 503;
-        complete(r);
+        complete(b, r);
     }
     pthread_cond_broadcast(&b->work);
     pthread_cond_broadcast(&b->gather);
+    pthread_cond_broadcast(&b->reap);
+    flush_done(b);
     pthread_mutex_unlock(&b->mu);
+    if (b->reaper_started)
+        pthread_join(b->reaper, NULL);
     for (int k = 0; b->inst && k < b->n_inst; k++) {
         if (b->inst[k].started)
             pthread_join(b->inst[k].th, NULL);
@@ -516,6 +626,7 @@ void fy__batcher_free(fy__batcher *b)
         fy__free(b->inst[k].batch);
     }
     fy__free(b->inst);
+    pthread_cond_destroy(&b->reap);
     pthread_cond_destroy(&b->gather);
     pthread_cond_destroy(&b->work);
     pthread_condattr_destroy(&b->cattr);
@@ -611,9 +722,9 @@ int fy__batcher_infer(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, 
     r.deadline_ns = deadline_ns > 0 ? deadline_ns : 0;
     r.enqueued_ns = mono_ns();
     r.state = Q_QUEUED;
-    if (pthread_cond_init(&r.done, &b->cattr) != 0) {
+    if (sem_init(&r.done, 0, 0) != 0) {
         *http_status = 503;
-        return fy__diag_set(d, FY_ENOMEM, "cannot create a condition variable; retry later");
+        return fy__diag_set(d, FY_ENOMEM, "cannot create a semaphore; retry later");
     }
     pthread_mutex_lock(&b->mu);
     if (b->stop) {
@@ -636,25 +747,105 @@ int fy__batcher_infer(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, 
         b->q.prev = &r;
         b->queued++;
         fy__metrics_pending(b->o.metrics, b->o.name, b->o.version, 1);
-        pthread_cond_signal(b->gathering ? &b->gather : &b->work);
-        while (r.state != Q_DONE) {
-            if (r.deadline_ns && r.state == Q_QUEUED) {
-                struct timespec ts = to_ts(r.deadline_ns);
-                int w = pthread_cond_timedwait(&r.done, &b->mu, &ts);
-                if (w == ETIMEDOUT && r.state == Q_QUEUED) {
-                    unlink_req(b, &r);
-                    fail_timeout(b, &r, mono_ns());
-                }
+        pthread_cond_t *wake = b->gathering ? &b->gather : &b->work;
+        pthread_mutex_unlock(&b->mu);
+        /* Signalled after unlocking, so the batch thread does not wake into our
+         * mutex. Nothing is lost: it checks the queue under the mutex before it
+         * waits, and a gatherer that stops meanwhile hands what is left on. */
+        pthread_cond_signal(wake);
+        int64_t deadline = r.deadline_ns;
+        for (;;) {
+            int w;
+            if (deadline) {
+                struct timespec ts = to_ts(deadline);
+                w = sem_clockwait(&r.done, CLOCK_MONOTONIC, &ts);
             } else {
-                /* taken into a batch: it finishes (or fails) soon; never abandon it
-                 * while a batch thread may still write its outputs */
-                pthread_cond_wait(&r.done, &b->mu);
+                w = sem_wait(&r.done);
             }
+            if (w == 0)
+                break;
+            if (errno != ETIMEDOUT)
+                continue; /* EINTR */
+            pthread_mutex_lock(&b->mu);
+            if (r.state == Q_QUEUED) {
+                unlink_req(b, &r);
+                fail_timeout(b, &r, mono_ns());
+                pthread_mutex_unlock(&b->mu);
+                break;
+            }
+            pthread_mutex_unlock(&b->mu);
+            /* taken into a batch: it finishes (or fails) soon; never abandon it
+             * while a batch thread may still write its outputs */
+            deadline = 0;
         }
         rc = r.rc;
         *http_status = r.status;
+        sem_destroy(&r.done);
+        return rc;
     }
     pthread_mutex_unlock(&b->mu);
-    pthread_cond_destroy(&r.done);
+    sem_destroy(&r.done);
     return rc;
+}
+
+int fy__batcher_submit(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
+                       int64_t deadline_ns, int *http_status, fy_diag *d, fy__batcher_cb cb,
+                       void *ctx)
+{
+    int64_t rows;
+    int rc = check_request(b, n_in, in, n_out, &rows, d);
+    if (rc != FY_OK) {
+        *http_status = 400;
+        return rc;
+    }
+    breq *r = fy__calloc(1, sizeof *r);
+    if (!r) {
+        *http_status = 503;
+        return fy__diag_set(d, FY_ENOMEM, "out of memory; retry later");
+    }
+    for (int o = 0; o < n_out; o++)
+        memset(&out[o], 0, sizeof out[o]);
+    r->rows = rows;
+    r->n_in = n_in;
+    r->in = in;
+    r->n_out = n_out;
+    r->out = out;
+    r->d = d;
+    r->cb = cb;
+    r->cb_ctx = ctx;
+    r->deadline_ns = deadline_ns > 0 ? deadline_ns : 0;
+    r->enqueued_ns = mono_ns();
+    r->state = Q_QUEUED;
+    pthread_mutex_lock(&b->mu);
+    if (b->stop) {
+        rc = fy__diag_set(d, FY_EINVAL, "model '%s' version '%s' is being unloaded", b->o.name,
+                          b->o.version);
+    } else if (b->queued >= b->o.queue_capacity) {
+        rc = fy__diag_set(d, FY_ELIMIT,
+                          "model '%s' version '%s': queue full (%d requests waiting); retry later",
+                          b->o.name, b->o.version, b->queued);
+    } else if (expired(r, r->enqueued_ns)) {
+        rc = fy__diag_set(d, FY_ELIMIT, "model '%s' version '%s': timed out in queue; retry later",
+                          b->o.name, b->o.version);
+    }
+    if (rc != FY_OK) {
+        pthread_mutex_unlock(&b->mu);
+        fy__free(r);
+        *http_status = 503;
+        return rc;
+    }
+    r->prev = b->q.prev;
+    r->next = &b->q;
+    b->q.prev->next = r;
+    b->q.prev = r;
+    b->queued++;
+    fy__metrics_pending(b->o.metrics, b->o.name, b->o.version, 1);
+    if (r->deadline_ns && r->deadline_ns < b->reap_at) {
+        b->reap_at = r->deadline_ns;
+        pthread_cond_signal(&b->reap);
+    }
+    pthread_cond_t *wake = b->gathering ? &b->gather : &b->work;
+    pthread_mutex_unlock(&b->mu);
+    pthread_cond_signal(wake); /* after unlocking, as in fy__batcher_infer */
+    return FY_OK;
 }

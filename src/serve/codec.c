@@ -608,7 +608,7 @@ static int check_named(const json_t *obj, const fy_model *m, const char *where, 
 /* The dims a value of data shape D (rank r) takes for declared dims T (rank n, -1
  * symbolic, n < 0 unknown rank): D itself when it matches, or T when T is fully
  * fixed and holds as many elements (a flat list for a [1,28,28] item). */
-static int fit(int r, const int64_t *D, int n, const int64_t *T, int *out_rank, int64_t *out)
+int fy__codec_fit(int r, const int64_t *D, int n, const int64_t *T, int *out_rank, int64_t *out)
 {
     if (n < 0 || r == n) {
         int ok = 1;
@@ -702,7 +702,7 @@ int fy__codec_rows(const json_t *v, int single, const fy_model *m, fy__req *out,
                 }
                 if ((rc = fy__codec_shape(val, &r, D, what, d)) != FY_OK)
                     return rc;
-                if (!fit(r, D, io.rank < 0 ? -1 : io.rank - 1, io.dims + 1, &fr, F))
+                if (!fy__codec_fit(r, D, io.rank < 0 ? -1 : io.rank - 1, io.dims + 1, &fr, F))
                     return fy__diag_set(
                         d, FY_EINVAL, "%s has shape %s; the model takes %s per row", what,
                         dims_str(b1, sizeof b1, r, D, NULL),
@@ -770,11 +770,11 @@ int fy__codec_columns(const json_t *v, const fy_model *m, fy__req *out, fy_diag 
          * equal a fixed one), the rest may come flat. */
         int ok = 0;
         if (io.rank < 0) {
-            ok = fit(r, D, -1, NULL, &fr, F);
+            ok = fy__codec_fit(r, D, -1, NULL, &fr, F);
         } else if (io.rank == 0) {
             ok = r == 0;
         } else if (r >= 1 && (io.dims[0] < 0 || io.dims[0] == D[0]) &&
-                   fit(r - 1, D + 1, io.rank - 1, io.dims + 1, &fr, F + 1)) {
+                   fy__codec_fit(r - 1, D + 1, io.rank - 1, io.dims + 1, &fr, F + 1)) {
             F[0] = D[0];
             fr++;
             ok = 1;

@@ -59,8 +59,8 @@ static int preprocess(const fy_manifest *man, const fy_model *m, fy__req *r, fy_
     return FY_OK;
 }
 
-int fy__codec_predict_decode(const char *body, size_t len, const fy_model *m,
-                             const fy_manifest *man, fy__req *out, fy_diag *d)
+int fy__codec_predict_decode_json(const char *body, size_t len, const fy_model *m,
+                                  const fy_manifest *man, fy__req *out, fy_diag *d)
 {
     fy__req r;
     json_t *j = NULL;
@@ -95,6 +95,23 @@ int fy__codec_predict_decode(const char *body, size_t len, const fy_model *m,
         rc = preprocess(man, m, &r, d);
 done:
     json_decref(j);
+    if (rc == FY_OK)
+        *out = r;
+    else
+        fy__req_deinit(&r);
+    return rc;
+}
+
+int fy__codec_predict_decode(const char *body, size_t len, const fy_model *m,
+                             const fy_manifest *man, fy__req *out, fy_diag *d)
+{
+    fy__req r;
+    memset(&r, 0, sizeof r);
+    int rc = fy__codec_predict_fast(body, len, m, &r, d);
+    if (rc == FY__FAST_DECLINED)
+        return fy__codec_predict_decode_json(body, len, m, man, out, d);
+    if (rc == FY_OK && man)
+        rc = preprocess(man, m, &r, d);
     if (rc == FY_OK)
         *out = r;
     else

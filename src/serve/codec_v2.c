@@ -295,6 +295,14 @@ static int decode_outputs(json_t *outs, const fy_model *m, fy__req *r, fy_diag *
 int fy__codec_v2_decode(const char *body, size_t len, size_t json_len, const fy_model *m,
                         fy__req *out, fy_diag *d)
 {
+    int rc = json_len <= len ? fy__codec_v2_fast(body, len, json_len, m, out, d)
+                             : FY__FAST_DECLINED;
+    return rc == FY__FAST_DECLINED ? fy__codec_v2_decode_json(body, len, json_len, m, out, d) : rc;
+}
+
+int fy__codec_v2_decode_json(const char *body, size_t len, size_t json_len, const fy_model *m,
+                             fy__req *out, fy_diag *d)
+{
     fy__req r;
     json_t *j = NULL;
     int rc, seen[FY_REQ_MAX_TENSORS] = {0};

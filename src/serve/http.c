@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The HTTP front: libmicrohttpd (epoll thread pool), routing for ferry's /predict,
  * KServe V2 and TF Serving REST, API keys, Host/Origin checks, limits, access and
- * audit logs. Inference and model loads wait on worker threads while the
- * connection is suspended, so the event loops never block on a model. */
+ * audit logs. The event loops never block on a model: small inference requests
+ * are decoded there and queued in the batcher, whose callback resumes the
+ * suspended connection (infer_async); large ones and model loads wait on worker
+ * threads while the connection is suspended. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,10 @@
 #define FY_HTTP_MAX_CONNECTIONS 1024
 /* Per connection: the request line and headers must fit (else 431, closed). */
 #define FY_HTTP_CONN_MEMORY ((size_t)64 << 10)
+/* Inference bodies up to this size are decoded on the event loop and submitted to
+ * the batcher without a worker thread (infer_async); larger ones go to a worker,
+ * so a big JSON body never holds up the loop's other connections for long. */
+#define FY_HTTP_ASYNC_BODY ((size_t)256 << 10)
 #define FY_HTTP_NAME_MAX 128                  /* model name in a URL */
 #define FY_HTTP_VERSION_MAX 64                /* model version in a URL */
 #define FY_HTTP_ID_MAX 64                     /* X-Request-Id echoed back */
@@ -507,6 +513,7 @@ struct fy__http {
 
     atomic_int inflight;  /* requests between headers and completion */
     atomic_int suspended; /* connections suspended on a worker */
+    atomic_int async_out; /* inferences submitted by infer_async, callback not yet run */
     atomic_int draining;
     atomic_size_t body_bytes; /* request bodies held, all connections */
     size_t body_budget;
@@ -547,6 +554,7 @@ struct req {
     int early; /* send the refusal in r->res before reading the body */
     int dispatched, sent, infer_counted;
     resp res;
+    struct ijob *aj;        /* infer_async: the finished job, answered when resumed */
     fy__oai_stream *stream; /* while the SSE response lives (under h->mu) */
     int stream_closed;      /* under h->mu: fy__http_stop closed it */
     req *snext, *sprev;
@@ -570,10 +578,14 @@ static void resp_clear(resp *r)
     r->stream = NULL;
 }
 
+static void ijob_drop(struct ijob *j);
+
 static void req_unref(req *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) != 1)
         return;
+    if (r->aj) /* finished, but the connection went away before it was answered */
+        ijob_drop(r->aj);
     if (r->cap)
         atomic_fetch_sub(&r->h->body_bytes, r->cap);
     fy__free(r->body);
@@ -1255,16 +1267,28 @@ static void handle_sync(req *r, resp *res)
 /* Handlers that run on workers                                               */
 /* ------------------------------------------------------------------------- */
 
-static void do_infer(req *r, resp *res)
+/* One inference between its decoding and its answer. On the heap for requests
+ * submitted without a waiting worker (infer_async); on the worker's stack
+ * otherwise. */
+typedef struct ijob {
+    req *r;
+    fy__mv *mv;
+    fy__req q;
+    fy_tensor *out;
+    int n_out;
+    fy_diag d;
+    resp res;
+    int rc, st; /* the batcher's result, for infer_async */
+} ijob;
+
+/* Routing, model reference, decoding: 0 when the job is ready to run, 1 when res
+ * holds the answer already (and nothing is held). */
+static int infer_begin(req *r, resp *res, ijob *j)
 {
     fy__http *h = r->h;
     const struct route_info *ri = &ROUTES[r->rt.kind];
-    fy_diag d = {{0}};
-    fy__req q;
-    memset(&q, 0, sizeof q);
-    fy_tensor *out = NULL;
-    int n_out = 0;
-    fy__mv *mv = NULL;
+    fy_diag *d = &j->d;
+    j->r = r;
 
     if (!r->rt.name[0]) {
         collect c;
@@ -1272,68 +1296,83 @@ static void do_infer(req *r, resp *res)
         fy__repo_each(h->cfg.repo, each_names, &c);
         if (c.names == 0) {
             set_error(res, 503, "no model is loaded");
-            return;
+            return 1;
         }
         if (c.names > 1) {
             set_error(res, 404,
                       "%d models are served: name one, as in POST /predict/NAME or "
                       "/v2/models/NAME/infer",
                       c.names);
-            return;
+            return 1;
         }
         memcpy(r->rt.name, c.first, sizeof r->rt.name);
     }
     if (mono_ns() >= r->deadline) {
         set_error(res, 503, "request timed out waiting for a worker");
-        return;
+        return 1;
     }
-    if (!(mv = acquire(r, res)))
-        return;
+    if (!(j->mv = acquire(r, res)))
+        return 1;
     res->has_model = 1;
-    snprintf(res->model, sizeof res->model, "%s", fy__mv_name(mv));
-    snprintf(res->version, sizeof res->version, "%s", fy__mv_version(mv));
-    const fy_model *m = fy__mv_model(mv);
+    snprintf(res->model, sizeof res->model, "%s", fy__mv_name(j->mv));
+    snprintf(res->version, sizeof res->version, "%s", fy__mv_version(j->mv));
+    const fy_model *m = fy__mv_model(j->mv);
 
     int rc;
     switch (ri->proto) {
     case FY_PROTO_PREDICT:
-        rc = fy__codec_predict_decode(r->body, r->len, m, fy__mv_manifest(mv), &q, &d);
+        rc = fy__codec_predict_decode(r->body, r->len, m, fy__mv_manifest(j->mv), &j->q, d);
         break;
     case FY_PROTO_V2:
         if (r->has_ihcl && r->ihcl > r->len) {
-            rc = fy__diag_set(&d, FY_EINVAL,
+            rc = fy__diag_set(d, FY_EINVAL,
                               "Inference-Header-Content-Length: %zu is larger than the body "
                               "(%zu bytes)",
                               r->ihcl, r->len);
             break;
         }
-        rc = fy__codec_v2_decode(r->body, r->len, r->has_ihcl ? r->ihcl : r->len, m, &q, &d);
+        rc = fy__codec_v2_decode(r->body, r->len, r->has_ihcl ? r->ihcl : r->len, m, &j->q, d);
         break;
-    default: rc = fy__codec_tf_decode(r->body, r->len, m, &q, &d); break;
+    default: rc = fy__codec_tf_decode(r->body, r->len, m, &j->q, d); break;
     }
     if (rc != FY_OK) {
         if (rc == FY_ENOMEM) {
             set_error(res, 503, "out of memory decoding the request");
             res->outcome = FY_OUTCOME_REJECTED;
         } else {
-            set_error(res, 400, "%s", d.msg[0] ? d.msg : fy_strerror(rc));
+            set_error(res, 400, "%s", d->msg[0] ? d->msg : fy_strerror(rc));
             res->outcome = FY_OUTCOME_CLIENT_ERROR;
         }
-        goto done;
+        goto fail;
     }
-    n_out = fy_model_n_outputs(m);
-    out = fy__calloc((size_t)(n_out > 0 ? n_out : 1), sizeof *out);
-    if (!out) {
+    j->n_out = fy_model_n_outputs(m);
+    j->out = fy__calloc((size_t)(j->n_out > 0 ? j->n_out : 1), sizeof *j->out);
+    if (!j->out) {
         set_error(res, 503, "out of memory");
         res->outcome = FY_OUTCOME_REJECTED;
-        goto done;
+        goto fail;
     }
-    int st = 200;
-    rc = fy__mv_infer(mv, q.n_inputs, q.inputs, n_out, out, r->deadline, &st, &d);
+    return 0;
+fail:
+    fy__req_deinit(&j->q);
+    fy__mv_release(j->mv);
+    j->mv = NULL;
+    return 1;
+}
+
+/* The answer from the inference's result (rc, st as fy__mv_infer gives them);
+ * releases what infer_begin took. */
+static void infer_end(ijob *j, resp *res, int rc, int st)
+{
+    req *r = j->r;
+    const struct route_info *ri = &ROUTES[r->rt.kind];
+    fy_diag *d = &j->d;
+    fy__mv *mv = j->mv;
+    const fy_model *m = fy__mv_model(mv);
     if (rc != FY_OK) {
         if (st < 400 || st > 599)
             st = 500;
-        set_error(res, st, "%s", d.msg[0] ? d.msg : fy_strerror(rc));
+        set_error(res, st, "%s", d->msg[0] ? d->msg : fy_strerror(rc));
         if (st == 503 || st == 429)
             res->outcome = mono_ns() >= r->deadline ? FY_OUTCOME_TIMEOUT : FY_OUTCOME_REJECTED;
         else if (st < 500)
@@ -1352,18 +1391,19 @@ static void do_infer(req *r, resp *res)
             labels = NULL;
             labels_len = 0;
         }
-        rc = fy__codec_predict_encode(m, labels, labels_len, &q, n_out, out, &body, &len, &d);
+        rc = fy__codec_predict_encode(m, labels, labels_len, &j->q, j->n_out, j->out, &body, &len,
+                                      d);
         break;
     }
     case FY_PROTO_V2:
-        rc = fy__codec_v2_encode(fy__mv_name(mv), fy__mv_version(mv), m, &q, n_out, out, &body,
-                                 &len, &json_len, &d);
+        rc = fy__codec_v2_encode(fy__mv_name(mv), fy__mv_version(mv), m, &j->q, j->n_out, j->out,
+                                 &body, &len, &json_len, d);
         break;
-    default: rc = fy__codec_tf_encode(m, &q, n_out, out, &body, &len, &d); break;
+    default: rc = fy__codec_tf_encode(m, &j->q, j->n_out, j->out, &body, &len, d); break;
     }
     if (rc != FY_OK) {
         int st2 = rc == FY_ENOMEM ? 503 : rc == FY_EINVAL ? 400 : 500;
-        set_error(res, st2, "%s", d.msg[0] ? d.msg : fy_strerror(rc));
+        set_error(res, st2, "%s", d->msg[0] ? d->msg : fy_strerror(rc));
         res->outcome = st2 == 400 ? FY_OUTCOME_CLIENT_ERROR : FY_OUTCOME_SERVER_ERROR;
         goto done;
     }
@@ -1376,11 +1416,31 @@ static void do_infer(req *r, resp *res)
     }
     res->outcome = FY_OUTCOME_SUCCESS;
 done:
-    for (int i = 0; out && i < n_out; i++)
-        fy_tensor_deinit(&out[i]);
-    fy__free(out);
-    fy__req_deinit(&q);
+    for (int i = 0; j->out && i < j->n_out; i++)
+        fy_tensor_deinit(&j->out[i]);
+    fy__free(j->out);
+    j->out = NULL;
+    fy__req_deinit(&j->q);
     fy__mv_release(mv);
+    j->mv = NULL;
+}
+
+static void ijob_drop(ijob *j)
+{
+    infer_end(j, &j->res, FY_EINVAL, 503);
+    resp_clear(&j->res);
+    fy__free(j);
+}
+
+static void do_infer(req *r, resp *res)
+{
+    ijob j;
+    memset(&j, 0, sizeof j);
+    if (infer_begin(r, res, &j))
+        return;
+    int st = 200;
+    int rc = fy__mv_infer(j.mv, j.q.n_inputs, j.q.inputs, j.n_out, j.out, r->deadline, &st, &j.d);
+    infer_end(&j, res, rc, st);
 }
 
 static void do_manage(req *r, resp *res)
@@ -1821,9 +1881,90 @@ static int dispatch(req *r)
     else
         h->q_head = r;
     h->q_tail = r;
-    pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
+    /* after unlocking: the worker woken does not block on mu (workers check the
+     * queue under mu before they wait, so the wake-up is not lost) */
+    pthread_cond_signal(&h->cv);
     return 0;
+}
+
+/* The batcher's callback for infer_async (a batch thread, or the event loop when
+ * the submission failed at once): the answer, published as a worker's would be. */
+static void infer_done(void *ctx, int rc, int st)
+{
+    ijob *j = ctx;
+    req *r = j->r;
+    fy__http *h = r->h;
+    j->rc = rc;
+    j->st = st;
+    pthread_mutex_lock(&h->mu);
+    if (r->job != JOB_PENDING) { /* stop answered it already */
+        pthread_mutex_unlock(&h->mu);
+        infer_end(j, &j->res, rc, st);
+        resp_clear(&j->res);
+        fy__free(j);
+    } else {
+        /* The answer is encoded by the event loop when it resumes the connection
+         * (on_access), not here: the batch thread runs the next batch at once. */
+        r->job = JOB_DONE;
+        r->aj = j;
+        if (r->pprev)
+            r->pprev->pnext = r->pnext;
+        else
+            h->pending = r->pnext;
+        if (r->pnext)
+            r->pnext->pprev = r->pprev;
+        pthread_mutex_unlock(&h->mu);
+        MHD_resume_connection(r->conn);
+        atomic_fetch_sub(&h->suspended, 1);
+    }
+    req_unref(r);
+    atomic_fetch_sub(&h->async_out, 1); /* last: fy__http_free waits for it */
+}
+
+/* An inference without a worker thread: decoded here on the event loop, queued
+ * in the model's batcher, the connection suspended until the batch thread's
+ * callback answers (infer_done). Two thread hand-offs fewer per request than
+ * dispatch (see docs/DESIGN.md, "Serving fast path"). Same answers, deadlines
+ * (the batcher's reaper fails queued ones at their deadline) and stop rules. */
+static enum MHD_Result infer_async(req *r)
+{
+    fy__http *h = r->h;
+    ijob *j = fy__calloc(1, sizeof *j);
+    if (!j)
+        return dispatch(r) == 0 ? MHD_YES : send_resp(r);
+    if (infer_begin(r, &j->res, j)) {
+        r->res = j->res;
+        fy__free(j);
+        return send_resp(r);
+    }
+    pthread_mutex_lock(&h->mu);
+    if (h->stopped) {
+        pthread_mutex_unlock(&h->mu);
+        infer_end(j, &j->res, FY_EINVAL, 503); /* releases what infer_begin took */
+        resp_clear(&j->res);
+        fy__free(j);
+        set_error(&r->res, 503, "the server is shutting down");
+        return send_resp(r);
+    }
+    r->dispatched = 1;
+    r->job = JOB_PENDING;
+    atomic_fetch_add(&r->refs, 1); /* the callback's */
+    atomic_fetch_add(&h->suspended, 1);
+    atomic_fetch_add(&h->async_out, 1);
+    r->pprev = NULL;
+    r->pnext = h->pending;
+    if (h->pending)
+        h->pending->pprev = r;
+    h->pending = r;
+    MHD_suspend_connection(r->conn); /* under mu, as in dispatch */
+    pthread_mutex_unlock(&h->mu);
+    int st = 200;
+    int rc = fy__mv_submit(j->mv, j->q.n_inputs, j->q.inputs, j->n_out, j->out, r->deadline, &st,
+                           &j->d, infer_done, j);
+    if (rc != FY_OK)
+        infer_done(j, rc, st);
+    return MHD_YES;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
@@ -1873,13 +2014,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     if (r->res.status) /* refused in begin() */
         return send_resp(r);
-    if (r->dispatched) /* resumed: a worker (or stop) answered; MHD's resume orders it */
+    if (r->dispatched) { /* resumed: a worker (or stop) answered; MHD's resume orders it */
+        if (r->aj) { /* infer_async's finished job */
+            ijob *j = r->aj;
+            r->aj = NULL;
+            infer_end(j, &j->res, j->rc, j->st);
+            r->res = j->res;
+            fy__free(j);
+        }
         return send_resp(r);
+    }
     const struct route_info *ri = &ROUTES[r->rt.kind];
     if (ri->async) {
         if (ri->infer) {
             r->infer_counted = 1;
             fy__metrics_inflight(h->cfg.metrics, 1);
+            if (r->len <= FY_HTTP_ASYNC_BODY)
+                return infer_async(r);
         }
         if (dispatch(r) == 0)
             return MHD_YES;
@@ -2192,6 +2343,11 @@ void fy__http_free(fy__http *h)
     pthread_mutex_unlock(&h->mu);
     for (int i = 0; i < h->n_workers; i++)
         pthread_join(h->workers[i], NULL);
+    /* submitted inferences end by their deadline (or their batch's end) */
+    while (atomic_load(&h->async_out) > 0) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     if (h->listen_fd >= 0)
         close(h->listen_fd);
     fy__keys_free(h->keys);

@@ -1635,3 +1635,15 @@ int fy__mv_infer(fy__mv *mv, int n_in, const fy_tensor *in, int n_out, fy_tensor
     }
     return fy__batcher_infer(mv->batcher, n_in, in, n_out, out, deadline_ns, http_status, d);
 }
+
+int fy__mv_submit(fy__mv *mv, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
+                  int64_t deadline_ns, int *http_status, fy_diag *d, fy__mv_cb cb, void *ctx)
+{
+    if (!mv->batcher) {
+        *http_status = 503;
+        return fy__diag_set(d, FY_EINVAL, "model '%s' version '%s' is not loaded", mv->name,
+                            mv->version);
+    }
+    return fy__batcher_submit(mv->batcher, n_in, in, n_out, out, deadline_ns, http_status, d, cb,
+                              ctx);
+}

@@ -147,6 +147,12 @@ int fy__mv_labels(const fy__mv *mv, const char **data, size_t *len);
 int fy__mv_infer(fy__mv *mv, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
                  int64_t deadline_ns, int *http_status, fy_diag *d);
 
+/* fy__mv_infer without blocking: see fy__batcher_submit. The caller keeps its
+ * reference to mv until cb has run. */
+typedef void (*fy__mv_cb)(void *ctx, int rc, int http_status);
+int fy__mv_submit(fy__mv *mv, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
+                  int64_t deadline_ns, int *http_status, fy_diag *d, fy__mv_cb cb, void *ctx);
+
 /* Between repo.c and batcher.c only: one version's bounded queue and its instances
  * (a session and a batch thread each). fy__mv_infer forwards to fy__batcher_infer
  * (deadline_ns 0: no deadline). */
@@ -170,6 +176,14 @@ int fy__batcher_create(fy__batcher **out, const fy__batcher_opts *o, fy_diag *d)
 void fy__batcher_free(fy__batcher *b);
 int fy__batcher_infer(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
                       int64_t deadline_ns, int *http_status, fy_diag *d);
+/* The same without blocking: on FY_OK the request is queued and cb(ctx, rc,
+ * http_status) runs exactly once when it is done, failed or timed out (on a batch
+ * thread, never under the batcher's lock); in, out and d must stay valid until
+ * then. On failure cb is never called. */
+typedef void (*fy__batcher_cb)(void *ctx, int rc, int http_status);
+int fy__batcher_submit(fy__batcher *b, int n_in, const fy_tensor *in, int n_out, fy_tensor *out,
+                       int64_t deadline_ns, int *http_status, fy_diag *d, fy__batcher_cb cb,
+                       void *ctx);
 /* Rows per batch actually used: 1 when an input has a fixed first dimension. */
 int fy__batcher_max_batch(const fy__batcher *b);
 /* Why warm-up was skipped (an input without a declared shape or dtype), else NULL. */
@@ -417,6 +431,35 @@ int fy__codec_fill(fy_tensor *t, int64_t at, const struct json_t *v, int rank, c
  * by /predict and TF Serving: fills out->inputs in model input order. */
 int fy__codec_rows(const struct json_t *v, int single, const fy_model *m, fy__req *out, fy_diag *d);
 int fy__codec_columns(const struct json_t *v, const fy_model *m, fy__req *out, fy_diag *d);
+
+/* The dims a value of data shape D (rank r) takes for a model's per-row dims T
+ * (rank n, -1 symbolic, n < 0 unknown rank): D itself when it matches, or T when
+ * T is fully fixed and holds as many elements. 1 if it fits. */
+int fy__codec_fit(int r, const int64_t *D, int n, const int64_t *T, int *out_rank, int64_t *out);
+
+/* Fast decoding of the hot request shapes (codec_fast.c): float32 tensors as
+ * {"INPUT": [...]} or {"instances": [...]} (/predict, without preprocessing) and
+ * V2 {"id"?, "inputs": [{"name","shape","datatype":"FP32","data"}]} (JSON only).
+ * Returns FY_OK with *out filled (bit-identical to the jansson path's result),
+ * FY_ENOMEM, or FY__FAST_DECLINED (out untouched): the caller then runs the
+ * jansson path, which gives its usual answer or error. */
+#define FY__FAST_DECLINED 1
+int fy__codec_predict_fast(const char *body, size_t len, const fy_model *m, fy__req *out,
+                           fy_diag *d);
+int fy__codec_v2_fast(const char *body, size_t len, size_t json_len, const fy_model *m,
+                      fy__req *out, fy_diag *d);
+/* The jansson paths alone (the fast path's reference in tests and fuzzing). */
+int fy__codec_predict_decode_json(const char *body, size_t len, const fy_model *m,
+                                  const fy_manifest *man, fy__req *out, fy_diag *d);
+int fy__codec_v2_decode_json(const char *body, size_t len, size_t json_len, const fy_model *m,
+                             fy__req *out, fy_diag *d);
+/* One JSON number token at s (at most n bytes). Returns its length, 0 when s does
+ * not start with a JSON number (RFC 8259 grammar). *kind: FY_JNUM_INT (no fraction
+ * or exponent, at most 18 digits: *iv, as strtoll gives it), FY_JNUM_REAL (*dv,
+ * bit-identical to strtod in the C locale), FY_JNUM_DECLINE (a longer integer or
+ * a real it does not convert: leave it to the general path). */
+enum { FY_JNUM_DECLINE, FY_JNUM_INT, FY_JNUM_REAL };
+size_t fy__json_number(const char *s, size_t n, int *kind, int64_t *iv, double *dv);
 
 /* Growing output buffer; err latches FY_ENOMEM or FY_ELIMIT, checked once at the end. */
 typedef struct fy__sb {

@@ -881,6 +881,96 @@ TEST(passed_deadline_answers_503_and_never_runs)
     fy__metrics_free(m);
 }
 
+/* fy__mv_submit (the HTTP layer's path without a worker thread): each callback runs
+ * exactly once; a queued request past its deadline is failed by the batcher's
+ * reaper while the batch ahead of it still runs; the others run after it. */
+typedef struct areq {
+    fy_tensor in, out;
+    fy_diag d;
+    atomic_int calls;
+    int rc, status;
+    int64_t done_ns;
+} areq;
+
+static void areq_cb(void *ctx, int rc, int status)
+{
+    areq *a = ctx;
+    a->rc = rc;
+    a->status = status;
+    a->done_ns = mono_ns();
+    atomic_fetch_add(&a->calls, 1);
+}
+
+TEST(submitted_requests_complete_and_time_out)
+{
+    fy__repo *r = slow_repo(NULL, 8);
+    if (!r)
+        return;
+    sreq big = {.r = r, .m = SLOW_M};
+    pthread_t tb;
+    pthread_create(&tb, NULL, slow_client, &big);
+    sleep_ms(20); /* the slow request is running */
+    areq a[3];
+    int st = 0;
+    fy_diag d = {{0}};
+    fy__mv *mv = fy__repo_acquire(r, "slow", NULL, &st, &d);
+    FY_CHECK(mv != NULL);
+    if (!mv) {
+        pthread_join(tb, NULL);
+        fy__repo_free(r);
+        return;
+    }
+    int64_t t0 = mono_ns();
+    for (int i = 0; i < 3; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        int64_t dims[2] = {1, 2};
+        fy_tensor_alloc(&a[i].in, FY_DTYPE_F32, 2, dims, NULL);
+        ((float *)a[i].in.data)[0] = 1;
+        ((float *)a[i].in.data)[1] = 2;
+        /* request 0: a 5 ms deadline; the others none */
+        FY_CHECK_EQ(fy__mv_submit(mv, 1, &a[i].in, 1, &a[i].out, i == 0 ? t0 + 5000000 : 0, &st,
+                                  &a[i].d, areq_cb, &a[i]),
+                    FY_OK);
+    }
+    /* a deadline already gone: refused at once, no callback */
+    areq gone;
+    memset(&gone, 0, sizeof gone);
+    int64_t dims1[2] = {1, 2};
+    fy_tensor_alloc(&gone.in, FY_DTYPE_F32, 2, dims1, NULL);
+    FY_CHECK_EQ(fy__mv_submit(mv, 1, &gone.in, 1, &gone.out, 1, &st, &gone.d, areq_cb, &gone),
+                FY_ELIMIT);
+    FY_CHECK_EQ(st, 503);
+    for (int i = 0; i < 400 && !atomic_load(&a[0].calls); i++)
+        sleep_ms(5);
+    FY_CHECK_EQ(atomic_load(&a[0].calls), 1);
+    FY_CHECK_EQ(a[0].status, 503);
+    FY_CHECK_CONTAINS(a[0].d.msg, "timed out in queue");
+    pthread_join(tb, NULL);
+    FY_CHECK_EQ(big.status, 200);
+    FY_CHECK(a[0].done_ns - t0 < big.took_ns); /* answered while the big one ran */
+    for (int i = 1; i < 3; i++) {
+        for (int k = 0; k < 400 && !atomic_load(&a[i].calls); k++)
+            sleep_ms(5);
+        FY_CHECK_EQ(atomic_load(&a[i].calls), 1);
+        FY_CHECK_EQ(a[i].status, 200);
+        FY_CHECK_EQ(a[i].rc, FY_OK);
+        /* ((A^T A)^2)^2 of [1, 2]: P = A^T A = [[1,2],[2,4]], P^2 = 5P, so 125P */
+        FY_CHECK(a[i].out.data && a[i].out.rank == 2 && a[i].out.dims[0] == 2);
+        if (a[i].out.data)
+            FY_CHECK_NEAR(((float *)a[i].out.data)[3], 500.0f, 0.01f);
+    }
+    sleep_ms(20);
+    FY_CHECK_EQ(atomic_load(&gone.calls), 0);
+    for (int i = 0; i < 3; i++) {
+        FY_CHECK_EQ(atomic_load(&a[i].calls), 1); /* never twice */
+        fy_tensor_deinit(&a[i].in);
+        fy_tensor_deinit(&a[i].out);
+    }
+    fy_tensor_deinit(&gone.in);
+    fy__mv_release(mv);
+    fy__repo_free(r);
+}
+
 /* ------------------------------------------------------------------------- */
 /* Reload and unload while serving                                            */
 /* ------------------------------------------------------------------------- */
@@ -1195,6 +1285,7 @@ int main(void)
     RUN(bad_requests_get_400);
     RUN(full_queue_answers_503);
     RUN(passed_deadline_answers_503_and_never_runs);
+    RUN(submitted_requests_complete_and_time_out);
     RUN(reload_under_load_fails_nothing);
     RUN(unload_waits_for_in_flight_requests);
     RUN(allocation_failures_leak_nothing);

@@ -1568,7 +1568,23 @@ TEST(drain_deadline_answers_what_is_left)
     held.body = small;
     pthread_t tb, ts;
     pthread_create(&tb, NULL, send_big, &big);
-    sleep_ms(300); /* the big request is received and running */
+    /* The big request must be running before the small one is sent: wait until a
+     * request has left the queue for a batch (ferry_queue_duration_seconds counts
+     * it), not a fixed time: receiving and decoding 50 MB takes longer than any
+     * fixed sleep on a loaded machine under the sanitizers. */
+    int running = 0;
+    for (int i = 0; i < 1000 && !running; i++) {
+        hres mr;
+        if (http(s.port, "GET", "/metrics", NULL, NULL, 0, &mr) == 200 && mr.body) {
+            const char *p = strstr(mr.body, "\nferry_queue_duration_seconds_count{");
+            const char *sp = p ? strchr(p + 1, ' ') : NULL;
+            running = sp && strtod(sp, NULL) >= 1;
+        }
+        hres_free(&mr);
+        if (!running)
+            sleep_ms(20);
+    }
+    FY_CHECK(running);
     pthread_create(&ts, NULL, one_request, &held);
     wait_sent(&held, 1);
     int64_t t0 = now_ms();
