@@ -240,6 +240,11 @@ void fy__metrics_inflight(fy__metrics *m, int delta)
         atomic_fetch_add_explicit(&m->inflight, delta, memory_order_relaxed);
 }
 
+int64_t fy__metrics_inflight_now(fy__metrics *m)
+{
+    return m ? (int64_t)atomic_load_explicit(&m->inflight, memory_order_relaxed) : 0;
+}
+
 void fy__metrics_pending(fy__metrics *m, const char *model, const char *version, int delta)
 {
     series *s;

@@ -41,6 +41,9 @@ void fy__metrics_queue_wait(fy__metrics *m, const char *model, const char *versi
 void fy__metrics_batch(fy__metrics *m, const char *model, const char *version, int items,
                        double compute_seconds);
 void fy__metrics_inflight(fy__metrics *m, int delta);
+/* Inference requests received in full and not yet answered, over every model (0
+ * when m is NULL). */
+int64_t fy__metrics_inflight_now(fy__metrics *m);
 void fy__metrics_pending(fy__metrics *m, const char *model, const char *version, int delta);
 void fy__metrics_model_load(fy__metrics *m, const char *model, const char *version, int ok,
                             double seconds);

@@ -1388,6 +1388,48 @@ static void *load_loop(void *p)
     return NULL;
 }
 
+/* Clients that each wait for their answer send nothing more until answered: once
+ * every request the server holds is in the batch, the batcher runs it instead of
+ * waiting out a 10 s queue delay (which the 3 s request timeout would turn into
+ * 503s). */
+TEST(gathering_stops_when_nothing_more_is_on_the_way)
+{
+    srv s;
+    fy_serve_opts o = {0};
+    o.port = -1;
+    o.http_threads = 2;
+    o.quiet = 1;
+    o.max_batch_size = 64;
+    o.max_queue_delay_us = 10000000;
+    o.request_timeout_ms = 3000;
+    o.log_path = path_in("gs.log");
+    const char *paths[] = {FASHION};
+    if (srv_start(&s, paths, 1, &o) != FY_OK) {
+        FY_CHECK(0);
+        return;
+    }
+    char *b = body_for("instances", 1, 1.0f / 255);
+    enum { NP = 6 };
+    for (int round = 0; round < 3; round++) {
+        client held[NP];
+        pthread_t tp[NP];
+        for (int i = 0; i < NP; i++) {
+            memset(&held[i], 0, sizeof held[i]);
+            held[i].port = s.port;
+            held[i].body = b;
+            pthread_create(&tp[i], NULL, one_request, &held[i]);
+        }
+        for (int i = 0; i < NP; i++) {
+            pthread_join(tp[i], NULL);
+            FY_CHECK_EQ(held[i].status, 200);
+        }
+    }
+    fy_server_request_stop(s.s);
+    pthread_join(s.t, NULL);
+    fy_server_free(s.s);
+    free(b);
+}
+
 TEST(stop_under_load_finishes_every_accepted_request)
 {
     srv s;
@@ -1657,6 +1699,7 @@ int main(void)
     RUN(management_refused_from_other_hosts_without_keys);
 
     RUN(overload_sheds_with_retry_after);
+    RUN(gathering_stops_when_nothing_more_is_on_the_way);
     RUN(stop_under_load_finishes_every_accepted_request);
     RUN(ready_turns_false_while_draining);
     RUN(drain_deadline_answers_what_is_left);
