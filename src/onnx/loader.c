@@ -201,14 +201,23 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
     return p;
 }
 
+/* Bytes of the field key at p (already checked by wire_check). Lengths are
+ * recomputed from the bytes actually there, not from their values: a varint may be
+ * written with more bytes than it needs. */
+static size_t key_size(const uint8_t *p, const uint8_t *end)
+{
+    const uint8_t *q = p;
+    uint64_t key;
+    return read_varint(&q, end, &key) == 0 ? (size_t)(q - p) : 0;
+}
+
 /* Where one initializer's lifted raw_data field lies in the file's bytes. */
 typedef struct lift_plan {
     const uint8_t *field; /* the raw_data field's key; NULL: nothing lifted */
     const uint8_t *after; /* just past its payload */
     const uint8_t *payload;
     size_t len;
-    uint64_t tensor_len; /* the TensorProto's length before and after */
-    uint64_t tensor_new;
+    uint64_t tensor_new; /* the TensorProto's length without the field */
 } lift_plan;
 
 /* Plans the lift for one TensorProto body: exactly one raw_data field, big enough
@@ -278,6 +287,7 @@ static int lift_raw_data(loader *L, unsigned char *buf, size_t len, uint8_t **sk
     size_t k = 0, n_lift = 0;
     uint64_t graph_new = graph_len;
     for (p = graph; p < graph + graph_len;) {
+        const uint8_t *start = p;
         if (next_field(&p, graph + graph_len, &field, &wt, &body, &blen) != 0)
             break;
         if (field != GRAPH_INITIALIZER || wt != WIRE_LEN)
@@ -285,10 +295,10 @@ static int lift_raw_data(loader *L, unsigned char *buf, size_t len, uint8_t **sk
         lift_plan *lp = &plan[k++];
         if (plan_tensor(body, body + blen, lp) != 0 || !lp->field)
             continue;
-        lp->tensor_len = blen;
         lp->tensor_new = blen - (uint64_t)(lp->after - lp->field);
-        graph_new -= varint_size(lp->tensor_len) + lp->tensor_len -
-                     (varint_size(lp->tensor_new) + lp->tensor_new);
+        /* the initializer field as it is, and as it will be (never longer) */
+        graph_new -= (uint64_t)(p - start) -
+                     (key_size(start, p) + varint_size(lp->tensor_new) + lp->tensor_new);
         n_lift++;
     }
     if (n_lift == 0) {
@@ -296,7 +306,7 @@ static int lift_raw_data(loader *L, unsigned char *buf, size_t len, uint8_t **sk
         return FY_OK;
     }
 
-    size_t graph_key = (size_t)(graph - graph_field) - varint_size(graph_len);
+    size_t graph_key = key_size(graph_field, graph);
     size_t out_len = len - (size_t)(graph_after - graph_field) + graph_key +
                      varint_size(graph_new) + (size_t)graph_new;
     uint8_t *out = fy__malloc(out_len ? out_len : 1);
@@ -330,7 +340,7 @@ static int lift_raw_data(loader *L, unsigned char *buf, size_t len, uint8_t **sk
         lr->len = lp->len;
         fy__move_out(lr->data, (void *)lp->payload, lp->len);
         /* the initializer's key, its new length, its fields minus raw_data */
-        size_t key_len = (size_t)(body - start) - varint_size(lp->tensor_len);
+        size_t key_len = key_size(start, body);
         memcpy(w, copied, (size_t)(start - copied) + key_len);
         w = put_varint(w + (start - copied) + key_len, lp->tensor_new);
         memcpy(w, body, (size_t)(lp->field - body));

@@ -708,6 +708,70 @@ TEST(damaged_model_files_fail_like_buffers)
     free(buf);
 }
 
+/* The model with its graph field's length written as a varint one byte longer than
+ * needed (valid protobuf): malloc'd, *out_len set. */
+static uint8_t *pad_graph_length(const uint8_t *buf, size_t len, size_t *out_len)
+{
+    uint8_t *out = malloc(len + 1);
+    size_t i = 0, o = 0;
+    while (i < len) {
+        uint8_t key = buf[i++]; /* every top-level key of these models is one byte */
+        out[o++] = key;
+        if ((key & 7) == 0) {
+            do
+                out[o++] = buf[i];
+            while (buf[i++] & 0x80);
+            continue;
+        }
+        uint64_t n = 0;
+        int shift = 0;
+        while (buf[i] & 0x80)
+            n |= (uint64_t)(buf[i++] & 0x7f) << shift, shift += 7;
+        n |= (uint64_t)buf[i++] << shift;
+        uint64_t v = n;
+        while (v >= 0x80) {
+            out[o++] = (uint8_t)(v | 0x80);
+            v >>= 7;
+        }
+        if (key == ((7 << 3) | 2)) { /* the graph: one more byte than needed */
+            out[o++] = (uint8_t)(v | 0x80);
+            out[o++] = 0;
+        } else {
+            out[o++] = (uint8_t)v;
+        }
+        memcpy(out + o, buf + i, (size_t)n);
+        o += (size_t)n;
+        i += (size_t)n;
+    }
+    *out_len = o;
+    return out;
+}
+
+TEST(lifting_reads_lengths_written_longer_than_needed)
+{
+    enum { N = 40000 };
+    float *w = malloc(N * sizeof *w);
+    for (size_t i = 0; i < N; i++)
+        w[i] = (float)i - 7.5f;
+    size_t len, plen;
+    uint8_t *buf = raw_model(w, N, &len);
+    uint8_t *padded = pad_graph_length(buf, len, &plen);
+    FY_CHECK_EQ(plen, len + 1);
+    fy_model *m = NULL;
+    fy_diag d;
+    FY_CHECK_EQ(load(padded, plen, &m, &d), FY_OK); /* protobuf-c reads it */
+    fy_model_free(m);
+    m = NULL;
+    FY_CHECK_EQ(load_as_file(padded, plen, &m, &d), FY_OK);
+    if (m) {
+        check_raw_model_runs(m, w, N);
+        fy_model_free(m);
+    }
+    free(padded);
+    free(buf);
+    free(w);
+}
+
 /* Allocation failures at every point of a file load with lifted payloads: ENOMEM,
  * nothing leaked (the sanitizer build checks), and eventually a success. */
 TEST(file_load_allocation_failures_are_enomem)
@@ -761,5 +825,6 @@ int main(void)
     RUN(model_files_with_lifted_weights_load_like_buffers);
     RUN(damaged_model_files_fail_like_buffers);
     RUN(file_load_allocation_failures_are_enomem);
+    RUN(lifting_reads_lengths_written_longer_than_needed);
     return TEST_SUMMARY();
 }
