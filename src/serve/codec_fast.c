@@ -219,6 +219,16 @@ static int comma(fast *f)
     return ++f->commas > (uint64_t)FY_JSON_MAX_VALUES ? -1 : 1;
 }
 
+/* After a list's or object's element: 1 when a comma follows (another element), 0
+ * when `close` does (the end), -1 for anything else or past the value ceiling. */
+static int next_elem(fast *f, char close)
+{
+    int c = comma(f);
+    if (c)
+        return c;
+    return lit(f, close) ? 0 : -1;
+}
+
 /* A string of printable ASCII without escapes: [*a, *a + *len). */
 static int str(fast *f, const char **a, size_t *len)
 {
@@ -327,14 +337,12 @@ static int arr(fast *f, int depth)
                 return DECLINE;
         }
         count++;
-        int c = comma(f);
+        int c = next_elem(f, ']');
         if (c < 0)
             return DECLINE;
         if (c)
             continue;
-        if (lit(f, ']'))
-            break;
-        return DECLINE;
+        break;
     }
     if (f->set[depth]) {
         if (f->dims[depth] != count)
@@ -415,14 +423,12 @@ static int predict_scan(fast *f, const fy_model *m, fy__req *r, fy_diag *d)
                 return DECLINE;
             }
             items++;
-            int c = comma(f);
+            int c = next_elem(f, ']');
             if (c < 0)
                 return DECLINE;
             if (c)
                 continue;
-            if (lit(f, ']'))
-                break;
-            return DECLINE;
+            break;
         }
         full[0] = items;
     } else if (str_is(key, klen, io.name)) {
@@ -497,12 +503,12 @@ static int v2_shape(fast *f, v2_in *in)
             return DECLINE;
         f->i += k;
         in->dims[in->rank++] = iv;
-        int c = comma(f);
+        int c = next_elem(f, ']');
         if (c < 0)
             return DECLINE;
         if (c)
             continue;
-        return lit(f, ']') ? 0 : DECLINE;
+        return 0;
     }
 }
 
@@ -534,13 +540,11 @@ static int v2_input(fast *f, v2_in *in)
         } else {
             return DECLINE;
         }
-        int c = comma(f);
+        int c = next_elem(f, '}');
         if (c < 0)
             return DECLINE;
         if (c)
             continue;
-        if (!lit(f, '}'))
-            return DECLINE;
         return in->name && in->dtype && in->has_shape && in->has_data ? 0 : DECLINE;
     }
 }
@@ -602,13 +606,11 @@ static int v2_scan(fast *f, size_t json_len, const fy_model *m, fy__req *r, fy_d
                 if (n == FY_REQ_MAX_TENSORS || v2_input(f, &ins[n]))
                     return DECLINE;
                 n++;
-                int c = comma(f);
+                int c = next_elem(f, ']');
                 if (c < 0)
                     return DECLINE;
                 if (c)
                     continue;
-                if (!lit(f, ']'))
-                    return DECLINE;
                 break;
             }
             have_inputs = 1;
@@ -618,13 +620,11 @@ static int v2_scan(fast *f, size_t json_len, const fy_model *m, fy__req *r, fy_d
         } else {
             return DECLINE;
         }
-        int c = comma(f);
-        if (c < 0)
+        int c = next_elem(f, '}');
+        if (c < 0 || (!c && at_end(f)))
             return DECLINE;
         if (c)
             continue;
-        if (!lit(f, '}') || at_end(f))
-            return DECLINE;
         break;
     }
     if (!have_inputs)
