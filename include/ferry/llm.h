@@ -263,14 +263,17 @@ int fy_llm_generate(fy_llm *m, const int32_t *prompt, size_t n_prompt, const fy_
                     fy_gen_cb cb, void *cb_ctx, int32_t *out_ids, size_t out_cap, size_t *n_out,
                     fy_gen_stats *st, fy_diag *d);
 
-/* One-line speed summary for `ferry perf` (engine branch): load PATH, run a prompt of
- * n_prompt tokens in one batch and n_gen greedy steps, report tokens/s. */
+/* Speed summary for `ferry perf`: a prompt of n_prompt tokens in one batch, then n_gen
+ * greedy one-token steps, as tokens/s. fy_llm_perf_run loads PATH first (load_s is
+ * that load); fy_llm_perf_model measures a loaded model from a reset state (load_s
+ * left 0 for the caller, who did the loading). */
 typedef struct fy_llm_perf {
     double prompt_tokens_per_s, gen_tokens_per_s, load_s;
     uint64_t weight_bytes, kv_bytes;
 } fy_llm_perf;
 int fy_llm_perf_run(const char *path, const fy_llm_opts *opts, uint32_t n_prompt, uint32_t n_gen,
                     fy_llm_perf *out, fy_diag *d);
+int fy_llm_perf_model(fy_llm *m, uint32_t n_prompt, uint32_t n_gen, fy_llm_perf *out, fy_diag *d);
 
 #ifdef __cplusplus
 }

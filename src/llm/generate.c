@@ -205,14 +205,23 @@ int fy_llm_perf_run(const char *path, const fy_llm_opts *opts, uint32_t n_prompt
                     fy_llm_perf *out, fy_diag *d)
 {
     fy_llm *m = NULL;
-    int32_t *ids = NULL;
-    float *logits = NULL;
     double t0 = fy__llm_now();
     int rc = fy_llm_load(&m, path, opts, d);
     if (rc)
         return rc;
+    double load_s = fy__llm_now() - t0;
+    if ((rc = fy_llm_perf_model(m, n_prompt, n_gen, out, d)) == FY_OK)
+        out->load_s = load_s;
+    fy_llm_free(m);
+    return rc;
+}
+
+int fy_llm_perf_model(fy_llm *m, uint32_t n_prompt, uint32_t n_gen, fy_llm_perf *out, fy_diag *d)
+{
+    int32_t *ids = NULL;
+    float *logits = NULL;
+    int rc = FY_OK;
     fy_llm_perf p = {0};
-    p.load_s = fy__llm_now() - t0;
     const fy_llm_info *in = fy_llm_info_get(m);
     p.weight_bytes = in->weight_bytes;
     p.kv_bytes = in->kv_bytes;
@@ -230,6 +239,7 @@ int fy_llm_perf_run(const char *path, const fy_llm_opts *opts, uint32_t n_prompt
     /* a deterministic spread of ids stands in for a prompt: speed does not depend on them */
     for (uint32_t i = 0; i < n_prompt; i++)
         ids[i] = (int32_t)((i * 2654435761u) % in->vocab);
+    fy_llm_reset(m);
     double a = fy__llm_now();
     if ((rc = fy_llm_eval(m, ids, n_prompt, logits, d)))
         goto done;
@@ -245,6 +255,5 @@ int fy_llm_perf_run(const char *path, const fy_llm_opts *opts, uint32_t n_prompt
 done:
     fy__free(ids);
     fy__free(logits);
-    fy_llm_free(m);
     return rc;
 }

@@ -1204,8 +1204,8 @@ int fy_package_load_model(const fy_package *p, fy_model **out, fy_diag *d)
     if (p->manifest->model_format && !strcmp(p->manifest->model_format, "gguf"))
         return fy__diag_set(d, FY_EUNSUPPORTED,
                             "%s (in the package) is a GGUF language model: 'ferry serve', "
-                            "'ferry generate' and 'ferry inspect' take the package; other "
-                            "commands take the .gguf file itself",
+                            "'ferry generate', 'ferry perf' and 'ferry inspect' take the "
+                            "package; other commands take the .gguf file itself",
                             f->name);
     int rc = fy_model_load_buffer(out, f->data, f->len, NULL, NULL, d);
     if (rc != FY_OK) {

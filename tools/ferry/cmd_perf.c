@@ -50,7 +50,8 @@ static const char help[] =
     "  FERRY_NO_PLAN=1      allocate intermediates per run instead of the planned arena\n"
     "  FERRY_PROFILE=1      print the time per op type to stderr at the end\n"
     "\n"
-    "A GGUF language model gets tokens/s instead: see 'ferry perf MODEL.gguf --help'.\n"
+    "A GGUF language model (or a package of one) gets tokens/s instead: see\n"
+    "'ferry perf MODEL.gguf --help'.\n"
     "\n"
     "exit: 0 ok, 2 usage, 3 invalid model or input, 4 unsupported, 5 unreadable.\n";
 
@@ -150,7 +151,7 @@ static double percentile(const double *v, long n, double p)
 int cmd_perf(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) /* a GGUF language model has its own measures */
-        if (argv[i][0] != '-' && fy_gguf_sniff(argv[i]))
+        if (argv[i][0] != '-' && fy_package_path_is_llm(argv[i]))
             return cli_perf_gguf(argc, argv);
     const char *path = NULL, *out_dir = NULL;
     const char *names[MAX_INPUTS], *files[MAX_INPUTS];

@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* ferry perf on a GGUF language model: prompt-processing and generation tokens/s,
  * load time, weight and KV-cache bytes, peak memory (cmd_perf.c branches here when
- * the model it is given is a GGUF file). */
+ * the model it is given is a GGUF file or a package holding one). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "ferry/llm.h"
+#include "ferry/package.h"
 
 static const char help[] =
-    "usage: ferry perf MODEL.gguf [options]\n"
+    "usage: ferry perf MODEL.gguf|PACKAGE [options]\n"
     "\n"
-    "Loads a GGUF language model, feeds a prompt of --prompt-tokens token ids in one\n"
+    "Loads a GGUF language model (the file, or a package whose model.format is gguf),\n"
+    "feeds a prompt of --prompt-tokens token ids in one\n"
     "batch, then generates --gen-tokens tokens one at a time (greedy), --repeats\n"
     "times (each a fresh load), and reports the median of each measure. The prompt is\n"
     "a fixed spread of ids over the vocabulary: speed does not depend on the text.\n"
@@ -29,6 +32,7 @@ static const char help[] =
     "  prompt_tokens_per_s  prompt tokens / seconds of the batched prompt pass\n"
     "  gen_tokens_per_s     generated tokens / seconds of the one-token steps\n"
     "  load_ms              mapping the file, checking it and allocating the state\n"
+    "                       (for a package: opening it, digests checked, and loading)\n"
     "  weight_bytes         bytes of the weights (mapped, not copied)\n"
     "  kv_bytes             bytes of the KV cache at the context length\n"
     "  peak_rss_bytes       peak resident memory of the process (VmHWM)\n"
@@ -42,6 +46,32 @@ static double median(double *v, int n)
 }
 
 #define MAX_REPEATS 100
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* fy_llm_perf_run for a package: the load it times is opening the package (which
+ * checks every digest) and loading the model from its bytes. */
+static int perf_package(const char *path, const fy_llm_opts *o, uint32_t np, uint32_t ng,
+                        fy_llm_perf *out, fy_diag *d)
+{
+    fy_package *pkg = NULL;
+    fy_llm *m = NULL;
+    double t0 = now_s();
+    int rc = fy_package_open(&pkg, path, d);
+    if (rc == FY_OK)
+        rc = fy_package_load_llm(pkg, &m, o, d);
+    double load_s = now_s() - t0;
+    if (rc == FY_OK && (rc = fy_llm_perf_model(m, np, ng, out, d)) == FY_OK)
+        out->load_s = load_s;
+    fy_llm_free(m);
+    fy_package_free(pkg);
+    return rc;
+}
 
 int cli_perf_gguf(int argc, char **argv)
 {
@@ -82,7 +112,8 @@ int cli_perf_gguf(int argc, char **argv)
         i++;
     }
     if (!path)
-        return cli_error("perf", EXIT_USAGE, NULL, "a MODEL.gguf is required");
+        return cli_error("perf", EXIT_USAGE, NULL, "a MODEL.gguf or PACKAGE is required");
+    int is_pkg = fy_package_sniff(path);
     fy_llm_opts o = {0};
     o.threads = (int)threads;
     o.ctx = (uint32_t)ctx;
@@ -90,7 +121,8 @@ int cli_perf_gguf(int argc, char **argv)
     fy_llm_perf p = {0};
     for (long r = 0; r < repeats; r++) {
         fy_diag d = {0};
-        int rc = fy_llm_perf_run(path, &o, (uint32_t)np, (uint32_t)ng, &p, &d);
+        int rc = is_pkg ? perf_package(path, &o, (uint32_t)np, (uint32_t)ng, &p, &d)
+                        : fy_llm_perf_run(path, &o, (uint32_t)np, (uint32_t)ng, &p, &d);
         if (rc)
             return cli_error("perf", cli_exit_for(rc), NULL, "%s: %s", path, d.msg);
         pp[r] = p.prompt_tokens_per_s;
