@@ -31,8 +31,10 @@
 
 /* Ceilings (RELIABILITY.md 3, 6, 7). */
 #define FY_HTTP_MAX_CONNECTIONS 1024
-/* Per connection: the request line and headers must fit (else 431, closed). */
-#define FY_HTTP_CONN_MEMORY ((size_t)64 << 10)
+/* Per connection: the request line and headers must fit (else 431, closed). 16 KiB
+ * as Node's default header limit: libmicrohttpd zeroes this pool after every
+ * request, and at 64 KiB that memset was 6% of the server's CPU under load. */
+#define FY_HTTP_CONN_MEMORY ((size_t)16 << 10)
 /* Inference bodies up to this size are decoded on the event loop and submitted to
  * the batcher without a worker thread (infer_async); larger ones go to a worker,
  * so a big JSON body never holds up the loop's other connections for long. */

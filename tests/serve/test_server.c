@@ -831,6 +831,22 @@ TEST(limits_on_body_and_headers)
     FY_CHECK(read_resp(fd, &r, 0) != 0 || r.status != 200);
     hres_free(&r);
     close(fd);
+    /* An 8 KiB header (a big cookie or token) fits the per-connection memory. */
+    char *hmid = malloc(8 * 1024 + 32);
+    memcpy(hmid, "X-Mid: ", 7);
+    memset(hmid + 7, 'a', 8 * 1024);
+    memcpy(hmid + 7 + 8 * 1024, "\r\n", 3);
+    fd = dial(p);
+    char mline[64];
+    snprintf(mline, sizeof mline, "GET /healthz/live HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    send_all(fd, mline, strlen(mline));
+    send_all(fd, hmid, strlen(hmid));
+    send_all(fd, "\r\n", 2);
+    FY_CHECK_EQ(read_resp(fd, &r, 0), 0);
+    FY_CHECK_EQ(r.status, 200);
+    hres_free(&r);
+    close(fd);
+    free(hmid);
     /* A header section over the per-connection memory: 431. */
     char *hbig = malloc(100 * 1024 + 32);
     memcpy(hbig, "X-Big: ", 7);
