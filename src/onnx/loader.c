@@ -71,6 +71,42 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return -1;
 }
 
+/* How reading one field can fail. */
+enum { FIELD_KEY = -1, FIELD_VARINT = -2, FIELD_FIXED = -3, FIELD_LENGTH = -4, FIELD_WIRE = -5 };
+
+/* Reads one field at *p: its number and wire type, and for length-delimited fields
+ * its body. 0, or one of the FIELD_ failures. */
+static int next_field(const uint8_t **p, const uint8_t *end, uint64_t *field, unsigned *wt,
+                      const uint8_t **body, uint64_t *blen)
+{
+    uint64_t key, v;
+    if (read_varint(p, end, &key) != 0)
+        return FIELD_KEY;
+    *field = key >> 3;
+    *wt = key & 7;
+    *body = NULL;
+    *blen = 0;
+    switch (*wt) {
+    case 0: return read_varint(p, end, &v) == 0 ? 0 : FIELD_VARINT;
+    case 1:
+    case 5: {
+        size_t n = *wt == 1 ? 8 : 4;
+        if ((size_t)(end - *p) < n)
+            return FIELD_FIXED;
+        *p += n;
+        return 0;
+    }
+    case 2:
+        if (read_varint(p, end, &v) != 0 || v > (uint64_t)(end - *p))
+            return FIELD_LENGTH;
+        *body = *p;
+        *blen = v;
+        *p += v;
+        return 0;
+    default: return FIELD_WIRE;
+    }
+}
+
 static int wire_check(const uint8_t *p, const uint8_t *end, const ProtobufCMessageDescriptor *desc,
                       int depth, uint64_t *decoded, fy_diag *d)
 {
@@ -82,52 +118,42 @@ static int wire_check(const uint8_t *p, const uint8_t *end, const ProtobufCMessa
         return fy__diag_set(d, FY_ELIMIT, "model would decode to more than %llu bytes",
                             (unsigned long long)FY_ONNX_MAX_DECODED_BYTES);
     while (p < end) {
-        uint64_t key, len;
-        if (read_varint(&p, end, &key) != 0)
+        uint64_t field = 0, len;
+        unsigned wt = 0;
+        const uint8_t *body;
+        switch (next_field(&p, end, &field, &wt, &body, &len)) {
+        case 0: break;
+        case FIELD_KEY:
             return fy__diag_set(d, FY_EPARSE, "truncated protobuf field key in %s", desc->name);
-        unsigned wt = key & 7;
-        uint64_t field = key >> 3;
-        switch (wt) {
-        case 0:
-            if (read_varint(&p, end, &len) != 0)
-                return fy__diag_set(d, FY_EPARSE, "truncated varint in %s field %llu", desc->name,
-                                    (unsigned long long)field);
-            *decoded += 8;
-            break;
-        case 1:
-        case 5: {
-            size_t n = wt == 1 ? 8 : 4;
-            if ((size_t)(end - p) < n)
-                return fy__diag_set(d, FY_EPARSE, "truncated fixed field in %s", desc->name);
-            p += n;
-            *decoded += 8;
-            break;
-        }
-        case 2: {
-            if (read_varint(&p, end, &len) != 0 || len > (uint64_t)(end - p))
-                return fy__diag_set(d, FY_EPARSE,
-                                    "length of %s field %llu runs past the end of the data",
-                                    desc->name, (unsigned long long)field);
-            const ProtobufCFieldDescriptor *f =
-                field <= UINT_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)field)
-                                  : NULL;
-            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                int rc = wire_check(p, p + len, f->descriptor, depth + 1, decoded, d);
-                if (rc != FY_OK)
-                    return rc;
-            } else if (f &&
-                       (f->type == PROTOBUF_C_TYPE_BYTES || f->type == PROTOBUF_C_TYPE_STRING)) {
-                *decoded += len + 16; /* copied as they are (raw_data: the weights) */
-            } else {
-                /* packed repeated scalars can expand up to 8x (one byte per int64) */
-                *decoded += len * 8 + 16;
-            }
-            p += len;
-            break;
-        }
+        case FIELD_VARINT:
+            return fy__diag_set(d, FY_EPARSE, "truncated varint in %s field %llu", desc->name,
+                                (unsigned long long)field);
+        case FIELD_FIXED:
+            return fy__diag_set(d, FY_EPARSE, "truncated fixed field in %s", desc->name);
+        case FIELD_LENGTH:
+            return fy__diag_set(d, FY_EPARSE,
+                                "length of %s field %llu runs past the end of the data",
+                                desc->name, (unsigned long long)field);
         default:
             return fy__diag_set(d, FY_EPARSE, "invalid protobuf wire type %u in %s", wt,
                                 desc->name);
+        }
+        if (wt != 2) {
+            *decoded += 8;
+            continue;
+        }
+        const ProtobufCFieldDescriptor *f =
+            field <= UINT_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)field)
+                              : NULL;
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            int rc = wire_check(body, body + len, f->descriptor, depth + 1, decoded, d);
+            if (rc != FY_OK)
+                return rc;
+        } else if (f && (f->type == PROTOBUF_C_TYPE_BYTES || f->type == PROTOBUF_C_TYPE_STRING)) {
+            *decoded += len + 16; /* copied as they are (raw_data: the weights) */
+        } else {
+            /* packed repeated scalars can expand up to 8x (one byte per int64) */
+            *decoded += len * 8 + 16;
         }
     }
     return FY_OK;
@@ -146,40 +172,6 @@ static int wire_check(const uint8_t *p, const uint8_t *end, const ProtobufCMessa
 size_t fy__onnx_lift_min_bytes = 64 * 1024;
 
 enum { MODEL_GRAPH = 7, GRAPH_INITIALIZER = 5, TENSOR_RAW_DATA = 9, WIRE_LEN = 2 };
-
-/* One field of a message already accepted by wire_check: its number and wire type,
- * and for length-delimited fields its body. -1 when malformed (cannot happen after
- * wire_check; checked anyway). */
-static int next_field(const uint8_t **p, const uint8_t *end, uint64_t *field, unsigned *wt,
-                      const uint8_t **body, uint64_t *blen)
-{
-    uint64_t key, v;
-    if (read_varint(p, end, &key) != 0)
-        return -1;
-    *field = key >> 3;
-    *wt = key & 7;
-    *body = NULL;
-    *blen = 0;
-    switch (*wt) {
-    case 0: return read_varint(p, end, &v);
-    case 1:
-    case 5: {
-        size_t n = *wt == 1 ? 8 : 4;
-        if ((size_t)(end - *p) < n)
-            return -1;
-        *p += n;
-        return 0;
-    }
-    case 2:
-        if (read_varint(p, end, &v) != 0 || v > (uint64_t)(end - *p))
-            return -1;
-        *body = *p;
-        *blen = v;
-        *p += v;
-        return 0;
-    default: return -1;
-    }
-}
 
 static size_t varint_size(uint64_t v)
 {
