@@ -29,6 +29,7 @@ typedef struct ident {
     ino_t ino;
     off_t size;
     int64_t mtime_ns;
+    uint64_t tree; /* an unpacked package folder: tree_hash of what is in it */
 } ident;
 
 struct fy__mv {
@@ -292,13 +293,14 @@ static char *path_join(const char *a, const char *b)
 static ident ident_of(const struct stat *st)
 {
     ident id = {st->st_dev, st->st_ino, st->st_size,
-                (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
+                (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, 0};
     return id;
 }
 
 static int ident_eq(const ident *a, const ident *b)
 {
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->tree == b->tree;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -362,6 +364,44 @@ static int list_dir(const char *path, char ***out, int *n_out, fy_diag *d)
     *out = names;
     *n_out = n;
     return FY_OK;
+}
+
+static uint64_t fnv_add(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* An unpacked package folder's own stat changes when entries are added, removed or
+ * renamed, not when a file in it is rewritten in place. This folds every entry
+ * below it (name, inode, size, modification time; in name order, 8 levels deep) into
+ * one hash, so such an edit counts as a change too. A folder that cannot be listed
+ * hashes its error: opening the package reports it. */
+static uint64_t tree_hash(const char *dir, int depth, uint64_t h)
+{
+    char **names = NULL;
+    int n = 0;
+    fy_diag e = {{0}};
+    if (depth > 8 || list_dir(dir, &names, &n, &e) != FY_OK)
+        return fnv_add(h, e.msg, strlen(e.msg) + 1);
+    for (int i = 0; i < n; i++) {
+        char *p = path_join(dir, names[i]);
+        struct stat st;
+        h = fnv_add(h, names[i], strlen(names[i]) + 1);
+        if (p && lstat(p, &st) == 0) {
+            ident id = ident_of(&st);
+            h = fnv_add(h, &id.ino, sizeof id.ino);
+            h = fnv_add(h, &id.size, sizeof id.size);
+            h = fnv_add(h, &id.mtime_ns, sizeof id.mtime_ns);
+            if (S_ISDIR(st.st_mode))
+                h = tree_hash(p, depth + 1, h);
+        }
+        fy__free(p);
+    }
+    free_names(names, n);
+    return h;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -668,6 +708,8 @@ static int scan_package(scan *sc, const char *path, const struct stat *st, fy_di
 {
     fy__repo *r = sc->r;
     ident id = ident_of(st);
+    if (S_ISDIR(st->st_mode))
+        id.tree = tree_hash(path, 0, 0xcbf29ce484222325ull);
     char stem[NAME_MAX_LEN + 8];
     fy_diag e = {{0}};
     fy_package *pkg = NULL;

@@ -405,6 +405,51 @@ TEST(package_serves_under_its_manifest_name)
     fy__repo_free(r);
 }
 
+/* Edits a file in place: same inode, same size, so only its own times change. */
+static int rewrite_in_place(const char *path, const char *from, const char *to)
+{
+    FILE *f = fopen(path, "r+");
+    if (!f)
+        return -1;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    char *at = strstr(buf, from);
+    int rc = -1;
+    if (at && strlen(from) == strlen(to) && fseek(f, at - buf, SEEK_SET) == 0 &&
+        fwrite(to, 1, strlen(to), f) == strlen(to))
+        rc = 0;
+    return fclose(f) == 0 ? rc : -1;
+}
+
+TEST(unpacked_package_edited_in_place_reloads)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp -r examples/fashion-mnist %s", path_in("unpacked"));
+    FY_CHECK_EQ(system(cmd), 0);
+    const char *paths[] = {path_in("unpacked")};
+    fy__repo_opts o = opts_for(paths, 1, NULL);
+    fy__repo *r = NULL;
+    fy_diag d = {{0}};
+    FY_CHECK_EQ(fy__repo_create(&r, &o, &d), FY_OK);
+    if (!r)
+        return;
+    index_t ix;
+    const entry *e = find_entry(r, &ix, "fashion-cnn", "1.0.0");
+    FY_CHECK(e && e->state == FY_MV_READY);
+    /* nothing changed: the same version stays */
+    FY_CHECK_EQ(fy__repo_reload(r, &d), FY_OK);
+    FY_CHECK((e = find_entry(r, &ix, "fashion-cnn", "1.0.0")) && e->state == FY_MV_READY);
+    /* the manifest rewritten in place (the folder's own stat does not change) */
+    FY_CHECK_EQ(rewrite_in_place(path_in("unpacked/ferry.yaml"), "version: 1.0.0",
+                                 "version: 1.0.1"),
+                0);
+    FY_CHECK_EQ(fy__repo_reload(r, &d), FY_OK);
+    FY_CHECK((e = find_entry(r, &ix, "fashion-cnn", "1.0.1")) && e->state == FY_MV_READY);
+    FY_CHECK(!find_entry(r, &ix, "fashion-cnn", "1.0.0"));
+    fy__repo_free(r);
+}
+
 TEST(repository_policy_keeps_the_newest)
 {
     mkdirs(path_in("repo1/addk/1"));
@@ -1277,6 +1322,7 @@ int main(void)
     RUN(bare_model_serves_under_its_stem);
     RUN(lone_request_does_not_wait_for_a_batch);
     RUN(package_serves_under_its_manifest_name);
+    RUN(unpacked_package_edited_in_place_reloads);
     RUN(repository_policy_keeps_the_newest);
     RUN(bad_paths_are_refused);
     RUN(bad_layouts_are_refused_with_reasons);
