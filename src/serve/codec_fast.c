@@ -310,6 +310,59 @@ static int num_f32(fast *f)
     return push(f, (float)dv);
 }
 
+/* The rest of an innermost row after its first number, while it is the common
+ * compact form: ",N" with N an integer of up to 9 digits or a decimal without
+ * exponent whose digits and places make it exact (at most 19 digits, 22 places,
+ * mantissa below 2^53), each followed by ',' or ']'. One loop, no per-element
+ * calls; the values are the ones num_f32 gives (integers through int, decimals
+ * as one correctly rounded division). It stops before anything else (spaces,
+ * exponents, longer numbers, the end), which the general loop then reads.
+ * DECLINE past the value ceiling or when the buffer cannot grow. */
+static int row_run(fast *f, int64_t *count)
+{
+    const char *s = f->s;
+    size_t i = f->i, n = f->n;
+    while (i + 2 < n && s[i] == ',') {
+        size_t j = i + 1;
+        int neg = s[j] == '-';
+        j += (size_t)neg;
+        if (j >= n || (unsigned char)(s[j] - '0') > 9)
+            break;
+        size_t st = j;
+        uint64_t m = 0;
+        if (s[j] == '0')
+            j++; /* a leading zero stands alone */
+        else
+            while (j < n && j - st < 19 && (unsigned char)(s[j] - '0') < 10)
+                m = m * 10 + (uint64_t)(s[j++] - '0');
+        size_t ndig = j - st, places = 0;
+        float x;
+        if (j < n && s[j] == '.') {
+            size_t fs = ++j;
+            while (j < n && ndig + (j - fs) < 19 && (unsigned char)(s[j] - '0') < 10)
+                m = m * 10 + (uint64_t)(s[j++] - '0');
+            places = j - fs;
+            if (places == 0 || places > 22 || m > ((uint64_t)1 << 53))
+                break;
+            double v = (double)m / pow10_exact[places];
+            x = (float)(neg ? -v : v);
+        } else {
+            if (ndig > 9)
+                break;
+            int32_t v = (int32_t)m;
+            x = (float)(neg ? -v : v);
+        }
+        if (j >= n || (s[j] != ',' && s[j] != ']'))
+            break;
+        if (++f->commas > (uint64_t)FY_JSON_MAX_VALUES || push(f, x))
+            return DECLINE;
+        (*count)++;
+        i = j;
+    }
+    f->i = i;
+    return 0;
+}
+
 /* A non-empty, regular nested array of numbers at the cursor ('['), depth levels
  * down from the value's top. Sets rank and dims. */
 static int arr(fast *f, int depth)
@@ -333,7 +386,7 @@ static int arr(fast *f, int depth)
                 f->rank = depth + 1;
             else if (f->rank != depth + 1)
                 return DECLINE;
-            if (num_f32(f))
+            if (num_f32(f) || row_run(f, &count))
                 return DECLINE;
         }
         count++;
