@@ -34,6 +34,8 @@ typedef struct fy_backend_ref {
     int worker; /* index in the supervisor's table; -1: none */
     int port;
 } fy_backend_ref;
+#define FY_WORKER_NAME 80
+#define FY_PROXY_MAX_WORKERS (4 * FY_DEPLOY_MAX_REPLICAS) /* the supervisor's table */
 typedef struct fy_proxy_hooks {
     /* choose a backend, avoiding `avoid` (-1: none); worker -1 when none is ready */
     fy_backend_ref (*pick)(void *ctx, int avoid);
@@ -41,11 +43,22 @@ typedef struct fy_proxy_hooks {
     void (*done)(void *ctx, int worker, int status);
     /* extra Prometheus text appended to GET /metrics answers (malloc'd, may be NULL) */
     char *(*metrics)(void *ctx);
+    /* every ready worker (at most cap): backends and a name for each (VERSION/REPLICA),
+     * for GET /metrics, which merges them all; returns how many */
+    int (*workers)(void *ctx, fy_backend_ref *out, char (*names)[FY_WORKER_NAME], int cap);
     void *ctx;
 } fy_proxy_hooks;
 int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_hooks *hooks,
                     fy_diag *d);
 /* Stop accepting, finish requests in flight, free. */
 void fy__proxy_stop(fy_proxy *p);
+
+/* Several workers' Prometheus text (texts[i], lens[i]; NULL skipped) as one: every
+ * sample gets label="values[i]", and each metric family is written once, HELP and
+ * TYPE first, with the samples of all workers (metrics_merge.c). *out is
+ * NUL-terminated (fy__free it). FY_ENOMEM, or FY_ELIMIT past 4096 families or
+ * 64 MiB; lines that are neither HELP, TYPE nor a sample are dropped. */
+int fy__metrics_merge(const char *const *texts, const size_t *lens, const char *const *values,
+                      int n, const char *label, char **out, size_t *out_len, fy_diag *d);
 
 #endif

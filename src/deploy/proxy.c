@@ -250,6 +250,101 @@ static int retryable(CURLcode cc)
            cc == CURLE_SEND_ERROR || cc == CURLE_PARTIAL_FILE;
 }
 
+/* GET /metrics: every ready worker's metrics merged into one exposition, each
+ * sample labelled ferry_worker="VERSION/REPLICA", then the supervisor's own. A
+ * worker that refuses (401 without a key, say) has its answer relayed; one that
+ * does not answer is left out (its restart shows in the supervisor's metrics).
+ * Scrapes are not proxied requests: they take no in-flight count (pick/done) and
+ * are not counted in the versions' requests. */
+static enum MHD_Result metrics_all(fy_proxy *p, struct MHD_Connection *c, CURL *h,
+                                   struct curl_slist *headers)
+{
+    enum { CAP = FY_PROXY_MAX_WORKERS };
+    fy_backend_ref b[CAP];
+    char(*names)[FY_WORKER_NAME] = fy__malloc(CAP * sizeof *names);
+    answer *a = fy__calloc(CAP, sizeof *a);
+    const char **texts = fy__malloc(CAP * sizeof *texts), **values = fy__malloc(CAP * sizeof *values);
+    size_t *lens = fy__malloc(CAP * sizeof *lens);
+    enum MHD_Result ret;
+    int n = 0, got = 0;
+    if (!names || !a || !texts || !values || !lens) {
+        ret = reply(c, 503, "{\"error\": \"out of memory\"}", 26, NULL, 1);
+        goto out;
+    }
+    n = p->hooks.workers(p->hooks.ctx, b, names, CAP);
+    if (n == 0) {
+        static const char msg[] = "{\"error\": \"no version of the service is ready\"}";
+        ret = reply(c, 503, msg, sizeof msg - 1, NULL, 1);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        char target[64];
+        snprintf(target, sizeof target, "http://127.0.0.1:%d/metrics", b[i].port);
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, target);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &a[i]);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &a[i]);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+        CURLcode cc = curl_easy_perform(h);
+        long code = 0;
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        if (cc == CURLE_OK && code != 200) {
+            ret = reply(c, (unsigned)code, a[i].body ? a[i].body : "", a[i].len, a[i].headers, 0);
+            goto out;
+        }
+        texts[i] = cc == CURLE_OK && !a[i].too_big ? a[i].body : NULL;
+        lens[i] = a[i].len;
+        values[i] = names[i];
+        got += texts[i] != NULL;
+    }
+    if (got == 0) {
+        static const char msg[] = "{\"error\": \"no worker answered\"}";
+        ret = reply(c, 502, msg, sizeof msg - 1, NULL, 1);
+        goto out;
+    }
+    char *merged = NULL;
+    size_t len = 0, cap;
+    fy_diag d = {{0}};
+    if (fy__metrics_merge(texts, lens, values, n, "ferry_worker", &merged, &len, &d) != FY_OK) {
+        char msg[300];
+        int k = snprintf(msg, sizeof msg, "{\"error\": \"%s\"}", d.msg);
+        ret = reply(c, 500, msg, (size_t)k, NULL, 0);
+        goto out;
+    }
+    cap = len + 1;
+    char *extra = p->hooks.metrics ? p->hooks.metrics(p->hooks.ctx) : NULL;
+    size_t el = extra ? strlen(extra) : 0;
+    if (extra && grow(&merged, &cap, len + el, MAX_ANSWER) == 0) {
+        memcpy(merged + len, extra, el);
+        len += el;
+    }
+    fy__free(extra);
+    struct curl_slist *ct = NULL;
+    for (int i = 0; i < n && !ct; i++)
+        if (texts[i])
+            ct = a[i].headers;
+    ret = reply(c, 200, merged, len, ct, 0);
+    fy__free(merged);
+out:
+    for (int i = 0; a && i < n; i++) {
+        fy__free(a[i].body);
+        curl_slist_free_all(a[i].headers);
+    }
+    fy__free(names);
+    fy__free(a);
+    fy__free(texts);
+    fy__free(values);
+    fy__free(lens);
+    return ret;
+}
+
 static enum MHD_Result forward(fy_proxy *p, struct MHD_Connection *c, const char *url,
                                const char *method, req *rq)
 {
@@ -267,6 +362,12 @@ static enum MHD_Result forward(fy_proxy *p, struct MHD_Connection *c, const char
     if (!h) {
         curl_slist_free_all(hc.list);
         return reply(c, 503, "{\"error\": \"out of memory\"}", 26, NULL, 1);
+    }
+    if (!strcmp(url, "/metrics") && !strcmp(method, "GET") && p->hooks.workers) {
+        ret = metrics_all(p, c, h, hc.list);
+        pool_put(p, h);
+        curl_slist_free_all(hc.list);
+        return ret;
     }
     query_ctx q = {.curl = h};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
@@ -328,15 +429,6 @@ static enum MHD_Result forward(fy_proxy *p, struct MHD_Connection *c, const char
         fy__free(a.body);
         curl_slist_free_all(a.headers);
         return reply(c, 502, msg, (size_t)n, NULL, 1);
-    }
-    if (!strcmp(url, "/metrics") && status == 200 && p->hooks.metrics) {
-        char *extra = p->hooks.metrics(p->hooks.ctx);
-        size_t el = extra ? strlen(extra) : 0;
-        if (extra && grow(&a.body, &a.cap, a.len + el, MAX_ANSWER) == 0) {
-            memcpy(a.body + a.len, extra, el);
-            a.len += el;
-        }
-        fy__free(extra);
     }
     ret = reply(c, (unsigned)status, a.body ? a.body : "", a.len, a.headers, 0);
     fy__free(a.body);

@@ -32,6 +32,7 @@
 
 #define MAX_VERSIONS 4
 #define MAX_WORKERS (MAX_VERSIONS * FY_DEPLOY_MAX_REPLICAS)
+_Static_assert(MAX_WORKERS <= FY_PROXY_MAX_WORKERS, "the front lists every worker");
 #define MAX_ARGS 32
 #define CONTROL_MAX ((size_t)64 << 10)
 #define BACKOFF_MIN 0.5
@@ -168,6 +169,23 @@ static void done(void *ctx, int wi, int status)
     else if (status >= 500)
         v->errors_5xx++;
     pthread_mutex_unlock(&s->mu);
+}
+
+static int workers(void *ctx, fy_backend_ref *out, char (*names)[FY_WORKER_NAME], int cap)
+{
+    sup *s = ctx;
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < MAX_WORKERS && n < cap; i++) {
+        if (s->w[i].state != W_READY)
+            continue;
+        out[n].worker = i;
+        out[n].port = s->w[i].port;
+        snprintf(names[n], FY_WORKER_NAME, "%s/%d", s->v[s->w[i].version].name, s->w[i].replica);
+        n++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 static char *metrics(void *ctx)
@@ -800,7 +818,7 @@ int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d)
     fy_diag sd = {{0}};
     if (fy_store_open(&s->store, abs_state, &sd) != FY_OK)
         logf_("state store unavailable, restarts go to this log only: %s", sd.msg);
-    fy_proxy_hooks hooks = {pick, done, metrics, s};
+    fy_proxy_hooks hooks = {pick, done, metrics, workers, s};
     if ((rc = fy__proxy_start(&s->proxy, o->host ? o->host : "127.0.0.1", o->port, &hooks, d)))
         goto done;
     /* the pid file is written last: its presence with the lock held means "serving" */

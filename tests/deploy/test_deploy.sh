@@ -108,6 +108,11 @@ check "front: KServe V2 metadata" sh -c "curl -s -m 5 $URL/v2/models/fashion-cnn
 check "front: a worker's 404 passes through" sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' -m 5 $URL/nope)\" = 404"
 check "front: a worker's 400 passes through" sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' -m 5 -d '{' $URL/predict)\" = 400"
 check "front: supervisor metrics appended" sh -c "curl -s -m 5 $URL/metrics | grep -q '^ferry_supervisor_traffic_percent{service=\"fashion\",version=\"1.0.0\"} 100'"
+curl -s -m 10 "$URL/metrics" >"$T/front-metrics.txt"
+check "front: metrics of both workers, labelled" sh -c "grep -q 'ferry_worker=\"1.0.0/0\"' $T/front-metrics.txt && grep -q 'ferry_worker=\"1.0.0/1\"' $T/front-metrics.txt"
+# promtool parses and lints the merged exposition: only Triton's own names
+# (nv_inference_*, offered unchanged for existing dashboards) may draw lint remarks
+check "front: merged metrics pass promtool" sh -c "promtool check metrics <$T/front-metrics.txt >$T/promtool.txt 2>&1 || ! grep -v '^nv_inference_' $T/promtool.txt | grep -q ."
 
 # --- load throughout a blue-green deploy: zero failed requests ----------------
 rm -f "$T/stop-load"
