@@ -296,5 +296,6 @@ const fy__op_def fy__ops_fused[] = {
     {"FusedMatMul", FY_FUSED_DOMAIN, op_fused_matmul},
     {"Attention", FY_FUSED_DOMAIN, op_attention},
     {"DynQMatMul", FY_FUSED_DOMAIN, op_dynq_matmul},
+    {"QConvPool", FY_FUSED_DOMAIN, fy__qconv_pool_ref},
     {NULL, NULL, NULL},
 };

@@ -609,5 +609,8 @@ const fy__op_fast fy__ops_fast_fused[] = {
      fy__fused_conv_pool_release},
     {{"Attention", FY_FUSED_DOMAIN, run_attention}, NULL, NULL},
     {{"DynQMatMul", FY_FUSED_DOMAIN, run_dynq}, prep_dynq, dynq_release},
+    {{"QConvPool", FY_FUSED_DOMAIN, fy__qconv_pool_fast},
+     fy__qconv_pool_prep,
+     fy__qconv_pool_release},
     {{NULL, NULL, NULL}, NULL, NULL},
 };
