@@ -30,8 +30,7 @@ static int conv_fusable(const fy__opt *o, const fy__node *n)
     if (!w || w->dtype != FY_DTYPE_I8 || w->rank != 4 || fy__attr_int(n, "group", 1) != 1)
         return 0;
     int64_t words = w->dims[1] * w->dims[2] * ((w->dims[3] + 3) / 4);
-    return w->dims[1] >= 1 && w->dims[2] >= 1 && w->dims[3] >= 1 &&
-           words <= FY_QDCONV_MAX_GROUPS;
+    return w->dims[1] >= 1 && w->dims[2] >= 1 && w->dims[3] >= 1 && words <= FY_QDCONV_MAX_GROUPS;
 }
 
 static fy__attr *add_attr(fy__node *n, const char *name, int type)
@@ -118,8 +117,7 @@ int fy__opt_pass_qconv_pool(fy__opt *o, fy__opt_stats *st)
                 return FY_ENOMEM;
         }
         fy__node src = *n;
-        fy__node *f =
-            fy__opt_rewrite(o, r, FY_FUSED_DOMAIN, "QConvPool", n_in, ins, out, &src, 4);
+        fy__node *f = fy__opt_rewrite(o, r, FY_FUSED_DOMAIN, "QConvPool", n_in, ins, out, &src, 4);
         if (!f)
             return FY_ENOMEM;
         fy__attr *a = add_attr(f, "pool_kernel_shape", FY_ATTR_INTS);

@@ -118,11 +118,11 @@ static int float_scalar(const fy_tensor *t)
 typedef struct qcp_state {
     fy__qdconv *d;
     const void *wdata;
-    double *mult;   /* blocks x 32 */
-    int32_t *c;     /* blocks x 32, for c_dtype's X */
-    int32_t *bias;  /* M, or NULL */
-    int c_dtype;    /* X dtype c was made for; 0: none yet */
-    int c_ok;       /* c fits (fy__qdconv_bias) */
+    double *mult;  /* blocks x 32 */
+    int32_t *c;    /* blocks x 32, for c_dtype's X */
+    int32_t *bias; /* M, or NULL */
+    int c_dtype;   /* X dtype c was made for; 0: none yet */
+    int c_ok;      /* c fits (fy__qdconv_bias) */
     int32_t xzp, zy;
     fy_dtype xzdt, ydt; /* the zero points' dtypes; 0: absent */
 } qcp_state;

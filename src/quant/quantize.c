@@ -501,19 +501,22 @@ static void pass_through(qmodel *q)
     }
 }
 
-/* A Conv whose dot products are this short (C * kh * kw) gains nothing from int8:
- * the products are a small part of its time, and quantizing and requantizing
- * its large output costs more (measured on the example's first layer, K = 9:
- * slower than float32 in ferry and in ONNX Runtime, docs/BENCHMARKS.md). */
+/* A Conv whose dot products are shorter than --int8-min-k (C * kh * kw) stays
+ * float32 when asked. The default quantizes every Conv: ferry's engine runs a
+ * short-K QLinearConv followed by a MaxPool as one direct int8 kernel
+ * (src/ops/fast/qdconv.c), faster than the float32 first layer plus a
+ * QuantizeLinear of its large output (docs/DESIGN.md, "int8 direct Conv +
+ * MaxPool"). ONNX Runtime still prefers the first Conv in float32 (--int8-min-k
+ * 32; docs/BENCHMARKS.md). */
 static int conv_too_small(const qmodel *q, const qlayer *l, const fy_compress_opts *o)
 {
-    if (l->kind != QL_CONV || o->int8_min_k < 0)
+    if (l->kind != QL_CONV || o->int8_min_k <= 0)
         return 0;
     const Onnx__TensorProto *w = q->g->initializer[l->init];
     int64_t k = 1;
     for (size_t i = 1; i < w->n_dims; i++)
         k *= w->dims[i];
-    return k < (o->int8_min_k ? o->int8_min_k : 32);
+    return k < o->int8_min_k;
 }
 
 int fy__quantize_int8(qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy__qrange *ranges)

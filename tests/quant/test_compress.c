@@ -473,7 +473,7 @@ TEST(structured_prune_conv_through_flatten)
     fy_compress_opts o2 = {0};
     o2.quantize = FY_QUANT_INT8;
     o2.calibration = &ds;
-    o2.int8_min_k = -1; /* K = 9: quantized only when asked */
+    o2.int8_min_k = 0; /* the default: every Conv, K = 9 too */
     void *qo = NULL;
     size_t ql;
     FY_CHECK_EQ(fy_compress_model(m, len, &o2, &qo, &ql, NULL, &d), FY_OK);
@@ -495,8 +495,8 @@ TEST(structured_prune_conv_through_flatten)
     free(a);
     free(b);
     fy_compress_free_buf(qo);
-    /* by default a Conv with C * kh * kw = 9 < 32 stays float; the Gemm is int8 */
-    o2.int8_min_k = 0;
+    /* with --int8-min-k 32 a Conv with C * kh * kw = 9 < 32 stays float; the Gemm is int8 */
+    o2.int8_min_k = 32;
     fy_compress_result *res = calloc(1, sizeof *res);
     FY_CHECK_EQ(fy_compress_model(m, len, &o2, &qo, &ql, res, &d), FY_OK);
     FY_CHECK_EQ(count_op(qo, ql, "Conv"), 1);

@@ -74,8 +74,7 @@ void fy__qdconv_free(fy__qdconv *d)
     fy__free(d);
 }
 
-int fy__qdconv_bias(const fy__qdconv *d, const int32_t *bias, int x_signed, int32_t xzp,
-                    int32_t *c)
+int fy__qdconv_bias(const fy__qdconv *d, const int32_t *bias, int x_signed, int32_t xzp, int32_t *c)
 {
     /* |sum of x' w| <= groups x 4 x 255 x 128; c must leave that much room. */
     const int64_t room = (int64_t)d->groups * 4 * 255 * 128;
@@ -237,9 +236,8 @@ typedef struct rq {
 /* 16 sums (plus c) to 16 bytes, as requant1 does each. clamp: first bound the
  * products to one step past the saturation range, so the conversion to int32
  * cannot overflow (not needed when no product can reach 2^31). */
-TV static inline __attribute__((always_inline)) __m128i requant16(__m512i acc, __m512i c,
-                                                                  __m512d m0, __m512d m1,
-                                                                  const rq *r, int clamp)
+TV static inline __attribute__((always_inline)) __m128i
+requant16(__m512i acc, __m512i c, __m512d m0, __m512d m1, const rq *r, int clamp)
 {
     __m512i v = _mm512_add_epi32(acc, c);
     __m512d d0 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(v)), m0);
@@ -257,9 +255,8 @@ TV static inline __attribute__((always_inline)) __m128i requant16(__m512i acc, _
 
 /* Block b of pooled row py of image n with G words per window (G a constant
  * where inlined from row_vnni's switch, so the weights stay in registers). */
-TV static inline __attribute__((always_inline)) void row_vnni_g(const qjob *j, int64_t n,
-                                                                 int64_t py, int64_t b,
-                                                                 const int64_t G)
+TV static inline __attribute__((always_inline)) void
+row_vnni_g(const qjob *j, int64_t n, int64_t py, int64_t b, const int64_t G)
 {
     const fy__conv_shape *s = j->s;
     const fy__pool2 *p = j->p;
