@@ -1009,6 +1009,8 @@ int fy__optimize(fy__opt **out, const fy__graph *src, unsigned passes, fy__opt_s
         goto done;
     if ((passes & FY_OPT_FUSE) && (rc = fy__opt_pass_qconv_pool(o, &st)) != FY_OK)
         goto done;
+    if ((passes & FY_OPT_FUSE) && (rc = fy__opt_pass_qmatmul(o, &st)) != FY_OK)
+        goto done;
     if (passes & FY_OPT_DEAD)
         pass_dead(o, &st);
     compact(o);

@@ -55,6 +55,10 @@ void fy__opt_set_act(fy__node *n, const char *act, float alpha, float beta);
  * chains (ferry compress --quantize int8-dynamic) -> ai.ferry.DynQMatMul. */
 int fy__opt_pass_dynq(fy__opt *o, fy__opt_stats *st);
 
+/* optimize_quant.c: [QuantizeLinear ->] MatMulInteger -> Cast -> Mul [-> Add]
+ * [-> activation] (ferry compress --quantize int8) -> ai.ferry.QMatMul. */
+int fy__opt_pass_qmatmul(fy__opt *o, fy__opt_stats *st);
+
 /* A new constant value owning t (moved in; freed on failure); its id, or a
  * negative error. */
 int fy__opt_add_const(fy__opt *o, fy_tensor *t, const char *what);

@@ -14,6 +14,10 @@
  *                              QLinearConv's attributes plus the pool's as for
  *                              FusedConvPool, "flatten", and "channels_last" (Y as
  *                              [N, oh x ow x M]; src/ops/fused_qconvpool.c)
+ *   QMatMul(A, Wq, a_zp?, S, B?, x_scale?)  [A = QuantizeLinear(A, x_scale, a_zp) when
+ *                              x_scale is given;] Y = act(Cast<float>(MatMulInteger(A,
+ *                              Wq, a_zp)) * S + B) (the static int8 chain of ferry
+ *                              compress; Wq int8)
  *   DynQMatMul(X, Wq, S, B?, Z?)  xq, xs, xzp = DynamicQuantizeLinear(X);
  *                              Y = act(Cast<float>(MatMulInteger(xq, Wq, xzp)) * (xs * S) + B + Z)
  *                              (the int8-dynamic chain of ferry compress; Wq int8)
