@@ -286,7 +286,13 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
              * halves) summed pairwise in 16-bit lanes, which cannot overflow. */
             uint32_t sum = 0;
             int64_t g = 0;
-            if (kgrp == 4) {
+            if (kgrp == 4 && j->b->zb_zero) { /* the row sums only serve B's zero points */
+                for (; g < full; g++) {
+                    uint32_t w;
+                    memcpy(&w, row + 4 * g, 4);
+                    d[g * mr] = w ^ flip4;
+                }
+            } else if (kgrp == 4) {
                 for (; g < full; g++) {
                     uint32_t w;
                     memcpy(&w, row + 4 * g, 4);
