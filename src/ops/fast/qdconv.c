@@ -265,7 +265,8 @@ row_vnni_g(const qjob *j, int64_t n, int64_t py, int64_t b, const int64_t G)
     const int64_t mb = M - m0 < FY_DCONV_MB ? M - m0 : FY_DCONV_MB;
     const int8_t *wb = j->w->w + b * G * FY_DCONV_MB * 4;
     __m512i w0[FY_QDCONV_MAX_GROUPS], w1[FY_QDCONV_MAX_GROUPS];
-    for (int64_t g = 0; g < G; g++) {
+    _Pragma("GCC unroll 16") for (int64_t g = 0; g < G; g++)
+    {
         w0[g] = _mm512_loadu_si512(wb + g * 128);
         w1[g] = _mm512_loadu_si512(wb + g * 128 + 64);
     }
@@ -294,8 +295,7 @@ row_vnni_g(const qjob *j, int64_t n, int64_t py, int64_t b, const int64_t G)
     const int64_t x0 = (n * s->c * s->h + cy0 * s->sh - s->pt) * s->w - s->pl;
     const int64_t step = p->sw * s->sw, dy = s->sh * s->w, dx = s->sw;
     int64_t off[FY_QDCONV_MAX_GROUPS];
-    for (int64_t g = 0; g < G; g++)
-        off[g] = j->off[g];
+    _Pragma("GCC unroll 16") for (int64_t g = 0; g < G; g++) off[g] = j->off[g];
     const int two = p->kh == 2 && p->kw == 2;
     for (int64_t px = 0; px < p->ow; px++) {
         __m512i mx0, mx1;
@@ -303,7 +303,8 @@ row_vnni_g(const qjob *j, int64_t n, int64_t py, int64_t b, const int64_t G)
             const uint8_t *a = j->x + (x0 + px * step);
             __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00;
             __m512i b00 = a00, b01 = a00, b10 = a00, b11 = a00;
-            for (int64_t g = 0; g < G; g++) {
+            _Pragma("GCC unroll 16") for (int64_t g = 0; g < G; g++)
+            {
                 uint32_t u0, u1, u2, u3;
                 memcpy(&u0, a + off[g], 4);
                 memcpy(&u1, a + off[g] + dx, 4);
