@@ -115,9 +115,9 @@ typedef struct cfg {
     int rank3;    /* x as [2, rows, K] */
 } cfg;
 
-static float xf[16384], sv[256], bv[256];
-static int32_t xi[16384], wv[GB_INIT_MAX];
-static uint8_t xb[16384];
+static float xf[65536], sv[256], bv[256];
+static int32_t xi[65536], wv[GB_INIT_MAX];
+static uint8_t xb[65536];
 static gb g_model;
 
 static outcome check(const cfg *c, int isa, int threads)
