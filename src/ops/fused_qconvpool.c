@@ -10,8 +10,9 @@
  *
  * The reference runs the reference QLinearConv, the reference MaxPool on a stand-in
  * node, then reorders for channels_last: equal to the unfused chain. The fast path
- * is the direct int8 kernel of src/ops/fast/qdconv.c, weights packed and the
- * per-channel bias and multipliers worked out at session creation. */
+ * is the direct int8 kernel of src/ops/fast/qdconv.c (AVX-512 VNNI), weights packed
+ * and the per-channel bias and multipliers worked out at session creation; on CPUs
+ * without VNNI it runs the fast QLinearConv and MaxPool kernels in sequence. */
 #include <math.h>
 #include <string.h>
 
@@ -41,10 +42,13 @@ static fy__node pool_node(const fy__node *n, fy__attr *attrs)
     return s;
 }
 
-int fy__qconv_pool_ref(fy__op_ctx *c)
+/* The chain QLinearConv, MaxPool [, reorder] on the reference kernels (fast 0) or
+ * on the fast ones (fast 1: without VNNI, where the direct kernel does not run). */
+static int compose(fy__op_ctx *c, int fast)
 {
-    const fy__op_def *conv = fy__op_find_ref("", "QLinearConv");
-    const fy__op_def *pool = fy__op_find_ref("", "MaxPool");
+    const fy__op_def *conv =
+        fast ? fy__op_find("", "QLinearConv") : fy__op_find_ref("", "QLinearConv");
+    const fy__op_def *pool = fast ? fy__op_find("", "MaxPool") : fy__op_find_ref("", "MaxPool");
     if (!conv || !pool)
         return fy__op_fail(c, FY_EUNSUPPORTED, "no QLinearConv or MaxPool kernel");
     if (!fy__attr_find(c->node, "pool_kernel_shape"))
@@ -58,6 +62,7 @@ int fy__qconv_pool_ref(fy__op_ctx *c)
     s.node = &cn;
     s.n_out = 1;
     s.out = &mid;
+    s.state = NULL; /* the fast kernels pack their weights themselves then */
     int rc = conv->run(&s);
     if (rc != FY_OK)
         return rc;
@@ -66,6 +71,7 @@ int fy__qconv_pool_ref(fy__op_ctx *c)
     const fy_tensor *in[1] = {&mid};
     int cl = fy__attr_int(c->node, "channels_last", 0) != 0;
     s = *c;
+    s.state = NULL;
     s.node = &pn;
     s.n_in = 1;
     s.in = in;
@@ -101,6 +107,11 @@ int fy__qconv_pool_ref(fy__op_ctx *c)
         y->rank = 2;
     }
     return FY_OK;
+}
+
+int fy__qconv_pool_ref(fy__op_ctx *c)
+{
+    return compose(c, 0);
 }
 
 /* ---- fast path ---- */
@@ -231,6 +242,8 @@ int fy__qconv_pool_fast(fy__op_ctx *c)
     if (!st || !q8(x) || x->rank != 4 || !w || w->data != st->wdata ||
         (st->xzdt && st->xzdt != x->dtype))
         return fy__qconv_pool_ref(c);
+    if (!fy__qdconv_available())
+        return compose(c, 1);
     fy_dtype ydt = st->ydt ? st->ydt : x->dtype;
     fy__conv_shape s;
     fy__pool2 p;

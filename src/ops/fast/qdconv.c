@@ -137,77 +137,6 @@ static int64_t inside(const qjob *j, int64_t n, int64_t cy, int64_t cx)
     return at + j->off[j->w->groups - 1] + 4 <= j->total ? at : -1;
 }
 
-/* The requantization of one sum, as the reference QLinearConv then does it. */
-static uint8_t requant1(int32_t acc, int32_t c, double mult, int32_t zy, int lo)
-{
-    double v = nearbyint((double)(acc + c) * mult) + (double)zy;
-    if (v <= (double)lo)
-        return (uint8_t)lo;
-    if (v >= (double)(lo + 255))
-        return (uint8_t)(lo + 255);
-    return (uint8_t)(int32_t)v;
-}
-
-static uint8_t *out_at(const qjob *j, int64_t n, int64_t py, int64_t px)
-{
-    const fy__pool2 *p = j->p;
-    int64_t m = j->w->m;
-    return j->q->channels_last ? j->y + ((n * p->oh + py) * p->ow + px) * m
-                               : j->y + n * m * p->oh * p->ow + py * p->ow + px;
-}
-
-/* Channels [m0, m0 + mb) of one pooled output from its bytes v. */
-static void store(const qjob *j, uint8_t *dst, int64_t mb, const uint8_t *v)
-{
-    if (j->q->channels_last) {
-        memcpy(dst, v, (size_t)mb);
-        return;
-    }
-    const int64_t plane = j->p->oh * j->p->ow;
-    for (int64_t k = 0; k < mb; k++)
-        dst[k * plane] = v[k];
-}
-
-/* Portable C: block b of pooled row py of image n. */
-static void row_c(const qjob *j, int64_t n, int64_t py, int64_t b)
-{
-    const fy__pool2 *p = j->p;
-    const int64_t G = j->w->groups, m0 = b * FY_DCONV_MB;
-    const int64_t mb = j->w->m - m0 < FY_DCONV_MB ? j->w->m - m0 : FY_DCONV_MB;
-    const int8_t *wb = j->w->w + b * G * FY_DCONV_MB * 4;
-    uint32_t words[FY_QDCONV_MAX_GROUPS];
-    for (int64_t px = 0; px < p->ow; px++) {
-        int32_t mx[FY_DCONV_MB];
-        for (int k = 0; k < FY_DCONV_MB; k++)
-            mx[k] = INT32_MIN;
-        for (int64_t wy = 0; wy < p->kh; wy++)
-            for (int64_t wx = 0; wx < p->kw; wx++) {
-                int64_t cy = py * p->sh + wy, cx = px * p->sw + wx;
-                int64_t at = inside(j, n, cy, cx);
-                for (int64_t g = 0; g < G; g++) {
-                    if (at >= 0) {
-                        memcpy(&words[g], j->x + at + j->off[g], 4);
-                        words[g] ^= j->flip;
-                    } else {
-                        words[g] = word_at(j, n, cy, cx, g);
-                    }
-                }
-                for (int64_t k = 0; k < mb; k++) {
-                    int32_t acc = 0;
-                    for (int64_t g = 0; g < G; g++)
-                        for (int t = 0; t < 4; t++)
-                            acc += (int32_t)((words[g] >> (8 * t)) & 0xff) *
-                                   wb[(g * FY_DCONV_MB + k) * 4 + t];
-                    mx[k] = acc > mx[k] ? acc : mx[k];
-                }
-            }
-        uint8_t v[FY_DCONV_MB];
-        for (int64_t k = 0; k < mb; k++)
-            v[k] = requant1(mx[k], j->q->c[m0 + k], j->q->mult[m0 + k], j->q->zy, j->q->lo);
-        store(j, out_at(j, n, py, px) + m0 * (j->q->channels_last ? 1 : p->oh * p->ow), mb, v);
-    }
-}
-
 #if FY_X86
 #define TV __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
@@ -380,39 +309,34 @@ TV static void row_vnni(const qjob *j, int64_t n, int64_t py, int64_t b)
     }
 }
 
-static int vnni(void)
+#endif
+
+int fy__qdconv_available(void)
 {
+#if FY_X86
     __builtin_cpu_init();
     return fy__isa_active() == FY_ISA_AVX512 && __builtin_cpu_supports("avx512vnni");
-}
+#else
+    return 0;
 #endif
+}
 
-typedef struct qtask {
-    const qjob *j;
-    int use_vnni;
-} qtask;
-
+#if FY_X86
 static void run_rows(void *ctx, int64_t begin, int64_t end)
 {
-    const qtask *t = ctx;
-    const qjob *j = t->j;
+    const qjob *j = ctx;
     for (int64_t i = begin; i < end; i++) {
         int64_t n = i / j->p->oh, py = i % j->p->oh;
-        for (int64_t b = 0; b < j->w->blocks; b++) {
-#if FY_X86
-            if (t->use_vnni) {
-                row_vnni(j, n, py, b);
-                continue;
-            }
-#endif
-            row_c(j, n, py, b);
-        }
+        for (int64_t b = 0; b < j->w->blocks; b++)
+            row_vnni(j, n, py, b);
     }
 }
+#endif
 
 void fy__qdconv_pool(fy_pool *pool, const fy__conv_shape *s, const fy__pool2 *p, const void *x,
                      const fy__qdconv *w, const fy__qdconv_q *q, void *y)
 {
+#if FY_X86
     qjob j;
     memset(&j, 0, sizeof j);
     j.s = s;
@@ -433,13 +357,13 @@ void fy__qdconv_pool(fy_pool *pool, const fy__conv_shape *s, const fy__pool2 *p,
         if (((double)(q->c[m] < 0 ? -(int64_t)q->c[m] : q->c[m]) + (double)room) * q->mult[m] >=
             1073741824.0)
             j.clamp = 1;
-    qtask t = {&j, 0};
-#if FY_X86
-    t.use_vnni = vnni();
-#endif
     int64_t rows = s->n * p->oh;
     /* rows per chunk: about 64 K multiply-adds each */
     int64_t per = w->blocks * w->groups * 4 * FY_DCONV_MB * p->kh * p->kw * p->ow;
     int64_t grain = per > 0 && per < 65536 ? 65536 / per : 1;
-    fy_pool_run(pool, rows, grain, run_rows, &t);
+    fy_pool_run(pool, rows, grain, run_rows, &j);
+#else
+    /* not reached: fy__qdconv_available() is 0 without x86 (callers check it) */
+    (void)pool, (void)s, (void)p, (void)x, (void)w, (void)q, (void)y;
+#endif
 }

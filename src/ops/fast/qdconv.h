@@ -56,9 +56,14 @@ void fy__qdconv_free(fy__qdconv *d); /* NULL is a no-op */
  * back to it). */
 int fy__qdconv_bias(const fy__qdconv *d, const int32_t *bias, int x_signed, int32_t xzp,
                     int32_t *c);
+/* 1 when the kernel runs here: x86-64 with AVX-512 VNNI, at the active ISA level
+ * (fy__isa_force). Elsewhere the caller composes the QLinearConv and MaxPool
+ * kernels instead (src/ops/fused_qconvpool.c). */
+int fy__qdconv_available(void);
 /* y = MaxPool(QLinearConv(x)) as bytes (uint8 or int8 by q->lo), in NCHW or
  * channels-last order. x is uint8 or int8 (q->x_signed). Multipliers must be
- * finite and >= 0. Runs on pool; allocates nothing. */
+ * finite and >= 0; fy__qdconv_available() must hold. Runs on pool; allocates
+ * nothing. */
 void fy__qdconv_pool(fy_pool *pool, const fy__conv_shape *s, const fy__pool2 *p, const void *x,
                      const fy__qdconv *w, const fy__qdconv_q *q, void *y);
 
