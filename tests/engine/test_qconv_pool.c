@@ -4,8 +4,9 @@
  * on random shapes (strides, dilations, padding, kernels wider than 4, uneven and
  * overlapping pools, uint8 and int8 activations, scalar and per-channel scales,
  * with and without bias and zero points) the graph run with the passes, with the
- * reference kernels and with the fast ones (AVX-512 VNNI where the CPU has it, and
- * portable C), on 1 and 2 threads, gives exactly the bytes of the graph run as
+ * reference kernels and with the fast ones (the direct kernel where the CPU has
+ * AVX-512 VNNI; at the portable C level the QLinearConv and MaxPool kernels in
+ * sequence), on 1 and 2 threads, gives exactly the bytes of the graph run as
  * loaded with the reference kernels. Cases the kernel declines (a negative scale,
  * a bias so large the sums could wrap) fall back to the reference and still match;
  * pools it does not take stay unfused. */
