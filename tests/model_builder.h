@@ -16,9 +16,9 @@
 
 #define GB_NODES 16
 #define GB_VIS 12
-#define GB_INITS 8
+#define GB_INITS 12
 #define GB_INIT_MAX 4096
-#define GB_IO 6
+#define GB_IO 10
 #define GB_ATTRS 6
 
 typedef struct gb {

@@ -20,7 +20,7 @@ run() { # NAME ARGS...: one compression, its Markdown and JSON kept under NAME
     "$@" > "$T/$name.json"
 }
 run int8 --quantize int8 --calibration "$TRAIN" --max-drop 0.5
-run int8-all-convs --quantize int8 --calibration "$TRAIN" --int8-min-k 0
+run int8-first-conv-float --quantize int8 --calibration "$TRAIN" --int8-min-k 32
 run int8-dynamic --quantize int8-dynamic
 run fp16 --quantize fp16
 run prune-dense-50 --prune-global 0.5 --exclude /0/Conv --max-drop 1
@@ -37,7 +37,7 @@ run prune-50-int8 --prune-global 0.5 --exclude /0/Conv --quantize int8 --calibra
   echo "training images; evaluation: all 10,000 test images; speed: in process, one"
   echo "thread, median of 64 interleaved runs per model and batch size. The engine's kernels at the time of the run"
   echo "decide the speed columns (see docs/BENCHMARKS.md)."
-  for n in int8 int8-all-convs int8-dynamic fp16 prune-dense-50 prune-r0.05 prune-structured-25 \
+  for n in int8 int8-first-conv-float int8-dynamic fp16 prune-dense-50 prune-r0.05 prune-structured-25 \
            share-4bit prune-50-int8; do
     echo
     echo "## $n"
@@ -48,7 +48,7 @@ run prune-50-int8 --prune-global 0.5 --exclude /0/Conv --quantize int8 --calibra
 /usr/bin/python3 - "$T" "$HERE/compress-report.json" <<'PY'
 import json, sys
 t, out = sys.argv[1], sys.argv[2]
-names = ["int8", "int8-all-convs", "int8-dynamic", "fp16", "prune-dense-50", "prune-r0.05",
+names = ["int8", "int8-first-conv-float", "int8-dynamic", "fp16", "prune-dense-50", "prune-r0.05",
          "prune-structured-25", "share-4bit", "prune-50-int8"]
 r = {}
 for n in names:

@@ -50,7 +50,8 @@ typedef struct fy_compress_opts {
     const fy_dataset *calibration; /* samples for FY_QUANT_INT8 (uint8, scaled by input_scale) */
     int64_t calibration_limit;     /* 0: min(count, 512) */
     float input_scale;             /* 0: 1/255 */
-    int int8_min_k; /* int8: Conv layers with C*kh*kw below this stay float; 0: 32, -1: none */
+    int int8_min_k; /* int8: Conv layers with C*kh*kw below this stay float; -1: none; 0: below 32
+                       unless ferry's direct int8 Conv+MaxPool kernel takes them */
     int share_bits; /* > 0: k-means into 2^share_bits values per layer */
     uint64_t seed;                 /* k-means++ seed; 0 means 1 */
 } fy_compress_opts;

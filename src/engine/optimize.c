@@ -1007,6 +1007,10 @@ int fy__optimize(fy__opt **out, const fy__graph *src, unsigned passes, fy__opt_s
         goto done;
     if ((passes & FY_OPT_FUSE) && (rc = fy__opt_pass_conv_pool(o, &st)) != FY_OK)
         goto done;
+    if ((passes & FY_OPT_FUSE) && (rc = fy__opt_pass_qconv_pool(o, &st)) != FY_OK)
+        goto done;
+    if ((passes & FY_OPT_FUSE) && (rc = fy__opt_pass_qmatmul(o, &st)) != FY_OK)
+        goto done;
     if (passes & FY_OPT_DEAD)
         pass_dead(o, &st);
     compact(o);
@@ -1028,6 +1032,11 @@ done:
 void fy__opt_recount(fy__opt *o)
 {
     recount(o);
+}
+
+int fy__opt_add_const(fy__opt *o, fy_tensor *t, const char *what)
+{
+    return add_const(o, t, what);
 }
 
 const fy_tensor *fy__opt_cval(const fy__opt *o, int vid)

@@ -22,6 +22,8 @@ typedef struct fy__opt_stats {
     int fused;     /* Conv/Gemm/MatMul with bias, residual or activation -> ai.ferry.Fused* */
     int dynq;      /* dynamic int8 MatMulInteger chains -> ai.ferry.DynQMatMul */
     int conv_pool; /* Conv [+ activation] + MaxPool -> ai.ferry.FusedConvPool */
+    int qconv_pool; /* QLinearConv + MaxPool -> ai.ferry.QConvPool */
+    int qmatmul;    /* static int8 MatMulInteger chains -> ai.ferry.QMatMul */
 } fy__opt_stats;
 
 /* Passes to run; FY_OPT_ALL is the default. */

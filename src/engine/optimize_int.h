@@ -55,6 +55,23 @@ void fy__opt_set_act(fy__node *n, const char *act, float alpha, float beta);
  * chains (ferry compress --quantize int8-dynamic) -> ai.ferry.DynQMatMul. */
 int fy__opt_pass_dynq(fy__opt *o, fy__opt_stats *st);
 
+/* optimize_quant.c: [QuantizeLinear ->] MatMulInteger -> Cast -> Mul [-> Add]
+ * [-> activation] (ferry compress --quantize int8) -> ai.ferry.QMatMul. */
+int fy__opt_pass_qmatmul(fy__opt *o, fy__opt_stats *st);
+
+/* A new constant value owning t (moved in; freed on failure); its id, or a
+ * negative error. */
+int fy__opt_add_const(fy__opt *o, fy_tensor *t, const char *what);
+
+/* optimize_pool.c: a MaxPool the fused pool kernels take (2-D, no pads, no
+ * dilations, floor rounding, no Indices output). */
+int fy__opt_pool_fusable(const fy__node *mp);
+
+/* optimize_qpool.c: QLinearConv + MaxPool [+ Flatten] -> ai.ferry.QConvPool; a
+ * MatMulInteger reading its flattened output gets its constant weight's rows in
+ * the fused node's channels-last order. */
+int fy__opt_pass_qconv_pool(fy__opt *o, fy__opt_stats *st);
+
 /* optimize_pool.c: Conv/FusedConv (no residual, few taps) + MaxPool (no pads)
  * -> ai.ferry.FusedConvPool. */
 int fy__opt_pass_conv_pool(fy__opt *o, fy__opt_stats *st);

@@ -30,7 +30,7 @@ static int ints_all(const fy__node *n, const char *name, int64_t v)
     return 1;
 }
 
-static int pool_fusable(const fy__node *mp)
+int fy__opt_pool_fusable(const fy__node *mp)
 {
     const int64_t *k = NULL, *s = NULL;
     if (mp->n_inputs != 1 || (mp->n_outputs > 1 && mp->outputs[1] >= 0) ||
@@ -82,7 +82,8 @@ int fy__opt_pass_conv_pool(fy__opt *o, fy__opt_stats *st)
         if (!conv_fusable(o, n))
             continue;
         int r = fy__opt_sole_reader(o, n->outputs[0]);
-        if (r < 0 || !fy__opt_is_op(&o->g.nodes[r], "MaxPool") || !pool_fusable(&o->g.nodes[r]) ||
+        if (r < 0 || !fy__opt_is_op(&o->g.nodes[r], "MaxPool") ||
+            !fy__opt_pool_fusable(&o->g.nodes[r]) ||
             o->g.nodes[r].inputs[0] != n->outputs[0])
             continue;
         const fy__node *mp = &o->g.nodes[r];

@@ -289,6 +289,46 @@ done:
     return finish(c, rc);
 }
 
+/* QMatMul: the static int8 chain of `ferry compress` (fused.h), step by step with
+ * the reference kernels. */
+static int op_qmatmul(fy__op_ctx *c)
+{
+    int rc;
+    if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)) || (rc = fy__op_need(c, 3)))
+        return rc;
+    const fy_tensor *zp = fy__op_in(c, 2), *b = fy__op_in(c, 4), *xs = fy__op_in(c, 5);
+    fy_tensor q = {0}, acc = {0}, accf = {0}, mid = {0};
+    const fy_tensor *a = c->in[0];
+    if (xs) {
+        if (!zp)
+            return fy__op_fail(c, FY_EINVAL, "x_scale (input 5) needs a_zero_point (input 2)");
+        const fy_tensor *qi[3] = {c->in[0], xs, zp};
+        if ((rc = run_steps(c, "QuantizeLinear", NULL, 0, 3, qi, 1, &q)) != FY_OK)
+            goto done;
+        a = &q;
+    }
+    const fy_tensor *mm[3] = {a, c->in[1], zp};
+    if ((rc = run_steps(c, "MatMulInteger", NULL, 0, zp ? 3 : 2, mm, 1, &acc)) != FY_OK)
+        goto done;
+    fy__attr to = {.name = (char *)"to", .type = FY_ATTR_INT, .i = FY_DTYPE_F32};
+    const fy_tensor *ca[1] = {&acc};
+    if ((rc = run_steps(c, "Cast", &to, 1, 1, ca, 1, &accf)) != FY_OK)
+        goto done;
+    const fy_tensor *mu[2] = {&accf, c->in[3]};
+    if ((rc = run_steps(c, "Mul", NULL, 0, 2, mu, 1, b ? &mid : &c->out[0])) != FY_OK)
+        goto done;
+    if (b) {
+        const fy_tensor *ad[2] = {&mid, b};
+        rc = run_steps(c, "Add", NULL, 0, 2, ad, 1, &c->out[0]);
+    }
+done:
+    fy_tensor_deinit(&q);
+    fy_tensor_deinit(&acc);
+    fy_tensor_deinit(&accf);
+    fy_tensor_deinit(&mid);
+    return finish(c, rc);
+}
+
 const fy__op_def fy__ops_fused[] = {
     {"FusedConv", FY_FUSED_DOMAIN, op_fused_conv},
     {"FusedConvPool", FY_FUSED_DOMAIN, fy__fused_conv_pool_ref},
@@ -296,5 +336,7 @@ const fy__op_def fy__ops_fused[] = {
     {"FusedMatMul", FY_FUSED_DOMAIN, op_fused_matmul},
     {"Attention", FY_FUSED_DOMAIN, op_attention},
     {"DynQMatMul", FY_FUSED_DOMAIN, op_dynq_matmul},
+    {"QConvPool", FY_FUSED_DOMAIN, fy__qconv_pool_ref},
+    {"QMatMul", FY_FUSED_DOMAIN, op_qmatmul},
     {NULL, NULL, NULL},
 };

@@ -10,6 +10,14 @@
  *   FusedConvPool(X, W, B?)    Y = MaxPool(act(Conv(X, W, B)))  Conv's attributes,
  *                              plus the pool's "pool_kernel_shape", "pool_strides"
  *                              (no pool pads or dilations, floor rounding)
+ *   QConvPool(X, xs, xzp, W, ws, wzp, ys, yzp, B?)  Y = MaxPool(QLinearConv(...)):
+ *                              QLinearConv's attributes plus the pool's as for
+ *                              FusedConvPool, "flatten", and "channels_last" (Y as
+ *                              [N, oh x ow x M]; src/ops/fused_qconvpool.c)
+ *   QMatMul(A, Wq, a_zp?, S, B?, x_scale?)  [A = QuantizeLinear(A, x_scale, a_zp) when
+ *                              x_scale is given;] Y = act(Cast<float>(MatMulInteger(A,
+ *                              Wq, a_zp)) * S + B) (the static int8 chain of ferry
+ *                              compress; Wq int8)
  *   DynQMatMul(X, Wq, S, B?, Z?)  xq, xs, xzp = DynamicQuantizeLinear(X);
  *                              Y = act(Cast<float>(MatMulInteger(xq, Wq, xzp)) * (xs * S) + B + Z)
  *                              (the int8-dynamic chain of ferry compress; Wq int8)
@@ -39,6 +47,13 @@ int fy__fused_conv_pool_ref(fy__op_ctx *c);
 int fy__fused_conv_pool_fast(fy__op_ctx *c);
 int fy__fused_conv_pool_prep(const fy__op_prep *p, void **state);
 void fy__fused_conv_pool_release(void *state);
+
+/* QConvPool (fused_qconvpool.c): the reference, and the fast path with its prepare
+ * (src/ops/fast/qdconv.h). */
+int fy__qconv_pool_ref(fy__op_ctx *c);
+int fy__qconv_pool_fast(fy__op_ctx *c);
+int fy__qconv_pool_prep(const fy__op_prep *p, void **state);
+void fy__qconv_pool_release(void *state);
 
 /* Activation of a fused node from its attributes (fast.h's fy__act); -1 for an
  * unknown name. */

@@ -19,6 +19,7 @@
 #include "fast/fast_int.h"
 #include "fast/fast_ops.h"
 #include "fast/gemv.h"
+#include "fast/requant.h"
 #include "fused.h"
 
 /* Constant weights of a fused MatMul/Gemm: borrowed from the session's graph (the
@@ -600,6 +601,58 @@ static int run_dynq(fy__op_ctx *c)
     return rc;
 }
 
+/* ---- QMatMul: the static int8 chain; the activation quantized (when X is float)
+ * byte-exactly as QuantizeLinear does, the u8 x s8 GEMM on weights packed at
+ * prepare, the scale, bias and activation in its epilogue ---- */
+
+static int run_qmatmul(fy__op_ctx *c)
+{
+    const fy_tensor *x = fy__op_in(c, 0), *w = fy__op_in(c, 1), *zp = fy__op_in(c, 2),
+                    *s = fy__op_in(c, 3), *b = fy__op_in(c, 4), *xs = fy__op_in(c, 5);
+    const fy__qpacked *p = c->state;
+    fy__epilogue ep;
+    if (!epilogue(c, &ep) || !p || !x || !w || !s || x->rank < 2 || w->rank != 2 ||
+        fy__qpacked_k(p) != w->dims[0] || fy__qpacked_n(p) != w->dims[1])
+        return ref_run(c);
+    const int64_t K = w->dims[0], N = w->dims[1], sn = fy_tensor_numel(s);
+    if (x->dims[x->rank - 1] != K || K == 0 || s->dtype != FY_DTYPE_F32 || s->rank > 1 ||
+        (sn != 1 && sn != N) ||
+        (b && (b->dtype != FY_DTYPE_F32 || b->rank != 1 || b->dims[0] != N)))
+        return ref_run(c); /* broadcasting scales or bias: the reference decides */
+    /* A: uint8/int8 as given, or float X quantized with one scale and zero point */
+    int quantize = xs != NULL;
+    fy_dtype adt = quantize ? (zp ? zp->dtype : FY_DTYPE_U8) : x->dtype;
+    if ((adt != FY_DTYPE_U8 && adt != FY_DTYPE_I8) || (zp && zp->dtype != adt) ||
+        (zp && fy_tensor_numel(zp) != 1) ||
+        (quantize && (x->dtype != FY_DTYPE_F32 || xs->dtype != FY_DTYPE_F32 ||
+                      fy_tensor_numel(xs) != 1)))
+        return ref_run(c);
+    const int32_t za = zp ? (int32_t)fy__get_i64(zp, 0) : 0;
+    int64_t dims[FY_MAX_RANK];
+    memcpy(dims, x->dims, sizeof dims[0] * (size_t)x->rank);
+    dims[x->rank - 1] = N;
+    const int64_t M = fy__dims_prod(x->dims, 0, x->rank - 1);
+    uint8_t *xq = NULL;
+    if (quantize) {
+        xq = fy__malloc((size_t)(M * K) + 1);
+        if (!xq)
+            return fy__op_fail(c, FY_ENOMEM, "out of memory quantizing %lld values",
+                               (long long)(M * K));
+        fy__quantize_f32(x->data, M * K, ((const float *)xs->data)[0], za,
+                         adt == FY_DTYPE_U8 ? 0 : -128, xq);
+    }
+    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, x->rank, dims, c->diag);
+    if (rc == FY_OK) {
+        ep.bias = b ? b->data : NULL;
+        ep.per_col = 1;
+        /* (float)acc x (1 x S): the product is S itself, as the chain's Mul by S */
+        fy__qgemm_f32(c->pool, M, quantize ? (const void *)xq : x->data, adt == FY_DTYPE_I8, K,
+                      za, 1.0f, p, s->data, sn, c->out[0].data, N, &ep);
+    }
+    fy__free(xq);
+    return rc;
+}
+
 const fy__op_fast fy__ops_fast_fused[] = {
     {{"FusedMatMul", FY_FUSED_DOMAIN, run_matmul}, prep_matmul, mm_release},
     {{"FusedGemm", FY_FUSED_DOMAIN, run_gemm}, prep_gemm, mm_release},
@@ -609,5 +662,9 @@ const fy__op_fast fy__ops_fast_fused[] = {
      fy__fused_conv_pool_release},
     {{"Attention", FY_FUSED_DOMAIN, run_attention}, NULL, NULL},
     {{"DynQMatMul", FY_FUSED_DOMAIN, run_dynq}, prep_dynq, dynq_release},
+    {{"QMatMul", FY_FUSED_DOMAIN, run_qmatmul}, prep_dynq, dynq_release},
+    {{"QConvPool", FY_FUSED_DOMAIN, fy__qconv_pool_fast},
+     fy__qconv_pool_prep,
+     fy__qconv_pool_release},
     {{NULL, NULL, NULL}, NULL, NULL},
 };

@@ -501,10 +501,63 @@ static void pass_through(qmodel *q)
     }
 }
 
-/* A Conv whose dot products are this short (C * kh * kw) gains nothing from int8:
- * the products are a small part of its time, and quantizing and requantizing
- * its large output costs more (measured on the example's first layer, K = 9:
- * slower than float32 in ferry and in ONNX Runtime, docs/BENCHMARKS.md). */
+/* Attribute `name` of n, or NULL. */
+static const Onnx__AttributeProto *attr_of(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
+            return n->attribute[i];
+    return NULL;
+}
+
+/* Every int of attribute `name` is v (or it is absent). */
+static int ints_are(const Onnx__NodeProto *n, const char *name, int64_t v)
+{
+    const Onnx__AttributeProto *a = attr_of(n, name);
+    for (size_t i = 0; a && i < a->n_ints; i++)
+        if (a->ints[i] != v)
+            return 0;
+    return 1;
+}
+
+static int64_t int_attr(const Onnx__NodeProto *n, const char *name, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = attr_of(n, name);
+    return a ? a->i : dflt;
+}
+
+/* Whether ferry's engine runs conv layer l, once quantized, as its direct int8
+ * Conv + MaxPool kernel (src/engine/optimize_qpool.c takes QLinearConv, group 1,
+ * C x kh x ceil(kw / 4) <= 16 four-byte words, read only by a 2-D MaxPool without
+ * pads, dilations, ceil rounding or Indices output). */
+static int pooled_direct(const qmodel *q, const qlayer *l)
+{
+    const Onnx__NodeProto *cv = q->g->node[l->node];
+    const Onnx__TensorProto *w = q->g->initializer[l->init];
+    if (w->n_dims != 4 || int_attr(cv, "group", 1) != 1 ||
+        w->dims[1] * w->dims[2] * ((w->dims[3] + 3) / 4) > 16)
+        return 0;
+    int c = sole_consumer(q, fy__conv_out(q, l, NULL));
+    if (c < 0)
+        return 0;
+    const Onnx__NodeProto *mp = q->g->node[c];
+    const Onnx__AttributeProto *k = attr_of(mp, "kernel_shape"), *ap = attr_of(mp, "auto_pad");
+    return strcmp(mp->op_type, "MaxPool") == 0 && (!mp->domain || !mp->domain[0]) &&
+           mp->n_output == 1 && k && k->n_ints == 2 && ints_are(mp, "pads", 0) &&
+           ints_are(mp, "dilations", 1) && int_attr(mp, "ceil_mode", 0) == 0 &&
+           int_attr(mp, "storage_order", 0) == 0 &&
+           (!ap || ap->s.len == 0 || (ap->s.len == 6 && memcmp(ap->s.data, "NOTSET", 6) == 0) ||
+            (ap->s.len == 5 && memcmp(ap->s.data, "VALID", 5) == 0));
+}
+
+/* A Conv whose dot products are short (C * kh * kw) gains little from int8 through
+ * im2col and a GEMM: the products are a small part of its time, and quantizing
+ * and requantizing its large output cost more (measured on the example's first
+ * layer, K = 9: slower than float32 in ferry and in ONNX Runtime,
+ * docs/BENCHMARKS.md). By default (int8_min_k 0) such a Conv (K < 32) stays
+ * float32 unless ferry's engine will run it as its direct int8 Conv + MaxPool
+ * kernel, which is faster than float32's (docs/DESIGN.md, "The Fashion-MNIST CNN
+ * in int8"); --int8-min-k N keeps every Conv with K < N float32, -1 none. */
 static int conv_too_small(const qmodel *q, const qlayer *l, const fy_compress_opts *o)
 {
     if (l->kind != QL_CONV || o->int8_min_k < 0)
@@ -513,7 +566,9 @@ static int conv_too_small(const qmodel *q, const qlayer *l, const fy_compress_op
     int64_t k = 1;
     for (size_t i = 1; i < w->n_dims; i++)
         k *= w->dims[i];
-    return k < (o->int8_min_k ? o->int8_min_k : 32);
+    if (o->int8_min_k > 0)
+        return k < o->int8_min_k;
+    return k < 32 && !pooled_direct(q, l);
 }
 
 int fy__quantize_int8(qmodel *q, qlayer *L, int n, const fy_compress_opts *o, fy__qrange *ranges)

@@ -473,7 +473,7 @@ TEST(structured_prune_conv_through_flatten)
     fy_compress_opts o2 = {0};
     o2.quantize = FY_QUANT_INT8;
     o2.calibration = &ds;
-    o2.int8_min_k = -1; /* K = 9: quantized only when asked */
+    o2.int8_min_k = -1; /* every Conv, K = 9 too */
     void *qo = NULL;
     size_t ql;
     FY_CHECK_EQ(fy_compress_model(m, len, &o2, &qo, &ql, NULL, &d), FY_OK);
@@ -495,16 +495,19 @@ TEST(structured_prune_conv_through_flatten)
     free(a);
     free(b);
     fy_compress_free_buf(qo);
-    /* by default a Conv with C * kh * kw = 9 < 32 stays float; the Gemm is int8 */
-    o2.int8_min_k = 0;
-    fy_compress_result *res = calloc(1, sizeof *res);
-    FY_CHECK_EQ(fy_compress_model(m, len, &o2, &qo, &ql, res, &d), FY_OK);
-    FY_CHECK_EQ(count_op(qo, ql, "Conv"), 1);
-    FY_CHECK_EQ(count_op(qo, ql, "QLinearConv"), 0);
-    FY_CHECK_EQ(count_op(qo, ql, "MatMulInteger"), 1);
-    FY_CHECK_STR(res->layers[0].method, "float (short dot products)");
-    free(res);
-    fy_compress_free_buf(qo);
+    /* a Conv with C * kh * kw = 9 < 32 stays float with --int8-min-k 32, and by
+     * default when no MaxPool follows it (Relu -> Flatten here); the Gemm is int8 */
+    for (int k = 0; k < 2; k++) {
+        o2.int8_min_k = k ? 32 : 0;
+        fy_compress_result *res = calloc(1, sizeof *res);
+        FY_CHECK_EQ(fy_compress_model(m, len, &o2, &qo, &ql, res, &d), FY_OK);
+        FY_CHECK_EQ(count_op(qo, ql, "Conv"), 1);
+        FY_CHECK_EQ(count_op(qo, ql, "QLinearConv"), 0);
+        FY_CHECK_EQ(count_op(qo, ql, "MatMulInteger"), 1);
+        FY_CHECK_STR(res->layers[0].method, "float (short dot products)");
+        free(res);
+        fy_compress_free_buf(qo);
+    }
     fy_dataset_deinit(&ds);
     fy_compress_free_buf(out);
     fy__free(m);

@@ -286,7 +286,13 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
              * halves) summed pairwise in 16-bit lanes, which cannot overflow. */
             uint32_t sum = 0;
             int64_t g = 0;
-            if (kgrp == 4) {
+            if (kgrp == 4 && j->b->zb_zero) { /* the row sums only serve B's zero points */
+                for (; g < full; g++) {
+                    uint32_t w;
+                    memcpy(&w, row + 4 * g, 4);
+                    d[g * mr] = w ^ flip4;
+                }
+            } else if (kgrp == 4) {
                 for (; g < full; g++) {
                     uint32_t w;
                     memcpy(&w, row + 4 * g, 4);
@@ -479,6 +485,14 @@ static void qgemm_run(fy_pool *pool, qjob j)
     int64_t parts = (2 * (int64_t)fy_pool_threads(pool) + mb - 1) / mb;
     parts = parts < nb ? parts : nb;
     qtasks t = {&j, (nb + parts - 1) / parts * QNC, 0};
+    /* Fewer blocks than threads (one row block of at most QNC columns: a batch-32
+     * Dense layer): split the columns by panels so every thread has one. */
+    const int64_t threads = fy_pool_threads(pool);
+    if (threads > 1 && mb * nb < threads) {
+        const int64_t nr = j.isa == 2 ? NR_VNNI : NR_W, panels = (b->N + nr - 1) / nr;
+        int64_t p2 = threads / mb < panels ? threads / mb : panels;
+        t.cols = (panels + p2 - 1) / p2 * nr;
+    }
     t.nb = (b->N + t.cols - 1) / t.cols;
     fy_pool_run(pool, mb * t.nb, 1, qrun_tasks, &t);
 }
