@@ -342,6 +342,10 @@ int64_t fy__packed_cols(const fy__packed *p)
 {
     return p->cols;
 }
+int fy__packed_wino(const fy__packed *p)
+{
+    return p->wino;
+}
 
 /* ---- driver ---- */
 

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/* Winograd convolution F(m x m, 3 x 3) for 3x3, stride-1, undilated, ungrouped
+ * Conv (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks"): each
+ * m x m block of output ("tile") is A^T [(G g G^T) . (B^T d B)] A, where d is the
+ * (m + 2)^2 input patch and g the 3x3 kernel. The elementwise product summed over
+ * input channels is, for each of the (m + 2)^2 positions xi, one GEMM:
+ *   M_xi [M x tiles] = U_xi [M x C] . V_xi [C x tiles]
+ * so the multiplications drop from 9 m^2 to (m + 2)^2 per tile and channel pair:
+ * 2.25x fewer for F(2, 3), 4x fewer for F(4, 3). U is transformed (in double) and
+ * packed once at session creation; V and M are built per run, a block of tile
+ * rows at a time so they stay in cache.
+ *
+ * The transforms run on contiguous rows so they vectorize (vec8.h): the input
+ * patch rows are gathered split by output phase (column x of a tile row goes to
+ * phase x mod m), which makes "element j of tile tx" a contiguous run over tx. */
+#include <string.h>
+
+#include "../../core/core.h"
+#include "../../core/pool.h"
+#include "fast_int.h"
+#include "vec8.h"
+
+/* Tiles per tile row at most (stack buffers are sized by it). */
+#define WINO_MAX_TX 256
+/* Floats of V (and of M) per block of tile rows, about 2 MB each. */
+#define WINO_BLOCK (1 << 19)
+#define WINO_MAX_A 6
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+typedef struct wino_mats {
+    int m, a;
+    float bt[WINO_MAX_A][WINO_MAX_A]; /* B^T: a x a */
+    float at[4][WINO_MAX_A];          /* A^T: m x a */
+    double g[WINO_MAX_A][3];          /* G: a x 3 */
+} wino_mats;
+
+static const wino_mats F23 = {2,
+                              4,
+                              {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
+                              {{1, 1, 1, 0}, {0, 1, -1, -1}},
+                              {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}};
+
+/* Points 0, +-1, +-2 and infinity. */
+static const wino_mats F43 = {
+    4,
+    6,
+    {{4, 0, -5, 0, 1, 0},
+     {0, -4, -4, 1, 1, 0},
+     {0, 4, -4, -1, 1, 0},
+     {0, -2, -1, 2, 1, 0},
+     {0, 2, -1, -2, 1, 0},
+     {0, 4, 0, -5, 0, 1}},
+    {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}},
+    {{1.0 / 4, 0, 0},
+     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+     {0, 0, 1}}};
+
+static const wino_mats *mats_for(int m)
+{
+    return m == 4 ? &F43 : m == 2 ? &F23 : NULL;
+}
+
+int fy__wino_ok(const fy__conv_shape *s)
+{
+    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 &&
+           s->group == 1 && s->pt <= 2 && s->pl <= 2 && s->ow <= 2 * WINO_MAX_TX;
+}
+
+int fy__wino_pack(fy__packed **out, const fy__conv_shape *s, const float *w, int m)
+{
+    const wino_mats *t = mats_for(m);
+    if (!t || s->kh != 3 || s->kw != 3 || s->group != 1)
+        return FY_EINVAL;
+    const int a = t->a;
+    fy__packed *p = fy__packed_make('A', s->m, s->c, (int64_t)a * a);
+    float *u = p ? fy__malloc((size_t)(a * a) * (size_t)s->m * (size_t)s->c * sizeof *u) : NULL;
+    if (!u) {
+        fy__packed_free(p);
+        return FY_ENOMEM;
+    }
+    /* u[xi][mo][ci] = (G g G^T)[xi] */
+    const int64_t mc = s->m * s->c;
+    for (int64_t i = 0; i < mc; i++) {
+        const float *g = w + i * 9;
+        double gg[WINO_MAX_A][3];
+        for (int r = 0; r < a; r++)
+            for (int k = 0; k < 3; k++)
+                gg[r][k] = t->g[r][0] * g[k] + t->g[r][1] * g[3 + k] + t->g[r][2] * g[6 + k];
+        for (int r = 0; r < a; r++)
+            for (int q = 0; q < a; q++)
+                u[(r * a + q) * mc + i] =
+                    (float)(gg[r][0] * t->g[q][0] + gg[r][1] * t->g[q][1] + gg[r][2] * t->g[q][2]);
+    }
+    for (int xi = 0; xi < a * a; xi++)
+        fy__pack_a_block(p->data + xi * p->gstride, p->r, u + xi * mc, s->c, 1, s->m, s->c);
+    fy__free(u);
+    p->wino = m;
+    *out = p;
+    return FY_OK;
+}
+
+/* ---- transforms ----
+ * Written out for each tile size on 8-float vectors (vec8.h), so constant
+ * coefficients fold; an 8-tile vector may run past a row's last tile (the rows
+ * have slack, and the next tile row's stores overwrite the excess). */
+
+INLINE v8 ld(const float *p)
+{
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+INLINE void st(float *p, v8 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* o = B^T d (a values) */
+INLINE void tr_in(const int m, const v8 *d, v8 *o)
+{
+    if (m == 2) {
+        o[0] = d[0] - d[2];
+        o[1] = d[1] + d[2];
+        o[2] = d[2] - d[1];
+        o[3] = d[1] - d[3];
+    } else {
+        const v8 k2 = splat(2.0f), k4 = splat(4.0f), k5 = splat(5.0f);
+        v8 t0 = d[4] - k4 * d[2], t1 = d[3] - k4 * d[1];
+        v8 t2 = d[4] - d[2], t3 = k2 * (d[3] - d[1]);
+        o[0] = k4 * d[0] - k5 * d[2] + d[4];
+        o[1] = t0 + t1;
+        o[2] = t0 - t1;
+        o[3] = t2 + t3;
+        o[4] = t2 - t3;
+        o[5] = k4 * d[1] - k5 * d[3] + d[5];
+    }
+}
+
+/* o = A^T d (m values from a) */
+INLINE void tr_out(const int m, const v8 *d, v8 *o)
+{
+    if (m == 2) {
+        o[0] = d[0] + d[1] + d[2];
+        o[1] = d[1] - d[2] - d[3];
+    } else {
+        v8 s12 = d[1] + d[2], d12 = d[1] - d[2], s34 = d[3] + d[4], d34 = d[3] - d[4];
+        o[0] = d[0] + s12 + s34;
+        o[1] = d12 + splat(2.0f) * d34;
+        o[2] = s12 + splat(4.0f) * s34;
+        o[3] = d12 + splat(8.0f) * d34 + d[5];
+    }
+}
+
+typedef struct wino_run {
+    const fy__conv_shape *s;
+    const wino_mats *t;
+    const fy__packed *u;
+    const fy__epilogue *ep;
+    const float *x;
+    float *y;
+    int64_t tx, ty; /* tiles per row, tile rows per image */
+    int64_t g0, g1; /* this block's tile rows, counted over the batch (n * ty + row) */
+    int64_t T;      /* tiles in the block: (g1 - g0) * tx */
+    int64_t ld;     /* row stride of V and M: T plus slack for a vector's overrun */
+    float *v;       /* [a * a][C][ld] */
+    float *mm;      /* [a * a][M][ld] */
+} wino_run;
+
+/* Floats per phase of a gathered patch row: the tiles plus one, then slack. */
+#define WINO_L (WINO_MAX_TX + 16)
+
+/* V for input channel ci over the block's tile rows. */
+INLINE void input_body(const wino_run *r, int64_t ci, const int m)
+{
+    const fy__conv_shape *s = r->s;
+    const int a = m + 2;
+    const int64_t L = r->tx + 1, tx = r->tx, Lp = (L + 7) / 8 * 8 + 8;
+    float pr[WINO_MAX_A][4 * WINO_L]; /* patch rows split by phase: [p * Lp + i] */
+    float ra[WINO_MAX_A][4 * WINO_L];
+    for (int64_t g = r->g0; g < r->g1; g++) {
+        int64_t n = g / r->ty, ty = g % r->ty, y0 = ty * m - s->pt;
+        const float *plane = r->x + (n * s->c + ci) * s->h * s->w;
+        for (int q = 0; q < a; q++) {
+            int64_t yy = y0 + q;
+            float *d = pr[q];
+            if ((uint64_t)yy >= (uint64_t)s->h) {
+                memset(d, 0, (size_t)(m * Lp) * sizeof *d);
+                continue;
+            }
+            const float *row = plane + yy * s->w;
+            for (int p = 0; p < m; p++) {
+                float *dp = d + p * Lp;
+                /* x = i m + p - pl is inside [0, w) for i in [lo, hi) */
+                int64_t off = p - s->pl, lo = off >= 0 ? 0 : (-off + m - 1) / m;
+                int64_t hi = s->w - off <= 0 ? 0 : (s->w - off + m - 1) / m;
+                hi = hi < L ? hi : L;
+                lo = lo < hi ? lo : hi;
+                int64_t i = 0;
+                for (; i < lo; i++)
+                    dp[i] = 0.0f;
+                const float *sp = row + off;
+                for (; i < hi; i++)
+                    dp[i] = sp[i * m];
+                for (; i < Lp; i++)
+                    dp[i] = 0.0f;
+            }
+        }
+        /* rows: ra = B^T pr */
+        for (int64_t k = 0; k < m * Lp; k += 8) {
+            v8 d[WINO_MAX_A], o[WINO_MAX_A];
+            for (int q = 0; q < a; q++)
+                d[q] = ld(pr[q] + k);
+            tr_in(m, d, o);
+            for (int q = 0; q < a; q++)
+                st(ra[q] + k, o[q]);
+        }
+        /* columns: element j of tile k is ra[.][(j % m) Lp + k + j / m] */
+        float *vbase = r->v + ci * r->ld + (g - r->g0) * tx;
+        const int64_t vstep = s->c * r->ld;
+        for (int64_t k = 0; k < tx; k += 8)
+            for (int i = 0; i < a; i++) {
+                v8 d[WINO_MAX_A], o[WINO_MAX_A];
+                for (int j = 0; j < a; j++)
+                    d[j] = ld(ra[i] + (j % m) * Lp + k + j / m);
+                tr_in(m, d, o);
+                for (int j = 0; j < a; j++)
+                    st(vbase + (i * a + j) * vstep + k, o[j]);
+            }
+    }
+}
+
+/* Interleave m vectors of 8 (one per output column phase) into 8 m floats. */
+INLINE void interleave(const int m, const v8 *y, float *dst)
+{
+    if (m == 2) {
+        st(dst, __builtin_shuffle(y[0], y[1], (v8i){0, 8, 1, 9, 2, 10, 3, 11}));
+        st(dst + 8, __builtin_shuffle(y[0], y[1], (v8i){4, 12, 5, 13, 6, 14, 7, 15}));
+    } else {
+        const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+        v8 p0 = __builtin_shuffle(y[0], y[2], lo), p1 = __builtin_shuffle(y[0], y[2], hi);
+        v8 q0 = __builtin_shuffle(y[1], y[3], lo), q1 = __builtin_shuffle(y[1], y[3], hi);
+        st(dst, __builtin_shuffle(p0, q0, lo));
+        st(dst + 8, __builtin_shuffle(p0, q0, hi));
+        st(dst + 16, __builtin_shuffle(p1, q1, lo));
+        st(dst + 24, __builtin_shuffle(p1, q1, hi));
+    }
+}
+
+/* Output channel mo over the block's tile rows: y = epilogue(A^T M A). */
+INLINE void output_body(const wino_run *r, int64_t mo, const int m)
+{
+    const fy__conv_shape *s = r->s;
+    const int a = m + 2;
+    const int64_t tx = r->tx, ohw = s->oh * s->ow, mstep = s->m * r->ld;
+    float line[4][4 * WINO_MAX_TX + 32];
+    for (int64_t g = r->g0; g < r->g1; g++) {
+        int64_t n = g / r->ty, ty = g % r->ty;
+        const float *src = r->mm + mo * r->ld + (g - r->g0) * tx;
+        for (int64_t k = 0; k < tx; k += 8) {
+            v8 sb[4][WINO_MAX_A];
+            for (int j = 0; j < a; j++) {
+                v8 d[WINO_MAX_A], o[4];
+                for (int i = 0; i < a; i++)
+                    d[i] = ld(src + (i * a + j) * mstep + k);
+                tr_out(m, d, o);
+                for (int i = 0; i < m; i++)
+                    sb[i][j] = o[i];
+            }
+            for (int i = 0; i < m; i++) {
+                v8 o[4];
+                tr_out(m, sb[i], o);
+                interleave(m, o, line[i] + k * m);
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            int64_t oy = ty * m + i;
+            if (oy >= s->oh)
+                break;
+            float *dst = r->y + (n * s->m + mo) * ohw + oy * s->ow;
+            memcpy(dst, line[i], (size_t)s->ow * sizeof *dst);
+            if (r->ep) {
+                fy__epilogue e = *r->ep;
+                e.per_col = 0;
+                e.bias = e.bias ? e.bias + mo : NULL;
+                e.residual = e.residual ? e.residual + (n * s->m + mo) * ohw + oy * s->ow : NULL;
+                fy__epi_tile(dst, s->ow, 0, 0, 1, s->ow, &e);
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma"))) static void input_avx2(const wino_run *r, int64_t ci)
+{
+    if (r->t->m == 2)
+        input_body(r, ci, 2);
+    else
+        input_body(r, ci, 4);
+}
+__attribute__((target("avx2,fma"))) static void output_avx2(const wino_run *r, int64_t mo)
+{
+    if (r->t->m == 2)
+        output_body(r, mo, 2);
+    else
+        output_body(r, mo, 4);
+}
+#define HAVE_AVX2_BODIES 1
+#endif
+
+static void input_any(const wino_run *r, int64_t ci)
+{
+    if (r->t->m == 2)
+        input_body(r, ci, 2);
+    else
+        input_body(r, ci, 4);
+}
+static void output_any(const wino_run *r, int64_t mo)
+{
+    if (r->t->m == 2)
+        output_body(r, mo, 2);
+    else
+        output_body(r, mo, 4);
+}
+
+static void input_task(void *ctx, int64_t b, int64_t e)
+{
+    const wino_run *r = ctx;
+    for (int64_t ci = b; ci < e; ci++) {
+#ifdef HAVE_AVX2_BODIES
+        if (r->u->isa >= FY_ISA_AVX2) {
+            input_avx2(r, ci);
+            continue;
+        }
+#endif
+        input_any(r, ci);
+    }
+}
+
+static void output_task(void *ctx, int64_t b, int64_t e)
+{
+    const wino_run *r = ctx;
+    for (int64_t mo = b; mo < e; mo++) {
+#ifdef HAVE_AVX2_BODIES
+        if (r->u->isa >= FY_ISA_AVX2) {
+            output_avx2(r, mo);
+            continue;
+        }
+#endif
+        output_any(r, mo);
+    }
+}
+
+static void gemm_task(void *ctx, int64_t b, int64_t e)
+{
+    const wino_run *r = ctx;
+    const fy__conv_shape *s = r->s;
+    for (int64_t xi = b; xi < e; xi++) {
+        fy__bview bv = {r->v + xi * s->c * r->ld, r->ld, 1};
+        fy__gemm gm = {fy__kset_for(r->u->isa),
+                       s->m,
+                       r->T,
+                       s->c,
+                       NULL,
+                       0,
+                       0,
+                       r->u->data + xi * r->u->gstride,
+                       NULL,
+                       fy__pack_b_strided,
+                       &bv,
+                       r->mm + xi * s->m * r->ld,
+                       r->ld,
+                       NULL};
+        fy__gemm_run(NULL, &gm);
+    }
+}
+
+int fy__wino_conv(fy_pool *pool, const fy__conv_shape *s, const float *x, const fy__packed *u,
+                  float *y, const fy__epilogue *ep)
+{
+    const wino_mats *t = mats_for(u->wino);
+    if (!t || !fy__wino_ok(s) || u->rows != s->m || u->cols != s->c)
+        return FY_EINVAL;
+    const int m = t->m, a2 = t->a * t->a;
+    wino_run r = {s, t, u, ep, x,    y,   (s->ow + m - 1) / m, (s->oh + m - 1) / m,
+                  0, 0, 0, 0,  NULL, NULL};
+    const int64_t rows_all = s->n * r.ty, wide = s->c > s->m ? s->c : s->m;
+    int64_t per = WINO_BLOCK / ((int64_t)a2 * wide * r.tx);
+    per = per < 1 ? 1 : per > rows_all ? rows_all : per;
+    const int64_t ld = per * r.tx + 16;
+    float *buf = fy__malloc((size_t)a2 * (size_t)(s->c + s->m) * (size_t)ld * sizeof *buf);
+    if (!buf)
+        return FY_ENOMEM;
+    r.ld = ld;
+    r.v = buf;
+    r.mm = buf + a2 * s->c * ld;
+    /* the slack of M's rows is read (into lanes that are discarded): keep it finite */
+    for (int64_t i = 0; i < a2 * s->m; i++)
+        memset(r.mm + i * ld + per * r.tx, 0, 16 * sizeof *buf);
+    for (int64_t g0 = 0; g0 < rows_all; g0 += per) {
+        r.g0 = g0;
+        r.g1 = g0 + per < rows_all ? g0 + per : rows_all;
+        r.T = (r.g1 - r.g0) * r.tx;
+        fy_pool_run(pool, s->c, 1, input_task, &r);
+        fy_pool_run(pool, a2, 1, gemm_task, &r);
+        fy_pool_run(pool, s->m, 1, output_task, &r);
+    }
+    fy__free(buf);
+    return FY_OK;
+}
