@@ -152,6 +152,33 @@ static int conv_trial(fy_pool *pool, int t)
     return o.same;
 }
 
+/* 3x3 stride-1 convs with enough channels for the Winograd path: F(4, 3) from 20
+ * outputs a side, F(2, 3) below, odd sizes (partial tiles), pads 0..2, batches;
+ * W constant (the Winograd weights are packed at the first run) or not (the
+ * im2col GEMM), with and without bias. */
+static int wino_trial(fy_pool *pool, int t)
+{
+    int64_t c = irand(16, 40), m = irand(16, 40), n = irand(1, 3);
+    int64_t h = t % 2 ? irand(20, 37) : irand(3, 19), w = t % 3 ? irand(20, 41) : irand(3, 19);
+    if (t == 5) /* wider than the Winograd buffers take: the im2col GEMM */
+        w = 600, c = 16, m = 16, h = 3, n = 1;
+    int64_t xd[4] = {n, c, h, w}, wd[4] = {m, c, 3, 3}, bd[1] = {m};
+    int64_t pads[4] = {irand(0, 2), irand(0, 2), irand(0, 2), irand(0, 2)};
+    kh_node k;
+    kh_init(&k, "Conv", 13);
+    if (t % 7 == 6)
+        kh_attr_str(&k, "auto_pad", "SAME_UPPER");
+    else
+        kh_attr_ints(&k, "pads", pads, 4);
+    fy_tensor x = rand_f32(4, xd), wt = rand_f32(4, wd), b = rand_f32(1, bd);
+    const fy_tensor *in[3] = {&x, &wt, t % 4 ? &b : NULL};
+    outcome o = fast_vs_ref(&k, 3, in, t % 5 == 4 ? 0 : 2, pool);
+    fy_tensor_deinit(&x);
+    fy_tensor_deinit(&wt);
+    fy_tensor_deinit(&b);
+    return o.same;
+}
+
 static int gemm_trial(fy_pool *pool, int t)
 {
     int64_t M = irand(1, t % 9 ? 20 : 150), N = irand(1, t % 5 ? 40 : 300), K = irand(1, 70);
@@ -329,6 +356,10 @@ TEST(conv_matches_reference)
 {
     sweep_valid(conv_trial, 120);
 }
+TEST(winograd_conv_matches_reference)
+{
+    sweep_valid(wino_trial, 30);
+}
 TEST(gemm_matches_reference)
 {
     sweep_valid(gemm_trial, 120);
@@ -418,6 +449,7 @@ TEST(conv_with_residual_and_activation)
 int main(void)
 {
     RUN(conv_matches_reference);
+    RUN(winograd_conv_matches_reference);
     RUN(attention_matches_reference);
     RUN(gemm_matches_reference);
     RUN(matmul_matches_reference);
