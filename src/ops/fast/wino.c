@@ -13,6 +13,7 @@
  * The transforms run on contiguous rows so they vectorize (vec8.h): the input
  * patch rows are gathered split by output phase (column x of a tile row goes to
  * phase x mod m), which makes "element j of tile tx" a contiguous run over tx. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "../../core/core.h"
@@ -165,9 +166,59 @@ typedef struct wino_run {
     int64_t g0, g1; /* this block's tile rows, counted over the batch (n * ty + row) */
     int64_t T;      /* tiles in the block: (g1 - g0) * tx */
     int64_t ld;     /* row stride of V and M: T plus slack for a vector's overrun */
-    float *v;       /* [a * a][C][ld] */
-    float *mm;      /* [a * a][M][ld] */
+    int64_t vx, mx; /* stride of V's and M's matrices: C ld or M ld and one cache line
+                     * more, so that the a * a rows one tile writes do not all map to a
+                     * few L1 sets (a 4 KB multiple apart, they did: 13% of the time) */
+    float *v;       /* [a * a][vx]: C rows of ld */
+    float *mm;      /* [a * a][mx]: M rows of ld */
 } wino_run;
+
+/* d[p Lp + i] = row[i m + p - pl] (0 outside [0, w)) for i < L, p < m, zero up to
+ * Lp: one input row split by output phase. Where a whole group of 8 tiles lies
+ * inside the row it is loaded as m vectors and deinterleaved by shuffles. */
+INLINE void gather_row(const float *row, int64_t w, int64_t pl, int64_t L, int64_t Lp, const int m,
+                       float *d)
+{
+    /* tiles whose m columns all lie inside the row: i in [lo, hi) */
+    int64_t lo = (pl + m - 1) / m, hi = (w + pl) / m;
+    hi = hi < L ? hi : L;
+    lo = lo < hi ? lo : hi;
+    int64_t i = 0;
+    for (; i < lo; i++)
+        for (int p = 0; p < m; p++) {
+            int64_t xx = i * m + p - pl;
+            d[p * Lp + i] = (uint64_t)xx < (uint64_t)w ? row[xx] : 0.0f;
+        }
+    /* groups of 8 tiles, the last one moved back to end at hi (overlapping the one
+     * before; it stores the same values again) */
+    for (int64_t j = lo; j < hi && hi - lo >= 8; j += 8) {
+        const int64_t k = j + 8 <= hi ? j : hi - 8;
+        const float *sp = row + k * m - pl;
+        if (m == 2) {
+            v8 a = ld(sp), b = ld(sp + 8);
+            st(d + k, __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14}));
+            st(d + Lp + k, __builtin_shuffle(a, b, (v8i){1, 3, 5, 7, 9, 11, 13, 15}));
+        } else {
+            const v8i ev = {0, 4, 8, 12, 1, 5, 9, 13}, od = {2, 6, 10, 14, 3, 7, 11, 15};
+            const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+            v8 a = ld(sp), b = ld(sp + 8), c = ld(sp + 16), e = ld(sp + 24);
+            v8 s1 = __builtin_shuffle(a, b, ev), s2 = __builtin_shuffle(a, b, od);
+            v8 s3 = __builtin_shuffle(c, e, ev), s4 = __builtin_shuffle(c, e, od);
+            st(d + k, __builtin_shuffle(s1, s3, lo4));
+            st(d + Lp + k, __builtin_shuffle(s1, s3, hi4));
+            st(d + 2 * Lp + k, __builtin_shuffle(s2, s4, lo4));
+            st(d + 3 * Lp + k, __builtin_shuffle(s2, s4, hi4));
+        }
+        i = hi;
+    }
+    for (; i < L; i++)
+        for (int p = 0; p < m; p++) {
+            int64_t xx = i * m + p - pl;
+            d[p * Lp + i] = (uint64_t)xx < (uint64_t)w ? row[xx] : 0.0f;
+        }
+    for (int p = 0; p < m; p++)
+        memset(d + p * Lp + L, 0, (size_t)(Lp - L) * sizeof *d);
+}
 
 /* Floats per phase of a gathered patch row: the tiles plus one, then slack. */
 #define WINO_L (WINO_MAX_TX + 16)
@@ -190,23 +241,7 @@ INLINE void input_body(const wino_run *r, int64_t ci, const int m)
                 memset(d, 0, (size_t)(m * Lp) * sizeof *d);
                 continue;
             }
-            const float *row = plane + yy * s->w;
-            for (int p = 0; p < m; p++) {
-                float *dp = d + p * Lp;
-                /* x = i m + p - pl is inside [0, w) for i in [lo, hi) */
-                int64_t off = p - s->pl, lo = off >= 0 ? 0 : (-off + m - 1) / m;
-                int64_t hi = s->w - off <= 0 ? 0 : (s->w - off + m - 1) / m;
-                hi = hi < L ? hi : L;
-                lo = lo < hi ? lo : hi;
-                int64_t i = 0;
-                for (; i < lo; i++)
-                    dp[i] = 0.0f;
-                const float *sp = row + off;
-                for (; i < hi; i++)
-                    dp[i] = sp[i * m];
-                for (; i < Lp; i++)
-                    dp[i] = 0.0f;
-            }
+            gather_row(plane + yy * s->w, s->w, s->pl, L, Lp, m, d);
         }
         /* rows: ra = B^T pr */
         for (int64_t k = 0; k < m * Lp; k += 8) {
@@ -219,7 +254,7 @@ INLINE void input_body(const wino_run *r, int64_t ci, const int m)
         }
         /* columns: element j of tile k is ra[.][(j % m) Lp + k + j / m] */
         float *vbase = r->v + ci * r->ld + (g - r->g0) * tx;
-        const int64_t vstep = s->c * r->ld;
+        const int64_t vstep = r->vx;
         for (int64_t k = 0; k < tx; k += 8)
             for (int i = 0; i < a; i++) {
                 v8 d[WINO_MAX_A], o[WINO_MAX_A];
@@ -254,7 +289,7 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
 {
     const fy__conv_shape *s = r->s;
     const int a = m + 2;
-    const int64_t tx = r->tx, ohw = s->oh * s->ow, mstep = s->m * r->ld;
+    const int64_t tx = r->tx, ohw = s->oh * s->ow, mstep = r->mx;
     float line[4][4 * WINO_MAX_TX + 32];
     for (int64_t g = r->g0; g < r->g1; g++) {
         int64_t n = g / r->ty, ty = g % r->ty;
@@ -358,7 +393,7 @@ static void gemm_task(void *ctx, int64_t b, int64_t e)
     const wino_run *r = ctx;
     const fy__conv_shape *s = r->s;
     for (int64_t xi = b; xi < e; xi++) {
-        fy__bview bv = {r->v + xi * s->c * r->ld, r->ld, 1};
+        fy__bview bv = {r->v + xi * r->vx, r->ld, 1};
         fy__gemm gm = {fy__kset_for(r->u->isa),
                        s->m,
                        r->T,
@@ -370,11 +405,115 @@ static void gemm_task(void *ctx, int64_t b, int64_t e)
                        NULL,
                        fy__pack_b_strided,
                        &bv,
-                       r->mm + xi * s->m * r->ld,
+                       r->mm + xi * r->mx,
                        r->ld,
                        NULL};
         fy__gemm_run(NULL, &gm);
     }
+}
+
+/* The mutable global of this file (docs/ARCHITECTURE.md): a few transform
+ * buffers kept between calls (NULL slots: none kept, or a call holds it), so that
+ * runs do not map and fault in fresh pages for every conv (ResNet-18 at batch 32
+ * spent 11% of its time in the kernel clearing pages). Taken and given back by
+ * atomic exchange: a call that finds none allocates its own. The first 64 bytes
+ * of each hold its capacity in floats. */
+#define SPARES 4
+static _Atomic(float *) spare[SPARES];
+
+#define HEAD 16 /* floats before the data */
+
+static float *buf_take(int64_t floats)
+{
+    for (int i = 0; i < SPARES; i++) {
+        float *b = atomic_exchange(&spare[i], NULL);
+        if (!b)
+            continue;
+        int64_t cap;
+        memcpy(&cap, b, sizeof cap);
+        if (cap >= floats)
+            return b;
+        fy__free(b);
+        break;
+    }
+    float *b = fy__malloc((size_t)(floats + HEAD) * sizeof *b);
+    if (b)
+        memcpy(b, &floats, sizeof floats);
+    return b;
+}
+
+static void buf_give(float *b)
+{
+    for (int i = 0; i < SPARES; i++) {
+        float *none = NULL;
+        if (atomic_compare_exchange_strong(&spare[i], &none, b))
+            return;
+    }
+    fy__free(b);
+}
+
+/* Tile rows per block: V (and M) about WINO_BLOCK floats, or a quarter of that
+ * when the transformed weights fit in L2 and re-reading them per block is cheap
+ * (then V, M and U all stay in L2). Measured per ResNet layer at batch 8. */
+static int64_t block_rows(const fy__conv_shape *s, int a2, int64_t tx)
+{
+    const int64_t wide = s->c > s->m ? s->c : s->m;
+    int64_t budget = (int64_t)a2 * s->m * s->c <= (1 << 17) ? WINO_BLOCK / 8 : WINO_BLOCK;
+    int64_t per = budget / ((int64_t)a2 * wide * tx);
+    return per < 1 ? 1 : per;
+}
+
+/* One block of tile rows [g0, g1) through the three steps, each split over pool. */
+static void run_block(wino_run *r, fy_pool *pool, int64_t g0, int64_t g1)
+{
+    r->g0 = g0;
+    r->g1 = g1;
+    r->T = (g1 - g0) * r->tx;
+    fy_pool_run(pool, r->s->c, 1, input_task, r);
+    fy_pool_run(pool, (int64_t)r->t->a * r->t->a, 1, gemm_task, r);
+    fy_pool_run(pool, r->s->m, 1, output_task, r);
+}
+
+/* Buffer for blocks of `per` tile rows: V then M, rows ld floats apart. */
+static float *block_buf(wino_run *r, int64_t per)
+{
+    const int64_t a2 = (int64_t)r->t->a * r->t->a, ld = per * r->tx + 16;
+    r->ld = ld;
+    r->vx = r->s->c * ld + 16;
+    r->mx = r->s->m * ld + 16;
+    float *buf = buf_take(a2 * (r->vx + r->mx));
+    if (!buf)
+        return NULL;
+    r->v = buf + HEAD;
+    r->mm = r->v + a2 * r->vx;
+    /* the slack of M's rows is read (into lanes that are discarded): keep it finite */
+    for (int64_t xi = 0; xi < a2; xi++)
+        for (int64_t i = 0; i < r->s->m; i++)
+            memset(r->mm + xi * r->mx + i * ld + per * r->tx, 0, 16 * sizeof *buf);
+    return buf;
+}
+
+typedef struct wino_blocks {
+    const wino_run *proto;
+    int64_t per, rows_all;
+    atomic_int failed;
+} wino_blocks;
+
+/* Whole blocks per task, each on one thread with its own buffer. */
+static void blocks_task(void *ctx, int64_t b, int64_t e)
+{
+    wino_blocks *wb = ctx;
+    wino_run r = *wb->proto;
+    float *buf = block_buf(&r, wb->per);
+    if (!buf) {
+        atomic_store(&wb->failed, 1);
+        return;
+    }
+    for (int64_t i = b; i < e; i++) {
+        int64_t g0 = i * wb->per, g1 = g0 + wb->per < wb->rows_all ? g0 + wb->per : wb->rows_all;
+        run_block(&r, NULL, g0, g1);
+    }
+    buf_give(buf);
 }
 
 int fy__wino_conv(fy_pool *pool, const fy__conv_shape *s, const float *x, const fy__packed *u,
@@ -383,30 +522,25 @@ int fy__wino_conv(fy_pool *pool, const fy__conv_shape *s, const float *x, const 
     const wino_mats *t = mats_for(u->wino);
     if (!t || !fy__wino_ok(s) || u->rows != s->m || u->cols != s->c)
         return FY_EINVAL;
-    const int m = t->m, a2 = t->a * t->a;
-    wino_run r = {s, t, u, ep, x,    y,   (s->ow + m - 1) / m, (s->oh + m - 1) / m,
+    const int m = t->m;
+    wino_run r = {s, t, u, ep, x,    y,   (s->ow + m - 1) / m, (s->oh + m - 1) / m, 0, 0,
                   0, 0, 0, 0,  NULL, NULL};
-    const int64_t rows_all = s->n * r.ty, wide = s->c > s->m ? s->c : s->m;
-    int64_t per = WINO_BLOCK / ((int64_t)a2 * wide * r.tx);
-    per = per < 1 ? 1 : per > rows_all ? rows_all : per;
-    const int64_t ld = per * r.tx + 16;
-    float *buf = fy__malloc((size_t)a2 * (size_t)(s->c + s->m) * (size_t)ld * sizeof *buf);
+    const int64_t rows_all = s->n * r.ty;
+    int64_t per = block_rows(s, t->a * t->a, r.tx);
+    per = per > rows_all ? rows_all : per;
+    const int64_t blocks = (rows_all + per - 1) / per;
+    const int threads = fy_pool_threads(pool);
+    if (threads > 1 && blocks >= 2 * threads) {
+        /* enough blocks: one thread per block, no synchronisation inside */
+        wino_blocks wb = {&r, per, rows_all, 0};
+        fy_pool_run(pool, blocks, 1, blocks_task, &wb);
+        return atomic_load(&wb.failed) ? FY_ENOMEM : FY_OK;
+    }
+    float *buf = block_buf(&r, per);
     if (!buf)
         return FY_ENOMEM;
-    r.ld = ld;
-    r.v = buf;
-    r.mm = buf + a2 * s->c * ld;
-    /* the slack of M's rows is read (into lanes that are discarded): keep it finite */
-    for (int64_t i = 0; i < a2 * s->m; i++)
-        memset(r.mm + i * ld + per * r.tx, 0, 16 * sizeof *buf);
-    for (int64_t g0 = 0; g0 < rows_all; g0 += per) {
-        r.g0 = g0;
-        r.g1 = g0 + per < rows_all ? g0 + per : rows_all;
-        r.T = (r.g1 - r.g0) * r.tx;
-        fy_pool_run(pool, s->c, 1, input_task, &r);
-        fy_pool_run(pool, a2, 1, gemm_task, &r);
-        fy_pool_run(pool, s->m, 1, output_task, &r);
-    }
-    fy__free(buf);
+    for (int64_t g0 = 0; g0 < rows_all; g0 += per)
+        run_block(&r, pool, g0, g0 + per < rows_all ? g0 + per : rows_all);
+    buf_give(buf);
     return FY_OK;
 }
