@@ -296,8 +296,9 @@ int fy__conv_geometry(const fy__node *nd, const fy_tensor *x, fy__conv_shape *s)
  * layout is packed from W the first time a run needs it (two runs racing both
  * pack; the loser frees its copy). Other convs pack the GEMM weights up front. */
 typedef struct conv_state {
-    int wino;                      /* Winograd candidate */
-    _Atomic(fy__packed *) pk[3];   /* [0] im2col GEMM, [1] F(2, 3), [2] F(4, 3) */
+    int wino;                    /* Winograd candidate */
+    _Atomic(fy__packed *) pk[4]; /* [0] im2col GEMM, [1] F(2, 3), [2] F(4, 3), [3] F(2, 3)
+                                    with the transposed GEMMs */
 } conv_state;
 
 static void release_conv(void *state)
@@ -305,7 +306,7 @@ static void release_conv(void *state)
     conv_state *cs = state;
     if (!cs)
         return;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         fy__packed_free(atomic_load(&cs->pk[i]));
     fy__free(cs);
 }
@@ -325,17 +326,23 @@ static int wino_candidate(const fy__node *nd, const fy__conv_shape *s)
            st[0] == 1 && st[1] == 1 && dl[0] == 1 && dl[1] == 1;
 }
 
-/* The layout for a run of shape s: 0 im2col GEMM, 2 F(2, 3), 4 F(4, 3), measured
- * per ResNet layer (docs/DESIGN.md "Winograd convolution"): F(4, 3) wastes
- * little padding from about 28 x 28 outputs on, F(2, 3) pays below that. */
-static int wino_tile(const fy__conv_shape *s)
+/* The weights' layout for a run of shape s (a slot of conv_state): 0 im2col GEMM,
+ * 1 F(2, 3), 2 F(4, 3), 3 F(2, 3) transposed, measured per ResNet layer
+ * (docs/DESIGN.md "Winograd convolution"): F(4, 3) wastes little padding from
+ * about 28 x 28 outputs on, F(2, 3) pays below that, and with fewer tiles than the
+ * 32 columns of a microtile (7 x 7 at batch 1) the GEMMs run transposed. */
+static int wino_slot(const fy__conv_shape *s)
 {
     const char *env = getenv("FERRY_WINOGRAD");
     if (!fy__wino_ok(s))
         return 0;
+    int tile = s->oh >= 20 && s->ow >= 20 ? 4 : 2;
     if (env && (strcmp(env, "2") == 0 || strcmp(env, "4") == 0))
-        return env[0] - '0';
-    return s->oh >= 20 && s->ow >= 20 ? 4 : 2;
+        tile = env[0] - '0';
+    int64_t tiles = s->n * ((s->oh + tile - 1) / tile) * ((s->ow + tile - 1) / tile);
+    if (tile == 2 && tiles < 32 && s->m % 8 == 0)
+        return 3;
+    return tile / 2;
 }
 
 static int conv_prepare(const fy__op_prep *p, void **state)
@@ -360,7 +367,7 @@ static int conv_prepare(const fy__op_prep *p, void **state)
     return FY_OK;
 }
 
-/* The weights in layout `slot` (0 GEMM, 1 F(2, 3), 2 F(4, 3)) from the state,
+/* The weights in layout `slot` (wino_slot) from the state,
  * packed now if this is the first run that needs them; NULL without a state
  * (W not constant) or out of memory. */
 static const fy__packed *conv_weights(const fy__op_ctx *c, const fy__conv_shape *s,
@@ -372,8 +379,8 @@ static const fy__packed *conv_weights(const fy__op_ctx *c, const fy__conv_shape 
     fy__packed *pk = atomic_load(&cs->pk[slot]), *mine = NULL;
     if (pk || (slot == 0 && !cs->wino))
         return pk;
-    if ((slot ? fy__wino_pack(&mine, s, w, slot == 1 ? 2 : 4) : fy__conv_pack(&mine, s, w)) !=
-        FY_OK)
+    if ((slot ? fy__wino_pack(&mine, s, w, slot == 2 ? 4 : 2, slot == 3)
+              : fy__conv_pack(&mine, s, w)) != FY_OK)
         return NULL;
     if (atomic_compare_exchange_strong(&cs->pk[slot], &pk, mine))
         return mine;
@@ -399,9 +406,9 @@ int fy__fast_conv(fy__op_ctx *c, const fy__epilogue *ep, int *rc)
     e.bias = B ? B->data : NULL;
     e.per_col = 0;
     const conv_state *cs = c->state;
-    int tile = cs && cs->wino ? wino_tile(&s) : 0;
-    const fy__packed *pw = conv_weights(c, &s, W->data, tile / 2);
-    if (pw && tile) {
+    int slot = cs && cs->wino ? wino_slot(&s) : 0;
+    const fy__packed *pw = conv_weights(c, &s, W->data, slot);
+    if (pw && slot) {
         int plain = !e.bias && !e.residual && e.act == FY_ACT_NONE;
         int r = fy__wino_conv(c->pool, &s, X->data, pw, Y->data, plain ? NULL : &e);
         if (r != FY_OK)

@@ -70,13 +70,14 @@ int fy__wino_ok(const fy__conv_shape *s)
            s->group == 1 && s->pt <= 2 && s->pl <= 2 && s->ow <= 2 * WINO_MAX_TX;
 }
 
-int fy__wino_pack(fy__packed **out, const fy__conv_shape *s, const float *w, int m)
+int fy__wino_pack(fy__packed **out, const fy__conv_shape *s, const float *w, int m, int tr)
 {
     const wino_mats *t = mats_for(m);
-    if (!t || s->kh != 3 || s->kw != 3 || s->group != 1)
+    if (!t || s->kh != 3 || s->kw != 3 || s->group != 1 || (tr && s->m % 8))
         return FY_EINVAL;
     const int a = t->a;
-    fy__packed *p = fy__packed_make('A', s->m, s->c, (int64_t)a * a);
+    fy__packed *p = tr ? fy__packed_make('B', s->c, s->m, (int64_t)a * a)
+                       : fy__packed_make('A', s->m, s->c, (int64_t)a * a);
     float *u = p ? fy__malloc((size_t)(a * a) * (size_t)s->m * (size_t)s->c * sizeof *u) : NULL;
     if (!u) {
         fy__packed_free(p);
@@ -96,7 +97,10 @@ int fy__wino_pack(fy__packed **out, const fy__conv_shape *s, const float *w, int
                     (float)(gg[r][0] * t->g[q][0] + gg[r][1] * t->g[q][1] + gg[r][2] * t->g[q][2]);
     }
     for (int xi = 0; xi < a * a; xi++)
-        fy__pack_a_block(p->data + xi * p->gstride, p->r, u + xi * mc, s->c, 1, s->m, s->c);
+        if (tr) /* B [C x M]: element (ci, mo) at u[mo C + ci] */
+            fy__pack_b_block(p->data + xi * p->gstride, p->r, u + xi * mc, 1, s->c, s->c, s->m);
+        else
+            fy__pack_a_block(p->data + xi * p->gstride, p->r, u + xi * mc, s->c, 1, s->m, s->c);
     fy__free(u);
     p->wino = m;
     *out = p;
@@ -165,6 +169,7 @@ typedef struct wino_run {
     int64_t tx, ty; /* tiles per row, tile rows per image */
     int64_t g0, g1; /* this block's tile rows, counted over the batch (n * ty + row) */
     int64_t T;      /* tiles in the block: (g1 - g0) * tx */
+    int tr;         /* transposed GEMMs: M_xi [tiles x M] = V_xi^T U_xi^T (few tiles) */
     int64_t ld;     /* row stride of V and M: T plus slack for a vector's overrun */
     int64_t vx, mx; /* stride of V's and M's matrices: C ld or M ld and one cache line
                      * more, so that the a * a rows one tile writes do not all map to a
@@ -327,6 +332,50 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
     }
 }
 
+/* The transposed layout (M_xi [tiles x M]): output channels mo0 .. mo0 + 8 as the
+ * vector lanes, each result scattered to its channel's plane. */
+INLINE void output_tr_body(const wino_run *r, int64_t mo0, const int m)
+{
+    const fy__conv_shape *s = r->s;
+    const int a = m + 2;
+    const int64_t ohw = s->oh * s->ow;
+    for (int64_t g = r->g0; g < r->g1; g++) {
+        int64_t n = g / r->ty, ty = g % r->ty;
+        float *ybase = r->y + (n * s->m + mo0) * ohw;
+        for (int64_t k = 0; k < r->tx; k++) {
+            const float *src = r->mm + ((g - r->g0) * r->tx + k) * s->m + mo0;
+            v8 sb[4][WINO_MAX_A];
+            for (int j = 0; j < a; j++) {
+                v8 d[WINO_MAX_A], o[4];
+                for (int i = 0; i < a; i++)
+                    d[i] = ld(src + (i * a + j) * r->mx);
+                tr_out(m, d, o);
+                for (int i = 0; i < m; i++)
+                    sb[i][j] = o[i];
+            }
+            for (int i = 0; i < m && ty * m + i < s->oh; i++) {
+                v8 o[4];
+                tr_out(m, sb[i], o);
+                for (int j = 0; j < m && k * m + j < s->ow; j++) {
+                    float lanes[8], *dst = ybase + (ty * m + i) * s->ow + k * m + j;
+                    st(lanes, o[j]);
+                    for (int q = 0; q < 8; q++)
+                        dst[q * ohw] = lanes[q];
+                }
+            }
+        }
+        for (int q = 0; r->ep && q < 8; q++)
+            for (int i = 0; i < m && ty * m + i < s->oh; i++) {
+                int64_t off = (n * s->m + mo0 + q) * ohw + (ty * m + i) * s->ow;
+                fy__epilogue e = *r->ep;
+                e.per_col = 0;
+                e.bias = e.bias ? e.bias + mo0 + q : NULL;
+                e.residual = e.residual ? e.residual + off : NULL;
+                fy__epi_tile(r->y + off, s->ow, 0, 0, 1, s->ow, &e);
+            }
+    }
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 __attribute__((target("avx2,fma"))) static void input_avx2(const wino_run *r, int64_t ci)
 {
@@ -337,7 +386,9 @@ __attribute__((target("avx2,fma"))) static void input_avx2(const wino_run *r, in
 }
 __attribute__((target("avx2,fma"))) static void output_avx2(const wino_run *r, int64_t mo)
 {
-    if (r->t->m == 2)
+    if (r->tr)
+        output_tr_body(r, mo * 8, 2);
+    else if (r->t->m == 2)
         output_body(r, mo, 2);
     else
         output_body(r, mo, 4);
@@ -354,7 +405,9 @@ static void input_any(const wino_run *r, int64_t ci)
 }
 static void output_any(const wino_run *r, int64_t mo)
 {
-    if (r->t->m == 2)
+    if (r->tr)
+        output_tr_body(r, mo * 8, 2);
+    else if (r->t->m == 2)
         output_body(r, mo, 2);
     else
         output_body(r, mo, 4);
@@ -393,7 +446,8 @@ static void gemm_task(void *ctx, int64_t b, int64_t e)
     const wino_run *r = ctx;
     const fy__conv_shape *s = r->s;
     for (int64_t xi = b; xi < e; xi++) {
-        fy__bview bv = {r->v + xi * r->vx, r->ld, 1};
+        const float *uw = r->u->data + xi * r->u->gstride, *v = r->v + xi * r->vx;
+        fy__bview bv = {v, r->ld, 1};
         fy__gemm gm = {fy__kset_for(r->u->isa),
                        s->m,
                        r->T,
@@ -401,13 +455,30 @@ static void gemm_task(void *ctx, int64_t b, int64_t e)
                        NULL,
                        0,
                        0,
-                       r->u->data + xi * r->u->gstride,
+                       uw,
                        NULL,
                        fy__pack_b_strided,
                        &bv,
                        r->mm + xi * r->mx,
                        r->ld,
                        NULL};
+        if (r->tr) { /* [T x M] = V^T [T x C] . U^T [C x M], U^T packed */
+            fy__gemm gt = {fy__kset_for(r->u->isa),
+                           r->T,
+                           s->m,
+                           s->c,
+                           v,
+                           1,
+                           r->ld,
+                           NULL,
+                           uw,
+                           NULL,
+                           NULL,
+                           r->mm + xi * r->mx,
+                           s->m,
+                           NULL};
+            gm = gt;
+        }
         fy__gemm_run(NULL, &gm);
     }
 }
@@ -471,7 +542,7 @@ static void run_block(wino_run *r, fy_pool *pool, int64_t g0, int64_t g1)
     r->T = (g1 - g0) * r->tx;
     fy_pool_run(pool, r->s->c, 1, input_task, r);
     fy_pool_run(pool, (int64_t)r->t->a * r->t->a, 1, gemm_task, r);
-    fy_pool_run(pool, r->s->m, 1, output_task, r);
+    fy_pool_run(pool, r->tr ? r->s->m / 8 : r->s->m, 1, output_task, r);
 }
 
 /* Buffer for blocks of `per` tile rows: V then M, rows ld floats apart. */
@@ -480,14 +551,14 @@ static float *block_buf(wino_run *r, int64_t per)
     const int64_t a2 = (int64_t)r->t->a * r->t->a, ld = per * r->tx + 16;
     r->ld = ld;
     r->vx = r->s->c * ld + 16;
-    r->mx = r->s->m * ld + 16;
+    r->mx = r->tr ? per * r->tx * r->s->m + 16 : r->s->m * ld + 16;
     float *buf = buf_take(a2 * (r->vx + r->mx));
     if (!buf)
         return NULL;
     r->v = buf + HEAD;
     r->mm = r->v + a2 * r->vx;
     /* the slack of M's rows is read (into lanes that are discarded): keep it finite */
-    for (int64_t xi = 0; xi < a2; xi++)
+    for (int64_t xi = 0; xi < a2 && !r->tr; xi++)
         for (int64_t i = 0; i < r->s->m; i++)
             memset(r->mm + xi * r->mx + i * ld + per * r->tx, 0, 16 * sizeof *buf);
     return buf;
@@ -520,11 +591,14 @@ int fy__wino_conv(fy_pool *pool, const fy__conv_shape *s, const float *x, const 
                   float *y, const fy__epilogue *ep)
 {
     const wino_mats *t = mats_for(u->wino);
-    if (!t || !fy__wino_ok(s) || u->rows != s->m || u->cols != s->c)
+    const int tr = u->side == 'B';
+    if (!t || !fy__wino_ok(s) ||
+        (tr ? u->rows != s->c || u->cols != s->m || s->m % 8 : u->rows != s->m || u->cols != s->c))
         return FY_EINVAL;
     const int m = t->m;
-    wino_run r = {s, t, u, ep, x,    y,   (s->ow + m - 1) / m, (s->oh + m - 1) / m, 0, 0,
-                  0, 0, 0, 0,  NULL, NULL};
+    wino_run r = {.s = s, .t = t, .u = u, .ep = ep, .x = x, .y = y, .tr = tr};
+    r.tx = (s->ow + m - 1) / m;
+    r.ty = (s->oh + m - 1) / m;
     const int64_t rows_all = s->n * r.ty;
     int64_t per = block_rows(s, t->a * t->a, r.tx);
     per = per > rows_all ? rows_all : per;
