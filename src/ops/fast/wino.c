@@ -178,27 +178,22 @@ typedef struct wino_run {
     float *mm;      /* [a * a][mx]: M rows of ld */
 } wino_run;
 
-/* d[p Lp + i] = row[i m + p - pl] (0 outside [0, w)) for i < L, p < m, zero up to
- * Lp: one input row split by output phase. Where a whole group of 8 tiles lies
- * inside the row it is loaded as m vectors and deinterleaved by shuffles. */
-INLINE void gather_row(const float *row, int64_t w, int64_t pl, int64_t L, int64_t Lp, const int m,
-                       float *d)
+/* Floats per phase of a gathered patch row: the tiles plus one, then slack. */
+#define WINO_L (WINO_MAX_TX + 16)
+
+/* d[p Lp + i] = row[i m + p - pl] (0 outside [0, w)) for i < Lp, p < m: one input
+ * row split by output phase. The row is first copied between zeros (its pads),
+ * so every group of 8 tiles is m vector loads deinterleaved by shuffles, with no
+ * bounds to check (the scalar edges were a fifth of the transform). */
+INLINE void gather_row(const float *row, int64_t w, int64_t pl, int64_t Lp, const int m, float *d)
 {
-    /* tiles whose m columns all lie inside the row: i in [lo, hi) */
-    int64_t lo = (pl + m - 1) / m, hi = (w + pl) / m;
-    hi = hi < L ? hi : L;
-    lo = lo < hi ? lo : hi;
-    int64_t i = 0;
-    for (; i < lo; i++)
-        for (int p = 0; p < m; p++) {
-            int64_t xx = i * m + p - pl;
-            d[p * Lp + i] = (uint64_t)xx < (uint64_t)w ? row[xx] : 0.0f;
-        }
-    /* groups of 8 tiles, the last one moved back to end at hi (overlapping the one
-     * before; it stores the same values again) */
-    for (int64_t j = lo; j < hi && hi - lo >= 8; j += 8) {
-        const int64_t k = j + 8 <= hi ? j : hi - 8;
-        const float *sp = row + k * m - pl;
+    float buf[4 * WINO_L];
+    const int64_t span = Lp * m; /* >= pl + w */
+    memset(buf, 0, (size_t)pl * sizeof *buf);
+    memcpy(buf + pl, row, (size_t)w * sizeof *buf);
+    memset(buf + pl + w, 0, (size_t)(span - pl - w) * sizeof *buf);
+    for (int64_t k = 0; k < Lp; k += 8) {
+        const float *sp = buf + k * m;
         if (m == 2) {
             v8 a = ld(sp), b = ld(sp + 8);
             st(d + k, __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14}));
@@ -214,19 +209,8 @@ INLINE void gather_row(const float *row, int64_t w, int64_t pl, int64_t L, int64
             st(d + 2 * Lp + k, __builtin_shuffle(s2, s4, lo4));
             st(d + 3 * Lp + k, __builtin_shuffle(s2, s4, hi4));
         }
-        i = hi;
     }
-    for (; i < L; i++)
-        for (int p = 0; p < m; p++) {
-            int64_t xx = i * m + p - pl;
-            d[p * Lp + i] = (uint64_t)xx < (uint64_t)w ? row[xx] : 0.0f;
-        }
-    for (int p = 0; p < m; p++)
-        memset(d + p * Lp + L, 0, (size_t)(Lp - L) * sizeof *d);
 }
-
-/* Floats per phase of a gathered patch row: the tiles plus one, then slack. */
-#define WINO_L (WINO_MAX_TX + 16)
 
 /* V for input channel ci over the block's tile rows. */
 INLINE void input_body(const wino_run *r, int64_t ci, const int m)
@@ -246,7 +230,7 @@ INLINE void input_body(const wino_run *r, int64_t ci, const int m)
                 memset(d, 0, (size_t)(m * Lp) * sizeof *d);
                 continue;
             }
-            gather_row(plane + yy * s->w, s->w, s->pl, L, Lp, m, d);
+            gather_row(plane + yy * s->w, s->w, s->pl, Lp, m, d);
         }
         /* rows: ra = B^T pr */
         for (int64_t k = 0; k < m * Lp; k += 8) {
@@ -320,14 +304,14 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
             if (oy >= s->oh)
                 break;
             float *dst = r->y + (n * s->m + mo) * ohw + oy * s->ow;
-            memcpy(dst, line[i], (size_t)s->ow * sizeof *dst);
-            if (r->ep) {
+            if (r->ep) { /* on the row while it is in L1, then one store */
                 fy__epilogue e = *r->ep;
                 e.per_col = 0;
                 e.bias = e.bias ? e.bias + mo : NULL;
                 e.residual = e.residual ? e.residual + (n * s->m + mo) * ohw + oy * s->ow : NULL;
-                fy__epi_tile(dst, s->ow, 0, 0, 1, s->ow, &e);
+                fy__epi_tile(line[i], s->ow, 0, 0, 1, s->ow, &e);
             }
+            memcpy(dst, line[i], (size_t)s->ow * sizeof *dst);
         }
     }
 }
@@ -463,20 +447,9 @@ static void gemm_task(void *ctx, int64_t b, int64_t e)
                        r->ld,
                        NULL};
         if (r->tr) { /* [T x M] = V^T [T x C] . U^T [C x M], U^T packed */
-            fy__gemm gt = {fy__kset_for(r->u->isa),
-                           r->T,
-                           s->m,
-                           s->c,
-                           v,
-                           1,
-                           r->ld,
-                           NULL,
-                           uw,
-                           NULL,
-                           NULL,
-                           r->mm + xi * r->mx,
-                           s->m,
-                           NULL};
+            fy__gemm gt = {
+                fy__kset_for(r->u->isa), r->T, s->m, s->c, v, 1, r->ld, NULL, uw, NULL, NULL,
+                r->mm + xi * r->mx,      s->m, NULL};
             gm = gt;
         }
         fy__gemm_run(NULL, &gm);
