@@ -462,6 +462,61 @@ TEST(conv_with_residual_and_activation)
         fy_tensor_deinit(all[i]);
 }
 
+/* Winograd convs (F(4, 3), F(2, 3), transposed) with the fused epilogues: bias and
+ * ReLU in registers, residual and LeakyRelu on the rows; W constant, so prepare
+ * makes the state that selects Winograd. */
+TEST(winograd_conv_with_epilogues)
+{
+    const int64_t sizes[3][2] = {{2, 30}, {2, 9}, {1, 7}}; /* batch, side */
+    for (int sz = 0; sz < 3; sz++)
+        for (int kind = 0; kind < 2; kind++) {
+            int64_t n = sizes[sz][0], hw = sizes[sz][1];
+            int64_t xd[4] = {n, 24, hw, hw}, wd[4] = {24, 24, 3, 3}, bd[1] = {24},
+                    yd[4] = {n, 24, hw, hw}, pads[4] = {1, 1, 1, 1};
+            fy_tensor x = rand_f32(4, xd), w = rand_f32(4, wd), b = rand_f32(1, bd),
+                      r = rand_f32(4, yd);
+            kh_node k;
+            kh_init(&k, "Conv", 13);
+            kh_attr_ints(&k, "pads", pads, 4);
+            const fy_tensor *in[3] = {&x, &w, &b}, *consts[3] = {NULL, &w, NULL};
+            const fy__value_info *infos[3] = {0};
+            const fy__op_fast *ff = fy__op_fast_of(fy__op_find("", "Conv"));
+            fy_diag d;
+            void *state = NULL;
+            fy__op_prep p = {&k.node, 13, 3, consts, infos, NULL, &d};
+            FY_CHECK_EQ(ff->prepare(&p, &state), FY_OK);
+            fy_tensor yf, yr;
+            memset(&yf, 0, sizeof yf);
+            memset(&yr, 0, sizeof yr);
+            fy__epilogue ep = {0};
+            ep.act = kind ? FY_ACT_LEAKY_RELU : FY_ACT_RELU;
+            ep.alpha = 0.25f;
+            ep.residual = kind ? r.data : NULL;
+            fy__op_ctx cf = {&k.node, 13, 3, in, 1, &yf, &d, NULL, state, NULL};
+            fy__op_ctx cr = {&k.node, 13, 3, in, 1, &yr, &d, NULL, NULL, NULL};
+            int rc = -1;
+            FY_CHECK_EQ(fy__fast_conv(&cf, &ep, &rc), 1);
+            FY_CHECK_EQ(rc, FY_OK);
+            FY_CHECK_EQ(fy__op_find_ref("", "Conv")->run(&cr), FY_OK);
+            double worst = 0, scale = 0;
+            int64_t cnt = rc == FY_OK ? fy_tensor_numel(&yr) : 0;
+            for (int64_t i = 0; i < cnt; i++) {
+                float v = kh_outf(&yr, i) + (kind ? ((float *)r.data)[i] : 0.0f);
+                scale = fmax(scale, fabs(v));
+            }
+            for (int64_t i = 0; i < cnt; i++) {
+                float v = kh_outf(&yr, i) + (kind ? ((float *)r.data)[i] : 0.0f);
+                v = v < 0 ? (kind ? 0.25f * v : 0.0f) : v;
+                worst = fmax(worst, fabs(kh_outf(&yf, i) - v) / (1 + scale));
+            }
+            FY_CHECK(worst <= 1e-4);
+            ff->release(state);
+            fy_tensor *all[6] = {&x, &w, &b, &r, &yf, &yr};
+            for (int i = 0; i < 6; i++)
+                fy_tensor_deinit(all[i]);
+        }
+}
+
 int main(void)
 {
     RUN(conv_matches_reference);
@@ -474,5 +529,6 @@ int main(void)
     RUN(transpose_matches_reference);
     RUN(bad_inputs_fail_like_the_reference);
     RUN(conv_with_residual_and_activation);
+    RUN(winograd_conv_with_epilogues);
     return TEST_SUMMARY();
 }

@@ -279,6 +279,12 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
     const fy__conv_shape *s = r->s;
     const int a = m + 2;
     const int64_t tx = r->tx, ohw = s->oh * s->ow, mstep = r->mx;
+    const fy__epilogue *ep = r->ep;
+    /* bias and ReLU on the vectors (a per-row call cost as much as the transform
+     * on 7-wide rows); a residual or another activation on the rows below */
+    const int inreg = ep && !ep->residual && (ep->act == FY_ACT_NONE || ep->act == FY_ACT_RELU);
+    const int relu = inreg && ep->act == FY_ACT_RELU;
+    const v8 bias = splat(ep && ep->bias ? ep->bias[mo] : 0.0f), zero = splat(0.0f);
     float line[4][4 * WINO_MAX_TX + 32];
     for (int64_t g = r->g0; g < r->g1; g++) {
         int64_t n = g / r->ty, ty = g % r->ty;
@@ -296,6 +302,11 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
             for (int i = 0; i < m; i++) {
                 v8 o[4];
                 tr_out(m, sb[i], o);
+                for (int j = 0; inreg && j < m; j++) {
+                    o[j] += bias;
+                    if (relu) /* as the reference's x < 0 ? 0 : x (NaN passes) */
+                        o[j] = pick(o[j] < zero, zero, o[j]);
+                }
                 interleave(m, o, line[i] + k * m);
             }
         }
@@ -304,8 +315,8 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
             if (oy >= s->oh)
                 break;
             float *dst = r->y + (n * s->m + mo) * ohw + oy * s->ow;
-            if (r->ep) { /* on the row while it is in L1, then one store */
-                fy__epilogue e = *r->ep;
+            if (ep && !inreg) { /* on the row while it is in L1, then one store */
+                fy__epilogue e = *ep;
                 e.per_col = 0;
                 e.bias = e.bias ? e.bias + mo : NULL;
                 e.residual = e.residual ? e.residual + (n * s->m + mo) * ohw + oy * s->ow : NULL;
