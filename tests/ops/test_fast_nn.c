@@ -248,6 +248,8 @@ static int maxpool_trial(fy_pool *pool, int t)
     int64_t xd[4] = {irand(1, 2), irand(1, 6), irand(1, 14), irand(1, 14)};
     int64_t ks[2] = {irand(1, 3), irand(1, 3)}, st[2] = {irand(1, 3), irand(1, 2)};
     int64_t dl[2] = {1 + (t % 5 == 2), 1}, pads[4] = {irand(0, 1), irand(0, 1), irand(0, 1), 0};
+    if (t % 6 == 5) /* wide rows at stride 2 across: the vector path */
+        xd[3] = irand(20, 70), st[1] = 2;
     kh_node k;
     kh_init(&k, "MaxPool", 12);
     kh_attr_ints(&k, "kernel_shape", ks, 2);
