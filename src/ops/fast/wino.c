@@ -217,8 +217,9 @@ INLINE void input_body(const wino_run *r, int64_t ci, const int m)
 {
     const fy__conv_shape *s = r->s;
     const int a = m + 2;
-    const int64_t L = r->tx + 1, tx = r->tx, Lp = (L + 7) / 8 * 8 + 8;
-    float pr[WINO_MAX_A][4 * WINO_L]; /* patch rows split by phase: [p * Lp + i] */
+    const int64_t L = r->tx + 1, tx = r->tx,
+                  Lp = (L + 7) / 8 * 8; /* >= tx + 1 rounded: the last vector reads k + 8 */
+    float pr[WINO_MAX_A][4 * WINO_L];   /* patch rows split by phase: [p * Lp + i] */
     float ra[WINO_MAX_A][4 * WINO_L];
     for (int64_t g = r->g0; g < r->g1; g++) {
         int64_t n = g / r->ty, ty = g % r->ty, y0 = ty * m - s->pt;
