@@ -137,7 +137,9 @@ static int conv_trial(fy_pool *pool, int t)
     if (t % 11 == 5) /* wide: several row blocks of the GEMM */
         m = group * 100;
     int64_t kh = irand(1, 3), kw = irand(1, 3), h = irand(kh, 12), w = irand(kw, 12);
-    int64_t xd[4] = {irand(1, 2), c, h, w}, wd[4] = {m, c / group, kh, kw}, bd[1] = {m};
+    /* t % 8 == 7 (on the pool): two images or more per thread, split by image */
+    int64_t xd[4] = {t % 8 == 7 ? irand(4, 5) : irand(1, 2), c, h, w},
+            wd[4] = {m, c / group, kh, kw}, bd[1] = {m};
     int64_t strides[2] = {irand(1, 2), irand(1, 2)}, dil[2] = {1 + (t % 4 == 1), 1};
     int64_t pads[4] = {irand(0, 1), irand(0, 1), irand(0, 1), irand(0, 1)};
     if (t % 3 == 0) /* pointwise: the direct GEMM path */
