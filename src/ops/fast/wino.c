@@ -189,9 +189,14 @@ INLINE void gather_row(const float *row, int64_t w, int64_t pl, int64_t Lp, cons
 {
     float buf[4 * WINO_L];
     const int64_t span = Lp * m; /* >= pl + w */
-    memset(buf, 0, (size_t)pl * sizeof *buf);
-    memcpy(buf + pl, row, (size_t)w * sizeof *buf);
-    memset(buf + pl + w, 0, (size_t)(span - pl - w) * sizeof *buf);
+    /* inline vector moves: a libc call per row was 2% of a batch-32 run */
+    for (int64_t k = 0; k < span; k += 8) /* span: a multiple of 8 */
+        st(buf + k, splat(0.0f));
+    int64_t x = 0;
+    for (; x + 8 <= w; x += 8)
+        st(buf + pl + x, ld(row + x));
+    for (; x < w; x++)
+        buf[pl + x] = row[x];
     for (int64_t k = 0; k < Lp; k += 8) {
         const float *sp = buf + k * m;
         if (m == 2) {
@@ -323,7 +328,11 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
                 e.residual = e.residual ? e.residual + (n * s->m + mo) * ohw + oy * s->ow : NULL;
                 fy__epi_tile(line[i], s->ow, 0, 0, 1, s->ow, &e);
             }
-            memcpy(dst, line[i], (size_t)s->ow * sizeof *dst);
+            int64_t x = 0;
+            for (; x + 8 <= s->ow; x += 8)
+                st(dst + x, ld(line[i] + x));
+            for (; x < s->ow; x++)
+                dst[x] = line[i][x];
         }
     }
 }
