@@ -466,14 +466,15 @@ TEST(conv_with_residual_and_activation)
         fy_tensor_deinit(all[i]);
 }
 
-/* Winograd convs (F(4, 3), F(2, 3), transposed) with the fused epilogues: bias and
- * ReLU in registers, residual and LeakyRelu on the rows; W constant, so prepare
- * makes the state that selects Winograd. */
+/* Winograd convs (F(4, 3), F(2, 3), transposed) with the fused epilogues (kind):
+ * 0 bias and ReLU in registers, 1 residual and LeakyRelu on the rows, 2 residual
+ * then ReLU and 3 residual alone in the storing loop; W constant, so prepare makes
+ * the state that selects Winograd. */
 TEST(winograd_conv_with_epilogues)
 {
     const int64_t sizes[3][2] = {{2, 30}, {2, 9}, {1, 7}}; /* batch, side */
     for (int sz = 0; sz < 3; sz++)
-        for (int kind = 0; kind < 2; kind++) {
+        for (int kind = 0; kind < 4; kind++) {
             int64_t n = sizes[sz][0], hw = sizes[sz][1];
             int64_t xd[4] = {n, 24, hw, hw}, wd[4] = {24, 24, 3, 3}, bd[1] = {24},
                     yd[4] = {n, 24, hw, hw}, pads[4] = {1, 1, 1, 1};
@@ -493,7 +494,7 @@ TEST(winograd_conv_with_epilogues)
             memset(&yf, 0, sizeof yf);
             memset(&yr, 0, sizeof yr);
             fy__epilogue ep = {0};
-            ep.act = kind ? FY_ACT_LEAKY_RELU : FY_ACT_RELU;
+            ep.act = kind == 1 ? FY_ACT_LEAKY_RELU : kind == 3 ? FY_ACT_NONE : FY_ACT_RELU;
             ep.alpha = 0.25f;
             ep.residual = kind ? r.data : NULL;
             fy__op_ctx cf = {&k.node, 13, 3, in, 1, &yf, &d, NULL, state, NULL};
@@ -510,7 +511,8 @@ TEST(winograd_conv_with_epilogues)
             }
             for (int64_t i = 0; i < cnt; i++) {
                 float v = kh_outf(&yr, i) + (kind ? ((float *)r.data)[i] : 0.0f);
-                v = v < 0 ? (kind ? 0.25f * v : 0.0f) : v;
+                if (kind != 3)
+                    v = v < 0 ? (kind == 1 ? 0.25f * v : 0.0f) : v;
                 worst = fmax(worst, fabs(kh_outf(&yf, i) - v) / (1 + scale));
             }
             FY_CHECK(worst <= 1e-4);

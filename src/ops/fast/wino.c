@@ -286,10 +286,12 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
     const int a = m + 2;
     const int64_t tx = r->tx, ohw = s->oh * s->ow, mstep = r->mx;
     const fy__epilogue *ep = r->ep;
-    /* bias and ReLU on the vectors (a per-row call cost as much as the transform
-     * on 7-wide rows); a residual or another activation on the rows below */
-    const int inreg = ep && !ep->residual && (ep->act == FY_ACT_NONE || ep->act == FY_ACT_RELU);
-    const int relu = inreg && ep->act == FY_ACT_RELU;
+    /* With no activation or ReLU: bias (and ReLU when there is no residual) on the
+     * vectors, the residual (and then ReLU) in the loop that stores the row: a
+     * per-row epilogue call cost as much as the transform on 7-wide rows. Other
+     * activations: the row epilogue while the row is in L1. */
+    const int inreg = ep && (ep->act == FY_ACT_NONE || ep->act == FY_ACT_RELU);
+    const int relu = inreg && ep->act == FY_ACT_RELU, relu_vec = relu && !ep->residual;
     const v8 bias = splat(ep && ep->bias ? ep->bias[mo] : 0.0f), zero = splat(0.0f);
     float line[4][4 * WINO_MAX_TX + 32];
     for (int64_t g = r->g0; g < r->g1; g++) {
@@ -310,7 +312,7 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
                 tr_out(m, sb[i], o);
                 for (int j = 0; inreg && j < m; j++) {
                     o[j] += bias;
-                    if (relu) /* as the reference's x < 0 ? 0 : x (NaN passes) */
+                    if (relu_vec) /* as the reference's x < 0 ? 0 : x (NaN passes) */
                         o[j] = pick(o[j] < zero, zero, o[j]);
                 }
                 interleave(m, o, line[i] + k * m);
@@ -328,7 +330,20 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
                 e.residual = e.residual ? e.residual + (n * s->m + mo) * ohw + oy * s->ow : NULL;
                 fy__epi_tile(line[i], s->ow, 0, 0, 1, s->ow, &e);
             }
+            const float *res =
+                inreg && ep->residual ? ep->residual + (n * s->m + mo) * ohw + oy * s->ow : NULL;
             int64_t x = 0;
+            if (res) {
+                for (; x + 8 <= s->ow; x += 8) {
+                    v8 v = ld(line[i] + x) + ld(res + x);
+                    st(dst + x, relu ? pick(v < zero, zero, v) : v);
+                }
+                for (; x < s->ow; x++) {
+                    float v = line[i][x] + res[x];
+                    dst[x] = relu && v < 0 ? 0.0f : v;
+                }
+                continue;
+            }
             for (; x + 8 <= s->ow; x += 8)
                 st(dst + x, ld(line[i] + x));
             for (; x < s->ow; x++)
