@@ -36,6 +36,11 @@ static fy_tensor rand_f32(int rank, const int64_t *dims)
 /* Trials the fast kernel itself completed (not every random case is valid). */
 static int fast_runs;
 
+/* Set by trials of algorithms whose rounding error grows with the magnitude of the
+ * terms rather than of each result (Winograd's transforms): the error is then
+ * taken relative to the output's scale, 1 + max |ref|, not to 1 + |ref|. */
+static int tol_by_scale;
+
 typedef struct outcome {
     int same;     /* same return code, shape, and values within tolerance */
     int fast_ok;  /* the fast kernel succeeded */
@@ -75,8 +80,12 @@ static outcome fast_vs_ref(kh_node *k, int n_in, const fy_tensor *const *in, uns
         o.same = yf.rank == yr.rank && yf.dtype == yr.dtype;
         for (int i = 0; o.same && i < yf.rank; i++)
             o.same = yf.dims[i] == yr.dims[i];
+        double scale = 0;
+        for (int64_t i = 0, n = o.same && tol_by_scale ? fy_tensor_numel(&yr) : 0; i < n; i++)
+            scale = fmax(scale, fabs(kh_outf(&yr, i)));
         for (int64_t i = 0, n = o.same ? fy_tensor_numel(&yr) : 0; i < n; i++) {
-            double a = kh_outf(&yf, i), b = kh_outf(&yr, i), e = fabs(a - b) / (1 + fabs(b));
+            double a = kh_outf(&yf, i), b = kh_outf(&yr, i);
+            double e = fabs(a - b) / (1 + (tol_by_scale ? scale : fabs(b)));
             if (a == b || (isnan(a) && isnan(b)))
                 continue; /* equal infinities, or NaN where the reference has NaN */
             if (!(e <= o.worst))
@@ -128,7 +137,9 @@ static int conv_trial(fy_pool *pool, int t)
     if (t % 11 == 5) /* wide: several row blocks of the GEMM */
         m = group * 100;
     int64_t kh = irand(1, 3), kw = irand(1, 3), h = irand(kh, 12), w = irand(kw, 12);
-    int64_t xd[4] = {irand(1, 2), c, h, w}, wd[4] = {m, c / group, kh, kw}, bd[1] = {m};
+    /* t % 8 == 7 (on the pool): two images or more per thread, split by image */
+    int64_t xd[4] = {t % 8 == 7 ? irand(4, 5) : irand(1, 2), c, h, w},
+            wd[4] = {m, c / group, kh, kw}, bd[1] = {m};
     int64_t strides[2] = {irand(1, 2), irand(1, 2)}, dil[2] = {1 + (t % 4 == 1), 1};
     int64_t pads[4] = {irand(0, 1), irand(0, 1), irand(0, 1), irand(0, 1)};
     if (t % 3 == 0) /* pointwise: the direct GEMM path */
@@ -146,6 +157,40 @@ static int conv_trial(fy_pool *pool, int t)
     fy_tensor x = rand_f32(4, xd), wt = rand_f32(4, wd), b = rand_f32(1, bd);
     const fy_tensor *in[3] = {&x, &wt, t % 2 ? &b : NULL};
     outcome o = fast_vs_ref(&k, 3, in, t % 4 ? 2 : 0, pool);
+    fy_tensor_deinit(&x);
+    fy_tensor_deinit(&wt);
+    fy_tensor_deinit(&b);
+    return o.same;
+}
+
+/* 3x3 stride-1 convs with enough channels for the Winograd path: F(4, 3) from 20
+ * outputs a side, F(2, 3) below (transposed for fewer than 32 tiles), odd sizes
+ * (partial tiles), pads 0..2, batches;
+ * W constant (the Winograd weights are packed at the first run) or not (the
+ * im2col GEMM), with and without bias. */
+static int wino_trial(fy_pool *pool, int t)
+{
+    int64_t c = irand(16, 40), m = irand(16, 40), n = irand(1, 3);
+    int64_t h = t % 2 ? irand(20, 37) : irand(3, 19), w = t % 3 ? irand(20, 41) : irand(3, 19);
+    if (t % 6 == 2) /* few tiles, M a multiple of 8: the transposed GEMMs */
+        m = 8 * irand(2, 5), h = irand(3, 9), w = irand(3, 9), n = 1;
+    if (t % 6 == 2) /* few tiles, M a multiple of 8: the transposed GEMMs */
+        m = 8 * irand(2, 5), h = irand(3, 9), w = irand(3, 9), n = 1;
+    if (t == 5) /* wider than the Winograd buffers take: the im2col GEMM */
+        w = 600, c = 16, m = 16, h = 3, n = 1;
+    int64_t xd[4] = {n, c, h, w}, wd[4] = {m, c, 3, 3}, bd[1] = {m};
+    int64_t pads[4] = {irand(0, 2), irand(0, 2), irand(0, 2), irand(0, 2)};
+    kh_node k;
+    kh_init(&k, "Conv", 13);
+    if (t % 7 == 6)
+        kh_attr_str(&k, "auto_pad", "SAME_UPPER");
+    else
+        kh_attr_ints(&k, "pads", pads, 4);
+    fy_tensor x = rand_f32(4, xd), wt = rand_f32(4, wd), b = rand_f32(1, bd);
+    const fy_tensor *in[3] = {&x, &wt, t % 4 ? &b : NULL};
+    tol_by_scale = 1;
+    outcome o = fast_vs_ref(&k, 3, in, t % 5 == 4 ? 0 : 2, pool);
+    tol_by_scale = 0;
     fy_tensor_deinit(&x);
     fy_tensor_deinit(&wt);
     fy_tensor_deinit(&b);
@@ -205,6 +250,8 @@ static int maxpool_trial(fy_pool *pool, int t)
     int64_t xd[4] = {irand(1, 2), irand(1, 6), irand(1, 14), irand(1, 14)};
     int64_t ks[2] = {irand(1, 3), irand(1, 3)}, st[2] = {irand(1, 3), irand(1, 2)};
     int64_t dl[2] = {1 + (t % 5 == 2), 1}, pads[4] = {irand(0, 1), irand(0, 1), irand(0, 1), 0};
+    if (t % 6 == 5) /* wide rows at stride 2 across: the vector path */
+        xd[3] = irand(20, 70), st[1] = 2;
     kh_node k;
     kh_init(&k, "MaxPool", 12);
     kh_attr_ints(&k, "kernel_shape", ks, 2);
@@ -329,6 +376,10 @@ TEST(conv_matches_reference)
 {
     sweep_valid(conv_trial, 120);
 }
+TEST(winograd_conv_matches_reference)
+{
+    sweep_valid(wino_trial, 30);
+}
 TEST(gemm_matches_reference)
 {
     sweep_valid(gemm_trial, 120);
@@ -415,9 +466,67 @@ TEST(conv_with_residual_and_activation)
         fy_tensor_deinit(all[i]);
 }
 
+/* Winograd convs (F(4, 3), F(2, 3), transposed) with the fused epilogues (kind):
+ * 0 bias and ReLU in registers, 1 residual and LeakyRelu on the rows, 2 residual
+ * then ReLU and 3 residual alone in the storing loop; W constant, so prepare makes
+ * the state that selects Winograd. */
+TEST(winograd_conv_with_epilogues)
+{
+    const int64_t sizes[3][2] = {{2, 30}, {2, 9}, {1, 7}}; /* batch, side */
+    for (int sz = 0; sz < 3; sz++)
+        for (int kind = 0; kind < 4; kind++) {
+            int64_t n = sizes[sz][0], hw = sizes[sz][1];
+            int64_t xd[4] = {n, 24, hw, hw}, wd[4] = {24, 24, 3, 3}, bd[1] = {24},
+                    yd[4] = {n, 24, hw, hw}, pads[4] = {1, 1, 1, 1};
+            fy_tensor x = rand_f32(4, xd), w = rand_f32(4, wd), b = rand_f32(1, bd),
+                      r = rand_f32(4, yd);
+            kh_node k;
+            kh_init(&k, "Conv", 13);
+            kh_attr_ints(&k, "pads", pads, 4);
+            const fy_tensor *in[3] = {&x, &w, &b}, *consts[3] = {NULL, &w, NULL};
+            const fy__value_info *infos[3] = {0};
+            const fy__op_fast *ff = fy__op_fast_of(fy__op_find("", "Conv"));
+            fy_diag d;
+            void *state = NULL;
+            fy__op_prep p = {&k.node, 13, 3, consts, infos, NULL, &d};
+            FY_CHECK_EQ(ff->prepare(&p, &state), FY_OK);
+            fy_tensor yf, yr;
+            memset(&yf, 0, sizeof yf);
+            memset(&yr, 0, sizeof yr);
+            fy__epilogue ep = {0};
+            ep.act = kind == 1 ? FY_ACT_LEAKY_RELU : kind == 3 ? FY_ACT_NONE : FY_ACT_RELU;
+            ep.alpha = 0.25f;
+            ep.residual = kind ? r.data : NULL;
+            fy__op_ctx cf = {&k.node, 13, 3, in, 1, &yf, &d, NULL, state, NULL};
+            fy__op_ctx cr = {&k.node, 13, 3, in, 1, &yr, &d, NULL, NULL, NULL};
+            int rc = -1;
+            FY_CHECK_EQ(fy__fast_conv(&cf, &ep, &rc), 1);
+            FY_CHECK_EQ(rc, FY_OK);
+            FY_CHECK_EQ(fy__op_find_ref("", "Conv")->run(&cr), FY_OK);
+            double worst = 0, scale = 0;
+            int64_t cnt = rc == FY_OK ? fy_tensor_numel(&yr) : 0;
+            for (int64_t i = 0; i < cnt; i++) {
+                float v = kh_outf(&yr, i) + (kind ? ((float *)r.data)[i] : 0.0f);
+                scale = fmax(scale, fabs(v));
+            }
+            for (int64_t i = 0; i < cnt; i++) {
+                float v = kh_outf(&yr, i) + (kind ? ((float *)r.data)[i] : 0.0f);
+                if (kind != 3)
+                    v = v < 0 ? (kind == 1 ? 0.25f * v : 0.0f) : v;
+                worst = fmax(worst, fabs(kh_outf(&yf, i) - v) / (1 + scale));
+            }
+            FY_CHECK(worst <= 1e-4);
+            ff->release(state);
+            fy_tensor *all[6] = {&x, &w, &b, &r, &yf, &yr};
+            for (int i = 0; i < 6; i++)
+                fy_tensor_deinit(all[i]);
+        }
+}
+
 int main(void)
 {
     RUN(conv_matches_reference);
+    RUN(winograd_conv_matches_reference);
     RUN(attention_matches_reference);
     RUN(gemm_matches_reference);
     RUN(matmul_matches_reference);
@@ -426,5 +535,6 @@ int main(void)
     RUN(transpose_matches_reference);
     RUN(bad_inputs_fail_like_the_reference);
     RUN(conv_with_residual_and_activation);
+    RUN(winograd_conv_with_epilogues);
     return TEST_SUMMARY();
 }

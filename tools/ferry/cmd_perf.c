@@ -49,6 +49,8 @@ static const char help[] =
     "  FERRY_NO_OPTIMIZE=1  run the graph as loaded, without the graph passes\n"
     "  FERRY_NO_PLAN=1      allocate intermediates per run instead of the planned arena\n"
     "  FERRY_PROFILE=1      print the time per op type to stderr at the end\n"
+    "  FERRY_WINOGRAD=0|2|4 3x3 convs: im2col GEMM only, or force F(2,3) / F(4,3)\n"
+    "                       (default: chosen per output size)\n"
     "\n"
     "A GGUF language model (or a package of one) gets tokens/s instead: see\n"
     "'ferry perf MODEL.gguf --help'.\n"

@@ -4,7 +4,44 @@
  * at a time), so no whole im2col matrix is ever built. */
 #include <string.h>
 
+#include "../../core/pool.h"
 #include "fast_int.h"
+#include "vec8.h"
+
+/* d[t] = sp[2 t] for t < n: stride-2 convs' rows, 8 at a time by shuffles (the
+ * scalar loop was a quarter of ResNet-18's 7x7 stride-2 stem). Vectors read up to
+ * sp[2 t + 15], so they stop while that is still before sp[2 (n - 1)]. */
+INLINE void copy_s2_body(float *d, const float *sp, int64_t n)
+{
+    int64_t t = 0;
+    for (; t + 8 < n; t += 8) {
+        v8 a, b;
+        memcpy(&a, sp + 2 * t, sizeof a);
+        memcpy(&b, sp + 2 * t + 8, sizeof b);
+        v8 e = __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14});
+        memcpy(d + t, &e, sizeof e);
+    }
+    for (; t < n; t++)
+        d[t] = sp[2 * t];
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma"))) static void copy_s2_avx2(float *d, const float *sp, int64_t n)
+{
+    copy_s2_body(d, sp, n);
+}
+#endif
+
+static void copy_s2(float *d, const float *sp, int64_t n)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (fy__isa_active() >= FY_ISA_AVX2) {
+        copy_s2_avx2(d, sp, n);
+        return;
+    }
+#endif
+    copy_s2_body(d, sp, n);
+}
 
 /* One image and group of the input, seen as the K x N im2col matrix. */
 typedef struct im2col {
@@ -38,6 +75,8 @@ static void im2col_row(const fy__conv_shape *s, const float *plane, int64_t iy0,
             const float *sp = src + (ox + lo) * s->sw + ix0;
             if (s->sw == 1)
                 memcpy(d + lo, sp, (size_t)(hi - lo) * sizeof *d);
+            else if (s->sw == 2)
+                copy_s2(d + lo, sp, hi - lo);
             else
                 for (int64_t t = lo; t < hi; t++)
                     d[t] = sp[(t - lo) * s->sw];
@@ -102,40 +141,67 @@ static int is_pointwise(const fy__conv_shape *s)
            s->pb == 0 && s->pr == 0;
 }
 
-void fy__conv2d(fy_pool *pool, const fy__conv_shape *s, const float *x, const fy__packed *w,
-                float *y, const fy__epilogue *ep)
+typedef struct conv_job {
+    const fy__conv_shape *s;
+    const float *x;
+    const fy__packed *w;
+    float *y;
+    const fy__epilogue *ep;
+    fy_pool *pool; /* for each GEMM: NULL when the images are split over threads */
+} conv_job;
+
+/* Images [b, e), every group: one GEMM each. */
+static void conv_images(void *ctx, int64_t b, int64_t e)
 {
+    const conv_job *j = ctx;
+    const fy__conv_shape *s = j->s;
     const int64_t cg = s->c / s->group, mg = s->m / s->group, ohw = s->oh * s->ow;
     const int pointwise = is_pointwise(s);
-    for (int64_t n = 0; n < s->n; n++)
+    for (int64_t n = b; n < e; n++)
         for (int64_t g = 0; g < s->group; g++) {
-            const float *xg = x + (n * s->c + g * cg) * s->h * s->w;
-            float *yg = y + (n * s->m + g * mg) * ohw;
-            fy__epilogue e = {0};
-            if (ep) {
-                e = *ep;
-                e.per_col = 0;
-                e.bias = ep->bias ? ep->bias + g * mg : NULL;
-                e.residual = ep->residual ? ep->residual + (n * s->m + g * mg) * ohw : NULL;
-                e.ldr = ohw;
+            const float *xg = j->x + (n * s->c + g * cg) * s->h * s->w;
+            float *yg = j->y + (n * s->m + g * mg) * ohw;
+            fy__epilogue ep = {0};
+            if (j->ep) {
+                ep = *j->ep;
+                ep.per_col = 0;
+                ep.bias = j->ep->bias ? j->ep->bias + g * mg : NULL;
+                ep.residual = j->ep->residual ? j->ep->residual + (n * s->m + g * mg) * ohw : NULL;
+                ep.ldr = ohw;
             }
             im2col v = {s, xg};
             fy__bview bv = {xg, ohw, 1};
-            int plain = !e.bias && !e.residual && e.act == FY_ACT_NONE;
-            fy__gemm gm = {fy__kset_for(w->isa),
+            int plain = !ep.bias && !ep.residual && ep.act == FY_ACT_NONE;
+            fy__gemm gm = {fy__kset_for(j->w->isa),
                            mg,
                            ohw,
                            group_k(s),
                            NULL,
                            0,
                            0,
-                           w->data + g * w->gstride,
+                           j->w->data + g * j->w->gstride,
                            NULL,
                            pointwise ? fy__pack_b_strided : pack_im2col,
                            pointwise ? (const void *)&bv : (const void *)&v,
                            yg,
                            ohw,
-                           plain ? NULL : &e};
-            fy__gemm_run(pool, &gm);
+                           plain ? NULL : &ep};
+            fy__gemm_run(j->pool, &gm);
         }
+}
+
+void fy__conv2d(fy_pool *pool, const fy__conv_shape *s, const float *x, const fy__packed *w,
+                float *y, const fy__epilogue *ep)
+{
+    conv_job j = {s, x, w, y, ep, pool};
+    /* A batch of at least two images per thread: whole images per thread, so each
+     * GEMM runs without waking anyone and on one core's caches (the per-image GEMMs
+     * of ResNet's late layers are too small to split well). Otherwise the images
+     * in turn, each GEMM split over the threads. */
+    if (fy_pool_threads(pool) > 1 && s->n >= 2 * fy_pool_threads(pool)) {
+        j.pool = NULL;
+        fy_pool_run(pool, s->n, 1, conv_images, &j);
+        return;
+    }
+    conv_images(&j, 0, s->n);
 }

@@ -78,6 +78,8 @@ void fy__packed_free(fy__packed *p); /* NULL is a no-op */
 /* Rows x cols of the packed matrix (M x K for A, K x N for B). */
 int64_t fy__packed_rows(const fy__packed *p);
 int64_t fy__packed_cols(const fy__packed *p);
+/* Winograd conv weights: the tile size m of F(m, 3); 0 for the GEMM layouts. */
+int fy__packed_wino(const fy__packed *p);
 
 /* C = epilogue(packed A . B) with B strided (N columns). */
 void fy__sgemm_pa(fy_pool *pool, const fy__packed *a, int64_t N, const float *b, int64_t rsb,
@@ -108,6 +110,20 @@ int fy__conv_pack(fy__packed **out, const fy__conv_shape *s, const float *w);
  * of fy__conv_pack with the same shape. Allocates nothing. */
 void fy__conv2d(fy_pool *pool, const fy__conv_shape *s, const float *x, const fy__packed *w,
                 float *y, const fy__epilogue *ep);
+
+/* Winograd F(m x m, 3 x 3) convolution (wino.c) for 3x3 convs with stride 1,
+ * dilation 1 and one group (fy__wino_ok says whether a shape qualifies; any pads).
+ * fy__wino_pack transforms and packs the weights [M, C, 3, 3] for tile size m (2
+ * or 4), tr = 0 as the GEMMs' left operand (M_xi = U_xi V_xi, for many tiles) or
+ * tr = 1 (M % 8 == 0) as their right one (M_xi^T = V_xi^T U_xi^T, for fewer tiles
+ * than a microtile's 32 columns); FY_EINVAL otherwise, FY_ENOMEM. fy__wino_conv
+ * runs it with the same epilogue as fy__conv2d and allocates its transform
+ * buffers (a few MB; kept for the next call): FY_ENOMEM, or FY_EINVAL if u does
+ * not fit the shape. */
+int fy__wino_ok(const fy__conv_shape *s);
+int fy__wino_pack(fy__packed **out, const fy__conv_shape *s, const float *w, int m, int tr);
+int fy__wino_conv(fy_pool *pool, const fy__conv_shape *s, const float *x, const fy__packed *u,
+                  float *y, const fy__epilogue *ep);
 
 /* ---- int8 GEMM: C[M x N] (int32) = sum_k (A[m,k] - za) (B[k,n] - zb[n]) ----
  * A and B may each be uint8 or int8; sums wrap modulo 2^32 as ONNX's MatMulInteger

@@ -42,6 +42,7 @@ struct fy__packed {
     int r;       /* MR or NR */
     int64_t rows, cols;
     int64_t groups, gstride; /* conv: one matrix per group, gstride floats apart */
+    int wino;                /* Winograd conv weights F(wino, 3) (wino.c); 0: not */
     float *data;
 };
 

@@ -4,6 +4,8 @@
  * packed once by prepare, and hands everything else (other dtypes and ranks,
  * unusual attributes, malformed input) to the reference kernel, which stays the
  * oracle the tests compare against and the one place that words errors. */
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../core/core.h"
@@ -40,7 +42,9 @@ static void release_packed(void *state)
 static const fy__packed *packed_if(const fy__op_ctx *c, int64_t rows, int64_t cols)
 {
     const fy__packed *p = c->state;
-    return p && fy__packed_rows(p) == rows && fy__packed_cols(p) == cols ? p : NULL;
+    return p && !fy__packed_wino(p) && fy__packed_rows(p) == rows && fy__packed_cols(p) == cols
+               ? p
+               : NULL;
 }
 
 /* ---- MatMul ---- */
@@ -286,17 +290,102 @@ int fy__conv_geometry(const fy__node *nd, const fy_tensor *x, fy__conv_shape *s)
     return 1;
 }
 
+/* Conv's state. A 3x3 stride-1 conv may run as Winograd F(2, 3) or F(4, 3) or as
+ * the im2col GEMM, and which is fastest depends on the spatial size, which only
+ * the first run knows: such a conv packs nothing at session creation, and each
+ * layout is packed from W the first time a run needs it (two runs racing both
+ * pack; the loser frees its copy). Other convs pack the GEMM weights up front. */
+typedef struct conv_state {
+    int wino;                    /* Winograd candidate */
+    _Atomic(fy__packed *) pk[4]; /* [0] im2col GEMM, [1] F(2, 3), [2] F(4, 3), [3] F(2, 3)
+                                    with the transposed GEMMs */
+} conv_state;
+
+static void release_conv(void *state)
+{
+    conv_state *cs = state;
+    if (!cs)
+        return;
+    for (int i = 0; i < 4; i++)
+        fy__packed_free(atomic_load(&cs->pk[i]));
+    fy__free(cs);
+}
+
+/* Whether a conv with these weights and attributes may run as Winograd (the input
+ * shape is not known yet): 3x3, stride 1, undilated, one group, and enough
+ * channels that the GEMMs outweigh the transforms. FERRY_WINOGRAD=0 turns it off
+ * (engine debugging). */
+static int wino_candidate(const fy__node *nd, const fy__conv_shape *s)
+{
+    int64_t st[2], dl[2];
+    const char *env = getenv("FERRY_WINOGRAD");
+    if (env && strcmp(env, "0") == 0)
+        return 0;
+    return s->kh == 3 && s->kw == 3 && s->group == 1 && s->c >= 16 && s->m >= 16 &&
+           ints_or(nd, "strides", 2, 1, 1, st) && ints_or(nd, "dilations", 2, 1, 1, dl) &&
+           st[0] == 1 && st[1] == 1 && dl[0] == 1 && dl[1] == 1;
+}
+
+/* The weights' layout for a run of shape s (a slot of conv_state): 0 im2col GEMM,
+ * 1 F(2, 3), 2 F(4, 3), 3 F(2, 3) transposed, measured per ResNet layer
+ * (docs/DESIGN.md "Winograd convolution"): F(4, 3) wastes little padding from
+ * about 28 x 28 outputs on, F(2, 3) pays below that, and with fewer tiles than the
+ * 32 columns of a microtile (7 x 7 at batch 1) the GEMMs run transposed. */
+static int wino_slot(const fy__conv_shape *s)
+{
+    const char *env = getenv("FERRY_WINOGRAD");
+    if (!fy__wino_ok(s))
+        return 0;
+    int tile = s->oh >= 20 && s->ow >= 20 ? 4 : 2;
+    if (env && (strcmp(env, "2") == 0 || strcmp(env, "4") == 0))
+        tile = env[0] - '0';
+    int64_t tiles = s->n * ((s->oh + tile - 1) / tile) * ((s->ow + tile - 1) / tile);
+    if (tile == 2 && tiles < 32 && s->m % 8 == 0)
+        return 3;
+    return tile / 2;
+}
+
 static int conv_prepare(const fy__op_prep *p, void **state)
 {
     const fy_tensor *w = p->n_in > 1 ? p->consts[1] : NULL;
     fy__conv_shape s;
     if (!is_f32(w, 4) || !fy__conv_weights(p->node, w, &s))
         return FY_OK;
-    fy__packed *pk = NULL;
-    if (fy__conv_pack(&pk, &s, w->data) != FY_OK)
+    conv_state *cs = fy__calloc(1, sizeof *cs);
+    if (!cs)
         return nomem(p);
-    *state = pk;
+    cs->wino = wino_candidate(p->node, &s);
+    fy__packed *pk = NULL;
+    if (!cs->wino) {
+        if (fy__conv_pack(&pk, &s, w->data) != FY_OK) {
+            fy__free(cs);
+            return nomem(p);
+        }
+        atomic_store(&cs->pk[0], pk);
+    }
+    *state = cs;
     return FY_OK;
+}
+
+/* The weights in layout `slot` (wino_slot) from the state,
+ * packed now if this is the first run that needs them; NULL without a state
+ * (W not constant) or out of memory. */
+static const fy__packed *conv_weights(const fy__op_ctx *c, const fy__conv_shape *s,
+                                      const float *w, int slot)
+{
+    conv_state *cs = c->state;
+    if (!cs)
+        return NULL;
+    fy__packed *pk = atomic_load(&cs->pk[slot]), *mine = NULL;
+    if (pk || (slot == 0 && !cs->wino))
+        return pk;
+    if ((slot ? fy__wino_pack(&mine, s, w, slot == 2 ? 4 : 2, slot == 3)
+              : fy__conv_pack(&mine, s, w)) != FY_OK)
+        return NULL;
+    if (atomic_compare_exchange_strong(&cs->pk[slot], &pk, mine))
+        return mine;
+    fy__packed_free(mine); /* another run packed it first */
+    return pk;
 }
 
 int fy__fast_conv(fy__op_ctx *c, const fy__epilogue *ep, int *rc)
@@ -311,8 +400,22 @@ int fy__fast_conv(fy__op_ctx *c, const fy__epilogue *ep, int *rc)
     if ((*rc = fy_tensor_alloc(Y, FY_DTYPE_F32, 4, dims, c->diag)) != FY_OK ||
         fy_tensor_numel(Y) == 0)
         return 1;
+    fy__epilogue e = {0};
+    if (ep)
+        e = *ep;
+    e.bias = B ? B->data : NULL;
+    e.per_col = 0;
+    const conv_state *cs = c->state;
+    int slot = cs && cs->wino ? wino_slot(&s) : 0;
+    const fy__packed *pw = conv_weights(c, &s, W->data, slot);
+    if (pw && slot) {
+        int plain = !e.bias && !e.residual && e.act == FY_ACT_NONE;
+        int r = fy__wino_conv(c->pool, &s, X->data, pw, Y->data, plain ? NULL : &e);
+        if (r != FY_OK)
+            *rc = fy__op_fail(c, r, "out of memory for the Winograd transform buffers");
+        return 1;
+    }
     fy__packed *own = NULL;
-    const fy__packed *pw = packed_if(c, s.m / s.group, s.c / s.group * s.kh * s.kw);
     if (!pw) {
         if (fy__conv_pack(&own, &s, W->data) != FY_OK) {
             *rc = fy__op_fail(c, FY_ENOMEM, "out of memory packing weights");
@@ -320,11 +423,6 @@ int fy__fast_conv(fy__op_ctx *c, const fy__epilogue *ep, int *rc)
         }
         pw = own;
     }
-    fy__epilogue e = {0};
-    if (ep)
-        e = *ep;
-    e.bias = B ? B->data : NULL;
-    e.per_col = 0;
     fy__conv2d(c->pool, &s, X->data, pw, Y->data, &e);
     fy__packed_free(own);
     return 1;
@@ -337,7 +435,7 @@ static int op_conv(fy__op_ctx *c)
 }
 
 const fy__op_fast fy__ops_fast_nn[] = {
-    {{"Conv", "", op_conv}, conv_prepare, release_packed},
+    {{"Conv", "", op_conv}, conv_prepare, release_conv},
     {{"Gemm", "", op_gemm}, gemm_prepare, release_packed},
     {{"MatMul", "", op_matmul}, matmul_prepare, release_packed},
     {{NULL, NULL, NULL}, NULL, NULL},

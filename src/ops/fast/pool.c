@@ -14,6 +14,7 @@
 #include "../../core/pool.h"
 #include "../ops.h"
 #include "fast.h"
+#include "vec8.h"
 
 typedef struct pool2d {
     int64_t h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
@@ -131,6 +132,81 @@ static int64_t taps(int64_t o, int64_t s, int64_t pad, int64_t d, int64_t k, int
     }
 
 MAX_PLANES(max_planes, float, -INFINITY)
+
+/* Float, stride 2 across, undilated (ResNet's 3x3 stride-2 stem pool): 8 outputs
+ * at a time where their windows lie inside the row, each tap's 8 inputs (every
+ * other float) one vector by a shuffle, taps in the reference's order with its
+ * "xv > v ? xv : v" (so NaN behaves the same); the edge columns as above. A
+ * vector reads 16 floats from the tap, so it is used only while that stays
+ * inside the row. */
+INLINE void max_s2_body(const pool2d *p, int64_t begin, int64_t end)
+{
+    /* outputs i in [lo, hi) have all taps inside [0, w) with a float to spare */
+    const int64_t lim = p->w - p->kw + p->pl - 15; /* 2 i - pl + kw - 1 + 15 < w + ... */
+    int64_t lo = (p->pl + 1) / 2, hi = lim < 0 ? 0 : lim / 2 + 8;
+    hi = hi > p->ow ? p->ow : hi;
+    lo = lo > hi ? hi : lo;
+    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *xp = (const float *)p->x + pl * p->h * p->w;
+        float *yp = (float *)p->y + pl * p->oh * p->ow;
+        for (int64_t oy = 0; oy < p->oh; oy++) {
+            int64_t h0, hc = taps(oy, p->sh, p->pt, p->dh, p->kh, p->h, &h0);
+            float *y = yp + oy * p->ow;
+            int64_t i = 0;
+            for (; i < p->ow; i++) {
+                if (i == lo && hc > 0) /* the vector part */
+                    for (; i + 8 <= hi; i += 8) {
+                        const float *r0 = xp + h0 * p->w + 2 * i - p->pl;
+                        v8 a, b, v;
+                        memcpy(&a, r0, sizeof a);
+                        memcpy(&b, r0 + 8, sizeof b);
+                        v = __builtin_shuffle(a, b, even);
+                        for (int64_t ta = 0; ta < hc; ta++) {
+                            const float *row = r0 + ta * p->dh * p->w;
+                            for (int64_t tb = ta ? 0 : 1; tb < p->kw; tb++) {
+                                memcpy(&a, row + tb, sizeof a);
+                                memcpy(&b, row + tb + 8, sizeof b);
+                                v8 xv = __builtin_shuffle(a, b, even);
+                                v = pick(xv > v, xv, v);
+                            }
+                        }
+                        memcpy(y + i, &v, sizeof v);
+                    }
+                if (i >= p->ow)
+                    break;
+                int64_t c0, cc = taps(i, p->sw, p->pl, p->dw, p->kw, p->w, &c0);
+                float v = hc && cc ? xp[h0 * p->w + c0] : -INFINITY;
+                for (int64_t ta = 0; ta < hc; ta++) {
+                    const float *row = xp + (h0 + ta * p->dh) * p->w + c0;
+                    for (int64_t tb = 0; tb < cc; tb++) {
+                        float xv = row[tb];
+                        v = xv > v ? xv : v;
+                    }
+                }
+                y[i] = v;
+            }
+        }
+    }
+}
+
+#if FY_X86
+__attribute__((target("avx2,fma"))) static void max_s2_avx2(const pool2d *p, int64_t b, int64_t e)
+{
+    max_s2_body(p, b, e);
+}
+#endif
+
+static void max_planes_s2(void *ctx, int64_t begin, int64_t end)
+{
+#if FY_X86
+    if (fy__isa_active() >= FY_ISA_AVX2) {
+        max_s2_avx2(ctx, begin, end);
+        return;
+    }
+#endif
+    max_s2_body(ctx, begin, end);
+}
 MAX_PLANES(max_planes_u8, uint8_t, 0)
 MAX_PLANES(max_planes_i8, int8_t, INT8_MIN)
 
@@ -203,12 +279,14 @@ static int op_maxpool(fy__op_ctx *c)
     p.y = c->out[0].data;
     /* chunks of at least ~16k window taps, so waking a worker pays off */
     int64_t per_plane = p.oh * p.ow * p.kh * p.kw + 1, grain = (16384 + per_plane - 1) / per_plane;
+    int s2 = p.sw == 2 && p.dw == 1 && p.kw >= 1;
     int two = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.dh == 1 && p.dw == 1 &&
               p.pt == 0 && p.pl == 0 && 2 * p.oh <= p.h && 2 * p.ow <= p.w;
     fy_pool_run(c->pool, x->dims[0] * x->dims[1], grain,
-                u8   ? (two ? max_planes_u8_2x2 : max_planes_u8)
-                : i8 ? max_planes_i8
-                     : max_planes,
+                u8              ? (two ? max_planes_u8_2x2 : max_planes_u8)
+                : i8            ? max_planes_i8
+                : s2 ? max_planes_s2
+                                : max_planes,
                 &p);
     return FY_OK;
 }

@@ -261,7 +261,11 @@ void fy__pack_b_block(float *dst, int nrp, const float *b, int64_t rsb, int64_t 
         for (int64_t k = 0; k < kc; k++) {
             const float *src = b + k * rsb + q * csb;
             float *d = dst + k * nrp;
-            if (csb == 1) {
+            if (csb == 1 && cols == 32 && nrp == 32) {
+                memcpy(d, src, 32 * sizeof *d); /* constant size: inline moves, no call */
+            } else if (csb == 1 && cols == 16 && nrp == 16) {
+                memcpy(d, src, 16 * sizeof *d);
+            } else if (csb == 1) {
                 memcpy(d, src, (size_t)cols * sizeof *d);
             } else {
                 for (int j = 0; j < cols; j++)
@@ -341,6 +345,10 @@ int64_t fy__packed_rows(const fy__packed *p)
 int64_t fy__packed_cols(const fy__packed *p)
 {
     return p->cols;
+}
+int fy__packed_wino(const fy__packed *p)
+{
+    return p->wino;
 }
 
 /* ---- driver ---- */
