@@ -346,32 +346,6 @@ T256 static int64_t zfix_256(uint32_t *cr, const uint32_t *zb, const uint32_t *c
     return n;
 }
 
-/* C's int32 sums of one row to floats in place, cr[n] = cr[n] (as bs[n]) (bs[0] for
- * every column when nbs is 1), in the scalar loop's order; returns the first
- * column left for it. */
-__attribute__((target("avx512f"))) static int64_t fout_512(uint32_t *cr, float as, const float *bs,
-                                                           int64_t nbs, int64_t n, int64_t end)
-{
-    const __m512 a = _mm512_set1_ps(as), s1 = _mm512_set1_ps(bs[0]);
-    for (; n + 16 <= end; n += 16) {
-        __m512 s = nbs == 1 ? s1 : _mm512_loadu_ps(bs + n);
-        __m512 v = _mm512_cvtepi32_ps(_mm512_loadu_si512(cr + n));
-        _mm512_storeu_ps(cr + n, _mm512_mul_ps(v, _mm512_mul_ps(a, s)));
-    }
-    return n;
-}
-
-T256 static int64_t fout_256(uint32_t *cr, float as, const float *bs, int64_t nbs, int64_t n,
-                             int64_t end)
-{
-    const __m256 a = _mm256_set1_ps(as), s1 = _mm256_set1_ps(bs[0]);
-    for (; n + 8 <= end; n += 8) {
-        __m256 s = nbs == 1 ? s1 : _mm256_loadu_ps(bs + n);
-        __m256 v = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(cr + n)));
-        _mm256_storeu_ps((float *)(cr + n), _mm256_mul_ps(v, _mm256_mul_ps(a, s)));
-    }
-    return n;
-}
 #endif
 
 /* Rows [i0, i0 + mc) (mc <= QMC) x columns [j0, j1) of C: each K block of A is
@@ -409,11 +383,38 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
     /* (a' - za)(b' - zb) = a'b' - zb rowsum - za colsum + K za zb, modulo 2^32 */
     const uint32_t za = j->za, kza = (uint32_t)b->K * za;
     const uint32_t *zbv = (const uint32_t *)b->zb, *cs = (const uint32_t *)b->colsum;
+    const int fix = !(za == 0 && b->zb_zero); /* else nothing to correct */
+    const fy__epilogue *ep = j->ep;
+    /* The float form's finish fuses the correction, the scales and a per-column
+     * epilogue into one pass per row; a per-row bias takes the epilogue after. */
+    const int fuse_ep = ep && (!ep->bias || ep->per_col);
     for (int64_t i = 0; i < mc; i++) {
         uint32_t *cr = (uint32_t *)j->c + (i0 + i) * j->ldc;
         /* = zb (K za - rowsum) - za colsum */
         const uint32_t rz = kza - rowsum[i];
-        int64_t n = za == 0 && b->zb_zero ? j1 : j0; /* nothing to correct */
+        if (j->fout) {
+            fy__qrow q = {fix,
+                          rz,
+                          za,
+                          zbv + j0,
+                          cs + j0,
+                          j->a_scale,
+                          j->b_scale + (j->nbs == 1 ? 0 : j0),
+                          j->nbs,
+                          ep ? ep->alpha : 0.0f,
+                          ep ? ep->beta : 0.0f};
+            float *out = (float *)(void *)(cr + j0);
+            if (fuse_ep)
+                fy__qrow_finish(&q, cr + j0, out, j1 - j0, ep->bias ? ep->bias + j0 : NULL,
+                                ep->residual ? ep->residual + (i0 + i) * ep->ldr + j0 : NULL,
+                                ep->act);
+            else
+                fy__qrow_finish(&q, cr + j0, out, j1 - j0, NULL, NULL, FY_ACT_NONE);
+            if (ep && !fuse_ep)
+                fy__epi_tile(out, j->ldc, i0 + i, j0, 1, j1 - j0, ep);
+            continue;
+        }
+        int64_t n = fix ? j0 : j1;
 #if FY_X86
         if (j->isa == 2)
             n = zfix_512(cr, zbv, cs, rz, za, n, j1);
@@ -422,24 +423,6 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
 #endif
         for (; n < j1; n++)
             cr[n] += zbv[n] * rz - za * cs[n];
-        if (!j->fout)
-            continue;
-        /* int32 to float in place, through memcpy (the buffer holds both types) */
-        int64_t col = j0;
-#if FY_X86
-        if (j->isa == 2)
-            col = fout_512(cr, j->a_scale, j->b_scale, j->nbs, col, j1);
-        else if (j->isa == 1)
-            col = fout_256(cr, j->a_scale, j->b_scale, j->nbs, col, j1);
-#endif
-        for (; col < j1; col++) {
-            int32_t v;
-            memcpy(&v, cr + col, sizeof v);
-            float f = (float)v * (j->a_scale * j->b_scale[j->nbs == 1 ? 0 : col]);
-            memcpy(cr + col, &f, sizeof f);
-        }
-        if (j->ep)
-            fy__epi_tile((float *)(void *)(cr + j0), j->ldc, i0 + i, j0, 1, j1 - j0, j->ep);
     }
 }
 
