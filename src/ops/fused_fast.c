@@ -307,7 +307,9 @@ static int run_matmul(fy__op_ctx *c)
     if ((bias && (bias->dtype != FY_DTYPE_F32 || fy_tensor_numel(bias) != s->N)) ||
         (z && (z->dtype != FY_DTYPE_F32 || !same_shape(z, a->rank, dims))))
         return ref_run(c);
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, a->rank, dims, c->diag);
+    /* the GEMM writes every element when K > 0 */
+    int rc = s->K > 0 ? fy__tensor_alloc_uninit(&c->out[0], FY_DTYPE_F32, a->rank, dims, c->diag)
+                      : fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, a->rank, dims, c->diag);
     if (rc != FY_OK)
         return rc;
     int64_t M = fy_tensor_numel(a) / (s->K ? s->K : 1);
@@ -521,7 +523,9 @@ static int run_attention(fy__op_ctx *c)
     int64_t dims[FY_MAX_RANK];
     memcpy(dims, q->dims, sizeof dims);
     dims[r - 1] = Dv;
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, r, dims, c->diag);
+    /* softmax rows and P V products cover the output when D > 0 */
+    int rc = D > 0 ? fy__tensor_alloc_uninit(&c->out[0], FY_DTYPE_F32, r, dims, c->diag)
+                   : fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, r, dims, c->diag);
     if (rc != FY_OK)
         return rc;
     int64_t heads = fy__dims_prod(q->dims, 0, r - 2);
@@ -588,7 +592,8 @@ static int run_dynq(fy__op_ctx *c)
         fy__free(xq); /* NaN input: the reference's definition applies */
         return ref_run(c);
     }
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, x->rank, dims, c->diag);
+    /* every element is written (K > 0 here) */
+    int rc = fy__tensor_alloc_uninit(&c->out[0], FY_DTYPE_F32, x->rank, dims, c->diag);
     if (rc == FY_OK) {
         ep.bias = b ? b->data : NULL;
         ep.per_col = 1;
