@@ -265,10 +265,12 @@ typedef struct qjob {
 } qjob;
 
 /* A' rows [i0, i0 + mc) x k [k0, k0 + kc) into k groups of MR rows (zero padded),
- * adding each row's sum of A' to rowsum. */
+ * adding each row's sum of A' to rowsum. The sums only feed B's zero point, so with
+ * every zb 0 they may be left out (rowsum then holds partial sums). */
 static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
                     uint32_t *dst, uint32_t *rowsum)
 {
+    const int want_sum = !j->b->zb_zero;
     const int kgrp = j->b->vnni ? 4 : 2;
     const int64_t groups = (kc + kgrp - 1) / kgrp, full = kc / kgrp;
     const uint8_t flip = j->a_signed ? 0x80 : 0; /* int8 + 128 as uint8: flip the top bit */
@@ -286,7 +288,13 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
              * halves) summed pairwise in 16-bit lanes, which cannot overflow. */
             uint32_t sum = 0;
             int64_t g = 0;
-            if (kgrp == 4) {
+            if (kgrp == 4 && !want_sum) { /* the sums go unused: plain word copies */
+                for (; g < full; g++) {
+                    uint32_t w;
+                    memcpy(&w, row + 4 * g, 4);
+                    d[g * mr] = w ^ flip4;
+                }
+            } else if (kgrp == 4) {
                 for (; g < full; g++) {
                     uint32_t w;
                     memcpy(&w, row + 4 * g, 4);
@@ -509,6 +517,47 @@ static uint8_t sat_u8(float v)
 }
 
 #if FY_X86
+/* The AVX-512 forms of minmax_avx2 and quant_avx2 below: 16 floats a step, the
+ * same per-element arithmetic (division, round half to even, saturation). */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static int
+minmax_512(const float *x, int64_t n, float *mn, float *mx)
+{
+    __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+    __mmask16 nan = 0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    if (i < n) { /* the tail, masked: zeros do not move a range that holds 0 */
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    float l = _mm512_reduce_min_ps(lo), h = _mm512_reduce_max_ps(hi);
+    *mn = l < *mn ? l : *mn;
+    *mx = h > *mx ? h : *mx;
+    return nan != 0;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void
+quant_512(const float *x, int64_t n, float scale, float zp, uint8_t *y)
+{
+    const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps(zp);
+    const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 q = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), s);
+        q = _mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(q, z), lo), hi);
+        _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q)));
+    }
+}
+
 T256 static int minmax_avx2(const float *x, int64_t n, float *mn, float *mx)
 {
     __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
@@ -559,8 +608,10 @@ int fy__dynquant_u8(const float *x, int64_t n, uint8_t *y, float *scale, uint8_t
     float mn = 0.0f, mx = 0.0f;
     int bad = 0;
 #if FY_X86
-    int avx2 = fy__isa_active() >= FY_ISA_AVX2;
-    if (avx2) {
+    fy__isa isa = fy__isa_active();
+    if (isa == FY_ISA_AVX512) {
+        bad = minmax_512(x, n, &mn, &mx);
+    } else if (isa == FY_ISA_AVX2) {
         bad = minmax_avx2(x, n, &mn, &mx);
     } else
 #endif
@@ -584,7 +635,11 @@ int fy__dynquant_u8(const float *x, int64_t n, uint8_t *y, float *scale, uint8_t
         return 0;
     }
 #if FY_X86
-    if (avx2) {
+    if (isa == FY_ISA_AVX512) {
+        quant_512(x, n, s, z, y);
+        return 0;
+    }
+    if (isa == FY_ISA_AVX2) {
         quant_avx2(x, n, s, z, y);
         return 0;
     }
