@@ -92,9 +92,11 @@ INLINE void VN(tile_body)(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr,
 #define VN_QSTEP(f, i, k)                                                                          \
     do {                                                                                           \
         VECU s = VN(loadu)(acc + (i), k);                                                          \
-        if (fix)                                                                                   \
-            s += VN(loadu)(q->zb + (i), k) * rz - VN(loadu)(q->cs + (i), k) * za;                  \
-        VEC sc = nbs1 ? bs1 : VN(load)(q->bs + (i), k);                                            \
+        if (fix == 2)                                                                              \
+            s += VN(loadu)(zb + (i), k) * rz - VN(loadu)(cs + (i), k) * za;                        \
+        else if (fix)                                                                              \
+            s -= VN(loadu)(cs + (i), k) * za;                                                      \
+        VEC sc = nbs1 ? bs1 : VN(load)(bsp + (i), k);                                              \
         VEC v = __builtin_convertvector((VECI)s, VEC) * (as * sc) + bias;                          \
         if (bv)                                                                                    \
             v += VN(load)(bv + (i), k);                                                            \
@@ -116,7 +118,10 @@ INLINE void VN(tile_body)(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr,
 INLINE void VN(qrow_body)(const fy__qrow *q, const uint32_t *acc, float *out, int64_t n,
                           const float *bv, const float *r, fy__act act)
 {
+    /* locals: stores through out could otherwise alias *q and force reloads */
     const int fix = q->fix, nbs1 = q->nbs == 1;
+    const uint32_t *zb = q->zb, *cs = q->cs;
+    const float *bsp = q->bs;
     const uint32_t rz = q->rz, za = q->za;
     const VEC as = VN(splat)(q->a_scale), bs1 = VN(splat)(q->bs[0]);
     const VEC bias = VN(splat)(0.0f);

@@ -90,7 +90,9 @@ void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t
                   const fy__epilogue *ep);
 
 /* The finish of one row of the dequantizing int8 GEMM, in one pass per vector:
- *   s = acc[n] + (fix ? zb[n] rz - za cs[n] : 0)      (uint32, wrapping)
+ *   s = acc[n] + zb[n] rz - za cs[n]                  (uint32, wrapping)
+ * where fix 0 skips the correction (za and every zb 0), fix 1 only the zb term
+ * (every zb 0), fix 2 takes both.
  *   out[n] = act((float)(int32)s * (a_scale * bs[n]) + 0 + bv[n] + r[n])
  * bs[n] is bs[0] when nbs is 1; bv and r may be NULL; zb, cs, bs, bv and r point
  * at the row's first column; out may be acc (in place). */

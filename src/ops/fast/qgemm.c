@@ -401,7 +401,7 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
         /* = zb (K za - rowsum) - za colsum */
         const uint32_t rz = kza - rowsum[i];
         if (j->fout) {
-            fy__qrow q = {fix,
+            fy__qrow q = {fix ? (b->zb_zero ? 1 : 2) : 0,
                           rz,
                           za,
                           zbv + j0,
