@@ -276,13 +276,19 @@ TEST(dequantizing_gemm_matches_int_gemm_then_scale)
         fy__isa_force(isa);
         for (int t = 0; t < 30; t++) {
             int64_t M = irand(1, 70), N = irand(1, 150), K = irand(0, 300);
+            /* every 6th: uint8 A, zb 0 and whole k quads, which VNNI reads in place,
+             * over one or two k blocks */
+            int direct = t % 6 == 0;
+            if (direct)
+                K = 4 * irand(1, 300);
             int64_t ad[2] = {M, K}, bd[2] = {K, N};
             fy_tensor a = rand_q8(t % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8, 2, ad);
             fy_tensor b = rand_q8(FY_DTYPE_I8, 2, bd);
             float *bs = malloc((size_t)N * sizeof *bs),
                   *bias = malloc((size_t)(M + N) * sizeof *bias); /* per column or row */
             float *got = malloc((size_t)(M * N) * sizeof *got);
-            int32_t *acc = malloc((size_t)(M * N) * sizeof *acc), zb = (int32_t)irand(-5, 5);
+            int32_t *acc = malloc((size_t)(M * N) * sizeof *acc),
+                    zb = direct ? 0 : (int32_t)irand(-5, 5);
             for (int64_t n = 0; n < N; n++)
                 bs[n] = 0.001f * (float)irand(1, 50);
             for (int64_t n = 0; n < M + N; n++)
@@ -305,6 +311,15 @@ TEST(dequantizing_gemm_matches_int_gemm_then_scale)
             fy_pool *p = t % 2 ? pool : NULL;
             fy__qgemm(p, M, a.data, t % 2, K, za, pb, acc, N);
             fy__qgemm_f32(p, M, a.data, t % 2, K, za, 0.02f, pb, bs, nbs, got, N, &ep);
+            for (int64_t i = 0; i < M * N; i++) { /* the int sums, by definition */
+                int64_t m = i / N, n = i % N, sum = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    int64_t av = t % 2 ? ((const int8_t *)a.data)[m * K + k]
+                                       : ((const uint8_t *)a.data)[m * K + k];
+                    sum += (av - za) * (((const int8_t *)b.data)[k * N + n] - zb);
+                }
+                bad += acc[i] != (int32_t)sum;
+            }
             for (int64_t i = 0; i < M * N; i++) {
                 int64_t n = i % N;
                 float want = (float)acc[i] * (0.02f * bs[nbs == 1 ? 0 : n]);

@@ -162,6 +162,46 @@ TVNNI INLINE void qk_vnni(const int mr, int64_t kgn, const uint32_t *a, const vo
     }
 }
 
+/* qk_vnni reading A' in place: row i's k group q is the 4 bytes at a + i lda + 4 q
+ * (uint8 A, no flip), so no packing pass is needed. */
+TVNNI INLINE void qkd_vnni(const int mr, int64_t kgn, const uint8_t *a, int64_t lda,
+                           const void *bv, int32_t *c, int64_t ldc, int nr, int acc)
+{
+    const int8_t *b = bv;
+    const uint8_t *ar[MR_VNNI];
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++)
+        ar[i] = a + i * lda;
+    __m512i c0[MR_VNNI], c1[MR_VNNI];
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++)
+        c0[i] = c1[i] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < kgn; q++) {
+        __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            int32_t w;
+            memcpy(&w, ar[i] + 4 * q, 4);
+            __m512i av = _mm512_set1_epi32(w);
+            c0[i] = _mm512_dpbusd_epi32(c0[i], av, b0);
+            c1[i] = _mm512_dpbusd_epi32(c1[i], av, b1);
+        }
+        b += 4 * NR_VNNI;
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        int32_t *cr = c + i * ldc;
+        if (acc) {
+            c0[i] = _mm512_add_epi32(c0[i], _mm512_maskz_loadu_epi32(m0, cr));
+            c1[i] = _mm512_add_epi32(c1[i], _mm512_maskz_loadu_epi32(m1, cr + 16));
+        }
+        _mm512_mask_storeu_epi32(cr, m0, c0[i]);
+        _mm512_mask_storeu_epi32(cr + 16, m1, c1[i]);
+    }
+}
+
 T256 INLINE void qk_avx2(const int mr, int64_t kgn, const uint32_t *a, const void *bv, int32_t *c,
                          int64_t ldc, int nr, int acc)
 {
@@ -200,6 +240,13 @@ T256 INLINE void qk_avx2(const int mr, int64_t kgn, const uint32_t *a, const voi
         qk_vnni(n, kgn, a, b, c, ldc, nr, acc);                                                    \
     }                                                                                              \
     _Static_assert(n >= 1 && n <= MR_VNNI, "row count")
+#define QD(n)                                                                                      \
+    TVNNI static void qd_##n(int64_t kgn, const uint8_t *a, int64_t lda, const void *b,            \
+                             int32_t *c, int64_t ldc, int nr, int acc)                             \
+    {                                                                                              \
+        qkd_vnni(n, kgn, a, lda, b, c, ldc, nr, acc);                                              \
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= MR_VNNI, "row count")
 #define QA(n)                                                                                      \
     T256 static void qa_##n(int64_t kgn, const uint32_t *a, const void *b, int32_t *c,             \
                             int64_t ldc, int nr, int acc)                                          \
@@ -220,7 +267,19 @@ QA(1);
 QA(2);
 QA(3);
 QA(4);
+QD(1);
+QD(2);
+QD(3);
+QD(4);
+QD(5);
+QD(6);
+QD(7);
+QD(8);
 static const qkern k_vnni[MR_VNNI + 1] = {NULL, qv_1, qv_2, qv_3, qv_4, qv_5, qv_6, qv_7, qv_8};
+typedef void (*qkern_d)(int64_t kgn, const uint8_t *a, int64_t lda, const void *b, int32_t *c,
+                        int64_t ldc, int nr, int acc);
+static const qkern_d kd_vnni[MR_VNNI + 1] = {NULL, qd_1, qd_2, qd_3, qd_4,
+                                             qd_5, qd_6, qd_7, qd_8};
 static const qkern k_avx2[MR_W + 1] = {NULL, qa_1, qa_2, qa_3, qa_4};
 #endif
 
@@ -366,9 +425,13 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
     size_t esz = b->vnni ? 1 : 2;
     _Alignas(64) uint32_t abuf[QMC * QKC / 2];
     uint32_t rowsum[QMC] = {0};
+    /* A read in place (no packing) when nothing needs its row sums or flipped
+     * bytes and every k group is whole */
+    const int direct = j->isa == 2 && !j->a_signed && b->zb_zero && b->K % 4 == 0;
     for (int64_t k0 = 0; k0 < b->K; k0 += QKC) {
         int64_t kc = b->K - k0 < QKC ? b->K - k0 : QKC, groups = (kc + kgrp - 1) / kgrp;
-        qpack_a(j, i0, mc, k0, kc, mr, abuf, rowsum);
+        if (!direct)
+            qpack_a(j, i0, mc, k0, kc, mr, abuf, rowsum);
         for (int64_t jr = j0; jr < j1; jr += nr) {
             int nrr = j1 - jr < nr ? (int)(j1 - jr) : nr;
             const char *bp =
@@ -378,7 +441,10 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
                 int32_t *ct = j->c + (i0 + ir) * j->ldc + jr;
                 const uint32_t *ap = abuf + (ir / mr) * groups * mr;
 #if FY_X86
-                if (j->isa == 2)
+                if (direct)
+                    kd_vnni[mrr](groups, j->a + (i0 + ir) * j->lda + k0, j->lda, bp, ct, j->ldc,
+                                 nrr, k0 > 0);
+                else if (j->isa == 2)
                     k_vnni[mrr](groups, ap, bp, ct, j->ldc, nrr, k0 > 0);
                 else if (j->isa == 1)
                     k_avx2[mrr](groups, ap, bp, ct, j->ldc, nrr, k0 > 0);
