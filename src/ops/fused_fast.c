@@ -562,6 +562,15 @@ static int run_attention(fy__op_ctx *c)
     if (fy__attr_find(c->node, "scale")) {
         j.scale = fy__attr_float(c->node, "scale", 1);
         j.mode = fy__attr_int(c->node, "scale_div", 0) ? 2 : 1;
+        /* Dividing by a power of two (BERT's sqrt(64) = 8) is multiplying by its
+         * exact reciprocal: both round the same real number x / 2^e, so the result
+         * is the same bits, without a division per score. */
+        int e;
+        if (j.mode == 2 && isfinite(j.scale) && frexpf(j.scale, &e) == 0.5f && e > -125 &&
+            e < 126) {
+            j.scale = ldexpf(1.0f, 1 - e);
+            j.mode = 1;
+        }
     }
     j.rows = ATT_BUF / T < 32 ? ATT_BUF / T : 32;
     j.blocks = (S + j.rows - 1) / j.rows;
