@@ -716,8 +716,8 @@ static int swaps12(const fy__node *n)
 {
     const int64_t *perm;
     return is_op(n, "Transpose") && n->n_inputs == 1 && n->inputs[0] >= 0 && n->n_outputs == 1 &&
-           fy__attr_ints(n, "perm", &perm) == 4 && perm[0] == 0 && perm[1] == 2 &&
-           perm[2] == 1 && perm[3] == 3;
+           fy__attr_ints(n, "perm", &perm) == 4 && perm[0] == 0 && perm[1] == 2 && perm[2] == 1 &&
+           perm[3] == 3;
 }
 
 /* MatMul(Q, Kt) -> [Div|Mul by a scalar constant] -> Softmax(axis -1) -> MatMul(., V). */

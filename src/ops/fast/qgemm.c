@@ -164,8 +164,8 @@ TVNNI INLINE void qk_vnni(const int mr, int64_t kgn, const uint32_t *a, const vo
 
 /* qk_vnni reading A' in place: row i's k group q is the 4 bytes at a + i lda + 4 q
  * (uint8 A, no flip), so no packing pass is needed. */
-TVNNI INLINE void qkd_vnni(const int mr, int64_t kgn, const uint8_t *a, int64_t lda,
-                           const void *bv, int32_t *c, int64_t ldc, int nr, int acc)
+TVNNI INLINE void qkd_vnni(const int mr, int64_t kgn, const uint8_t *a, int64_t lda, const void *bv,
+                           int32_t *c, int64_t ldc, int nr, int acc)
 {
     const int8_t *b = bv;
     const uint8_t *ar[MR_VNNI];
@@ -278,8 +278,7 @@ QD(8);
 static const qkern k_vnni[MR_VNNI + 1] = {NULL, qv_1, qv_2, qv_3, qv_4, qv_5, qv_6, qv_7, qv_8};
 typedef void (*qkern_d)(int64_t kgn, const uint8_t *a, int64_t lda, const void *b, int32_t *c,
                         int64_t ldc, int nr, int acc);
-static const qkern_d kd_vnni[MR_VNNI + 1] = {NULL, qd_1, qd_2, qd_3, qd_4,
-                                             qd_5, qd_6, qd_7, qd_8};
+static const qkern_d kd_vnni[MR_VNNI + 1] = {NULL, qd_1, qd_2, qd_3, qd_4, qd_5, qd_6, qd_7, qd_8};
 static const qkern k_avx2[MR_W + 1] = {NULL, qa_1, qa_2, qa_3, qa_4};
 #endif
 

@@ -76,8 +76,8 @@ T512 static void softmax_512(float *x, int64_t n, float scale, int mode)
 {
     softmax_body16(x, n, scale, mode);
 }
-T512 static void layernorm_512(const float *x, float *y, int64_t n, const float *g,
-                               const float *b, double eps)
+T512 static void layernorm_512(const float *x, float *y, int64_t n, const float *g, const float *b,
+                               double eps)
 {
     layernorm_body16(x, y, n, g, b, eps);
 }
@@ -85,8 +85,8 @@ T256 static void softmax_avx2(float *x, int64_t n, float scale, int mode)
 {
     softmax_body8(x, n, scale, mode);
 }
-T256 static void layernorm_avx2(const float *x, float *y, int64_t n, const float *g,
-                                const float *b, double eps)
+T256 static void layernorm_avx2(const float *x, float *y, int64_t n, const float *g, const float *b,
+                                double eps)
 {
     layernorm_body8(x, y, n, g, b, eps);
 }

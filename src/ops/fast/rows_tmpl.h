@@ -82,7 +82,7 @@ INLINE void VN(softmax_body)(float *x, int64_t n, float scale, int mode)
 }
 
 INLINE void VN(layernorm_body)(const float *x, float *y, int64_t n, const float *g, const float *b,
-                           double eps)
+                               double eps)
 {
     int64_t i, full = n & ~(int64_t)(VL - 1);
     VD s0 = {0}, s1 = s0;
@@ -124,4 +124,3 @@ INLINE void VN(layernorm_body)(const float *x, float *y, int64_t n, const float 
     for (; i < n; i++)
         y[i] = (x[i] - m) * s * g[i] + (b ? b[i] : 0.0f);
 }
-

@@ -418,8 +418,8 @@ static void run_rows(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0, int6
         /* Also when the threads split the columns (few rows): each task would pack
          * the same rows of A again (at batch 1 on 2 threads, A's packing went from
          * 4.9% to 8.6% of a BERT run). */
-        if (!g->pa && g->csa == 1 && ks->isa == FY_ISA_AVX512 &&
-            (g->N <= 256 || j1 - j0 < g->N) && g->rsa % 512 != 0)
+        if (!g->pa && g->csa == 1 && ks->isa == FY_ISA_AVX512 && (g->N <= 256 || j1 - j0 < g->N) &&
+            g->rsa % 512 != 0)
             kd = kd512;
 #endif
         if (kd) {

@@ -43,8 +43,7 @@ INLINE VEC VN(vexp)(VEC x)
 {
     x = VN(vmin)(VN(vmax)(x, VN(splat)(-87.0f)), VN(splat)(88.0f));
     /* n = round(x / ln2) by the 1.5 * 2^23 trick, then r = x - n ln2 in two parts */
-    VEC n = (x * VN(splat)(1.44269504088896341f) + VN(splat)(12582912.0f)) -
-            VN(splat)(12582912.0f);
+    VEC n = (x * VN(splat)(1.44269504088896341f) + VN(splat)(12582912.0f)) - VN(splat)(12582912.0f);
     VEC r = x - n * VN(splat)(0.693359375f) - n * VN(splat)(-2.12194440e-4f);
     VEC p = VN(splat)(1.0f / 720);
     p = p * r + VN(splat)(1.0f / 120);
