@@ -53,6 +53,9 @@ typedef struct fy__out_plan {
     const size_t *caps;
 } fy__out_plan;
 void fy__out_plan_set(const fy__out_plan *p);
+/* fy_tensor_alloc without the zero fill (a planned buffer keeps what it held, a
+ * fresh one is uninitialized): for kernels that write every element of the output. */
+int fy__tensor_alloc_uninit(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy_diag *d);
 
 /* Read a whole regular file (refusing directories, devices and files over max). */
 int fy__read_file(const char *path, size_t max, unsigned char **out, size_t *len, fy_diag *d);

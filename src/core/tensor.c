@@ -111,7 +111,8 @@ static void *planned(const fy_tensor *t, size_t nb)
     return p->bufs[k] && nb <= p->caps[k] ? p->bufs[k] : NULL;
 }
 
-int fy_tensor_alloc(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy_diag *d)
+static int tensor_alloc(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy_diag *d,
+                        int zero)
 {
     size_t nb;
     int rc = fy_shape_nbytes(dt, rank, dims, &nb, d);
@@ -119,7 +120,8 @@ int fy_tensor_alloc(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy
         return rc;
     void *p = planned(t, nb);
     if (p) {
-        memset(p, 0, nb);
+        if (zero)
+            memset(p, 0, nb);
         memset(t, 0, sizeof *t);
         t->dtype = dt;
         t->rank = rank;
@@ -128,7 +130,7 @@ int fy_tensor_alloc(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy
         t->data = p;
         return FY_OK;
     }
-    p = fy__calloc(1, nb ? nb : 1);
+    p = zero ? fy__calloc(1, nb ? nb : 1) : fy__malloc(nb ? nb : 1);
     if (!p)
         return fy__diag_set(d, FY_ENOMEM, "out of memory allocating %zu bytes", nb);
     memset(t, 0, sizeof *t);
@@ -139,6 +141,16 @@ int fy_tensor_alloc(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy
     t->data = p;
     t->owns = 1;
     return FY_OK;
+}
+
+int fy_tensor_alloc(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy_diag *d)
+{
+    return tensor_alloc(t, dt, rank, dims, d, 1);
+}
+
+int fy__tensor_alloc_uninit(fy_tensor *t, fy_dtype dt, int rank, const int64_t *dims, fy_diag *d)
+{
+    return tensor_alloc(t, dt, rank, dims, d, 0);
 }
 
 void fy_tensor_deinit(fy_tensor *t)

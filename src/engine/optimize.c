@@ -711,6 +711,15 @@ static int match_gelu(fy__opt *o, int ie, fy__opt_stats *st)
     return FY_OK;
 }
 
+/* A one-input Transpose with perm [0, 2, 1, 3] (heads and sequence swapped). */
+static int swaps12(const fy__node *n)
+{
+    const int64_t *perm;
+    return is_op(n, "Transpose") && n->n_inputs == 1 && n->inputs[0] >= 0 && n->n_outputs == 1 &&
+           fy__attr_ints(n, "perm", &perm) == 4 && perm[0] == 0 && perm[1] == 2 && perm[2] == 1 &&
+           perm[3] == 3;
+}
+
 /* MatMul(Q, Kt) -> [Div|Mul by a scalar constant] -> Softmax(axis -1) -> MatMul(., V). */
 static int match_attention(fy__opt *o, int is, fy__opt_stats *st)
 {
@@ -718,7 +727,7 @@ static int match_attention(fy__opt *o, int is, fy__opt_stats *st)
     if (sm->n_inputs != 1 || fy__attr_int(sm, "axis", -1) != -1)
         return FY_OK;
     int ip, iq, i_out;
-    int s = sm->inputs[0], scale_v = -1, div = 0, kill_[3], nk = 0;
+    int s = sm->inputs[0], scale_v = -1, div = 0, kill_[6], nk = 0;
     const fy__node *p = producer(o, s, &ip);
     if (!p || sole_reader(o, s) != is)
         return FY_OK;
@@ -743,15 +752,33 @@ static int match_attention(fy__opt *o, int is, fy__opt_stats *st)
     kill_[nk++] = is;
     int ins[3] = {p->inputs[0], p->inputs[1], mo->inputs[1]}, y = out0(mo);
     float scale = scale_v >= 0 ? ((const float *)cval(o, scale_v)->data)[0] : 0;
-    if (!rewrite(o, i_out, FY_FUSED_DOMAIN, "Attention", 3, ins, y, NULL, 2))
+    /* Q, V and Y each through a Transpose [0, 2, 1, 3] read only here: the kernel
+     * reads and writes [B, S, H, D] in place instead ("layout" 1, fused.h). */
+    int itq = -1, itv = -1, ity = -1, at = i_out, layout = 0;
+    const fy__node *tq = producer(o, ins[0], &itq), *tv = producer(o, ins[2], &itv);
+    const fy__node *ty = next(o, y, "Transpose", &ity);
+    if (tq && tv && ty && swaps12(tq) && swaps12(tv) && swaps12(ty) && itq != itv &&
+        sole_reader(o, ins[0]) == ip && sole_reader(o, ins[2]) == i_out) {
+        ins[0] = tq->inputs[0];
+        ins[2] = tv->inputs[0];
+        y = out0(ty);
+        kill_[nk++] = itq;
+        kill_[nk++] = itv;
+        kill_[nk++] = i_out;
+        at = ity;
+        layout = 1;
+    }
+    if (!rewrite(o, at, FY_FUSED_DOMAIN, "Attention", 3, ins, y, NULL, 3))
         return FY_ENOMEM;
     if (scale_v >= 0) {
-        set_attr_f(&o->g.nodes[i_out], "scale", scale);
-        set_attr_i(&o->g.nodes[i_out], "scale_div", div);
+        set_attr_f(&o->g.nodes[at], "scale", scale);
+        set_attr_i(&o->g.nodes[at], "scale_div", div);
     }
+    if (layout)
+        set_attr_i(&o->g.nodes[at], "layout", 1);
     for (int k = 0; k < nk; k++)
         kill(o, kill_[k]);
-    rewired(o, i_out);
+    rewired(o, at);
     st->attention++;
     return FY_OK;
 }

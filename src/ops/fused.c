@@ -190,15 +190,47 @@ static int op_fused_matmul(fy__op_ctx *c)
     return finish(c, rc);
 }
 
+/* Transpose(x, perm = [0, 2, 1, 3]): Attention's "layout" 1 (fused.h). */
+static int swap12(fy__op_ctx *c, const fy_tensor *x, fy_tensor *y)
+{
+    static int64_t perm[4] = {0, 2, 1, 3};
+    fy__attr a = {.name = (char *)"perm", .type = FY_ATTR_INTS, .n = 4, .ints = perm};
+    fy__node tr = step_node(c->node, "Transpose");
+    tr.attrs = &a;
+    tr.n_attrs = 1;
+    const fy_tensor *in[1] = {x};
+    return run_step(c, "Transpose", &tr, 1, in, y);
+}
+
+static int attention_bhsd(fy__op_ctx *c, const fy_tensor *const *qkv, fy_tensor *y);
+
 static int op_attention(fy__op_ctx *c)
 {
     int rc;
     if ((rc = fy__op_need(c, 0)) || (rc = fy__op_need(c, 1)) || (rc = fy__op_need(c, 2)))
         return rc;
+    if (fy__attr_int(c->node, "layout", 0) != 1)
+        return attention_bhsd(c, c->in, &c->out[0]);
+    /* Q and V as [B, S, H, D]: to [B, H, S, D], attend, and the result back */
+    fy_tensor q = {0}, v = {0}, y = {0};
+    if ((rc = swap12(c, c->in[0], &q)) == FY_OK && (rc = swap12(c, c->in[2], &v)) == FY_OK) {
+        const fy_tensor *in[3] = {&q, c->in[1], &v};
+        if ((rc = attention_bhsd(c, in, &y)) == FY_OK)
+            rc = swap12(c, &y, &c->out[0]);
+    }
+    fy_tensor_deinit(&q);
+    fy_tensor_deinit(&v);
+    fy_tensor_deinit(&y);
+    return rc;
+}
+
+static int attention_bhsd(fy__op_ctx *c, const fy_tensor *const *qkv, fy_tensor *y)
+{
+    int rc;
     fy__node step = step_node(c->node, "MatMul");
     step.n_attrs = 0;
     fy_tensor s = {0}, p = {0};
-    if ((rc = run_step(c, "MatMul", &step, 2, c->in, &s)) != FY_OK)
+    if ((rc = run_step(c, "MatMul", &step, 2, qkv, &s)) != FY_OK)
         return rc;
     if (fy__attr_find(c->node, "scale")) {
         float k = fy__attr_float(c->node, "scale", 1);
@@ -223,8 +255,8 @@ static int op_attention(fy__op_ctx *c)
     fy_tensor_deinit(&s);
     if (rc != FY_OK)
         return rc;
-    const fy_tensor *pin[2] = {&p, c->in[2]};
-    rc = run_step(c, "MatMul", &step, 2, pin, &c->out[0]);
+    const fy_tensor *pin[2] = {&p, qkv[2]};
+    rc = run_step(c, "MatMul", &step, 2, pin, y);
     fy_tensor_deinit(&p);
     return rc;
 }

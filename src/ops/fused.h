@@ -26,7 +26,12 @@
  * Clip, Sigmoid, Tanh, Gelu, GeluTanh) with floats "activation_alpha" (LeakyRelu
  * slope, Clip min) and "activation_beta" (Clip max). Attention's "scale" is
  * applied as Div when the int "scale_div" is 1, as Mul when 0 (exactly the
- * operation the model had), not at all when "scale" is absent. */
+ * operation the model had), not at all when "scale" is absent. Its int "layout"
+ * is 0 (absent) for Q [.., S, D], Kt [.., D, T], V [.., T, Dv] -> Y [.., S, Dv],
+ * or 1 when the pass took in the Transposes (perm [0, 2, 1, 3]) of Q, V and Y
+ * that multi-head attention exporters write: Q [B, S, H, D], V [B, T, H, Dv] ->
+ * Y [B, S, H, Dv], Kt still [B, H, D, T] (Y = swap12(Attention(swap12(Q), Kt,
+ * swap12(V)))). */
 #ifndef FERRY_OPS_FUSED_H
 #define FERRY_OPS_FUSED_H
 

@@ -308,7 +308,9 @@ static int run_matmul(fy__op_ctx *c)
     if ((bias && (bias->dtype != FY_DTYPE_F32 || fy_tensor_numel(bias) != s->N)) ||
         (z && (z->dtype != FY_DTYPE_F32 || !same_shape(z, a->rank, dims))))
         return ref_run(c);
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, a->rank, dims, c->diag);
+    /* the GEMM writes every element when K > 0 */
+    int rc = s->K > 0 ? fy__tensor_alloc_uninit(&c->out[0], FY_DTYPE_F32, a->rank, dims, c->diag)
+                      : fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, a->rank, dims, c->diag);
     if (rc != FY_OK)
         return rc;
     int64_t M = fy_tensor_numel(a) / (s->K ? s->K : 1);
@@ -482,6 +484,9 @@ typedef struct att_job {
     int64_t S, T, D, Dv; /* query rows, key columns, head width, value width */
     int64_t rows;        /* query rows per block */
     int64_t blocks;      /* blocks per head */
+    /* Head t starts at (t / H) * xsb + (t % H) * xsh in Q, V and Y (x = q, v, y),
+     * whose rows are xrs apart; Kt's heads are D x T blocks one after another. */
+    int64_t H, qsb, qsh, qrs, vsb, vsh, vrs, ysb, ysh, yrs;
     float scale;
     int mode; /* 0 none, 1 multiply, 2 divide */
 } att_job;
@@ -492,17 +497,18 @@ static void att_block(void *ctx, int64_t begin, int64_t end)
     float buf[ATT_BUF];
     for (int64_t t = begin; t < end; t++) {
         int64_t h = t / j->blocks, i0 = (t % j->blocks) * j->rows;
+        int64_t hb = h / j->H, hh = h % j->H;
         int64_t rb = j->S - i0 < j->rows ? j->S - i0 : j->rows;
-        const float *q = j->q + (h * j->S + i0) * j->D;
+        const float *q = j->q + hb * j->qsb + hh * j->qsh + i0 * j->qrs;
         const float *kt = j->kt + h * j->D * j->T;
-        const float *v = j->v + h * j->T * j->Dv;
-        if (!fy__sgemm_small(rb, j->T, j->D, q, j->D, kt, j->T, buf, j->T))
-            fy__sgemm(NULL, rb, j->T, j->D, q, j->D, 1, kt, j->T, 1, buf, j->T, NULL);
+        const float *v = j->v + hb * j->vsb + hh * j->vsh;
+        if (!fy__sgemm_small(rb, j->T, j->D, q, j->qrs, kt, j->T, buf, j->T))
+            fy__sgemm(NULL, rb, j->T, j->D, q, j->qrs, 1, kt, j->T, 1, buf, j->T, NULL);
         for (int64_t r = 0; r < rb; r++)
             fy__softmax_row(buf + r * j->T, j->T, j->scale, j->mode);
-        float *y = j->y + (h * j->S + i0) * j->Dv;
-        if (!fy__sgemm_small(rb, j->Dv, j->T, buf, j->T, v, j->Dv, y, j->Dv))
-            fy__sgemm(NULL, rb, j->Dv, j->T, buf, j->T, 1, v, j->Dv, 1, y, j->Dv, NULL);
+        float *y = j->y + hb * j->ysb + hh * j->ysh + i0 * j->yrs;
+        if (!fy__sgemm_small(rb, j->Dv, j->T, buf, j->T, v, j->vrs, y, j->yrs))
+            fy__sgemm(NULL, rb, j->Dv, j->T, buf, j->T, 1, v, j->vrs, 1, y, j->yrs, NULL);
     }
 }
 
@@ -512,24 +518,60 @@ static int run_attention(fy__op_ctx *c)
     if (!q || !kt || !v || q->dtype != FY_DTYPE_F32 || kt->dtype != FY_DTYPE_F32 ||
         v->dtype != FY_DTYPE_F32 || q->rank < 2 || kt->rank != q->rank || v->rank != q->rank)
         return ref_run(c);
-    int r = q->rank;
-    for (int k = 0; k < r - 2; k++) /* same batch dims: no broadcasting on this path */
-        if (kt->dims[k] != q->dims[k] || v->dims[k] != q->dims[k])
+    int r = q->rank, layout = (int)fy__attr_int(c->node, "layout", 0);
+    int64_t S, D, T, Dv, heads, dims[FY_MAX_RANK];
+    att_job j = {.q = q->data, .kt = kt->data, .v = v->data, .scale = 1, .mode = 0};
+    if (layout == 1) {
+        /* Q [B, S, H, D], Kt [B, H, D, T], V [B, T, H, Dv] -> Y [B, S, H, Dv] */
+        if (r != 4 || kt->dims[0] != q->dims[0] || v->dims[0] != q->dims[0] ||
+            kt->dims[1] != q->dims[2] || v->dims[2] != q->dims[2] || kt->dims[2] != q->dims[3] ||
+            v->dims[1] != kt->dims[3])
             return ref_run(c);
-    int64_t S = q->dims[r - 2], D = q->dims[r - 1], T = kt->dims[r - 1], Dv = v->dims[r - 1];
-    if (kt->dims[r - 2] != D || v->dims[r - 2] != T || T < 1 || T > ATT_BUF)
+        S = q->dims[1], D = q->dims[3], T = kt->dims[3], Dv = v->dims[3];
+        j.H = q->dims[2];
+        heads = q->dims[0] * j.H;
+        j.qrs = j.H * D, j.qsh = D, j.qsb = S * j.qrs;
+        j.vrs = j.H * Dv, j.vsh = Dv, j.vsb = T * j.vrs;
+        j.yrs = j.H * Dv, j.ysh = Dv, j.ysb = S * j.yrs;
+        dims[0] = q->dims[0], dims[1] = S, dims[2] = j.H, dims[3] = Dv;
+    } else if (layout == 0) {
+        for (int k = 0; k < r - 2; k++) /* same batch dims: no broadcasting on this path */
+            if (kt->dims[k] != q->dims[k] || v->dims[k] != q->dims[k])
+                return ref_run(c);
+        S = q->dims[r - 2], D = q->dims[r - 1], T = kt->dims[r - 1], Dv = v->dims[r - 1];
+        if (kt->dims[r - 2] != D || v->dims[r - 2] != T)
+            return ref_run(c);
+        heads = fy__dims_prod(q->dims, 0, r - 2);
+        j.H = heads > 0 ? heads : 1;
+        j.qrs = D, j.qsh = S * D;
+        j.vrs = Dv, j.vsh = T * Dv;
+        j.yrs = Dv, j.ysh = S * Dv;
+        memcpy(dims, q->dims, sizeof dims);
+        dims[r - 1] = Dv;
+    } else {
         return ref_run(c);
-    int64_t dims[FY_MAX_RANK];
-    memcpy(dims, q->dims, sizeof dims);
-    dims[r - 1] = Dv;
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, r, dims, c->diag);
+    }
+    if (T < 1 || T > ATT_BUF)
+        return ref_run(c);
+    /* softmax rows and P V products cover the output when D > 0 */
+    int rc = D > 0 ? fy__tensor_alloc_uninit(&c->out[0], FY_DTYPE_F32, r, dims, c->diag)
+                   : fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, r, dims, c->diag);
     if (rc != FY_OK)
         return rc;
-    int64_t heads = fy__dims_prod(q->dims, 0, r - 2);
-    att_job j = {q->data, kt->data, v->data, c->out[0].data, S, T, D, Dv, 0, 0, 1, 0};
+    j.y = c->out[0].data;
+    j.S = S, j.T = T, j.D = D, j.Dv = Dv;
     if (fy__attr_find(c->node, "scale")) {
         j.scale = fy__attr_float(c->node, "scale", 1);
         j.mode = fy__attr_int(c->node, "scale_div", 0) ? 2 : 1;
+        /* Dividing by a power of two (BERT's sqrt(64) = 8) is multiplying by its
+         * exact reciprocal: both round the same real number x / 2^e, so the result
+         * is the same bits, without a division per score. */
+        int e;
+        if (j.mode == 2 && isfinite(j.scale) && frexpf(j.scale, &e) == 0.5f && e > -125 &&
+            e < 126) {
+            j.scale = ldexpf(1.0f, 1 - e);
+            j.mode = 1;
+        }
     }
     j.rows = ATT_BUF / T < 32 ? ATT_BUF / T : 32;
     j.blocks = (S + j.rows - 1) / j.rows;
@@ -589,7 +631,8 @@ static int run_dynq(fy__op_ctx *c)
         fy__free(xq); /* NaN input: the reference's definition applies */
         return ref_run(c);
     }
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, x->rank, dims, c->diag);
+    /* every element is written (K > 0 here) */
+    int rc = fy__tensor_alloc_uninit(&c->out[0], FY_DTYPE_F32, x->rank, dims, c->diag);
     if (rc == FY_OK) {
         ep.bias = b ? b->data : NULL;
         ep.per_col = 1;

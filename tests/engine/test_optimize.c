@@ -275,6 +275,52 @@ TEST(scaled_dot_product_attention_becomes_one_node)
     FY_CHECK(r.max_diff == 0); /* the same kernels in the same order */
 }
 
+/* The multi-head form: Q and V arrive as [B, S, H, D] through Transposes [0, 2, 1,
+ * 3], Kt through [0, 2, 3, 1], and the result goes back through [0, 2, 1, 3]: the
+ * Q, V and output Transposes go into the Attention node ("layout" 1), Kt's stays.
+ * With the output Transpose also read elsewhere, nothing of the layout changes. */
+TEST(multi_head_attention_takes_in_its_transposes)
+{
+    static const int64_t dx[4] = {2, 5, 3, 4}, dy[4] = {2, 5, 3, 4};
+    float q[120], k[120], v[120], s = 2;
+    fill(q, 120, 20);
+    fill(k, 120, 21);
+    fill(v, 120, 22);
+    for (int shared = 0; shared < 2; shared++) {
+        gb g;
+        gb_init(&g, "mha");
+        gb_input(&g, "q", FY_DTYPE_F32, 4, dx);
+        gb_input(&g, "k", FY_DTYPE_F32, 4, dx);
+        gb_input(&g, "v", FY_DTYPE_F32, 4, dx);
+        gb_init_f32(&g, "s", 0, d0, &s, 1);
+        int t = gb_node(&g, "Transpose", 1, 1, "q", "qt");
+        gb_attr_ints(&g, t, "perm", 4, (int64_t)0, (int64_t)2, (int64_t)1, (int64_t)3);
+        t = gb_node(&g, "Transpose", 1, 1, "k", "kt");
+        gb_attr_ints(&g, t, "perm", 4, (int64_t)0, (int64_t)2, (int64_t)3, (int64_t)1);
+        t = gb_node(&g, "Transpose", 1, 1, "v", "vt");
+        gb_attr_ints(&g, t, "perm", 4, (int64_t)0, (int64_t)2, (int64_t)1, (int64_t)3);
+        gb_node(&g, "MatMul", 2, 1, "qt", "kt", "qk");
+        gb_node(&g, "Div", 2, 1, "qk", "s", "sc");
+        int sm = gb_node(&g, "Softmax", 1, 1, "sc", "p");
+        gb_attr_int(&g, sm, "axis", -1);
+        gb_node(&g, "MatMul", 2, 1, "p", "vt", "a");
+        t = gb_node(&g, "Transpose", 1, 1, "a", "y");
+        gb_attr_ints(&g, t, "perm", 4, (int64_t)0, (int64_t)2, (int64_t)1, (int64_t)3);
+        gb_output(&g, "y", FY_DTYPE_F32, 4, dy);
+        if (shared) { /* the attention result is also an output: the layout stays */
+            static const int64_t da[4] = {2, 3, 5, 4};
+            gb_output(&g, "a", FY_DTYPE_F32, 4, da);
+        }
+        fy_tensor in[3] = {kh_f32(q, 4, dx), kh_f32(k, 4, dx), kh_f32(v, 4, dx)};
+        result r = check_graph(&g, 13, 3, in, shared ? 2 : 1);
+        FY_CHECK(r.ok);
+        FY_CHECK_EQ(r.st.attention, 1);
+        FY_CHECK_STR(r.ops, shared ? "Transpose Transpose Transpose Attention Transpose"
+                                   : "Transpose Attention");
+        FY_CHECK(r.max_diff == 0); /* the same kernels, the transposes done as before */
+    }
+}
+
 TEST(constants_fold_identities_go_and_dead_nodes_are_removed)
 {
     static const int64_t d3[1] = {3};
@@ -488,6 +534,7 @@ int main(void)
     RUN(tanh_gelu_is_recognized);
     RUN(layernorm_decomposition_becomes_layernormalization);
     RUN(scaled_dot_product_attention_becomes_one_node);
+    RUN(multi_head_attention_takes_in_its_transposes);
     RUN(constants_fold_identities_go_and_dead_nodes_are_removed);
     RUN(matmul_bias_residual_relu_fuse_into_four_inputs);
     RUN(few_row_products_match_the_reference);

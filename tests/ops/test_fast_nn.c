@@ -372,6 +372,39 @@ TEST(attention_matches_reference)
     sweep_valid(attention_trial, 120);
 }
 
+/* Attention with "layout" 1: Q [B, S, H, D], Kt [B, H, D, T], V [B, T, H, Dv] ->
+ * Y [B, S, H, Dv] (the kernel reads Q and V and writes Y with row strides H D). */
+static int attention_bshd_trial(fy_pool *pool, int t)
+{
+    int64_t b = irand(1, 3), h = irand(1, 4), s_ = irand(1, t % 4 ? 20 : 70), d = irand(1, 24),
+            tk = irand(1, t % 3 ? 40 : 130), dv = irand(1, 20);
+    int64_t qd[4] = {b, s_, h, d}, kd[4] = {b, h, d, tk}, vd[4] = {b, tk, h, dv};
+    if (t % 11 == 5)
+        vd[2] = h + 1; /* heads that do not match: the reference decides (an error) */
+    kh_node k;
+    kh_init(&k, "Attention", 1);
+    k.node.domain = (char *)FY_FUSED_DOMAIN;
+    kh_attr_int(&k, "layout", 1);
+    if (t % 3) {
+        kh_attr_float(&k, "scale", t % 2 ? 0.125f : 8.0f);
+        kh_attr_int(&k, "scale_div", t % 2 == 0);
+    }
+    fy_tensor q = rand_f32(4, qd), kt = rand_f32(4, kd), v = rand_f32(4, vd);
+    if (t % 7 == 2)
+        ((float *)q.data)[0] = NAN;
+    const fy_tensor *in[3] = {&q, &kt, &v};
+    outcome o = fast_vs_ref(&k, 3, in, 0, pool);
+    fy_tensor_deinit(&q);
+    fy_tensor_deinit(&kt);
+    fy_tensor_deinit(&v);
+    return o.same;
+}
+
+TEST(attention_bshd_layout_matches_reference)
+{
+    sweep_valid(attention_bshd_trial, 120);
+}
+
 TEST(conv_matches_reference)
 {
     sweep_valid(conv_trial, 120);
@@ -528,6 +561,7 @@ int main(void)
     RUN(conv_matches_reference);
     RUN(winograd_conv_matches_reference);
     RUN(attention_matches_reference);
+    RUN(attention_bshd_layout_matches_reference);
     RUN(gemm_matches_reference);
     RUN(matmul_matches_reference);
     RUN(maxpool_matches_reference);

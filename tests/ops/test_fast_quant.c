@@ -276,36 +276,61 @@ TEST(dequantizing_gemm_matches_int_gemm_then_scale)
         fy__isa_force(isa);
         for (int t = 0; t < 30; t++) {
             int64_t M = irand(1, 70), N = irand(1, 150), K = irand(0, 300);
+            /* every 6th: uint8 A, zb 0 and whole k quads, which VNNI reads in place,
+             * over one or two k blocks */
+            int direct = t % 6 == 0;
+            if (direct)
+                K = 4 * irand(1, 300);
             int64_t ad[2] = {M, K}, bd[2] = {K, N};
             fy_tensor a = rand_q8(t % 2 ? FY_DTYPE_I8 : FY_DTYPE_U8, 2, ad);
             fy_tensor b = rand_q8(FY_DTYPE_I8, 2, bd);
-            float *bs = malloc((size_t)N * sizeof *bs), *bias = malloc((size_t)N * sizeof *bias);
+            float *bs = malloc((size_t)N * sizeof *bs),
+                  *bias = malloc((size_t)(M + N) * sizeof *bias); /* per column or row */
             float *got = malloc((size_t)(M * N) * sizeof *got);
-            int32_t *acc = malloc((size_t)(M * N) * sizeof *acc), zb = (int32_t)irand(-5, 5);
-            for (int64_t n = 0; n < N; n++) {
+            int32_t *acc = malloc((size_t)(M * N) * sizeof *acc),
+                    zb = direct ? 0 : (int32_t)irand(-5, 5);
+            for (int64_t n = 0; n < N; n++)
                 bs[n] = 0.001f * (float)irand(1, 50);
+            for (int64_t n = 0; n < M + N; n++)
                 bias[n] = 0.01f * (float)irand(-100, 100);
-            }
             fy__qpacked *pb = NULL;
             FY_CHECK_EQ(fy__qpack_b(&pb, K, N, b.data, 1, N, 1, &zb, 1), FY_OK);
             int32_t za = (int32_t)irand(0, 20) - (t % 2 ? 10 : 0);
+            float *res = malloc((size_t)(M * N) * sizeof *res);
+            for (int64_t i = 0; i < M * N; i++)
+                res[i] = 0.1f * (float)irand(-100, 100);
+            /* per-column bias or none, a residual, ReLU or GELU (the fused row
+             * finish), and a per-row bias (the epilogue after it) */
             fy__epilogue ep = {0};
             ep.bias = t % 3 ? bias : NULL;
-            ep.per_col = 1;
-            ep.act = t % 4 == 1 ? FY_ACT_RELU : FY_ACT_NONE;
+            ep.per_col = t % 7 != 3;
+            ep.residual = t % 5 >= 2 ? res : NULL;
+            ep.ldr = N;
+            ep.act = t % 4 == 1 ? FY_ACT_RELU : t % 4 == 2 ? FY_ACT_GELU_ERF : FY_ACT_NONE;
             int64_t nbs = t % 2 ? N : 1;
             fy_pool *p = t % 2 ? pool : NULL;
             fy__qgemm(p, M, a.data, t % 2, K, za, pb, acc, N);
             fy__qgemm_f32(p, M, a.data, t % 2, K, za, 0.02f, pb, bs, nbs, got, N, &ep);
+            for (int64_t i = 0; i < M * N; i++) { /* the int sums, by definition */
+                int64_t m = i / N, n = i % N, sum = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    int64_t av = t % 2 ? ((const int8_t *)a.data)[m * K + k]
+                                       : ((const uint8_t *)a.data)[m * K + k];
+                    sum += (av - za) * (((const int8_t *)b.data)[k * N + n] - zb);
+                }
+                bad += acc[i] != (int32_t)sum;
+            }
             for (int64_t i = 0; i < M * N; i++) {
                 int64_t n = i % N;
                 float want = (float)acc[i] * (0.02f * bs[nbs == 1 ? 0 : n]);
                 if (ep.bias)
-                    want += bias[n];
-                if (ep.act == FY_ACT_RELU)
-                    want = want > 0 ? want : 0;
+                    want += ep.per_col ? bias[n] : bias[i / N];
+                if (ep.residual)
+                    want += res[i];
+                fy__act_apply(&want, 1, &ep); /* the same activation code as the GEMM */
                 bad += got[i] != want;
             }
+            free(res);
             fy__qpacked_free(pb);
             fy_tensor_deinit(&a);
             fy_tensor_deinit(&b);

@@ -90,6 +90,25 @@ void fy__pack_b_block(float *dst, int nrp, const float *b, int64_t rsb, int64_t 
 void fy__epi_tile(float *c, int64_t ldc, int64_t i0, int64_t j0, int mr, int64_t n,
                   const fy__epilogue *ep);
 
+/* The finish of one row of the dequantizing int8 GEMM, in one pass per vector:
+ *   s = acc[n] + zb[n] rz - za cs[n]                  (uint32, wrapping)
+ * where fix 0 skips the correction (za and every zb 0), fix 1 only the zb term
+ * (every zb 0), fix 2 takes both.
+ *   out[n] = act((float)(int32)s * (a_scale * bs[n]) + 0 + bv[n] + r[n])
+ * bs[n] is bs[0] when nbs is 1; bv and r may be NULL; zb, cs, bs, bv and r point
+ * at the row's first column; out may be acc (in place). */
+typedef struct fy__qrow {
+    int fix;
+    uint32_t rz, za;
+    const uint32_t *zb, *cs;
+    float a_scale;
+    const float *bs;
+    int64_t nbs;
+    float alpha, beta; /* the activation's parameters */
+} fy__qrow;
+void fy__qrow_finish(const fy__qrow *q, const void *acc, float *out, int64_t n, const float *bv,
+                     const float *r, fy__act act);
+
 /* C [M x N] = A [M x K] B [K x N], all row-major with leading dimensions, without
  * packing (smallmm.c): for small products where packing would cost more than it
  * saves. Returns 0, having done nothing, when this ISA has no such path. */

@@ -5,6 +5,7 @@
  * only (Scale and B exactly the normalized shape, only output Y consumed). */
 #include <math.h>
 
+#include "../../core/core.h"
 #include "../../core/pool.h"
 #include "../ops.h"
 #include "fast.h"
@@ -51,7 +52,8 @@ static int op_layernorm(fy__op_ctx *c)
         const fy__op_def *d = fy__op_find_ref(c->node->domain, c->node->op_type);
         return d ? d->run(c) : fy__op_fail(c, FY_EUNSUPPORTED, "no reference kernel");
     }
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, x->rank, x->dims, c->diag);
+    /* every row is written */
+    int rc = fy__tensor_alloc_uninit(&c->out[0], FY_DTYPE_F32, x->rank, x->dims, c->diag);
     int64_t n = fy__dims_prod(x->dims, (int)axis, x->rank);
     if (rc != FY_OK || n == 0 || fy_tensor_numel(x) == 0)
         return rc;

@@ -162,6 +162,46 @@ TVNNI INLINE void qk_vnni(const int mr, int64_t kgn, const uint32_t *a, const vo
     }
 }
 
+/* qk_vnni reading A' in place: row i's k group q is the 4 bytes at a + i lda + 4 q
+ * (uint8 A, no flip), so no packing pass is needed. */
+TVNNI INLINE void qkd_vnni(const int mr, int64_t kgn, const uint8_t *a, int64_t lda, const void *bv,
+                           int32_t *c, int64_t ldc, int nr, int acc)
+{
+    const int8_t *b = bv;
+    const uint8_t *ar[MR_VNNI];
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++)
+        ar[i] = a + i * lda;
+    __m512i c0[MR_VNNI], c1[MR_VNNI];
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++)
+        c0[i] = c1[i] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < kgn; q++) {
+        __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            int32_t w;
+            memcpy(&w, ar[i] + 4 * q, 4);
+            __m512i av = _mm512_set1_epi32(w);
+            c0[i] = _mm512_dpbusd_epi32(c0[i], av, b0);
+            c1[i] = _mm512_dpbusd_epi32(c1[i], av, b1);
+        }
+        b += 4 * NR_VNNI;
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        int32_t *cr = c + i * ldc;
+        if (acc) {
+            c0[i] = _mm512_add_epi32(c0[i], _mm512_maskz_loadu_epi32(m0, cr));
+            c1[i] = _mm512_add_epi32(c1[i], _mm512_maskz_loadu_epi32(m1, cr + 16));
+        }
+        _mm512_mask_storeu_epi32(cr, m0, c0[i]);
+        _mm512_mask_storeu_epi32(cr + 16, m1, c1[i]);
+    }
+}
+
 T256 INLINE void qk_avx2(const int mr, int64_t kgn, const uint32_t *a, const void *bv, int32_t *c,
                          int64_t ldc, int nr, int acc)
 {
@@ -200,6 +240,13 @@ T256 INLINE void qk_avx2(const int mr, int64_t kgn, const uint32_t *a, const voi
         qk_vnni(n, kgn, a, b, c, ldc, nr, acc);                                                    \
     }                                                                                              \
     _Static_assert(n >= 1 && n <= MR_VNNI, "row count")
+#define QD(n)                                                                                      \
+    TVNNI static void qd_##n(int64_t kgn, const uint8_t *a, int64_t lda, const void *b,            \
+                             int32_t *c, int64_t ldc, int nr, int acc)                             \
+    {                                                                                              \
+        qkd_vnni(n, kgn, a, lda, b, c, ldc, nr, acc);                                              \
+    }                                                                                              \
+    _Static_assert(n >= 1 && n <= MR_VNNI, "row count")
 #define QA(n)                                                                                      \
     T256 static void qa_##n(int64_t kgn, const uint32_t *a, const void *b, int32_t *c,             \
                             int64_t ldc, int nr, int acc)                                          \
@@ -220,7 +267,18 @@ QA(1);
 QA(2);
 QA(3);
 QA(4);
+QD(1);
+QD(2);
+QD(3);
+QD(4);
+QD(5);
+QD(6);
+QD(7);
+QD(8);
 static const qkern k_vnni[MR_VNNI + 1] = {NULL, qv_1, qv_2, qv_3, qv_4, qv_5, qv_6, qv_7, qv_8};
+typedef void (*qkern_d)(int64_t kgn, const uint8_t *a, int64_t lda, const void *b, int32_t *c,
+                        int64_t ldc, int nr, int acc);
+static const qkern_d kd_vnni[MR_VNNI + 1] = {NULL, qd_1, qd_2, qd_3, qd_4, qd_5, qd_6, qd_7, qd_8};
 static const qkern k_avx2[MR_W + 1] = {NULL, qa_1, qa_2, qa_3, qa_4};
 #endif
 
@@ -265,10 +323,12 @@ typedef struct qjob {
 } qjob;
 
 /* A' rows [i0, i0 + mc) x k [k0, k0 + kc) into k groups of MR rows (zero padded),
- * adding each row's sum of A' to rowsum. */
+ * adding each row's sum of A' to rowsum. The sums only feed B's zero point, so with
+ * every zb 0 they may be left out (rowsum then holds partial sums). */
 static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
                     uint32_t *dst, uint32_t *rowsum)
 {
+    const int want_sum = !j->b->zb_zero;
     const int kgrp = j->b->vnni ? 4 : 2;
     const int64_t groups = (kc + kgrp - 1) / kgrp, full = kc / kgrp;
     const uint8_t flip = j->a_signed ? 0x80 : 0; /* int8 + 128 as uint8: flip the top bit */
@@ -286,7 +346,7 @@ static void qpack_a(const qjob *j, int64_t i0, int64_t mc, int64_t k0, int64_t k
              * halves) summed pairwise in 16-bit lanes, which cannot overflow. */
             uint32_t sum = 0;
             int64_t g = 0;
-            if (kgrp == 4 && j->b->zb_zero) { /* the row sums only serve B's zero points */
+            if (kgrp == 4 && !want_sum) { /* the sums go unused: plain word copies */
                 for (; g < full; g++) {
                     uint32_t w;
                     memcpy(&w, row + 4 * g, 4);
@@ -352,32 +412,6 @@ T256 static int64_t zfix_256(uint32_t *cr, const uint32_t *zb, const uint32_t *c
     return n;
 }
 
-/* C's int32 sums of one row to floats in place, cr[n] = cr[n] (as bs[n]) (bs[0] for
- * every column when nbs is 1), in the scalar loop's order; returns the first
- * column left for it. */
-__attribute__((target("avx512f"))) static int64_t fout_512(uint32_t *cr, float as, const float *bs,
-                                                           int64_t nbs, int64_t n, int64_t end)
-{
-    const __m512 a = _mm512_set1_ps(as), s1 = _mm512_set1_ps(bs[0]);
-    for (; n + 16 <= end; n += 16) {
-        __m512 s = nbs == 1 ? s1 : _mm512_loadu_ps(bs + n);
-        __m512 v = _mm512_cvtepi32_ps(_mm512_loadu_si512(cr + n));
-        _mm512_storeu_ps(cr + n, _mm512_mul_ps(v, _mm512_mul_ps(a, s)));
-    }
-    return n;
-}
-
-T256 static int64_t fout_256(uint32_t *cr, float as, const float *bs, int64_t nbs, int64_t n,
-                             int64_t end)
-{
-    const __m256 a = _mm256_set1_ps(as), s1 = _mm256_set1_ps(bs[0]);
-    for (; n + 8 <= end; n += 8) {
-        __m256 s = nbs == 1 ? s1 : _mm256_loadu_ps(bs + n);
-        __m256 v = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(cr + n)));
-        _mm256_storeu_ps((float *)(cr + n), _mm256_mul_ps(v, _mm256_mul_ps(a, s)));
-    }
-    return n;
-}
 #endif
 
 /* Rows [i0, i0 + mc) (mc <= QMC) x columns [j0, j1) of C: each K block of A is
@@ -390,9 +424,13 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
     size_t esz = b->vnni ? 1 : 2;
     _Alignas(64) uint32_t abuf[QMC * QKC / 2];
     uint32_t rowsum[QMC] = {0};
+    /* A read in place (no packing) when nothing needs its row sums or flipped
+     * bytes and every k group is whole */
+    const int direct = j->isa == 2 && !j->a_signed && b->zb_zero && b->K % 4 == 0;
     for (int64_t k0 = 0; k0 < b->K; k0 += QKC) {
         int64_t kc = b->K - k0 < QKC ? b->K - k0 : QKC, groups = (kc + kgrp - 1) / kgrp;
-        qpack_a(j, i0, mc, k0, kc, mr, abuf, rowsum);
+        if (!direct)
+            qpack_a(j, i0, mc, k0, kc, mr, abuf, rowsum);
         for (int64_t jr = j0; jr < j1; jr += nr) {
             int nrr = j1 - jr < nr ? (int)(j1 - jr) : nr;
             const char *bp =
@@ -402,7 +440,10 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
                 int32_t *ct = j->c + (i0 + ir) * j->ldc + jr;
                 const uint32_t *ap = abuf + (ir / mr) * groups * mr;
 #if FY_X86
-                if (j->isa == 2)
+                if (direct)
+                    kd_vnni[mrr](groups, j->a + (i0 + ir) * j->lda + k0, j->lda, bp, ct, j->ldc,
+                                 nrr, k0 > 0);
+                else if (j->isa == 2)
                     k_vnni[mrr](groups, ap, bp, ct, j->ldc, nrr, k0 > 0);
                 else if (j->isa == 1)
                     k_avx2[mrr](groups, ap, bp, ct, j->ldc, nrr, k0 > 0);
@@ -415,11 +456,38 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
     /* (a' - za)(b' - zb) = a'b' - zb rowsum - za colsum + K za zb, modulo 2^32 */
     const uint32_t za = j->za, kza = (uint32_t)b->K * za;
     const uint32_t *zbv = (const uint32_t *)b->zb, *cs = (const uint32_t *)b->colsum;
+    const int fix = !(za == 0 && b->zb_zero); /* else nothing to correct */
+    const fy__epilogue *ep = j->ep;
+    /* The float form's finish fuses the correction, the scales and a per-column
+     * epilogue into one pass per row; a per-row bias takes the epilogue after. */
+    const int fuse_ep = ep && (!ep->bias || ep->per_col);
     for (int64_t i = 0; i < mc; i++) {
         uint32_t *cr = (uint32_t *)j->c + (i0 + i) * j->ldc;
         /* = zb (K za - rowsum) - za colsum */
         const uint32_t rz = kza - rowsum[i];
-        int64_t n = za == 0 && b->zb_zero ? j1 : j0; /* nothing to correct */
+        if (j->fout) {
+            fy__qrow q = {fix ? (b->zb_zero ? 1 : 2) : 0,
+                          rz,
+                          za,
+                          zbv + j0,
+                          cs + j0,
+                          j->a_scale,
+                          j->b_scale + (j->nbs == 1 ? 0 : j0),
+                          j->nbs,
+                          ep ? ep->alpha : 0.0f,
+                          ep ? ep->beta : 0.0f};
+            float *out = (float *)(void *)(cr + j0);
+            if (fuse_ep)
+                fy__qrow_finish(&q, cr + j0, out, j1 - j0, ep->bias ? ep->bias + j0 : NULL,
+                                ep->residual ? ep->residual + (i0 + i) * ep->ldr + j0 : NULL,
+                                ep->act);
+            else
+                fy__qrow_finish(&q, cr + j0, out, j1 - j0, NULL, NULL, FY_ACT_NONE);
+            if (ep && !fuse_ep)
+                fy__epi_tile(out, j->ldc, i0 + i, j0, 1, j1 - j0, ep);
+            continue;
+        }
+        int64_t n = fix ? j0 : j1;
 #if FY_X86
         if (j->isa == 2)
             n = zfix_512(cr, zbv, cs, rz, za, n, j1);
@@ -428,24 +496,6 @@ static void qrun_rows(const qjob *j, int64_t i0, int64_t mc, int64_t j0, int64_t
 #endif
         for (; n < j1; n++)
             cr[n] += zbv[n] * rz - za * cs[n];
-        if (!j->fout)
-            continue;
-        /* int32 to float in place, through memcpy (the buffer holds both types) */
-        int64_t col = j0;
-#if FY_X86
-        if (j->isa == 2)
-            col = fout_512(cr, j->a_scale, j->b_scale, j->nbs, col, j1);
-        else if (j->isa == 1)
-            col = fout_256(cr, j->a_scale, j->b_scale, j->nbs, col, j1);
-#endif
-        for (; col < j1; col++) {
-            int32_t v;
-            memcpy(&v, cr + col, sizeof v);
-            float f = (float)v * (j->a_scale * j->b_scale[j->nbs == 1 ? 0 : col]);
-            memcpy(cr + col, &f, sizeof f);
-        }
-        if (j->ep)
-            fy__epi_tile((float *)(void *)(cr + j0), j->ldc, i0 + i, j0, 1, j1 - j0, j->ep);
     }
 }
 
@@ -540,6 +590,47 @@ static uint8_t sat_u8(float v)
 }
 
 #if FY_X86
+/* The AVX-512 forms of minmax_avx2 and quant_avx2 below: 16 floats a step, the
+ * same per-element arithmetic (division, round half to even, saturation). */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static int
+minmax_512(const float *x, int64_t n, float *mn, float *mx)
+{
+    __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+    __mmask16 nan = 0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    if (i < n) { /* the tail, masked: zeros do not move a range that holds 0 */
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    float l = _mm512_reduce_min_ps(lo), h = _mm512_reduce_max_ps(hi);
+    *mn = l < *mn ? l : *mn;
+    *mx = h > *mx ? h : *mx;
+    return nan != 0;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void
+quant_512(const float *x, int64_t n, float scale, float zp, uint8_t *y)
+{
+    const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps(zp);
+    const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 q = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), s);
+        q = _mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(q, z), lo), hi);
+        _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q)));
+    }
+}
+
 T256 static int minmax_avx2(const float *x, int64_t n, float *mn, float *mx)
 {
     __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
@@ -590,8 +681,10 @@ int fy__dynquant_u8(const float *x, int64_t n, uint8_t *y, float *scale, uint8_t
     float mn = 0.0f, mx = 0.0f;
     int bad = 0;
 #if FY_X86
-    int avx2 = fy__isa_active() >= FY_ISA_AVX2;
-    if (avx2) {
+    fy__isa isa = fy__isa_active();
+    if (isa == FY_ISA_AVX512) {
+        bad = minmax_512(x, n, &mn, &mx);
+    } else if (isa == FY_ISA_AVX2) {
         bad = minmax_avx2(x, n, &mn, &mx);
     } else
 #endif
@@ -615,7 +708,11 @@ int fy__dynquant_u8(const float *x, int64_t n, uint8_t *y, float *scale, uint8_t
         return 0;
     }
 #if FY_X86
-    if (avx2) {
+    if (isa == FY_ISA_AVX512) {
+        quant_512(x, n, s, z, y);
+        return 0;
+    }
+    if (isa == FY_ISA_AVX2) {
         quant_avx2(x, n, s, z, y);
         return 0;
     }

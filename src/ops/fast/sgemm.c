@@ -423,7 +423,11 @@ static void run_rows(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0, int6
          * 13% of the Fashion-MNIST batch-32 run with N = 128), and not when A's
          * rows are a multiple of 2 KB apart: the 12 rows of a tile would then share
          * a few L1 sets (32 x 4096 x 4096 ran 1.4-2x slower read in place). */
-        if (!g->pa && g->csa == 1 && ks->isa == FY_ISA_AVX512 && g->N <= 256 && g->rsa % 512 != 0)
+        /* Also when the threads split the columns (few rows): each task would pack
+         * the same rows of A again (at batch 1 on 2 threads, A's packing went from
+         * 4.9% to 8.6% of a BERT run). */
+        if (!g->pa && g->csa == 1 && ks->isa == FY_ISA_AVX512 && (g->N <= 256 || j1 - j0 < g->N) &&
+            g->rsa % 512 != 0)
             kd = kd512;
 #endif
         if (kd) {

@@ -4,6 +4,7 @@
  * axis stays contiguous), batches split over the thread pool. */
 #include <string.h>
 
+#include "../../core/core.h"
 #include "../../core/pool.h"
 #include "../ops.h"
 #include "fast.h"
@@ -96,7 +97,8 @@ static int op_transpose(fy__op_ctx *c)
     j.B = dims[r - 1];
     j.sa = in_st[perm[r - 2]];
     j.sb = in_st[perm[r - 1]];
-    int rc = fy_tensor_alloc(&c->out[0], x->dtype, r, dims, c->diag);
+    /* every element is written */
+    int rc = fy__tensor_alloc_uninit(&c->out[0], x->dtype, r, dims, c->diag);
     if (rc != FY_OK)
         return rc;
     j.y = c->out[0].data;

@@ -69,7 +69,7 @@ static int need_index(fy__op_ctx *c, int i, const char *what)
 
 /* Allocate output i, refusing ranks above FY_MAX_RANK before anything reads dims,
  * and re-wording allocation failures so they name this node. */
-static int out_alloc(fy__op_ctx *c, int i, fy_dtype dt, int rank, const int64_t *dims)
+static int out_alloc_z(fy__op_ctx *c, int i, fy_dtype dt, int rank, const int64_t *dims, int zero)
 {
     if (i >= c->n_out)
         return fy__op_fail(c, FY_EINVAL, "output %d is missing", i);
@@ -78,7 +78,8 @@ static int out_alloc(fy__op_ctx *c, int i, fy_dtype dt, int rank, const int64_t 
                            rank, FY_MAX_RANK);
     fy_diag d;
     d.msg[0] = '\0';
-    int rc = fy_tensor_alloc(&c->out[i], dt, rank, dims, &d);
+    int rc = zero ? fy_tensor_alloc(&c->out[i], dt, rank, dims, &d)
+                  : fy__tensor_alloc_uninit(&c->out[i], dt, rank, dims, &d);
     if (rc != FY_OK)
         return fy__op_fail(c, rc, "output %d: %s", i, d.msg);
     return FY_OK;
@@ -95,6 +96,18 @@ static int wrap_index(fy__op_ctx *c, int64_t v, int64_t dim, int axis, int64_t *
                            (long long)v, axis, (long long)dim);
     *out = w;
     return FY_OK;
+}
+
+static int out_alloc(fy__op_ctx *c, int i, fy_dtype dt, int rank, const int64_t *dims)
+{
+    return out_alloc_z(c, i, dt, rank, dims, 1);
+}
+
+/* An output copy_all fills completely: no zero fill first, except for strings
+ * (their elements are pointers the copy takes over). */
+static int out_alloc_copy(fy__op_ctx *c, int i, fy_dtype dt, int rank, const int64_t *dims)
+{
+    return out_alloc_z(c, i, dt, rank, dims, dt == FY_DTYPE_STRING);
 }
 
 /* A list of ints that is attribute `name` before opset `since` and input `idx`
@@ -220,7 +233,7 @@ static int op_reshape(fy__op_ctx *c)
                            shape_str(sa, sizeof sa, x->rank, x->dims), (unsigned long long)total,
                            shape_str(sb, sizeof sb, n, dims));
     }
-    if ((rc = out_alloc(c, 0, x->dtype, n, dims)) != FY_OK)
+    if ((rc = out_alloc_copy(c, 0, x->dtype, n, dims)) != FY_OK)
         return rc;
     copy_all(&c->out[0], x);
     return FY_OK;
@@ -240,7 +253,7 @@ static int op_flatten(fy__op_ctx *c)
                            (long long)axis, x->rank);
     int a = (int)(axis < 0 ? axis + x->rank : axis);
     int64_t dims[2] = {fy__dims_prod(x->dims, 0, a), fy__dims_prod(x->dims, a, x->rank)};
-    if ((rc = out_alloc(c, 0, x->dtype, 2, dims)) != FY_OK)
+    if ((rc = out_alloc_copy(c, 0, x->dtype, 2, dims)) != FY_OK)
         return rc;
     copy_all(&c->out[0], x);
     return FY_OK;
@@ -276,7 +289,7 @@ static int op_squeeze(fy__op_ctx *c)
     for (int d = 0; d < x->rank; d++)
         if (!drop[d])
             dims[r++] = x->dims[d];
-    if ((rc = out_alloc(c, 0, x->dtype, r, dims)) != FY_OK)
+    if ((rc = out_alloc_copy(c, 0, x->dtype, r, dims)) != FY_OK)
         return rc;
     copy_all(&c->out[0], x);
     return FY_OK;
@@ -310,7 +323,7 @@ static int op_unsqueeze(fy__op_ctx *c)
     }
     for (int d = 0, k = 0; d < r; d++)
         dims[d] = ins[d] ? 1 : x->dims[k++];
-    if ((rc = out_alloc(c, 0, x->dtype, r, dims)) != FY_OK)
+    if ((rc = out_alloc_copy(c, 0, x->dtype, r, dims)) != FY_OK)
         return rc;
     copy_all(&c->out[0], x);
     return FY_OK;
