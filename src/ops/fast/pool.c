@@ -168,7 +168,7 @@ INLINE void max_s2_body(const pool2d *p, int64_t begin, int64_t end)
                                 memcpy(&a, row + tb, sizeof a);
                                 memcpy(&b, row + tb + 8, sizeof b);
                                 v8 xv = __builtin_shuffle(a, b, even);
-                                v = pick(xv > v, xv, v);
+                                v = pick8(xv > v, xv, v);
                             }
                         }
                         memcpy(y + i, &v, sizeof v);
