@@ -132,7 +132,7 @@ INLINE void tr_in(const int m, const v8 *d, v8 *o)
         o[2] = d[2] - d[1];
         o[3] = d[1] - d[3];
     } else {
-        const v8 k2 = splat(2.0f), k4 = splat(4.0f), k5 = splat(5.0f);
+        const v8 k2 = splat8(2.0f), k4 = splat8(4.0f), k5 = splat8(5.0f);
         v8 t0 = d[4] - k4 * d[2], t1 = d[3] - k4 * d[1];
         v8 t2 = d[4] - d[2], t3 = k2 * (d[3] - d[1]);
         o[0] = k4 * d[0] - k5 * d[2] + d[4];
@@ -153,9 +153,9 @@ INLINE void tr_out(const int m, const v8 *d, v8 *o)
     } else {
         v8 s12 = d[1] + d[2], d12 = d[1] - d[2], s34 = d[3] + d[4], d34 = d[3] - d[4];
         o[0] = d[0] + s12 + s34;
-        o[1] = d12 + splat(2.0f) * d34;
-        o[2] = s12 + splat(4.0f) * s34;
-        o[3] = d12 + splat(8.0f) * d34 + d[5];
+        o[1] = d12 + splat8(2.0f) * d34;
+        o[2] = s12 + splat8(4.0f) * s34;
+        o[3] = d12 + splat8(8.0f) * d34 + d[5];
     }
 }
 
@@ -191,7 +191,7 @@ INLINE void gather_row(const float *row, int64_t w, int64_t pl, int64_t Lp, cons
     const int64_t span = Lp * m; /* >= pl + w */
     /* inline vector moves: a libc call per row was 2% of a batch-32 run */
     for (int64_t k = 0; k < span; k += 8) /* span: a multiple of 8 */
-        st(buf + k, splat(0.0f));
+        st(buf + k, splat8(0.0f));
     int64_t x = 0;
     for (; x + 8 <= w; x += 8)
         st(buf + pl + x, ld(row + x));
@@ -292,7 +292,7 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
      * activations: the row epilogue while the row is in L1. */
     const int inreg = ep && (ep->act == FY_ACT_NONE || ep->act == FY_ACT_RELU);
     const int relu = inreg && ep->act == FY_ACT_RELU, relu_vec = relu && !ep->residual;
-    const v8 bias = splat(ep && ep->bias ? ep->bias[mo] : 0.0f), zero = splat(0.0f);
+    const v8 bias = splat8(ep && ep->bias ? ep->bias[mo] : 0.0f), zero = splat8(0.0f);
     float line[4][4 * WINO_MAX_TX + 32];
     for (int64_t g = r->g0; g < r->g1; g++) {
         int64_t n = g / r->ty, ty = g % r->ty;
@@ -313,7 +313,7 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
                 for (int j = 0; inreg && j < m; j++) {
                     o[j] += bias;
                     if (relu_vec) /* as the reference's x < 0 ? 0 : x (NaN passes) */
-                        o[j] = pick(o[j] < zero, zero, o[j]);
+                        o[j] = pick8(o[j] < zero, zero, o[j]);
                 }
                 interleave(m, o, line[i] + k * m);
             }
@@ -336,7 +336,7 @@ INLINE void output_body(const wino_run *r, int64_t mo, const int m)
             if (res) {
                 for (; x + 8 <= s->ow; x += 8) {
                     v8 v = ld(line[i] + x) + ld(res + x);
-                    st(dst + x, relu ? pick(v < zero, zero, v) : v);
+                    st(dst + x, relu ? pick8(v < zero, zero, v) : v);
                 }
                 for (; x < s->ow; x++) {
                     float v = line[i][x] + res[x];
