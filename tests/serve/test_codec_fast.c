@@ -520,9 +520,18 @@ TEST(corpus_agrees_and_hot_shapes_take_the_fast_path)
  * zeros, sometimes an exponent or a space that send the rest to the general loop. */
 static int random_token(char *t, size_t cap)
 {
-    static const char *edge[] = {"0",          "-0",        "0.0",      "-0.0",
-                                 "999999999",  "1000000000", "-999999999", "9007199254740992.5",
-                                 "0.9007199254740993", "1e3", "0.5E-2",  "0.1234567890123456789",
+    static const char *edge[] = {"0",
+                                 "-0",
+                                 "0.0",
+                                 "-0.0",
+                                 "999999999",
+                                 "1000000000",
+                                 "-999999999",
+                                 "9007199254740992.5",
+                                 "0.9007199254740993",
+                                 "1e3",
+                                 "0.5E-2",
+                                 "0.1234567890123456789",
                                  "0.0000000000000000000000001"};
     uint64_t r = next();
     if (r % 16 == 0)
@@ -531,7 +540,8 @@ static int random_token(char *t, size_t cap)
     if (r & 0x10)
         t[k++] = '-';
     int ndig = 1 + (int)((r >> 5) % 12), places = (r >> 9) % 3 ? (int)((r >> 11) % 26) : 0;
-    t[k++] = ndig == 1 || (r >> 16) % 4 == 0 ? '0' + (char)((r >> 20) % 10) : '1' + (char)((r >> 20) % 9);
+    t[k++] = ndig == 1 || (r >> 16) % 4 == 0 ? '0' + (char)((r >> 20) % 10)
+                                             : '1' + (char)((r >> 20) % 9);
     for (int i = 1; i < ndig && t[0 + (t[0] == '-')] != '0'; i++)
         t[k++] = '0' + (char)(next() % 10);
     if (places) {
@@ -551,24 +561,26 @@ static int random_token(char *t, size_t cap)
  * jansson path decodes them, flat and nested, through /predict and V2. */
 TEST(random_rows_agree)
 {
-    char *body = malloc(784 * 40 + 256);
+    const size_t cap = 784 * 48 + 256;
+    char *body = malloc(cap);
     int fast_before = took_fast, bodies = 0;
     for (int b = 0; b < 600; b++) {
         int v2 = b & 1, nested = (b >> 1) & 1;
-        size_t k = (size_t)sprintf(body, v2 ? "{\"inputs\":[{\"name\":\"%s\",\"shape\":[1,1,28,"
-                                             "28],\"datatype\":\"FP32\",\"data\":["
-                                          : "{\"%s\":[",
-                                   "image");
+        size_t k = (size_t)snprintf(body, cap,
+                                    v2 ? "{\"inputs\":[{\"name\":\"%s\",\"shape\":[1,1,28,"
+                                         "28],\"datatype\":\"FP32\",\"data\":["
+                                       : "{\"%s\":[",
+                                    "image");
         for (int i = 0; i < 784; i++) {
             if (nested && i % 28 == 0)
-                k += (size_t)sprintf(body + k, "%s[", i ? "," : "");
+                k += (size_t)snprintf(body + k, cap - k, "%s[", i ? "," : "");
             else if (i)
                 body[k++] = ',';
             k += (size_t)random_token(body + k, 40);
             if (nested && i % 28 == 27)
                 body[k++] = ']';
         }
-        k += (size_t)sprintf(body + k, v2 ? "]}]}" : "]}");
+        k += (size_t)snprintf(body + k, cap - k, v2 ? "]}]}" : "]}");
         agree(v2 ? P_V2 : P_PREDICT, fashion, NULL, body, k);
         bodies++;
     }
