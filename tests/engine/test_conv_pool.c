@@ -18,6 +18,7 @@
 #include "ops/fast/gemv.h"
 #include "ops/kernel_harness.h"
 #include "test.h"
+#include "three_runs.h"
 
 static unsigned rng = 12345;
 
@@ -81,41 +82,13 @@ static outcome run3(gb *g, int opset, const fy_tensor *x, int isa, int threads)
 {
     outcome r;
     memset(&r, 0, sizeof r);
-    fy_diag d = {{0}};
-    fy_model *m = gb_load(g, opset, &d);
-    if (!m) {
-        printf("  load failed: %s\n", d.msg);
-        return r;
+    three_runs t = three_runs_do(g, opset, x, isa, threads);
+    if ((r.ok = t.ok)) {
+        r.ref_diff = max_diff(&t.out[0], &t.out[1]);
+        r.fast_ok = close_to(&t.out[0], &t.out[2], 1e-4);
+        memcpy(r.ops, t.ops, sizeof r.ops);
     }
-    fy__isa_force(isa);
-    fy_session *s[3] = {NULL, NULL, NULL};
-    fy_session_opts o[3] = {{.no_optimize = 1, .reference = 1}, {.reference = 1}, {.threads = 0}};
-    o[2].threads = threads;
-    fy_tensor out[3];
-    int rc = FY_OK, ran = 0;
-    for (int k = 0; k < 3 && rc == FY_OK; k++)
-        if ((rc = fy_session_create(&s[k], m, &o[k], &d)) == FY_OK &&
-            (rc = fy_session_run(s[k], 1, x, 1, &out[k], &d)) == FY_OK)
-            ran++;
-    if (rc != FY_OK) {
-        printf("  run failed: %s\n", d.msg);
-    } else {
-        r.ok = 1;
-        r.ref_diff = max_diff(&out[0], &out[1]);
-        r.fast_ok = close_to(&out[0], &out[2], 1e-4);
-
-        const fy__graph *og = fy__session_graph(s[2], NULL);
-        for (int i = 0; i < og->n_nodes; i++) {
-            size_t len = strlen(r.ops);
-            snprintf(r.ops + len, sizeof r.ops - len, "%s%s", i ? " " : "", og->nodes[i].op_type);
-        }
-    }
-    fy__isa_force(-1);
-    for (int k = 0; k < ran; k++)
-        fy_tensor_deinit(&out[k]);
-    for (int k = 0; k < 3; k++)
-        fy_session_free(s[k]);
-    fy_model_free(m);
+    three_runs_free(&t);
     return r;
 }
 
