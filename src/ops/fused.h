@@ -49,6 +49,9 @@ extern const fy__op_fast fy__ops_fast_fused[];
 /* FusedConvPool (fused_convpool.c): the reference, and the fast path with its
  * prepare (weights packed for the direct kernel, src/ops/fast/dconv.h). */
 int fy__fused_conv_pool_ref(fy__op_ctx *c);
+/* The stand-in MaxPool node of a fused conv+pool node (FusedConvPool, QConvPool):
+ * its name and opset, the pool attributes under MaxPool's names (attrs holds 2). */
+fy__node fy__fused_pool_node(const fy__node *n, fy__attr *attrs);
 int fy__fused_conv_pool_fast(fy__op_ctx *c);
 int fy__fused_conv_pool_prep(const fy__op_prep *p, void **state);
 void fy__fused_conv_pool_release(void *state);

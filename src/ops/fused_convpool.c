@@ -17,9 +17,7 @@
 #include "fast/fast_ops.h"
 #include "fused.h"
 
-/* The stand-in MaxPool node: the fused node's name and opset, the pool attributes
- * under MaxPool's names (attrs must hold 2). */
-static fy__node pool_node(const fy__node *n, fy__attr *attrs)
+fy__node fy__fused_pool_node(const fy__node *n, fy__attr *attrs)
 {
     fy__node s = *n;
     s.op_type = (char *)"MaxPool";
@@ -60,7 +58,7 @@ int fy__fused_conv_pool_ref(fy__op_ctx *c)
     if (rc != FY_OK)
         return rc;
     fy__attr attrs[2];
-    fy__node pn = pool_node(c->node, attrs);
+    fy__node pn = fy__fused_pool_node(c->node, attrs);
     const fy_tensor *in[1] = {&mid};
     s = *c;
     s.node = &pn;

@@ -21,27 +21,6 @@
 #include "fast/qdconv.h"
 #include "fused.h"
 
-/* The stand-in MaxPool node: the pool attributes under MaxPool's names. */
-static fy__node pool_node(const fy__node *n, fy__attr *attrs)
-{
-    fy__node s = *n;
-    s.op_type = (char *)"MaxPool";
-    s.domain = (char *)"";
-    s.def = NULL;
-    s.n_attrs = 0;
-    s.attrs = attrs;
-    static const char *const from[2] = {"pool_kernel_shape", "pool_strides"};
-    static const char *const to[2] = {"kernel_shape", "strides"};
-    for (int k = 0; k < 2; k++) {
-        const fy__attr *a = fy__attr_find(n, from[k]);
-        if (a) {
-            attrs[s.n_attrs] = *a;
-            attrs[s.n_attrs++].name = (char *)to[k];
-        }
-    }
-    return s;
-}
-
 /* The chain QLinearConv, MaxPool [, reorder] on the reference kernels (fast 0) or
  * on the fast ones (fast 1: without VNNI, where the direct kernel does not run). */
 static int compose(fy__op_ctx *c, int fast)
@@ -67,7 +46,7 @@ static int compose(fy__op_ctx *c, int fast)
     if (rc != FY_OK)
         return rc;
     fy__attr attrs[2];
-    fy__node pn = pool_node(c->node, attrs);
+    fy__node pn = fy__fused_pool_node(c->node, attrs);
     const fy_tensor *in[1] = {&mid};
     int cl = fy__attr_int(c->node, "channels_last", 0) != 0;
     s = *c;
