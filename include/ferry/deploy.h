@@ -75,6 +75,7 @@ typedef struct fy_deploy_spec {
     int max_batch_size;     /* 0: the package's */
     int max_queue_delay_us; /* 0: the package's */
     char *keys_file;        /* API keys file for the workers (docs/serve.md) */
+    char *tls_cert, *tls_key; /* PEM files: HTTPS on the public port (both or neither) */
 
     /* strategy */
     fy_strategy strategy;

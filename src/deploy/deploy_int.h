@@ -35,6 +35,8 @@ typedef struct fy_backend_ref {
     int port;
 } fy_backend_ref;
 #define FY_WORKER_NAME 80
+/* In a service folder: the front's TLS certificate and key paths (supervisor.c). */
+#define FY_FRONT_TLS_FILE "front-tls.json"
 #define FY_PROXY_MAX_WORKERS (4 * FY_DEPLOY_MAX_REPLICAS) /* the supervisor's table */
 typedef struct fy_proxy_hooks {
     /* choose a backend, avoiding `avoid` (-1: none); worker -1 when none is ready */
@@ -48,8 +50,9 @@ typedef struct fy_proxy_hooks {
     int (*workers)(void *ctx, fy_backend_ref *out, char (*names)[FY_WORKER_NAME], int cap);
     void *ctx;
 } fy_proxy_hooks;
+/* tls_cert and tls_key (PEM text, NULL: plain HTTP) must outlive the proxy. */
 int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_hooks *hooks,
-                    fy_diag *d);
+                    const char *tls_cert, const char *tls_key, fy_diag *d);
 /* Stop accepting, finish requests in flight, free. */
 void fy__proxy_stop(fy_proxy *p);
 

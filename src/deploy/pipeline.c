@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../serve/serve_int.h"
 #include "deploy_int.h"
 #include "ferry/env.h"
 #include "ferry/package.h"
@@ -415,6 +416,59 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0;
 }
 
+/* The front's HTTPS settings as the supervisor reads them (FY_FRONT_TLS_FILE in the
+ * service folder): {"cert": PATH, "key": PATH} with absolute paths, or no file for
+ * plain HTTP. A running supervisor keeps the settings it started with, so a change
+ * then needs 'ferry stop' first, as a change of port does. */
+static int front_tls(run *r, const fy_deploy_spec *spec, fy_diag *d)
+{
+    char path[FY_DEPLOY_PATH_MAX + 32], tmp[FY_DEPLOY_PATH_MAX + 40];
+    snprintf(path, sizeof path, "%s/%s", r->svcdir, FY_FRONT_TLS_FILE);
+    char *want = NULL, *have = NULL;
+    if (spec->tls_cert) {
+        char cert[FY_DEPLOY_PATH_MAX], key[FY_DEPLOY_PATH_MAX];
+        if (!realpath(spec->tls_cert, cert) || !realpath(spec->tls_key, key))
+            return fy__diag_set(d, FY_EIO, "serving.tls_cert/tls_key: %s", strerror(errno));
+        json_t *j = json_pack("{s:s, s:s}", "cert", cert, "key", key);
+        want = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!want)
+            return fy__diag_set(d, FY_ENOMEM, "out of memory");
+    }
+    size_t n = 0;
+    fy_diag e = {{0}};
+    if (file_exists(path) &&
+        fy__read_file(path, 1 << 16, (unsigned char **)&have, &n, &e) != FY_OK) {
+        free(want);
+        return fy__diag_set(d, FY_EIO, "%s", e.msg);
+    }
+    int same = (!want && !have) || (want && have && n == strlen(want) && !memcmp(want, have, n));
+    int rc = FY_OK;
+    if (!same && fy_supervisor_running(r->state, spec->service, NULL)) {
+        rc = fy__diag_set(d, FY_EINVAL,
+                          "%s serves %s; this spec asks for %s: run 'ferry stop %s' first to "
+                          "change it",
+                          spec->service, have ? "HTTPS with other files" : "plain HTTP",
+                          want ? (have ? "other certificate files" : "HTTPS") : "plain HTTP",
+                          spec->service);
+    } else if (!same && want) {
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopen(tmp, "w");
+        int ok = f && fputs(want, f) >= 0;
+        if (f && fclose(f) != 0)
+            ok = 0;
+        if (!ok || rename(tmp, path) != 0) {
+            rc = fy__diag_set(d, FY_EIO, "writing %s: %s", path, strerror(errno));
+            unlink(tmp);
+        }
+    } else if (!same) {
+        unlink(path);
+    }
+    free(want);
+    fy__free(have);
+    return rc;
+}
+
 /* The worker's `ferry serve` options from the spec, as a JSON list (stored with the
  * service, so rollbacks and restarts run the same way). */
 static char *serve_args(const fy_deploy_spec *s)
@@ -667,6 +721,10 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
         missing = spec->manifest;
     else if (spec->keys_file && !file_exists(spec->keys_file))
         missing = spec->keys_file;
+    else if (spec->tls_cert && !file_exists(spec->tls_cert))
+        missing = spec->tls_cert;
+    else if (spec->tls_key && !file_exists(spec->tls_key))
+        missing = spec->tls_key;
     for (int i = 0; !missing && i < spec->n_smoke; i++)
         if (spec->smoke[i].body_file && !file_exists(spec->smoke[i].body_file))
             missing = spec->smoke[i].body_file;
@@ -683,6 +741,16 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
         stage_end(r, "validate", "failed", "%s: no such file", missing);
         res->outcome = FY_DEPLOY_IO;
         return fy__diag_set(d, FY_ENOTFOUND, "%s: no such file (named in %s)", missing, spec->file);
+    }
+    if (spec->tls_cert) { /* read and checked now as the supervisor will, to fail early */
+        fy__tls t;
+        memset(&t, 0, sizeof t);
+        if ((rc = fy__tls_load(&t, spec->tls_cert, spec->tls_key, d)) != FY_OK) {
+            stage_end(r, "validate", "failed", "%s", d->msg);
+            res->outcome = FY_DEPLOY_INVALID;
+            return rc;
+        }
+        fy__tls_clear(&t);
     }
     if ((rc = take_lock(r, d))) {
         locked_out(r, rc, "deploy", d);
@@ -737,7 +805,7 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
         goto done;
     }
     snprintf(res->previous, sizeof res->previous, "%s", live);
-    snprintf(res->url, sizeof res->url, "http://%s:%d",
+    snprintf(res->url, sizeof res->url, "%s://%s:%d", spec->tls_cert ? "https" : "http",
              strcmp(spec->host, "0.0.0.0") && strcmp(spec->host, "::") ? spec->host : "127.0.0.1",
              spec->port);
     if ((rc = record_begin(r, version, "deploy", fy_strategy_name(spec->strategy), d))) {
@@ -887,6 +955,11 @@ int fy_deploy_run(const fy_deploy_spec *spec, const fy_deploy_opts *o, fy_deploy
         }
         fy__free(oldargs);
     }
+    if ((rc = front_tls(r, spec, d))) {
+        finish(r, rc == FY_EINVAL ? FY_DEPLOY_INVALID : FY_DEPLOY_IO,
+               rc == FY_EINVAL ? "refused" : "failed", "%s", d->msg);
+        goto done;
+    }
     if ((rc = fy_store_service_set(r->store, spec->service, spec->host, spec->port, spec->replicas,
                                    args, d))) {
         finish(r, FY_DEPLOY_IO, "failed", "%s", d->msg);
@@ -965,7 +1038,9 @@ int fy_deploy_rollback(const char *service, const char *version, const fy_deploy
         goto fail;
     snprintf(res->version, sizeof res->version, "%s", target);
     snprintf(res->previous, sizeof res->previous, "%s", live);
-    snprintf(res->url, sizeof res->url, "http://%s:%d",
+    char tls_path[FY_DEPLOY_PATH_MAX + 32];
+    snprintf(tls_path, sizeof tls_path, "%s/%s", r->svcdir, FY_FRONT_TLS_FILE);
+    snprintf(res->url, sizeof res->url, "%s://%s:%d", file_exists(tls_path) ? "https" : "http",
              strcmp(host, "0.0.0.0") ? host : "127.0.0.1", port);
     stage_end(r, "validate", "ok", "rolling %s back from %s to %s", service,
               live[0] ? live : "(nothing)", target);

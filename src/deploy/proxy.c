@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../serve/serve_int.h"
 #include "deploy_int.h"
 
 #define MAX_BODY ((size_t)64 << 20)    /* the server's own default request limit */
@@ -263,7 +264,8 @@ static enum MHD_Result metrics_all(fy_proxy *p, struct MHD_Connection *c, CURL *
     fy_backend_ref b[CAP];
     char(*names)[FY_WORKER_NAME] = fy__malloc(CAP * sizeof *names);
     answer *a = fy__calloc(CAP, sizeof *a);
-    const char **texts = fy__malloc(CAP * sizeof *texts), **values = fy__malloc(CAP * sizeof *values);
+    const char **texts = fy__malloc(CAP * sizeof *texts),
+               **values = fy__malloc(CAP * sizeof *values);
     size_t *lens = fy__malloc(CAP * sizeof *lens);
     enum MHD_Result ret;
     int n = 0, got = 0;
@@ -501,8 +503,11 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 }
 
 int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_hooks *hooks,
-                    fy_diag *d)
+                    const char *tls_cert, const char *tls_key, fy_diag *d)
 {
+    if (tls_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "TLS: this libmicrohttpd was built without HTTPS support");
     struct sockaddr_storage ss;
     socklen_t sl;
     memset(&ss, 0, sizeof ss);
@@ -546,19 +551,28 @@ int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_h
     p->listen_fd = fd;
     p->hooks = *hooks;
     pthread_mutex_init(&p->pool_mu, NULL);
+    /* HTTPS: the PEM buffers are the caller's and outlive the daemon (GnuTLS parses
+     * them when it starts) */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)fy__tls_priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
     p->mhd = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-            MHD_USE_ERROR_LOG | (fam == AF_INET6 ? MHD_USE_IPv6 : 0),
+            MHD_USE_ERROR_LOG | (fam == AF_INET6 ? MHD_USE_IPv6 : 0) | (tls_cert ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, p, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, p, MHD_OPTION_EXTERNAL_LOGGER, on_log, p,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_cert ? tls_opts : tls_opts + 3, MHD_OPTION_END);
     if (!p->mhd) {
         close(fd);
         pthread_mutex_destroy(&p->pool_mu);
         fy__free(p);
-        return fy__diag_set(d, FY_EIO, "cannot start the front proxy on %s:%d", host, port);
+        return fy__diag_set(d, FY_EIO, "cannot start the front proxy on %s:%d%s", host, port,
+                            tls_cert ? " (libmicrohttpd refused the TLS setup)" : "");
     }
     *out = p;
     return FY_OK;

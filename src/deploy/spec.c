@@ -400,9 +400,9 @@ static int parse_requirements(sctx *c, yaml_node_t *n, fy_deploy_spec *s)
 static int parse_serving(sctx *c, yaml_node_t *n, fy_deploy_spec *s)
 {
     static const char *const keys[] = {
-        "host",      "port", "replicas", "threads", "max_batch_size", "max_queue_delay_us",
-        "keys_file", NULL};
-    yaml_node_t *v[7];
+        "host",      "port",     "replicas", "threads", "max_batch_size", "max_queue_delay_us",
+        "keys_file", "tls_cert", "tls_key",  NULL};
+    yaml_node_t *v[9];
     int rc = map_fields(c, n, "serving", keys, v);
     if (rc)
         return rc;
@@ -428,6 +428,14 @@ static int parse_serving(sctx *c, yaml_node_t *n, fy_deploy_spec *s)
         return rc;
     if (v[6] && (rc = get_path(c, v[6], "serving.keys_file", &s->keys_file)))
         return rc;
+    if (v[7] && (rc = get_path(c, v[7], "serving.tls_cert", &s->tls_cert)))
+        return rc;
+    if (v[8] && (rc = get_path(c, v[8], "serving.tls_key", &s->tls_key)))
+        return rc;
+    if (!v[7] != !v[8])
+        return fail(c, FY_EINVAL, line_of(v[7] ? v[7] : v[8]),
+                    v[7] ? "serving.tls_key" : "serving.tls_cert",
+                    "serving.tls_cert and serving.tls_key go together (HTTPS needs both)");
     return FY_OK;
 }
 
@@ -833,6 +841,8 @@ void fy_deploy_spec_free(fy_deploy_spec *s)
     fy__free(s->cpu_features);
     fy__free(s->host);
     fy__free(s->keys_file);
+    fy__free(s->tls_cert);
+    fy__free(s->tls_key);
     fy__free(s->dataset);
     for (int i = 0; i < s->n_smoke; i++) {
         fy_smoke *m = &s->smoke[i];
@@ -897,6 +907,8 @@ const char *fy_deploy_spec_template(void)
            "  # max_batch_size: 32   # dynamic batching (default: the package's)\n"
            "  # max_queue_delay_us: 2000\n"
            "  # keys_file: keys.txt  # API keys (docs/serve.md)\n"
+           "  # tls_cert: cert.pem  # HTTPS on the public port: certificate and key (PEM)\n"
+           "  # tls_key: key.pem\n"
            "\n"
            "# blue-green: stage beside the live version, verify, switch at once.\n"
            "# canary: the same, then move traffic in steps. recreate: stop the old first.\n"

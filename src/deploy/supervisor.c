@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../serve/serve_int.h"
 #include "deploy_int.h"
 
 #define MAX_VERSIONS 4
@@ -87,6 +88,8 @@ typedef struct sup {
     int ctl_fd;
     CURL *health;
     fy_store *store; /* the audit log of restarts; main thread only; NULL if unavailable */
+    fy__tls tls;     /* the front's certificate and key (FY_FRONT_TLS_FILE), if any */
+    int has_tls;
 } sup;
 
 /* Set by SIGTERM/SIGINT in the supervisor process (listed in docs/ARCHITECTURE.md). */
@@ -761,6 +764,29 @@ int fy_supervisor_running(const char *state_dir, const char *service, long *pid)
     return held;
 }
 
+/* HTTPS on the public port when the deployment asked for it: `ferry deploy` writes
+ * the certificate's and key's paths to SERVICE/FY_FRONT_TLS_FILE as
+ * {"cert": PATH, "key": PATH}; the files are read (and checked) as ferry serve's. */
+static int load_front_tls(sup *s, fy_diag *d)
+{
+    char p[FY_DEPLOY_PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", s->dir, FY_FRONT_TLS_FILE);
+    if (access(p, F_OK) != 0)
+        return FY_OK;
+    json_error_t je;
+    json_t *j = json_load_file(p, 0, &je);
+    const char *cert = json_string_value(json_object_get(j, "cert"));
+    const char *key = json_string_value(json_object_get(j, "key"));
+    int rc;
+    if (!cert || !key)
+        rc = fy__diag_set(d, FY_EINVAL, "%s: wants {\"cert\": PATH, \"key\": PATH}%s%s", p,
+                          j ? "" : ": ", j ? "" : je.text);
+    else if ((rc = fy__tls_load(&s->tls, cert, key, d)) == FY_OK)
+        s->has_tls = 1;
+    json_decref(j);
+    return rc;
+}
+
 int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d)
 {
     sup *s = fy__calloc(1, sizeof *s);
@@ -818,8 +844,11 @@ int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d)
     fy_diag sd = {{0}};
     if (fy_store_open(&s->store, abs_state, &sd) != FY_OK)
         logf_("state store unavailable, restarts go to this log only: %s", sd.msg);
+    if ((rc = load_front_tls(s, d)))
+        goto done;
     fy_proxy_hooks hooks = {pick, done, metrics, workers, s};
-    if ((rc = fy__proxy_start(&s->proxy, o->host ? o->host : "127.0.0.1", o->port, &hooks, d)))
+    if ((rc = fy__proxy_start(&s->proxy, o->host ? o->host : "127.0.0.1", o->port, &hooks,
+                              s->has_tls ? s->tls.cert : NULL, s->has_tls ? s->tls.key : NULL, d)))
         goto done;
     /* the pid file is written last: its presence with the lock held means "serving" */
     snprintf(p, sizeof p, "%s/supervisor.pid", s->dir);
@@ -872,6 +901,8 @@ int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d)
 done:
     if (s->proxy)
         fy__proxy_stop(s->proxy);
+    if (s->has_tls)
+        fy__tls_clear(&s->tls);
     for (int i = 0; i < MAX_WORKERS; i++)
         if (s->w[i].pid > 0)
             kill(s->w[i].pid, SIGKILL);
