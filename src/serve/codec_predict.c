@@ -43,17 +43,21 @@ static int preprocess(const fy_manifest *man, const fy_model *m, fy__req *r, fy_
                             "input '%s': the package's preprocessing has %d mean/std values but "
                             "the input has %lld channels on axis %d",
                             io.name, n_par, (long long)channels, axis);
-    int64_t n = fy_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t c = n_par > 1 ? (i / inner) % channels : 0;
+    /* Runs of `inner` elements share a channel (all of them when there is one mean
+     * and std): the loops over a run have no branch and vectorize. */
+    int64_t n = fy_tensor_numel(t), run = n_par > 1 ? inner : n;
+    for (int64_t i0 = 0; run > 0 && i0 < n; i0 += run) {
+        int64_t c = n_par > 1 ? (i0 / inner) % channels : 0, e = i0 + run < n ? i0 + run : n;
         double mean = man->n_mean ? man->mean[man->n_mean > 1 ? c : 0] : 0.0;
         double sd = man->n_std ? man->std[man->n_std > 1 ? c : 0] : 1.0;
         if (t->dtype == FY_DTYPE_F32) {
             float *p = t->data;
-            p[i] = (float)(((double)p[i] * scale - mean) / sd);
+            for (int64_t i = i0; i < e; i++)
+                p[i] = (float)(((double)p[i] * scale - mean) / sd);
         } else {
             double *p = t->data;
-            p[i] = (p[i] * scale - mean) / sd;
+            for (int64_t i = i0; i < e; i++)
+                p[i] = (p[i] * scale - mean) / sd;
         }
     }
     return FY_OK;
