@@ -216,7 +216,7 @@ __attribute__((target("avx2,fma"))) static void dot4_avx2(const float *a, const 
  * (four or sixteen 512-bit rows, or a software prefetch ahead in every row, were
  * slower; docs/DESIGN.md). */
 __attribute__((target("avx512f,fma"))) static void dot8_512(const float *a, const float *w,
-                                                             int64_t ldw, int64_t K, float *out)
+                                                            int64_t ldw, int64_t K, float *out)
 {
     __m512 s[8];
     for (int r = 0; r < 8; r++)
