@@ -4,6 +4,7 @@
  * that must not fuse (value read elsewhere, graph outputs, weights computed at run
  * time) are left alone; allocation failures while optimizing are FY_ENOMEM. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "core/core.h"
 #include "engine/engine.h"
@@ -401,6 +402,51 @@ TEST(few_row_products_match_the_reference)
     FY_CHECK(r.max_diff == 0);
 }
 
+/* Weights over the row-major copy's 16 MB limit are read in their own layout: a
+ * transposed Gemm weight N x K runs eight dot products at a time (dot8_512 with
+ * AVX-512), four, then one; K = 1100 leaves a 12-element tail and N = 4100 a
+ * 4-column task. Rows 1 and 3, against the reference. */
+TEST(large_transposed_gemm_rows_match_the_reference)
+{
+    enum { K = 1100, N = 4100 };
+    static const int64_t dg[2] = {N, K}, db[1] = {N};
+    float *w = malloc((size_t)N * K * sizeof *w), *bias = malloc(N * sizeof *bias);
+    static float xv[3 * K];
+    FY_CHECK(w && bias);
+    if (!w || !bias) {
+        free(w);
+        free(bias);
+        return;
+    }
+    fill(w, N * K, 41);
+    fill(bias, N, 42);
+    fill(xv, 3 * K, 43);
+    for (int64_t rows = 1; rows <= 3; rows += 2) {
+        const int64_t dx[2] = {rows, K}, dy[2] = {rows, N};
+        gb g;
+        gb_init(&g, "gemv_large");
+        gb_input(&g, "x", FY_DTYPE_F32, 2, dx);
+        gb_init_f32(&g, "g", 2, dg, w, 1);
+        gb_init_f32(&g, "b", 1, db, bias, 1);
+        /* the builder's initializers hold a few thousand values: point these at
+         * the full arrays (serialized by gb_load) */
+        g.inits[0].float_data = w;
+        g.inits[0].n_float_data = (size_t)N * K;
+        g.inits[1].float_data = bias;
+        g.inits[1].n_float_data = N;
+        int gm = gb_node(&g, "Gemm", 3, 1, "x", "g", "b", "z");
+        gb_attr_int(&g, gm, "transB", 1);
+        gb_node(&g, "Relu", 1, 1, "z", "y");
+        gb_output(&g, "y", FY_DTYPE_F32, 2, dy);
+        fy_tensor x = kh_f32(xv, 2, dx);
+        result r = check_graph(&g, 13, 1, &x, 1); /* fast vs reference within 1e-4 inside */
+        FY_CHECK(r.ok);
+        FY_CHECK_STR(r.ops, "FusedGemm");
+    }
+    free(w);
+    free(bias);
+}
+
 /* The chain stops where a value is also a graph output or read by another node. */
 TEST(values_read_elsewhere_stop_the_fusion)
 {
@@ -538,6 +584,7 @@ int main(void)
     RUN(constants_fold_identities_go_and_dead_nodes_are_removed);
     RUN(matmul_bias_residual_relu_fuse_into_four_inputs);
     RUN(few_row_products_match_the_reference);
+    RUN(large_transposed_gemm_rows_match_the_reference);
     RUN(values_read_elsewhere_stop_the_fusion);
     RUN(weights_computed_at_run_time_are_not_fused);
     RUN(the_environment_switch_turns_the_passes_off);

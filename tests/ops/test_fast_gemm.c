@@ -7,6 +7,7 @@
 
 #include "core/pool.h"
 #include "ops/fast/fast.h"
+#include "ops/fast/fast_int.h"
 #include "test.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -137,6 +138,41 @@ TEST(random_shapes_every_isa_and_thread_count)
     fy_pool_free(pool);
 }
 
+/* Packing A into panels of mrp rows (vectorized four rows by eight k for unit
+ * column strides) is a pure copy: every ISA gives exactly the panel defined by
+ * dst[p * kc * mrp + k * mrp + i] = A[p * mrp + i, k], zero past the last row. */
+TEST(packing_a_is_an_exact_copy_at_every_isa)
+{
+    for (int isa = (int)fy__isa_best(); isa >= 0; isa--) {
+        fy__isa_force(isa);
+        for (int t = 0; t < 40; t++) {
+            int mrp = t % 3 == 0 ? 12 : t % 3 == 1 ? 6 : 4;
+            int64_t m = irand(1, 40), kc = irand(1, 300), pad = irand(0, 5);
+            int trans = t % 7 == 3;
+            int64_t rsa = trans ? 1 : kc + pad, csa = trans ? m : 1;
+            float *a = rand_buf(trans ? kc * m : m * rsa);
+            int64_t panels = (m + mrp - 1) / mrp;
+            float *d = malloc((size_t)(panels * mrp * kc) * sizeof *d);
+            fy__pack_a_block(d, mrp, a, rsa, csa, m, kc);
+            int64_t bad = 0;
+            for (int64_t p = 0; p < panels; p++)
+                for (int64_t k = 0; k < kc; k++)
+                    for (int i = 0; i < mrp; i++) {
+                        int64_t r = p * mrp + i;
+                        float want = r < m ? a[r * rsa + k * csa] : 0.0f;
+                        bad += d[p * kc * mrp + k * mrp + i] != want;
+                    }
+            if (bad)
+                fprintf(stderr, "isa %d: m %lld kc %lld mrp %d: %lld wrong\n", isa, (long long)m,
+                        (long long)kc, mrp, (long long)bad);
+            FY_CHECK_EQ(bad, 0);
+            free(a);
+            free(d);
+        }
+    }
+    fy__isa_force(-1);
+}
+
 TEST(exact_block_boundaries)
 {
     /* Sizes on and around the cache blocks and microtiles. */
@@ -190,6 +226,7 @@ TEST(activations_match_double_precision)
 int main(void)
 {
     RUN(random_shapes_every_isa_and_thread_count);
+    RUN(packing_a_is_an_exact_copy_at_every_isa);
     RUN(exact_block_boundaries);
     RUN(activations_match_double_precision);
     return TEST_SUMMARY();

@@ -236,12 +236,52 @@ const fy__kset *fy__kset_for(fy__isa isa)
 
 /* ---- packing ---- */
 
+#if FY_X86
+/* Rows [0, 4) x k in [0, kc8) (kc8 a multiple of 8) of A (unit column stride) into
+ * a panel of mrp rows: per 8 k, a 4 x 4 transpose in each 128-bit half, each
+ * transposed column of four rows stored where the panel wants it. The scalar
+ * loop's stores of one float each at mrp-float steps were 3.5% of a BERT batch-1
+ * run. Moves only: the panel is bit-identical. */
+T256 static void pack4_avx(float *dst, int mrp, const float *a, int64_t rsa, int64_t kc8)
+{
+    for (int64_t k = 0; k < kc8; k += 8) {
+        __m256 x0 = _mm256_loadu_ps(a + k), x1 = _mm256_loadu_ps(a + rsa + k);
+        __m256 x2 = _mm256_loadu_ps(a + 2 * rsa + k), x3 = _mm256_loadu_ps(a + 3 * rsa + k);
+        __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1);
+        __m256 t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3);
+        __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xee),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xee)};
+        float *d = dst + k * mrp;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            _mm_storeu_ps(d + j * mrp, _mm256_castps256_ps128(u[j]));
+            _mm_storeu_ps(d + (j + 4) * mrp, _mm256_extractf128_ps(u[j], 1));
+        }
+    }
+}
+#endif
+
 void fy__pack_a_block(float *dst, int mrp, const float *a, int64_t rsa, int64_t csa, int64_t m,
                       int64_t kc)
 {
+#if FY_X86
+    int vec = csa == 1 && kc >= 8 && fy__isa_active() >= FY_ISA_AVX2;
+#endif
     for (int64_t p = 0; p < m; p += mrp) {
-        int rows = m - p < mrp ? (int)(m - p) : mrp;
-        for (int i = 0; i < rows; i++) {
+        int rows = m - p < mrp ? (int)(m - p) : mrp, i0 = 0;
+#if FY_X86
+        if (vec) { /* groups of four rows, 8 k at a time; the rest below */
+            int64_t kc8 = kc & ~(int64_t)7;
+            for (; i0 + 4 <= rows; i0 += 4) {
+                const float *src = a + (p + i0) * rsa;
+                pack4_avx(dst + i0, mrp, src, rsa, kc8);
+                for (int i = 0; i < 4; i++)
+                    for (int64_t k = kc8; k < kc; k++)
+                        dst[k * mrp + i0 + i] = src[i * rsa + k];
+            }
+        }
+#endif
+        for (int i = i0; i < rows; i++) {
             const float *src = a + (p + i) * rsa;
             for (int64_t k = 0; k < kc; k++)
                 dst[k * mrp + i] = src[k * csa];
@@ -407,14 +447,20 @@ static void run_block(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0)
 /* One MC block of rows [i0, i1) x columns [j0, j1) of C when B is pre-packed:
  * each KC block of A is packed once and swept across all the columns (B's panels
  * are read in place), instead of once per NC block. */
+/* K block of run_rows: twice the on-the-fly path's FY_KC. B's panels are read in
+ * place there, so only A's block (192 KB) is on the stack; fewer passes over C
+ * (BERT's K = 384 products in one) took 2-3% off a BERT batch-1 run against 256
+ * (128: 2% slower; 384 and 512 the same within the noise). */
+#define KC_ROWS 512
+
 static void run_rows(const fy__gemm *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
     const fy__kset *ks = g->ks;
     int mrp = ks->mr, nrp = ks->nr;
-    _Alignas(64) float abuf[FY_MC * FY_KC];
+    _Alignas(64) float abuf[FY_MC * KC_ROWS];
     int64_t mc = i1 - i0;
-    for (int64_t k0 = 0; k0 < g->K; k0 += FY_KC) {
-        int64_t kc = g->K - k0 < FY_KC ? g->K - k0 : FY_KC;
+    for (int64_t k0 = 0; k0 < g->K; k0 += KC_ROWS) {
+        int64_t kc = g->K - k0 < KC_ROWS ? g->K - k0 : KC_ROWS;
         const float *ap;
         int64_t astride;
         const fy__ukernel_d *kd = NULL;
