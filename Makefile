@@ -86,8 +86,8 @@ conformance: $(BUILD)/ferry
 # The README's test command: installs what is missing, builds, runs every test
 # (unit, CLI, conformance, fuzz replay) normally and under ASan+UBSan.
 test: deps
-	@scripts/lint.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) build
+	@scripts/lint.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-san OPT="-O1 -g" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" build
 	@scripts/run-tests.sh $(BUILD) build-san

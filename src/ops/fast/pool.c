@@ -146,7 +146,6 @@ INLINE void max_s2_body(const pool2d *p, int64_t begin, int64_t end)
     int64_t lo = (p->pl + 1) / 2, hi = lim < 0 ? 0 : lim / 2 + 8;
     hi = hi > p->ow ? p->ow : hi;
     lo = lo > hi ? hi : lo;
-    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
     for (int64_t pl = begin; pl < end; pl++) {
         const float *xp = (const float *)p->x + pl * p->h * p->w;
         float *yp = (float *)p->y + pl * p->oh * p->ow;
@@ -161,13 +160,13 @@ INLINE void max_s2_body(const pool2d *p, int64_t begin, int64_t end)
                         v8 a, b, v;
                         memcpy(&a, r0, sizeof a);
                         memcpy(&b, r0 + 8, sizeof b);
-                        v = __builtin_shuffle(a, b, even);
+                        v = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
                         for (int64_t ta = 0; ta < hc; ta++) {
                             const float *row = r0 + ta * p->dh * p->w;
                             for (int64_t tb = ta ? 0 : 1; tb < p->kw; tb++) {
                                 memcpy(&a, row + tb, sizeof a);
                                 memcpy(&b, row + tb + 8, sizeof b);
-                                v8 xv = __builtin_shuffle(a, b, even);
+                                v8 xv = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
                                 v = pick8(xv > v, xv, v);
                             }
                         }

@@ -201,18 +201,18 @@ INLINE void gather_row(const float *row, int64_t w, int64_t pl, int64_t Lp, cons
         const float *sp = buf + k * m;
         if (m == 2) {
             v8 a = ld(sp), b = ld(sp + 8);
-            st(d + k, __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14}));
-            st(d + Lp + k, __builtin_shuffle(a, b, (v8i){1, 3, 5, 7, 9, 11, 13, 15}));
+            st(d + k, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+            st(d + Lp + k, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15));
         } else {
-            const v8i ev = {0, 4, 8, 12, 1, 5, 9, 13}, od = {2, 6, 10, 14, 3, 7, 11, 15};
-            const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
             v8 a = ld(sp), b = ld(sp + 8), c = ld(sp + 16), e = ld(sp + 24);
-            v8 s1 = __builtin_shuffle(a, b, ev), s2 = __builtin_shuffle(a, b, od);
-            v8 s3 = __builtin_shuffle(c, e, ev), s4 = __builtin_shuffle(c, e, od);
-            st(d + k, __builtin_shuffle(s1, s3, lo4));
-            st(d + Lp + k, __builtin_shuffle(s1, s3, hi4));
-            st(d + 2 * Lp + k, __builtin_shuffle(s2, s4, lo4));
-            st(d + 3 * Lp + k, __builtin_shuffle(s2, s4, hi4));
+            v8 s1 = __builtin_shufflevector(a, b, 0, 4, 8, 12, 1, 5, 9, 13),
+               s2 = __builtin_shufflevector(a, b, 2, 6, 10, 14, 3, 7, 11, 15);
+            v8 s3 = __builtin_shufflevector(c, e, 0, 4, 8, 12, 1, 5, 9, 13),
+               s4 = __builtin_shufflevector(c, e, 2, 6, 10, 14, 3, 7, 11, 15);
+            st(d + k, __builtin_shufflevector(s1, s3, 0, 1, 2, 3, 8, 9, 10, 11));
+            st(d + Lp + k, __builtin_shufflevector(s1, s3, 4, 5, 6, 7, 12, 13, 14, 15));
+            st(d + 2 * Lp + k, __builtin_shufflevector(s2, s4, 0, 1, 2, 3, 8, 9, 10, 11));
+            st(d + 3 * Lp + k, __builtin_shufflevector(s2, s4, 4, 5, 6, 7, 12, 13, 14, 15));
         }
     }
 }
@@ -266,16 +266,17 @@ INLINE void input_body(const wino_run *r, int64_t ci, const int m)
 INLINE void interleave(const int m, const v8 *y, float *dst)
 {
     if (m == 2) {
-        st(dst, __builtin_shuffle(y[0], y[1], (v8i){0, 8, 1, 9, 2, 10, 3, 11}));
-        st(dst + 8, __builtin_shuffle(y[0], y[1], (v8i){4, 12, 5, 13, 6, 14, 7, 15}));
+        st(dst, __builtin_shufflevector(y[0], y[1], 0, 8, 1, 9, 2, 10, 3, 11));
+        st(dst + 8, __builtin_shufflevector(y[0], y[1], 4, 12, 5, 13, 6, 14, 7, 15));
     } else {
-        const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
-        v8 p0 = __builtin_shuffle(y[0], y[2], lo), p1 = __builtin_shuffle(y[0], y[2], hi);
-        v8 q0 = __builtin_shuffle(y[1], y[3], lo), q1 = __builtin_shuffle(y[1], y[3], hi);
-        st(dst, __builtin_shuffle(p0, q0, lo));
-        st(dst + 8, __builtin_shuffle(p0, q0, hi));
-        st(dst + 16, __builtin_shuffle(p1, q1, lo));
-        st(dst + 24, __builtin_shuffle(p1, q1, hi));
+        v8 p0 = __builtin_shufflevector(y[0], y[2], 0, 8, 1, 9, 2, 10, 3, 11),
+           p1 = __builtin_shufflevector(y[0], y[2], 4, 12, 5, 13, 6, 14, 7, 15);
+        v8 q0 = __builtin_shufflevector(y[1], y[3], 0, 8, 1, 9, 2, 10, 3, 11),
+           q1 = __builtin_shufflevector(y[1], y[3], 4, 12, 5, 13, 6, 14, 7, 15);
+        st(dst, __builtin_shufflevector(p0, q0, 0, 8, 1, 9, 2, 10, 3, 11));
+        st(dst + 8, __builtin_shufflevector(p0, q0, 4, 12, 5, 13, 6, 14, 7, 15));
+        st(dst + 16, __builtin_shufflevector(p1, q1, 0, 8, 1, 9, 2, 10, 3, 11));
+        st(dst + 24, __builtin_shufflevector(p1, q1, 4, 12, 5, 13, 6, 14, 7, 15));
     }
 }
 
