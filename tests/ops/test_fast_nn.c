@@ -496,11 +496,11 @@ TEST(bad_inputs_fail_like_the_reference)
     fy_tensor_deinit(&b);
 }
 
-/* Stride 1 (im2col) and 2 (phase planes, 9 x 7 -> 5 x 4). */
-static void conv_residual_case(int64_t stride)
+/* Stride 1 (im2col) and 2 (phase planes; a 1 x 1 kernel writes straight to y). */
+static void conv_residual_case(int64_t stride, int64_t kernel)
 {
-    int64_t xd[4] = {2, 5, 9, 7}, wd[4] = {6, 5, 3, 3}, bd[1] = {6},
-            yd[4] = {2, 6, stride == 1 ? 9 : 5, stride == 1 ? 7 : 4};
+    int64_t xd[4] = {2, 5, 9, 7}, wd[4] = {6, 5, kernel, kernel}, bd[1] = {6},
+            yd[4] = {2, 6, (11 - kernel) / stride + 1, (9 - kernel) / stride + 1};
     int64_t pads[4] = {1, 1, 1, 1}, strides[2] = {stride, stride};
     fy_tensor x = rand_f32(4, xd), w = rand_f32(4, wd), b = rand_f32(1, bd), r = rand_f32(4, yd);
     kh_node k;
@@ -544,8 +544,9 @@ static void conv_residual_case(int64_t stride)
 
 TEST(conv_with_residual_and_activation)
 {
-    conv_residual_case(1);
-    conv_residual_case(2);
+    conv_residual_case(1, 3);
+    conv_residual_case(2, 3);
+    conv_residual_case(2, 1);
 }
 
 /* Winograd convs (F(4, 3), F(2, 3), transposed) with the fused epilogues (kind):

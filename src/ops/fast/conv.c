@@ -278,6 +278,8 @@ static void conv_phased(const conv_job *j, const float *xg, float *yg, const fy_
     for (int64_t oy0 = 0; oy0 < s->oh; oy0 += rows) {
         int64_t oy1 = oy0 + rows < s->oh ? oy0 + rows : s->oh, cols = (oy1 - oy0) * wq;
         phased v = {s, buf, hq, wq, oy0 * wq};
+        /* no dropped columns (1 x 1 stride-2 downsampling): straight into y */
+        const int direct = wq == s->ow;
         fy__gemm gm = {fy__kset_for(j->w->isa),
                        mg,
                        cols,
@@ -289,11 +291,11 @@ static void conv_phased(const conv_job *j, const float *xg, float *yg, const fy_
                        NULL,
                        pack_phased,
                        &v,
-                       tmp,
-                       cols,
+                       direct ? yg + oy0 * s->ow : tmp,
+                       direct ? ohw : cols,
                        NULL};
         fy__gemm_run(j->pool, &gm);
-        for (int64_t i = 0; i < mg; i++)
+        for (int64_t i = 0; i < mg && !direct; i++)
             for (int64_t oy = oy0; oy < oy1; oy++)
                 memcpy(yg + i * ohw + oy * s->ow, tmp + i * cols + (oy - oy0) * wq,
                        (size_t)s->ow * sizeof *yg);
