@@ -266,41 +266,83 @@ typedef struct conv_job {
     fy_pool *pool; /* for each GEMM: NULL when the images are split over threads */
 } conv_job;
 
-/* One image and group by the phase path (buf: the planes, then the product). */
-static void conv_phased(const conv_job *j, const float *xg, float *yg, const fy__epilogue *ep,
-                        int64_t g, int64_t hq, int64_t wq, float *buf)
+/* One image and group by the phase path: the planes, then chunks of output rows. */
+typedef struct phase_job {
+    const conv_job *j;
+    float *yg;
+    const fy__epilogue *ep;
+    int64_t g, hq, wq, rows;
+    const float *ph;
+    float *tmp;     /* per chunk slot: M/group x rows wq floats */
+    int64_t slots;  /* 1: every chunk uses slot 0 (the chunks run in turn) */
+    fy_pool *gpool; /* for each GEMM: NULL when the chunks are split over threads */
+} phase_job;
+
+static int64_t phase_slot(const fy__conv_shape *s, int64_t wq)
 {
-    const fy__conv_shape *s = j->s;
-    const int64_t cg = s->c / s->group, mg = s->m / s->group, ohw = s->oh * s->ow;
-    const int64_t rows = phase_rows(s, wq);
-    float *tmp = buf + cg * s->sh * s->sw * hq * wq;
-    phase_fill(s, xg, hq, wq, buf);
-    for (int64_t oy0 = 0; oy0 < s->oh; oy0 += rows) {
-        int64_t oy1 = oy0 + rows < s->oh ? oy0 + rows : s->oh, cols = (oy1 - oy0) * wq;
-        phased v = {s, buf, hq, wq, oy0 * wq};
-        /* no dropped columns (1 x 1 stride-2 downsampling): straight into y */
-        const int direct = wq == s->ow;
-        fy__gemm gm = {fy__kset_for(j->w->isa),
+    return s->m / s->group * phase_rows(s, wq) * wq;
+}
+
+static void phase_chunks(void *ctx, int64_t b, int64_t e)
+{
+    const phase_job *p = ctx;
+    const fy__conv_shape *s = p->j->s;
+    const int64_t mg = s->m / s->group, ohw = s->oh * s->ow, wq = p->wq;
+    /* no dropped columns (1 x 1 stride-2 downsampling): straight into y */
+    const int direct = wq == s->ow;
+    for (int64_t c = b; c < e; c++) {
+        int64_t oy0 = c * p->rows, oy1 = oy0 + p->rows < s->oh ? oy0 + p->rows : s->oh;
+        int64_t cols = (oy1 - oy0) * wq;
+        float *tmp = p->tmp + (p->slots > 1 ? c : 0) * phase_slot(s, wq);
+        phased v = {s, p->ph, p->hq, wq, oy0 * wq};
+        fy__gemm gm = {fy__kset_for(p->j->w->isa),
                        mg,
                        cols,
                        group_k(s),
                        NULL,
                        0,
                        0,
-                       j->w->data + g * j->w->gstride,
+                       p->j->w->data + p->g * p->j->w->gstride,
                        NULL,
                        pack_phased,
                        &v,
-                       direct ? yg + oy0 * s->ow : tmp,
+                       direct ? p->yg + oy0 * s->ow : tmp,
                        direct ? ohw : cols,
                        NULL};
-        fy__gemm_run(j->pool, &gm);
+        fy__gemm_run(p->gpool, &gm);
         for (int64_t i = 0; i < mg && !direct; i++)
             for (int64_t oy = oy0; oy < oy1; oy++)
-                memcpy(yg + i * ohw + oy * s->ow, tmp + i * cols + (oy - oy0) * wq,
-                       (size_t)s->ow * sizeof *yg);
-        if (ep)
-            fy__epi_tile(yg + oy0 * s->ow, ohw, 0, oy0 * s->ow, (int)mg, (oy1 - oy0) * s->ow, ep);
+                memcpy(p->yg + i * ohw + oy * s->ow, tmp + i * cols + (oy - oy0) * wq,
+                       (size_t)s->ow * sizeof *tmp);
+        if (p->ep)
+            fy__epi_tile(p->yg + oy0 * s->ow, ohw, 0, oy0 * s->ow, (int)mg, (oy1 - oy0) * s->ow,
+                         p->ep);
+    }
+}
+
+/* Chunk slots the phase path needs: one per chunk when the chunks go to the
+ * threads (a few images on several threads: also the copying out runs in
+ * parallel, not only the GEMMs), else one. */
+static int64_t phase_slots(const conv_job *j, int64_t wq)
+{
+    int64_t chunks = (j->s->oh + phase_rows(j->s, wq) - 1) / phase_rows(j->s, wq);
+    return j->pool && fy_pool_threads(j->pool) > 1 && chunks >= 2 ? chunks : 1;
+}
+
+static void conv_phased(const conv_job *j, const float *xg, float *yg, const fy__epilogue *ep,
+                        int64_t g, int64_t hq, int64_t wq, float *buf)
+{
+    const fy__conv_shape *s = j->s;
+    const int64_t cg = s->c / s->group, rows = phase_rows(s, wq);
+    phase_fill(s, xg, hq, wq, buf);
+    phase_job p = {j,   yg, ep, g, hq, wq, rows, buf, buf + cg * s->sh * s->sw * hq * wq,
+                   phase_slots(j, wq), NULL};
+    const int64_t chunks = (s->oh + rows - 1) / rows;
+    if (p.slots > 1) {
+        fy_pool_run(j->pool, chunks, 1, phase_chunks, &p);
+    } else {
+        p.gpool = j->pool;
+        phase_chunks(&p, 0, chunks);
     }
 }
 
@@ -314,8 +356,9 @@ static void conv_images(void *ctx, int64_t b, int64_t e)
     int64_t hq = 0, wq = 0;
     float *pbuf = NULL; /* NULL: im2col (not strided, or out of memory) */
     if (!pointwise && phase_dims(s, &hq, &wq))
-        pbuf = fy__malloc((size_t)(cg * s->sh * s->sw * hq * wq + mg * phase_rows(s, wq) * wq) *
-                          sizeof *pbuf);
+        pbuf = fy__malloc(
+            (size_t)(cg * s->sh * s->sw * hq * wq + phase_slots(j, wq) * phase_slot(s, wq)) *
+            sizeof *pbuf);
     for (int64_t n = b; n < e; n++)
         for (int64_t g = 0; g < s->group; g++) {
             const float *xg = j->x + (n * s->c + g * cg) * s->h * s->w;
