@@ -191,7 +191,8 @@ static void pack_phased(const void *src, int nrp, int64_t k0, int64_t kc, int64_
 static int phase_dims(const fy__conv_shape *s, int64_t *hq, int64_t *wq)
 {
     const char *env = getenv("FERRY_CONV_PHASE"); /* "0": im2col instead (measurements) */
-    if ((env && strcmp(env, "0") == 0) || (s->sh < 2 && s->sw < 2) || s->pt < 0 || s->pl < 0 || s->pb < 0 || s->pr < 0)
+    if ((env && strcmp(env, "0") == 0) || (s->sh < 2 && s->sw < 2) || s->pt < 0 || s->pl < 0 ||
+        s->pb < 0 || s->pr < 0)
         return 0;
     const int64_t hp = s->h + s->pt + s->pb, wp = s->w + s->pl + s->pr;
     /* every tap of every output inside the padded input (the planes rely on it) */
@@ -335,8 +336,9 @@ static void conv_phased(const conv_job *j, const float *xg, float *yg, const fy_
     const fy__conv_shape *s = j->s;
     const int64_t cg = s->c / s->group, rows = phase_rows(s, wq);
     phase_fill(s, xg, hq, wq, buf);
-    phase_job p = {j,   yg, ep, g, hq, wq, rows, buf, buf + cg * s->sh * s->sw * hq * wq,
-                   phase_slots(j, wq), NULL};
+    phase_job p = {
+        j,   yg, ep, g, hq, wq, rows, buf, buf + cg * s->sh * s->sw * hq * wq, phase_slots(j, wq),
+        NULL};
     const int64_t chunks = (s->oh + rows - 1) / rows;
     if (p.slots > 1) {
         fy_pool_run(j->pool, chunks, 1, phase_chunks, &p);
