@@ -148,6 +148,14 @@ static void print_profile(const fy_session *s)
         fprintf(stderr, "  %-20s %4d nodes %9.3f ms/run %5.1f%%\n", op, n,
                 s->prof_runs ? t * 1e3 / (double)s->prof_runs : 0, total > 0 ? 100 * t / total : 0);
     }
+    /* FERRY_PROFILE=nodes: then every node in graph order */
+    const char *env = getenv("FERRY_PROFILE");
+    if (!env || strcmp(env, "nodes") != 0)
+        return;
+    for (int i = 0; i < g->n_nodes; i++)
+        fprintf(stderr, "  %4d %-14s %-30s %9.3f ms/run\n", i, g->nodes[i].op_type,
+                g->nodes[i].name ? g->nodes[i].name : "",
+                s->prof_runs ? s->prof[i] * 1e3 / (double)s->prof_runs : 0);
 }
 
 static void free_run_bufs(fy_session *s)

@@ -163,6 +163,42 @@ static int conv_trial(fy_pool *pool, int t)
     return o.same;
 }
 
+/* Strided convs, which take the phase-plane path (src/ops/fast/conv.c) when the
+ * planes are at most a quarter wider than the output: strides 2 and 3 (also
+ * only one of them), kernels 1 to 7 (ResNet's 7 x 7 stem, 3 x 3 and 1 x 1
+ * downsampling), dilations, pads 0 to 3 (asymmetric), odd sizes, groups, batches
+ * (several per thread on the pool), more rows than one GEMM of the path takes. */
+static int strided_trial(fy_pool *pool, int t)
+{
+    int64_t group = t % 5 == 0 ? 2 : 1, c = group * irand(1, 6), m = group * irand(1, 9);
+    int64_t kh = irand(1, 7), kw = t % 4 == 1 ? kh : irand(1, 7);
+    int64_t strides[2] = {irand(1, 3), irand(2, 3)}, dil[2] = {1 + (t % 6 == 2), 1 + (t % 9 == 4)};
+    if (t % 2)
+        strides[0] = 2, strides[1] = 2;
+    int64_t pads[4] = {irand(0, 3), irand(0, 3), irand(0, 3), irand(0, 3)};
+    int64_t h = irand((kh - 1) * dil[0] + 1, 40), w = irand((kw - 1) * dil[1] + 1, 40);
+    if (t % 10 == 3) /* many output channels and rows: several GEMMs per image */
+        m = group * 300, h = irand(60, 90);
+    int64_t n = t % 8 == 7 ? irand(4, 6) : irand(1, 3);
+    int64_t xd[4] = {n, c, h, w}, wd[4] = {m, c / group, kh, kw}, bd[1] = {m};
+    kh_node k;
+    kh_init(&k, "Conv", 13);
+    kh_attr_int(&k, "group", group);
+    kh_attr_ints(&k, "strides", strides, 2);
+    kh_attr_ints(&k, "dilations", dil, 2);
+    if (t % 7 == 4)
+        kh_attr_str(&k, "auto_pad", t % 14 == 4 ? "SAME_UPPER" : "SAME_LOWER");
+    else
+        kh_attr_ints(&k, "pads", pads, 4);
+    fy_tensor x = rand_f32(4, xd), wt = rand_f32(4, wd), b = rand_f32(1, bd);
+    const fy_tensor *in[3] = {&x, &wt, t % 3 ? &b : NULL};
+    outcome o = fast_vs_ref(&k, 3, in, t % 4 ? 2 : 0, pool);
+    fy_tensor_deinit(&x);
+    fy_tensor_deinit(&wt);
+    fy_tensor_deinit(&b);
+    return o.same;
+}
+
 /* 3x3 stride-1 convs with enough channels for the Winograd path: F(4, 3) from 20
  * outputs a side, F(2, 3) below (transposed for fewer than 32 tiles), odd sizes
  * (partial tiles), pads 0..2, batches;
@@ -409,6 +445,10 @@ TEST(conv_matches_reference)
 {
     sweep_valid(conv_trial, 120);
 }
+TEST(strided_conv_matches_reference)
+{
+    sweep_valid(strided_trial, 80);
+}
 TEST(winograd_conv_matches_reference)
 {
     sweep_valid(wino_trial, 30);
@@ -456,14 +496,17 @@ TEST(bad_inputs_fail_like_the_reference)
     fy_tensor_deinit(&b);
 }
 
-TEST(conv_with_residual_and_activation)
+/* Stride 1 (im2col) and 2 (phase planes; a 1 x 1 kernel writes straight to y). */
+static void conv_residual_case(int64_t stride, int64_t kernel)
 {
-    int64_t xd[4] = {2, 5, 9, 7}, wd[4] = {6, 5, 3, 3}, bd[1] = {6}, yd[4] = {2, 6, 9, 7};
-    int64_t pads[4] = {1, 1, 1, 1};
+    int64_t xd[4] = {2, 5, 9, 7}, wd[4] = {6, 5, kernel, kernel}, bd[1] = {6},
+            yd[4] = {2, 6, (11 - kernel) / stride + 1, (9 - kernel) / stride + 1};
+    int64_t pads[4] = {1, 1, 1, 1}, strides[2] = {stride, stride};
     fy_tensor x = rand_f32(4, xd), w = rand_f32(4, wd), b = rand_f32(1, bd), r = rand_f32(4, yd);
     kh_node k;
     kh_init(&k, "Conv", 13);
     kh_attr_ints(&k, "pads", pads, 4);
+    kh_attr_ints(&k, "strides", strides, 2);
     const fy_tensor *in[3] = {&x, &w, &b};
     fy_diag d;
     fy_tensor yf, yr;
@@ -497,6 +540,13 @@ TEST(conv_with_residual_and_activation)
     fy_tensor *all[6] = {&x, &w, &b, &r, &yf, &yr};
     for (int i = 0; i < 6; i++)
         fy_tensor_deinit(all[i]);
+}
+
+TEST(conv_with_residual_and_activation)
+{
+    conv_residual_case(1, 3);
+    conv_residual_case(2, 3);
+    conv_residual_case(2, 1);
 }
 
 /* Winograd convs (F(4, 3), F(2, 3), transposed) with the fused epilogues (kind):
@@ -559,6 +609,7 @@ TEST(winograd_conv_with_epilogues)
 int main(void)
 {
     RUN(conv_matches_reference);
+    RUN(strided_conv_matches_reference);
     RUN(winograd_conv_matches_reference);
     RUN(attention_matches_reference);
     RUN(attention_bshd_layout_matches_reference);

@@ -14,6 +14,7 @@
  * patch rows are gathered split by output phase (column x of a tile row goes to
  * phase x mod m), which makes "element j of tile tx" a contiguous run over tx. */
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../core/core.h"
@@ -541,7 +542,22 @@ static int64_t block_rows(const fy__conv_shape *s, int a2, int64_t tx)
     const int64_t wide = s->c > s->m ? s->c : s->m;
     int64_t budget = (int64_t)a2 * s->m * s->c <= (1 << 17) ? WINO_BLOCK / 8 : WINO_BLOCK;
     int64_t per = budget / ((int64_t)a2 * wide * tx);
-    return per < 1 ? 1 : per;
+    per = per < 1 ? 1 : per;
+    /* Within a quarter of that, the tile count (GEMM columns) that wastes the least
+     * of the microkernel's 32-column panels: 16 rows of 7 tiles (112) left half a
+     * panel empty in every GEMM of a 28 x 28 layer; 18 rows (126) fill them. */
+    const char *env = getenv("FERRY_WINO_FILL");
+    if (env && strcmp(env, "0") == 0)
+        return per;
+    int64_t best = per;
+    double bw = 1;
+    for (int64_t q = per - per / 4; q <= per + per / 4; q++) {
+        int64_t cols = q * tx, pad = (cols + 31) / 32 * 32 - cols;
+        double w = (double)pad / (double)cols;
+        if (q >= 1 && (w < bw - 1e-9 || (w < bw + 1e-9 && llabs(q - per) < llabs(best - per))))
+            best = q, bw = w;
+    }
+    return best;
 }
 
 /* One block of tile rows [g0, g1) through the three steps, each split over pool. */
