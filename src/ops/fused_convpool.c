@@ -183,7 +183,7 @@ int fy__fused_conv_pool_fast(fy__op_ctx *c)
         dims[1] = s->m * p->oh * p->ow;
         dims[2] = dims[3] = 1;
     }
-    int rc = fy_tensor_alloc(&c->out[0], FY_DTYPE_F32, st->flatten ? 2 : 4, dims, c->diag);
+    int rc = fy__tensor_alloc_uninit(&c->out[0], FY_DTYPE_F32, st->flatten ? 2 : 4, dims, c->diag);
     if (rc != FY_OK || fy_tensor_numel(&c->out[0]) == 0)
         return rc;
     fy__dconv_pool(c->pool, s, p, x->data, st->d, b ? b->data : NULL, &st->ep, c->out[0].data);
