@@ -52,6 +52,10 @@ int fy__fused_conv_pool_ref(fy__op_ctx *c);
 /* The stand-in MaxPool node of a fused conv+pool node (FusedConvPool, QConvPool):
  * its name and opset, the pool attributes under MaxPool's names (attrs holds 2). */
 fy__node fy__fused_pool_node(const fy__node *n, fy__attr *attrs);
+/* Their pool geometry over a conv output of oh x ow (pool_kernel_shape,
+ * pool_strides); 0 if absent or not the kind the passes make. */
+struct fy__pool2;
+int fy__fused_pool_geometry(const fy__node *n, int64_t oh, int64_t ow, struct fy__pool2 *p);
 int fy__fused_conv_pool_fast(fy__op_ctx *c);
 int fy__fused_conv_pool_prep(const fy__op_prep *p, void **state);
 void fy__fused_conv_pool_release(void *state);

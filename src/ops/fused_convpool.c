@@ -83,9 +83,7 @@ static int f32(const fy_tensor *t, int rank)
     return t && t->dtype == FY_DTYPE_F32 && t->rank == rank;
 }
 
-/* The pool geometry of node n over a conv output of oh x ow; 0 if absent or not
- * the kind the pass makes. */
-static int pool_geometry(const fy__node *n, int64_t oh, int64_t ow, fy__pool2 *p)
+int fy__fused_pool_geometry(const fy__node *n, int64_t oh, int64_t ow, fy__pool2 *p)
 {
     const int64_t *k = NULL, *st = NULL;
     if (fy__attr_ints(n, "pool_kernel_shape", &k) != 2)
@@ -153,7 +151,7 @@ static int geometry(const fy__op_ctx *c, cp_state *st, const fy_tensor *x, const
     st->flatten = fy__attr_int(c->node, "flatten", 0) != 0;
     if (!fy__conv_weights(c->node, w, &st->s) || !fy__conv_geometry(c->node, x, &st->s) ||
         !fy__dconv_ok(&st->s) || st->s.m != st->d->m ||
-        !pool_geometry(c->node, st->s.oh, st->s.ow, &st->p) ||
+        !fy__fused_pool_geometry(c->node, st->s.oh, st->s.ow, &st->p) ||
         !(act == FY_ACT_NONE || act == FY_ACT_RELU || act == FY_ACT_LEAKY_RELU ||
           act == FY_ACT_CLIP))
         return 0;

@@ -193,27 +193,6 @@ oom:
     return fy__diag_set(p->diag, FY_ENOMEM, "out of memory packing conv weights");
 }
 
-/* The pool geometry of node n over a conv output of oh x ow; 0 if absent or odd. */
-static int pool_geometry(const fy__node *n, int64_t oh, int64_t ow, fy__pool2 *p)
-{
-    const int64_t *k = NULL, *st = NULL;
-    if (fy__attr_ints(n, "pool_kernel_shape", &k) != 2)
-        return 0;
-    int64_t ns = fy__attr_ints(n, "pool_strides", &st);
-    if (ns > 0 && ns != 2)
-        return 0;
-    p->kh = k[0];
-    p->kw = k[1];
-    p->sh = ns > 0 ? st[0] : 1;
-    p->sw = ns > 0 ? st[1] : 1;
-    if (p->kh < 1 || p->kw < 1 || p->sh < 1 || p->sw < 1 || p->kh > oh || p->kw > ow ||
-        p->kh > (1 << 16) || p->kw > (1 << 16))
-        return 0;
-    p->oh = (oh - p->kh) / p->sh + 1;
-    p->ow = (ow - p->kw) / p->sw + 1;
-    return 1;
-}
-
 int fy__qconv_pool_fast(fy__op_ctx *c)
 {
     qcp_state *st = c->state;
@@ -227,7 +206,8 @@ int fy__qconv_pool_fast(fy__op_ctx *c)
     fy__conv_shape s;
     fy__pool2 p;
     if (!fy__conv_weights(c->node, w, &s) || !fy__conv_geometry(c->node, x, &s) ||
-        s.m != st->d->m || !pool_geometry(c->node, s.oh, s.ow, &p) || !fy__qdconv_ok(&s, &p))
+        s.m != st->d->m || !fy__fused_pool_geometry(c->node, s.oh, s.ow, &p) ||
+        !fy__qdconv_ok(&s, &p))
         return fy__qconv_pool_ref(c);
     int xsig = x->dtype == FY_DTYPE_I8;
     if (st->c_dtype != (int)x->dtype) {
