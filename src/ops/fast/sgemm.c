@@ -578,6 +578,15 @@ void fy__gemm_run(fy_pool *pool, const fy__gemm *g)
         int64_t parts = (want + mb - 1) / mb;
         parts = parts < nb ? parts : nb;
         t.cols = (nb + parts - 1) / parts * FY_NC;
+        /* Fewer blocks than threads (a batch-32 Dense layer is one block of 32 rows
+         * and 128 columns): split the columns by kernel panels so that every thread
+         * has some; each element is still computed whole by one task. */
+        const int64_t threads = fy_pool_threads(pool), nr = g->ks->nr;
+        if (threads > 1 && mb * nb < threads) {
+            int64_t panels = (g->N + nr - 1) / nr, per = threads / mb;
+            per = per < panels ? per : panels;
+            t.cols = (panels + per - 1) / per * nr;
+        }
         t.nb = (g->N + t.cols - 1) / t.cols;
     } else {
         /* Group row blocks per task (B packed once per group) while leaving at least
