@@ -156,23 +156,43 @@ static inline void gb_attr_ints(gb *b, int node, const char *name, int n, ...)
     a->ints = v;
 }
 
-/* A float32 initializer of up to GB_INIT_MAX elements (GB_INITS per graph). */
-static inline void gb_init_f32(gb *b, const char *name, int rank, const int64_t *dims,
-                               const float *v, int n)
+/* The next initializer's TensorProto: name, type and dims set (GB_INITS per graph);
+ * the caller fills in the data. */
+static inline Onnx__TensorProto *gb_init_proto(gb *b, const char *name, fy_dtype dt, int rank,
+                                               const int64_t *dims)
 {
     int i = (int)b->g.n_initializer++;
     Onnx__TensorProto *t = &b->inits[i];
     onnx__tensor_proto__init(t);
     t->name = (char *)name;
     t->has_data_type = 1;
-    t->data_type = FY_DTYPE_F32;
+    t->data_type = dt;
     memcpy(b->init_dims[i], dims, (size_t)rank * sizeof *dims);
     t->n_dims = (size_t)rank;
     t->dims = b->init_dims[i];
-    memcpy(b->init_data[i], v, (size_t)n * sizeof *v);
-    t->n_float_data = (size_t)n;
-    t->float_data = b->init_data[i];
     b->init_ptrs[i] = t;
+    return t;
+}
+
+/* A float32 initializer of up to GB_INIT_MAX elements (GB_INITS per graph). */
+static inline void gb_init_f32(gb *b, const char *name, int rank, const int64_t *dims,
+                               const float *v, int n)
+{
+    float *data = b->init_data[b->g.n_initializer];
+    Onnx__TensorProto *t = gb_init_proto(b, name, FY_DTYPE_F32, rank, dims);
+    memcpy(data, v, (size_t)n * sizeof *v);
+    t->n_float_data = (size_t)n;
+    t->float_data = data;
+}
+
+/* An integer initializer (ONNX keeps int8, uint8 and int32 values in int32_data): n
+ * values read in place from data, which the caller keeps alive as long as b. */
+static inline void gb_init_int(gb *b, const char *name, fy_dtype dt, int rank, const int64_t *dims,
+                               int32_t *data, int n)
+{
+    Onnx__TensorProto *t = gb_init_proto(b, name, dt, rank, dims);
+    t->n_int32_data = (size_t)n;
+    t->int32_data = data;
 }
 
 /* Pack top into a model of that opset: malloc'd bytes (one spare byte after *len), or

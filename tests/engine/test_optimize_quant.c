@@ -26,24 +26,15 @@ static int32_t i8_store[GB_INITS][GB_INIT_MAX];
 
 static void init_i8(gb *b, const char *name, int rank, const int64_t *dims, unsigned seed)
 {
-    int i = (int)b->g.n_initializer++, n = 1;
+    int32_t *row = i8_store[b->g.n_initializer];
+    int n = 1;
     for (int k = 0; k < rank; k++)
         n *= (int)dims[k];
-    Onnx__TensorProto *t = &b->inits[i];
-    onnx__tensor_proto__init(t);
-    t->name = (char *)name;
-    t->has_data_type = 1;
-    t->data_type = FY_DTYPE_I8;
-    memcpy(b->init_dims[i], dims, (size_t)rank * sizeof *dims);
-    t->n_dims = (size_t)rank;
-    t->dims = b->init_dims[i];
     for (int k = 0; k < n; k++) {
         seed = seed * 1103515245u + 12345u;
-        i8_store[i][k] = (int32_t)((seed >> 8) % 255) - 127;
+        row[k] = (int32_t)((seed >> 8) % 255) - 127;
     }
-    t->n_int32_data = (size_t)n;
-    t->int32_data = i8_store[i];
-    b->init_ptrs[i] = t;
+    gb_init_int(b, name, FY_DTYPE_I8, rank, dims, row, n);
 }
 
 typedef struct result {

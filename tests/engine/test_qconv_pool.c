@@ -44,19 +44,9 @@ static int32_t int_store[GB_INITS][INT_MAX_N];
 static void init_int(gb *b, const char *name, fy_dtype dt, int rank, const int64_t *dims,
                      const int32_t *v, int n)
 {
-    int i = (int)b->g.n_initializer++;
-    Onnx__TensorProto *t = &b->inits[i];
-    onnx__tensor_proto__init(t);
-    t->name = (char *)name;
-    t->has_data_type = 1;
-    t->data_type = dt;
-    memcpy(b->init_dims[i], dims, (size_t)rank * sizeof *dims);
-    t->n_dims = (size_t)rank;
-    t->dims = b->init_dims[i];
-    memcpy(int_store[i], v, (size_t)n * sizeof *v);
-    t->n_int32_data = (size_t)n;
-    t->int32_data = int_store[i];
-    b->init_ptrs[i] = t;
+    int32_t *row = int_store[b->g.n_initializer];
+    memcpy(row, v, (size_t)n * sizeof *v);
+    gb_init_int(b, name, dt, rank, dims, row, n);
 }
 
 typedef struct cfg {
