@@ -91,6 +91,27 @@ static void im2col_row(const fy__conv_shape *s, const float *plane, int64_t iy0,
     }
 }
 
+/* Row k (nc values at row) of a kc-row block of B into its nrp-column panels, the
+ * last one zero padded. */
+static inline void row_to_panels(float *dst, int64_t kc, int64_t k, int nrp, const float *row,
+                                 int64_t nc)
+{
+    for (int64_t p = 0; p * nrp < nc; p++) {
+        int64_t cols = nc - p * nrp < nrp ? nc - p * nrp : nrp;
+        float *d = dst + p * kc * nrp + k * nrp;
+        const float *sp = row + p * nrp;
+        /* full panels with a constant size: inline vector moves, not a libc call */
+        if (cols == 32 && nrp == 32) {
+            memcpy(d, sp, 32 * sizeof *d);
+        } else if (cols == 16 && nrp == 16) {
+            memcpy(d, sp, 16 * sizeof *d);
+        } else {
+            for (int64_t j = 0; j < nrp; j++)
+                d[j] = j < cols ? sp[j] : 0.0f;
+        }
+    }
+}
+
 /* Block (k0.., j0..) of im2col: row k = (ci, ky, kx), column j = (oy, ox); each row
  * is gathered contiguously, then dealt out to the NR-column panels. */
 static void pack_im2col(const void *src, int nrp, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
@@ -98,25 +119,12 @@ static void pack_im2col(const void *src, int nrp, int64_t k0, int64_t kc, int64_
 {
     const im2col *v = src;
     const fy__conv_shape *s = v->s;
-    const int64_t khw = s->kh * s->kw, panels = (nc + nrp - 1) / nrp;
+    const int64_t khw = s->kh * s->kw;
     float row[FY_NC];
     for (int64_t k = 0; k < kc; k++) {
         int64_t kk = k0 + k, ci = kk / khw, r = kk % khw, ky = r / s->kw, kx = r % s->kw;
         im2col_row(s, v->x + ci * s->h * s->w, ky * s->dh - s->pt, kx * s->dw - s->pl, j0, nc, row);
-        for (int64_t p = 0; p < panels; p++) {
-            int64_t cols = nc - p * nrp < nrp ? nc - p * nrp : nrp;
-            float *d = dst + p * kc * nrp + k * nrp;
-            const float *sp = row + p * nrp;
-            /* full panels with a constant size: inline vector moves, not a libc call */
-            if (cols == 32 && nrp == 32) {
-                memcpy(d, sp, 32 * sizeof *d);
-            } else if (cols == 16 && nrp == 16) {
-                memcpy(d, sp, 16 * sizeof *d);
-            } else {
-                for (int64_t j = 0; j < nrp; j++)
-                    d[j] = j < cols ? sp[j] : 0.0f;
-            }
-        }
+        row_to_panels(dst, kc, k, nrp, row, nc);
     }
 }
 
@@ -164,25 +172,13 @@ static void pack_phased(const void *src, int nrp, int64_t k0, int64_t kc, int64_
 {
     const phased *v = src;
     const fy__conv_shape *s = v->s;
-    const int64_t khw = s->kh * s->kw, plane = v->hq * v->wq, panels = (nc + nrp - 1) / nrp;
+    const int64_t khw = s->kh * s->kw, plane = v->hq * v->wq;
     for (int64_t k = 0; k < kc; k++) {
         int64_t kk = k0 + k, ci = kk / khw, r = kk % khw;
         int64_t ty = r / s->kw * s->dh, tx = r % s->kw * s->dw;
         const float *row = v->ph + ((ci * s->sh + ty % s->sh) * s->sw + tx % s->sw) * plane +
                            ty / s->sh * v->wq + tx / s->sw + v->jb + j0;
-        for (int64_t p = 0; p < panels; p++) {
-            int64_t cols = nc - p * nrp < nrp ? nc - p * nrp : nrp;
-            float *d = dst + p * kc * nrp + k * nrp;
-            const float *sp = row + p * nrp;
-            if (cols == 32 && nrp == 32) {
-                memcpy(d, sp, 32 * sizeof *d);
-            } else if (cols == 16 && nrp == 16) {
-                memcpy(d, sp, 16 * sizeof *d);
-            } else {
-                for (int64_t j = 0; j < nrp; j++)
-                    d[j] = j < cols ? sp[j] : 0.0f;
-            }
-        }
+        row_to_panels(dst, kc, k, nrp, row, nc);
     }
 }
 
