@@ -19,10 +19,11 @@
 
 #include "core.h"
 
-/* How long a worker (or the waiting caller) spins before sleeping: long enough to
- * bridge the gap between consecutive kernels of one inference, short enough that
- * an idle pool stops using CPU at once. Measured in time, not iterations: a pause
- * instruction takes from 10 ns to over 200 ns depending on the CPU and hypervisor. */
+/* How long a worker (or the waiting caller) spins before sleeping, unless
+ * fy_pool_set_spin says otherwise: long enough to bridge the gap between
+ * consecutive kernels of one inference, short enough that an idle pool stops using
+ * CPU at once. Measured in time, not iterations: a pause instruction takes from 10
+ * ns to over 200 ns depending on the CPU and hypervisor. */
 #define SPIN_NS 50000
 
 /* state word: OPEN while the loop accepts workers; the low bits count joined workers. */
@@ -37,6 +38,7 @@ struct fy_pool {
     _Alignas(LINE) atomic_uint gen; /* bumped for every loop and for shutdown */
     atomic_int sleepers;            /* workers in futex_wait on gen */
     atomic_int stop;
+    atomic_llong spin_ns; /* SPIN_NS, or what fy_pool_set_spin set */
     _Alignas(LINE) atomic_uint state; /* OPEN | joined workers */
     _Alignas(LINE) atomic_int busy;   /* a caller owns the workers */
     /* The current loop, written by its caller before OPEN is set. */
@@ -63,16 +65,16 @@ static uint64_t mono_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Spin step i of a wait that started at *start: 0 once SPIN_NS have passed. The
- * clock is read every 16 steps. */
-static int keep_spinning(int i, uint64_t *start)
+/* Spin step i of a wait that started at *start: 0 once the pool's spin time has
+ * passed. The clock is read every 16 steps. */
+static int keep_spinning(const fy_pool *p, int i, uint64_t *start)
 {
     if (i % 16)
         return 1;
     uint64_t t = mono_ns();
     if (i == 0)
         *start = t;
-    return t - *start < SPIN_NS;
+    return t - *start < (uint64_t)atomic_load_explicit(&p->spin_ns, memory_order_relaxed);
 }
 
 static inline void cpu_relax(void)
@@ -117,7 +119,7 @@ static void *worker(void *arg)
     while (!atomic_load(&p->stop)) {
         unsigned g = atomic_load(&p->gen);
         uint64_t start = 0;
-        for (int i = 0; g == seen && keep_spinning(i, &start); i++) {
+        for (int i = 0; g == seen && keep_spinning(p, i, &start); i++) {
             cpu_relax();
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
         }
@@ -187,6 +189,7 @@ int fy_pool_create(fy_pool **out, int threads, fy_diag *d)
         return fy__diag_set(d, FY_ENOMEM, "thread pool: out of memory");
     }
     p->threads = 1;
+    atomic_init(&p->spin_ns, SPIN_NS);
     for (int i = 0; i < threads - 1; i++) {
         int err = pthread_create(&p->tids[i], NULL, worker, p);
         if (err) {
@@ -211,6 +214,12 @@ void fy_pool_free(fy_pool *p)
         pthread_join(p->tids[i], NULL);
     fy__free(p->tids);
     fy__free(p);
+}
+
+void fy_pool_set_spin(fy_pool *p, int64_t ns)
+{
+    if (p)
+        atomic_store_explicit(&p->spin_ns, ns > 0 ? ns : 0, memory_order_relaxed);
 }
 
 int fy_pool_threads(const fy_pool *p)
@@ -245,7 +254,7 @@ void fy_pool_run(fy_pool *p, int64_t n, int64_t grain, fy_pool_fn fn, void *ctx)
     uint64_t start = 0;
     int spin = 1;
     for (int i = 0; s != 0; i++) {
-        spin = spin && keep_spinning(i, &start);
+        spin = spin && keep_spinning(p, i, &start);
         if (spin)
             cpu_relax();
         else

@@ -22,6 +22,12 @@ typedef void (*fy_pool_fn)(void *ctx, int64_t begin, int64_t end);
 int fy_pool_create(fy_pool **out, int threads, fy_diag *d);
 /* Stop and join the workers. The pool must be idle. NULL is a no-op. */
 void fy_pool_free(fy_pool *p);
+/* How long idle workers, and a caller waiting for them, spin before sleeping (ns;
+ * default 50 µs, enough to bridge the gaps between the kernels of one inference
+ * at batch 1). Where the pool shares its CPUs with other busy threads, as in
+ * `ferry serve`, spinning takes CPU from them: a short spin suits it. Takes effect
+ * at the next wait. NULL is a no-op. */
+void fy_pool_set_spin(fy_pool *p, int64_t ns);
 /* Threads that fy_pool_run uses, caller included; 1 for NULL. */
 int fy_pool_threads(const fy_pool *p);
 /* CPUs this process may use: the affinity mask, capped by a cgroup v2 cpu.max

@@ -256,23 +256,30 @@ static int str_is(const char *a, size_t len, const char *z)
     return strlen(z) == len && memcmp(a, z, len) == 0;
 }
 
-static int push(fast *f, float x)
+/* The value buffer is full: twice the room (on the heap from then on). */
+static __attribute__((noinline)) int grow(fast *f)
 {
-    if (f->cnt == f->cap) {
-        if (f->cnt >= (size_t)FY_REQ_MAX_ELEMENTS)
-            return DECLINE;
-        size_t cap = f->cap * 2;
-        float *nv = f->heap ? fy__realloc(f->v, cap * sizeof *nv) : fy__malloc(cap * sizeof *nv);
-        if (!nv) {
-            f->oom = 1;
-            return DECLINE;
-        }
-        if (!f->heap)
-            memcpy(nv, f->v, f->cnt * sizeof *nv);
-        f->v = nv;
-        f->cap = cap;
-        f->heap = 1;
+    if (f->cnt >= (size_t)FY_REQ_MAX_ELEMENTS)
+        return DECLINE;
+    size_t cap = f->cap * 2;
+    float *nv = f->heap ? fy__realloc(f->v, cap * sizeof *nv) : fy__malloc(cap * sizeof *nv);
+    if (!nv) {
+        f->oom = 1;
+        return DECLINE;
     }
+    if (!f->heap)
+        memcpy(nv, f->v, f->cnt * sizeof *nv);
+    f->v = nv;
+    f->cap = cap;
+    f->heap = 1;
+    return 0;
+}
+
+/* Inlined into the number loops; only growing is a call. */
+static inline int push(fast *f, float x)
+{
+    if (f->cnt == f->cap && grow(f))
+        return DECLINE;
     f->v[f->cnt++] = x;
     return 0;
 }

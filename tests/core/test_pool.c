@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/pool.h"
 #include "test.h"
@@ -68,6 +69,31 @@ TEST(many_back_to_back_loops)
     int ok = 1;
     for (int i = 0; i < 5000; i++)
         ok &= check_loop(p, 1 + i % 37, 1 + i % 5);
+    FY_CHECK(ok);
+    fy_pool_free(p);
+}
+
+/* Without spinning, every wait sleeps on the futex at once: loops back to back,
+ * and after pauses long enough that the workers are surely asleep, still run each
+ * index once (a lost wake-up would hang here or skip chunks). */
+TEST(no_spin_sleeps_and_wakes)
+{
+    fy_pool_set_spin(NULL, 0); /* no-op */
+    fy_pool *p = NULL;
+    FY_CHECK_EQ(fy_pool_create(&p, 3, NULL), FY_OK);
+    fy_pool_set_spin(p, 0);
+    int ok = 1;
+    for (int i = 0; i < 2000; i++)
+        ok &= check_loop(p, 1 + i % 53, 1 + i % 3);
+    for (int i = 0; i < 20; i++) {
+        struct timespec ts = {0, 200000}; /* 0.2 ms: past any spin */
+        nanosleep(&ts, NULL);
+        ok &= check_loop(p, 97, 2);
+    }
+    fy_pool_set_spin(p, -5); /* negative: no spin */
+    ok &= check_loop(p, 1000, 3);
+    fy_pool_set_spin(p, 1000000); /* long spin, then back */
+    ok &= check_loop(p, 1000, 3);
     FY_CHECK(ok);
     fy_pool_free(p);
 }
@@ -173,6 +199,7 @@ int main(void)
     RUN(inline_without_pool);
     RUN(sizes_and_grains);
     RUN(many_back_to_back_loops);
+    RUN(no_spin_sleeps_and_wakes);
     RUN(concurrent_callers);
     RUN(nested_loops_run_inline);
     RUN(create_free_loop);
