@@ -73,6 +73,14 @@ typedef struct fy__text {
 } fy__text;
 void fy__text_printf(fy__text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A finite float as printf's "%.9g" writes it in the C locale (the shortest
+ * notation of its 9 significant digits, correctly rounded; '.' whatever the
+ * locale), NUL-terminated; returns the length (at most 15). Exact integer
+ * arithmetic for |x| from 1e-35 up, snprintf below that. NaN and infinities are
+ * the caller's to spell (JSON has no word for them). */
+#define FY__F32_TEXT_MAX 24
+size_t fy__fmt_f32(char out[FY__F32_TEXT_MAX], float x);
+
 /* fy__read_fd flag: refuse a file that group or others may access (secret keys). */
 #define FY__READ_PRIVATE 1
 /* fy__read_fd flag: read into an anonymous private mapping instead of the heap, so

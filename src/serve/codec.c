@@ -146,17 +146,17 @@ void fy__sb_jstr(fy__sb *s, const char *str)
     fy__sb_jstrn(s, str, strlen(str));
 }
 
-/* %.*g without the locale: snprintf may write the locale's decimal point (',' in
+/* %.17g without the locale: snprintf may write the locale's decimal point (',' in
  * de_DE), so every byte that is not part of a C-locale number is folded into
- * one '.'. Non-finite values are not JSON: null. */
-static size_t fmt_real(char *out, double v, int prec)
+ * one '.'. Non-finite values are not JSON: null. (Float values: fy__fmt_f32.) */
+static size_t fmt_f64(char *out, double v)
 {
     if (!isfinite(v)) {
         memcpy(out, "null", 5);
         return 4;
     }
     char b[64];
-    int n = snprintf(b, sizeof b, "%.*g", prec, v);
+    int n = snprintf(b, sizeof b, "%.17g", v);
     size_t k = 0;
     int in_point = 0;
     for (int i = 0; i < n; i++) {
@@ -200,10 +200,18 @@ static void put_value(fy__sb *s, const fy_tensor *t, int64_t i)
     size_t n;
     const void *p = t->data;
     switch (t->dtype) {
-    case FY_DTYPE_F64: n = fmt_real(b, ((const double *)p)[i], 17); break;
+    case FY_DTYPE_F64: n = fmt_f64(b, ((const double *)p)[i]); break;
     case FY_DTYPE_F32:
     case FY_DTYPE_F16:
-    case FY_DTYPE_BF16: n = fmt_real(b, elem_double(t, i), 9); break;
+    case FY_DTYPE_BF16: { /* every value is a float: exact, without printf */
+        float v = (float)elem_double(t, i);
+        if (!isfinite(v)) {
+            fy__sb_puts(s, "null");
+            return;
+        }
+        n = fy__fmt_f32(b, v);
+        break;
+    }
     case FY_DTYPE_BOOL: fy__sb_puts(s, ((const uint8_t *)p)[i] ? "true" : "false"); return;
     case FY_DTYPE_U64:
         n = (size_t)snprintf(b, sizeof b, "%llu", (unsigned long long)((const uint64_t *)p)[i]);
