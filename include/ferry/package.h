@@ -178,7 +178,10 @@ int fy_package_load_llm(const fy_package *p, struct fy_llm **out, const struct f
 /* Is this path a package (by content: a tar archive holding oci-layout), or a folder
  * holding a regular ferry.yaml (an unpacked package)? */
 int fy_package_sniff(const char *path);
-/* Is this path a language model: a GGUF file, or a package whose model is GGUF? */
+/* Is this path a language model: a GGUF file, or a package whose model is GGUF?
+ * It reads the package's manifest without verifying the package (no hashing of
+ * its blobs), so it costs a read of the file, not an open: the open that follows
+ * verifies. 0 for anything it cannot read. */
 int fy_package_path_is_llm(const char *path);
 
 /* ------------------------------------------------------------------------- */

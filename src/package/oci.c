@@ -69,6 +69,7 @@ struct fy_package {
     const uint8_t *binary; /* the runnable layer's ferry, or NULL */
     size_t binary_len;
     int owns_files; /* a folder opened unpacked: each file's data is its own buffer */
+    int peek;       /* opened by peek_manifest: blobs not hashed, layers not re-written */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -394,7 +395,8 @@ done:
     return rc;
 }
 
-static int open_buffer(fy_package **out, uint8_t *buf, size_t len, const char *path, fy_diag *d);
+static int open_buffer(fy_package **out, uint8_t *buf, size_t len, int peek, const char *path,
+                       fy_diag *d);
 
 int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pack_opts *opts,
                     fy_diag *d)
@@ -629,7 +631,7 @@ int fy_package_pack(const char *manifest_path, const char *out_path, const fy_pa
         goto oom;
     memcpy(copy, archive, archive_len);
     fy_package *check = NULL;
-    if ((rc = open_buffer(&check, copy, archive_len, out_path, d)) != FY_OK) {
+    if ((rc = open_buffer(&check, copy, archive_len, 0, out_path, d)) != FY_OK) {
         if (rc != FY_ENOMEM && d) {
             char why[sizeof d->msg];
             memcpy(why, d->msg, sizeof why);
@@ -791,9 +793,9 @@ static int check_layer(fy_package *p, int i, int last, const fy__tar_entry *blob
             goto done;
         }
     }
-    if ((rc = fy__tar_write(le, title ? 1 : n, &canon, &canon_len, d)) != FY_OK)
+    if (!p->peek && (rc = fy__tar_write(le, title ? 1 : n, &canon, &canon_len, d)) != FY_OK)
         goto done;
-    if (canon_len != blob->size || memcmp(canon, blob->data, canon_len) != 0) {
+    if (!p->peek && (canon_len != blob->size || memcmp(canon, blob->data, canon_len) != 0)) {
         rc = fy__diag_set(d, FY_EPARSE,
                           "%s: not in canonical form (extra metadata, entries or padding)", where);
         goto done;
@@ -829,8 +831,12 @@ static const pkg_file *find_file(const fy_package *p, const char *name)
     return NULL;
 }
 
-/* Verify a package held in memory. Takes ownership of buf (freed on failure). */
-static int open_buffer(fy_package **out, uint8_t *buf, size_t len, const char *path, fy_diag *d)
+/* Verify a package held in memory. Takes ownership of buf (freed on failure).
+ * peek: the same structure and manifest checks without hashing the blobs or
+ * re-writing the layers (the costs that grow with the model), for peek_manifest
+ * only: what it reads is not verified. */
+static int open_buffer(fy_package **out, uint8_t *buf, size_t len, int peek, const char *path,
+                       fy_diag *d)
 {
     int rc = FY_ENOMEM;
     char *refd = NULL, *yname = NULL;
@@ -843,6 +849,7 @@ static int open_buffer(fy_package **out, uint8_t *buf, size_t len, const char *p
     }
     p->buf = buf;
     p->len = len;
+    p->peek = peek;
     if ((rc = fy__tar_read(buf, len, FY_PACKAGE_MAX_ENTRIES, &p->entries, &p->n_entries, d)) !=
         FY_OK) {
         char msg[sizeof d->msg];
@@ -865,6 +872,8 @@ static int open_buffer(fy_package **out, uint8_t *buf, size_t len, const char *p
             goto done;
         }
         char dg[FY_DIGEST_LEN];
+        if (peek)
+            continue;
         fy__sha256_digest(e->data, e->size, dg);
         if (strcmp(dg + 7, e->name + strlen(BLOB_DIR)) != 0) {
             rc = fy__diag_set(d, FY_EPARSE,
@@ -1157,7 +1166,7 @@ int fy_package_open(fy_package **out, const char *path, fy_diag *d)
     int rc = fy__read_file(path, FY_PACKAGE_MAX_BYTES, &buf, &len, d);
     if (rc != FY_OK)
         return rc;
-    return open_buffer(out, buf, len, path, d);
+    return open_buffer(out, buf, len, 0, path, d);
 }
 
 void fy_package_free(fy_package *p)
@@ -1229,19 +1238,47 @@ int fy_package_load_llm(const fy_package *p, fy_llm **out, const fy_llm_opts *op
     return fy_llm_load_memory(out, f->data, f->len, label, opts, d);
 }
 
+/* A package's ferry.yaml, read to decide how to open the package, which then
+ * verifies everything: an archive's blobs are not hashed (for a model of
+ * gigabytes, most of the time fy_package_open takes) and a folder's model file is
+ * not read. Nothing read here may be trusted. */
+static int peek_manifest(const char *path, fy_manifest **out, fy_diag *d)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        unsigned char *data = NULL;
+        size_t len = 0;
+        int rc = read_confined(path, path, "ferry.yaml", "manifest", FY_MANIFEST_MAX_BYTES, &data,
+                               &len, d);
+        if (rc == FY_OK)
+            rc = fy_manifest_parse(out, (const char *)data, len, path, d);
+        fy__free(data);
+        return rc;
+    }
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    fy_package *p = NULL;
+    int rc = fy__read_file(path, FY_PACKAGE_MAX_BYTES, &buf, &len, d);
+    if (rc == FY_OK && (rc = open_buffer(&p, buf, len, 1, path, d)) == FY_OK) {
+        *out = p->manifest;
+        p->manifest = NULL;
+        fy_package_free(p);
+    }
+    return rc;
+}
+
 int fy_package_path_is_llm(const char *path)
 {
     if (fy_gguf_sniff(path))
         return 1;
     if (!fy_package_sniff(path))
         return 0;
-    fy_package *p = NULL;
+    fy_manifest *m = NULL;
     fy_diag d = {{0}};
-    if (fy_package_open(&p, path, &d) != FY_OK)
+    if (peek_manifest(path, &m, &d) != FY_OK)
         return 0; /* whoever opens it reports what is wrong */
-    const char *f = fy_package_manifest(p)->model_format;
-    int r = f && strcmp(f, "gguf") == 0;
-    fy_package_free(p);
+    int r = m->model_format && strcmp(m->model_format, "gguf") == 0;
+    fy_manifest_free(m);
     return r;
 }
 
@@ -1314,7 +1351,7 @@ int fy__package_set_annotations(const char *path, int n, const char *const *keys
     int rc = fy__read_file(path, FY_PACKAGE_MAX_BYTES, &buf, &len, d);
     if (rc != FY_OK)
         return rc;
-    if ((rc = open_buffer(&p, buf, len, path, d)) != FY_OK)
+    if ((rc = open_buffer(&p, buf, len, 0, path, d)) != FY_OK)
         return rc;
     json_t *mdesc = json_array_get(json_object_get(p->index, "manifests"), 0);
     json_t *ann = p->annotations;

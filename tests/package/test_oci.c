@@ -310,6 +310,21 @@ static void pk_set_layer(pk *k, int i, uint8_t *data, size_t len)
     pk_set_config(k, m, c);
 }
 
+/* Remove layer i consistently: its blob, descriptor and diff_id. */
+static void pk_drop_layer(pk *k, int i)
+{
+    json_t *m = pk_manifest(k), *c = pk_config(k);
+    json_t *layers = json_object_get(m, "layers");
+    ent *e = pk_blob(k, desc_digest(json_array_get(layers, (size_t)i)));
+    if (e) {
+        free(e->data);
+        *e = k->e[--k->n];
+    }
+    json_array_remove(layers, (size_t)i);
+    json_array_remove(json_object_get(json_object_get(c, "rootfs"), "diff_ids"), (size_t)i);
+    pk_set_config(k, m, c);
+}
+
 /* Add a layer holding one file, consistently (appended last). */
 static void pk_add_layer(pk *k, const char *title, const uint8_t *tar, size_t len)
 {
@@ -677,6 +692,47 @@ static char *yaml_with(const char *from, const char *to)
     size_t pre = (size_t)(at - yaml_text);
     snprintf(buf, sizeof buf, "%.*s%s%s", (int)pre, yaml_text, to, at + strlen(from));
     return buf;
+}
+
+/* fy_package_path_is_llm reads only the manifest: a package whose ferry.yaml says
+ * GGUF is routed as a language model even when its model blob is corrupt (the
+ * open that follows refuses it), and a folder's model file is never read. */
+TEST(path_is_llm_reads_the_manifest_without_verifying)
+{
+    FY_CHECK(!fy_package_path_is_llm(good_pkg));
+    FY_CHECK(!fy_package_path_is_llm(path_in("src")));
+    FY_CHECK(!fy_package_path_is_llm(path_in("does-not-exist")));
+    /* the good package made a language model's: a GGUF manifest (no signature, no
+     * labels), the labels layer gone; the model's bytes are not looked at */
+    static const char gguf_yaml[] = "apiVersion: ferry/v1\nname: tiny\nversion: 1.2.3\n"
+                                    "model:\n  format: gguf\n  file: tiny.onnx\n";
+    pk k;
+    pk_load(&k, good_pkg);
+    pk_drop_layer(&k, layer_index(&k, "labels.txt"));
+    size_t len = 0;
+    uint8_t *tar = one_file_tar("ferry/ferry.yaml", gguf_yaml, 0644, &len);
+    pk_set_layer(&k, layer_index(&k, "ferry.yaml"), tar, len);
+    const char *pkg = path_in("gguf-by-manifest.ferry");
+    pk_save(&k, pkg);
+    FY_CHECK(fy_package_path_is_llm(pkg));
+    /* corrupt the model's blob: still routed by its manifest, refused when opened */
+    json_t *m = pk_manifest(&k);
+    ent *e = pk_blob(&k, desc_digest(json_array_get(json_object_get(m, "layers"),
+                                                    (size_t)layer_index(&k, "tiny.onnx"))));
+    FY_CHECK(e != NULL && e->len > 600);
+    if (e && e->len > 600)
+        e->data[512 + 10] ^= 0x01; /* a byte of the file, past the layer's tar header */
+    pk_save(&k, pkg);
+    FY_CHECK(fy_package_path_is_llm(pkg));
+    expect_open_fails(pkg, FY_EPARSE, "content digest");
+    json_decref(m);
+    pk_free(&k);
+    /* an unpacked folder: the manifest decides, the model file is not read */
+    const char *f = make_src("gguf-folder", gguf_yaml);
+    char model[600];
+    snprintf(model, sizeof model, "%s/tiny.onnx", f);
+    unlink(model);
+    FY_CHECK(fy_package_path_is_llm(f));
 }
 
 TEST(pack_refuses_files_outside_the_folder)
@@ -1405,6 +1461,7 @@ int main(void)
         return 1;
     }
     RUN(pack_then_open_round_trip);
+    RUN(path_is_llm_reads_the_manifest_without_verifying);
     RUN(layout_is_the_agreed_one);
     RUN(packing_twice_gives_identical_bytes);
     RUN(runnable_package_holds_the_binary_last);
