@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target for packages: the bytes go through the tar reader directly, then into
  * a memfd opened as a package through its /proc path (so the real file code runs):
- * sniffing, opening (every digest and reference check, the embedded ferry.yaml),
+ * sniffing, the unverified manifest read (fy_package_path_is_llm), opening (every
+ * digest and reference check, the embedded ferry.yaml),
  * and, when it opens, every file, the annotations and the model. */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -51,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size && pwrite(fd, data, size, 0) != (ssize_t)size)
         return 0;
     (void)fy_package_sniff(path);
+    (void)fy_package_path_is_llm(path); /* the unverified manifest read */
     fy_package *p = NULL;
     if (fy_package_open(&p, path, &d) != FY_OK)
         return 0;
