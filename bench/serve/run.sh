@@ -104,24 +104,8 @@ cp "$BUILD/ferry" "$TMP/ferry" # a rebuild during the run does not touch the one
   die "ferry pack failed"
 }
 
-# ---- the request bodies: the first Fashion-MNIST test image (an ankle boot) --------
-# /predict gets raw pixels 0..255 (ferry applies the package's scale 1/255, the peers
-# do the same); V2 infer gets the model's input tensor, pixels / 255.
-"$PY" - "$TMP" <<'PY'
-import gzip, json, sys
-try:
-    with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
-        px = list(f.read(16 + 784)[16:])
-except OSError:  # no data set: a fixed synthetic image
-    px = [(i * 37) % 256 for i in range(784)]
-c = (",", ":")
-with open(f"{sys.argv[1]}/predict.json", "w") as f:
-    json.dump({"image": px}, f, separators=c)
-v2 = {"inputs": [{"name": "image", "shape": [1, 1, 28, 28], "datatype": "FP32",
-                  "data": [round(v / 255, 6) for v in px]}]}
-with open(f"{sys.argv[1]}/v2.json", "w") as f:
-    json.dump(v2, f, separators=c)
-PY
+# ---- the request bodies: the first Fashion-MNIST test image (bench/serve/bodies.py) --
+"$PY" bench/serve/bodies.py "$TMP" || die "cannot write the request bodies"
 declare -A EP_PATH=([predict]=/predict [v2]=/v2/models/fashion-cnn/infer)
 
 # ---- start the servers, each on a free loopback port ------------------------------
