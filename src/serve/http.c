@@ -502,6 +502,7 @@ typedef struct req req;
 
 struct fy__http {
     fy__http_cfg cfg;
+    int tls_owner; /* the daemon takes its certificate from fy__tls_cert_callback */
     char *host, *keys_file;
     char host_lc[256]; /* the bound host as given, lower case, no brackets */
     struct MHD_Daemon *daemon;
@@ -2203,14 +2204,29 @@ int fy__http_start(fy__http **out, const fy__http_cfg *cfg, fy_diag *d)
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (h->ipv6 ? MHD_USE_IPv6 : 0) |
                      (h->cfg.tls ? MHD_USE_TLS : 0);
-    /* TLS: libmicrohttpd keeps the pointers (GnuTLS parses them when the daemon
-     * starts), so the PEM buffers belong to the server until the daemon stops. */
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cfg.tls ? h->cfg.tls->cert : NULL},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->cfg.tls ? h->cfg.tls->key : NULL},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)fy__tls_priorities},
-        {MHD_OPTION_END, 0, NULL},
-    };
+    /* TLS: the certificate comes from fy__tls_cert_callback, which hands out the
+     * pair fy__http_reload_tls can swap, when this server owns it (one per
+     * process); otherwise from the PEM buffers, which libmicrohttpd keeps pointers
+     * to, so they belong to the server until the daemon stops. */
+    struct MHD_OptionItem tls_opts[4];
+    int n_tls = 0;
+    if (h->cfg.tls) {
+        fy__tls_creds *c = NULL;
+        if ((rc = fy__tls_creds_make(h->cfg.tls, &c, d)) != FY_OK)
+            goto fail;
+        if ((h->tls_owner = fy__tls_own(c))) {
+            tls_opts[n_tls++] =
+                (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, fy__tls_cert_callback()};
+        } else {
+            fy__tls_creds_free(c);
+            tls_opts[n_tls++] =
+                (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->cfg.tls->cert};
+            tls_opts[n_tls++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->cfg.tls->key};
+        }
+        tls_opts[n_tls++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)fy__tls_priorities};
+    }
+    tls_opts[n_tls] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* One thread: no pool (libmicrohttpd warns about a pool of one). */
     unsigned pool = h->cfg.threads > 1 ? (unsigned)h->cfg.threads : 0;
     /* The logger first, so that the other options' complaints reach the log too. */
@@ -2221,8 +2237,8 @@ int fy__http_start(fy__http **out, const fy__http_cfg *cfg, fy_diag *d)
         pool ? pool : (unsigned)FY_HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)FY_HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, FY_HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY,
-        h->cfg.tls ? tls_opts : tls_opts + 3, MHD_OPTION_END);
+        on_completed, h, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     if (!h->daemon) {
         rc = fy__diag_set(d, FY_EIO, "cannot start the %s server on %s:%d%s",
                           h->cfg.tls ? "HTTPS" : "HTTP", h->host, h->port,
@@ -2246,6 +2262,20 @@ int fy__http_port(const fy__http *h)
 int fy__http_inflight(const fy__http *h)
 {
     return atomic_load(&h->inflight);
+}
+
+int fy__http_reload_tls(fy__http *h, const fy__tls *t, fy_diag *d)
+{
+    if (!h->tls_owner)
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "another HTTPS server of this process owns the certificate callback; "
+                            "this one keeps its certificate until it is restarted");
+    fy__tls_creds *c = NULL;
+    int rc = fy__tls_creds_make(t, &c, d);
+    if (rc != FY_OK)
+        return rc;
+    fy__tls_swap(c); /* the old pair stays chained to c until the daemon stops */
+    return FY_OK;
 }
 
 int fy__http_reload_keys(fy__http *h, fy_diag *d)
@@ -2352,6 +2382,8 @@ void fy__http_free(fy__http *h)
     }
     if (h->listen_fd >= 0)
         close(h->listen_fd);
+    if (h->tls_owner) /* the daemon is stopped: no handshake holds a pair */
+        fy__tls_creds_free(fy__tls_disown());
     fy__keys_free(h->keys);
     pthread_rwlock_destroy(&h->keys_lock);
     pthread_mutex_destroy(&h->mu);

@@ -194,6 +194,17 @@ static int check_opts(const fy_serve_opts *o, fy_diag *d)
     return FY_OK;
 }
 
+/* "tls_not_after": the certificate's expiry, for the listening and reload events. */
+static void add_not_after(json_t *ev, const fy__tls *t)
+{
+    char when[32];
+    time_t na = (time_t)t->not_after;
+    struct tm tm;
+    if (ev && na > 0 && gmtime_r(&na, &tm) &&
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        json_object_set_new(ev, "tls_not_after", json_string(when));
+}
+
 int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
                      const fy_serve_opts *opts, fy_diag *d)
 {
@@ -343,13 +354,8 @@ int fy_server_create(fy_server **out, const char *const *paths, int n_paths,
                            s->host, "port", fy__http_port(s->http), "version", FERRY_VERSION,
                            "http_threads", s->opts.http_threads, "auth", s->keys_file != NULL,
                            "tls", s->tls_cert_file != NULL);
-    if (ev && s->tls_cert_file) {
-        char when[32];
-        time_t t = (time_t)s->tls.not_after;
-        struct tm tm;
-        if (t > 0 && gmtime_r(&t, &tm) && strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
-            json_object_set_new(ev, "tls_not_after", json_string(when));
-    }
+    if (s->tls_cert_file)
+        add_not_after(ev, &s->tls);
     log_event(s, ev);
     fy__repo_each(s->repo, log_model, s);
     char why[512], clean[512];
@@ -392,6 +398,33 @@ void fy_server_request_reload(fy_server *s)
     errno = saved;
 }
 
+/* The certificate or key file changed: check the new pair as at start, then hand
+ * it to new handshakes. A bad pair, or a daemon that cannot swap (another server
+ * of the process owns the certificate callback), keeps the old one, and the log
+ * says why, so that a renewal is never silently ignored. */
+static void reload_tls(fy_server *s)
+{
+    fy_diag d = {{0}};
+    char why[600];
+    fy__tls t;
+    int rc = fy__tls_load(&t, s->tls_cert_file, s->tls_key_file, &d);
+    if (rc == FY_OK && (rc = fy__http_reload_tls(s->http, &t, &d)) != FY_OK)
+        fy__tls_clear(&t);
+    if (rc != FY_OK) {
+        log_event(s, json_pack("{s:s, s:s}", "event",
+                               rc == FY_EUNSUPPORTED ? "reload_tls_needs_restart"
+                                                     : "reload_tls_failed",
+                               "reason", fy__serve_ascii(why, sizeof why, d.msg)));
+        return;
+    }
+    /* the daemon takes its pairs from the callback: the old PEM is no longer used */
+    fy__tls_clear(&s->tls);
+    s->tls = t;
+    json_t *ev = json_pack("{s:s}", "event", "reload_tls");
+    add_not_after(ev, &s->tls);
+    log_event(s, ev);
+}
+
 static void do_reload(fy_server *s)
 {
     fy_diag d = {{0}};
@@ -408,12 +441,8 @@ static void do_reload(fy_server *s)
     if (krc != FY_OK)
         log_event(s, json_pack("{s:s, s:s}", "event", "reload_keys_failed", "reason",
                                fy__serve_ascii(why, sizeof why, d.msg)));
-    /* libmicrohttpd cannot change a running daemon's certificate: say so when the
-     * files changed, so that a renewal is not silently ignored. */
     if (s->tls_cert_file && fy__tls_changed(&s->tls, s->tls_cert_file, s->tls_key_file))
-        log_event(s, json_pack("{s:s, s:s}", "event", "reload_tls_needs_restart", "reason",
-                               "the TLS certificate or key file changed; the server keeps the "
-                               "one it started with until it is restarted"));
+        reload_tls(s);
     d.msg[0] = 0;
     int rrc = fy__repo_reload(s->repo, &d);
     log_event(s, json_pack("{s:s, s:s, s:s, s:I}", "event", "reload", "outcome",

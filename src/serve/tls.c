@@ -5,6 +5,7 @@
  * that a bad file is named in the error rather than failing inside the daemon. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 #include <gnutls/x509.h>
 #include <sodium.h>
 
@@ -181,4 +183,109 @@ void fy__tls_clear(fy__tls *t)
     fy__free(t->key);
     fy__free(t->cert);
     memset(t, 0, sizeof *t);
+}
+
+/* ---- certificates for the daemon's handshakes, swappable (SIGHUP) ------------- */
+
+#define CREDS_MAX_CHAIN 16
+
+struct fy__tls_creds {
+    gnutls_pcert_st pcert[CREDS_MAX_CHAIN];
+    unsigned int n_pcert;
+    gnutls_privkey_t key;
+    fy__tls_creds *older; /* replaced ones: handshakes may still hold them */
+};
+
+int fy__tls_creds_make(const fy__tls *t, fy__tls_creds **out, fy_diag *d)
+{
+    fy__tls_creds *c = fy__calloc(1, sizeof *c);
+    if (!c)
+        return fy__diag_set(d, FY_ENOMEM, "TLS: out of memory");
+    gnutls_datum_t cd = {(unsigned char *)t->cert, (unsigned int)t->cert_len};
+    gnutls_datum_t kd = {(unsigned char *)t->key, (unsigned int)t->key_len};
+    c->n_pcert = CREDS_MAX_CHAIN;
+    int r = gnutls_pcert_list_import_x509_raw(c->pcert, &c->n_pcert, &cd, GNUTLS_X509_FMT_PEM, 0);
+    if (r < 0) {
+        fy__free(c);
+        return fy__diag_set(d, FY_EPARSE, "TLS certificate: %s (at most %d certificates)",
+                            gnutls_strerror(r), CREDS_MAX_CHAIN);
+    }
+    if ((r = gnutls_privkey_init(&c->key)) < 0 ||
+        (r = gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        if (c->key)
+            gnutls_privkey_deinit(c->key);
+        for (unsigned int i = 0; i < c->n_pcert; i++)
+            gnutls_pcert_deinit(&c->pcert[i]);
+        fy__free(c);
+        return fy__diag_set(d, FY_EPARSE, "TLS key: %s", gnutls_strerror(r));
+    }
+    *out = c;
+    return FY_OK;
+}
+
+void fy__tls_creds_free(fy__tls_creds *c)
+{
+    while (c) {
+        fy__tls_creds *older = c->older;
+        gnutls_privkey_deinit(c->key);
+        for (unsigned int i = 0; i < c->n_pcert; i++)
+            gnutls_pcert_deinit(&c->pcert[i]);
+        fy__free(c);
+        c = older;
+    }
+}
+
+/* libmicrohttpd's certificate callback has no user pointer, so the certificates it
+ * hands out are the process's: one server at a time may own them (fy__tls_own);
+ * any other serves fixed ones. */
+static _Atomic(fy__tls_creds *) g_creds;
+static atomic_int g_owned;
+
+int fy__tls_own(fy__tls_creds *c)
+{
+    int free_slot = 0;
+    if (!atomic_compare_exchange_strong(&g_owned, &free_slot, 1))
+        return 0;
+    atomic_store(&g_creds, c);
+    return 1;
+}
+
+fy__tls_creds *fy__tls_swap(fy__tls_creds *c)
+{
+    fy__tls_creds *old = atomic_load(&g_creds);
+    c->older = old;
+    atomic_store(&g_creds, c);
+    return old;
+}
+
+fy__tls_creds *fy__tls_disown(void)
+{
+    fy__tls_creds *c = atomic_exchange(&g_creds, NULL);
+    atomic_store(&g_owned, 0);
+    return c;
+}
+
+static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
+                         const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                         gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                         gnutls_privkey_t *privkey)
+{
+    (void)session;
+    (void)req_ca_rdn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    fy__tls_creds *c = atomic_load(&g_creds);
+    if (!c)
+        return -1;
+    *pcert = c->pcert;
+    *pcert_length = c->n_pcert;
+    *privkey = c->key;
+    return 0;
+}
+
+void *fy__tls_cert_callback(void)
+{
+    gnutls_certificate_retrieve_function2 *f = cert_callback;
+    return (void *)f;
 }

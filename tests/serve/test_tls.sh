@@ -1,7 +1,8 @@
 #!/bin/sh
 # ferry serve over TLS (--tls-cert, --tls-key), end to end with curl: a self-signed
 # certificate made at test time with openssl, HTTPS health and inference, plain
-# HTTP refused on the TLS port, Origin with https, SIGHUP with changed files, and
+# HTTP refused on the TLS port, Origin with https, SIGHUP renewal (new connections
+# get the new certificate; a mismatched pair is refused and the old one serves), and
 # the refusals of bad files (permissions, missing, garbage, mismatched, encrypted).
 # Loopback only, free ports, bounded waits. Usage: sh THIS BUILD
 set -u
@@ -96,8 +97,8 @@ ok "the server still serves TLS after a plain-HTTP client" [ "$(https /v2/health
 ok "Origin https://HOST is accepted" [ "$(https /v2/health/ready -H "Origin: https://localhost:$PORT")" = 200 ]
 ok "Origin http://HOST is refused on TLS (403)" [ "$(https /v2/health/ready -H "Origin: http://localhost:$PORT")" = 403 ]
 ok "the listening event says tls" grep -q '"event":"listening".*"tls":true' "$T/log.jsonl"
-# SIGHUP with a renewed certificate: it is not loaded (a restart is needed), the
-# log says so, and the old one keeps serving
+# SIGHUP with a renewed certificate: new handshakes get it at once, the log says
+# so with its expiry, and the old one no longer verifies for new connections
 cp "$T/cert.pem" "$T/cert.old"
 sleep 0.05
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
@@ -106,9 +107,26 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 cat "$T/cert.new" >"$T/cert.pem"; cat "$T/key.new" >"$T/key.pem"
 kill -HUP "$PID"
 for i in $(seq 50); do grep -q '"event":"reload"' "$T/log.jsonl" && break; sleep 0.1; done
-ok "SIGHUP with changed TLS files logs that a restart is needed" grep -q '"event":"reload_tls_needs_restart"' "$T/log.jsonl"
-code=$(curl -s -m 10 --cacert "$T/cert.old" --resolve "localhost:$PORT:127.0.0.1" -o /dev/null -w '%{http_code}' "https://localhost:$PORT/v2/health/live")
-ok "after SIGHUP the certificate it started with still serves" [ "$code" = 200 ]
+ok "SIGHUP with changed TLS files loads them (reload_tls, with the expiry)" \
+  grep -q '"event":"reload_tls","tls_not_after":"' "$T/log.jsonl"
+with_ca() { curl -s -m 10 --cacert "$1" --resolve "localhost:$PORT:127.0.0.1" -o /dev/null \
+  -w '%{http_code}' "https://localhost:$PORT/v2/health/live"; }
+ok "after SIGHUP new connections get the new certificate" [ "$(with_ca "$T/cert.new")" = 200 ]
+ok "after SIGHUP the old certificate no longer verifies" [ "$(with_ca "$T/cert.old")" != 200 ]
+# a renewal whose key does not belong to its certificate: refused, logged with the
+# reason, and the certificate loaded before keeps serving
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$T/key.other" -out "$T/cert.other" >/dev/null 2>&1
+sleep 0.05
+cat "$T/cert.other" >"$T/cert.pem"
+n_reloads=$(grep -c '"event":"reload"' "$T/log.jsonl")
+kill -HUP "$PID"
+for i in $(seq 50); do [ "$(grep -c '"event":"reload"' "$T/log.jsonl")" -gt "$n_reloads" ] && break; sleep 0.1; done
+ok "SIGHUP with a mismatched pair logs reload_tls_failed naming the key" \
+  grep -q '"event":"reload_tls_failed","reason":"TLS key .*does not belong' "$T/log.jsonl"
+ok "after a refused renewal the certificate loaded before still serves" [ "$(with_ca "$T/cert.new")" = 200 ]
+cat "$T/cert.new" >"$T/cert.pem"
 kill -TERM "$PID"; wait "$PID"; rc=$?; PID=""
 ok "SIGTERM: exit 0" [ "$rc" -eq 0 ]
 # restarted, it serves the new certificate
