@@ -50,9 +50,13 @@ typedef struct fy_proxy_hooks {
     int (*workers)(void *ctx, fy_backend_ref *out, char (*names)[FY_WORKER_NAME], int cap);
     void *ctx;
 } fy_proxy_hooks;
-/* tls_cert and tls_key (PEM text, NULL: plain HTTP) must outlive the proxy. */
+/* tls: the certificate and key (NULL: plain HTTP); must outlive the proxy, unless
+ * it can swap pairs (see fy__proxy_reload_tls). */
+typedef struct fy__tls fy__tls;
 int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_hooks *hooks,
-                    const char *tls_cert, const char *tls_key, fy_diag *d);
+                    const fy__tls *tls, fy_diag *d);
+/* New handshakes get t's pair (fy__tls_daemon_reload); t is not kept. */
+int fy__proxy_reload_tls(fy_proxy *p, const fy__tls *t, fy_diag *d);
 /* Stop accepting, finish requests in flight, free. */
 void fy__proxy_stop(fy_proxy *p);
 

@@ -30,6 +30,7 @@
 
 struct fy_proxy {
     struct MHD_Daemon *mhd;
+    int tls_owner; /* its certificate can be swapped (fy__tls_daemon_opts) */
     int listen_fd;
     fy_proxy_hooks hooks;
     atomic_int in_flight;
@@ -503,9 +504,9 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 }
 
 int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_hooks *hooks,
-                    const char *tls_cert, const char *tls_key, fy_diag *d)
+                    const fy__tls *tls, fy_diag *d)
 {
-    if (tls_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
         return fy__diag_set(d, FY_EUNSUPPORTED,
                             "TLS: this libmicrohttpd was built without HTTPS support");
     struct sockaddr_storage ss;
@@ -551,31 +552,39 @@ int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_h
     p->listen_fd = fd;
     p->hooks = *hooks;
     pthread_mutex_init(&p->pool_mu, NULL);
-    /* HTTPS: the PEM buffers are the caller's and outlive the daemon (GnuTLS parses
-     * them when it starts) */
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)fy__tls_priorities},
-        {MHD_OPTION_END, 0, NULL},
-    };
+    /* HTTPS: through a swappable pair when this daemon owns the certificate
+     * callback, else the caller's PEM buffers, which outlive the daemon */
+    struct MHD_OptionItem tls_opts[FY_TLS_DAEMON_OPTS];
+    int rc = fy__tls_daemon_opts(tls, tls_opts, &p->tls_owner, d);
+    if (rc != FY_OK) {
+        close(fd);
+        pthread_mutex_destroy(&p->pool_mu);
+        fy__free(p);
+        return rc;
+    }
     p->mhd = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-            MHD_USE_ERROR_LOG | (fam == AF_INET6 ? MHD_USE_IPv6 : 0) | (tls_cert ? MHD_USE_TLS : 0),
+            MHD_USE_ERROR_LOG | (fam == AF_INET6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, p, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, p, MHD_OPTION_EXTERNAL_LOGGER, on_log, p,
-        MHD_OPTION_ARRAY, tls_cert ? tls_opts : tls_opts + 3, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!p->mhd) {
+        fy__tls_daemon_release(p->tls_owner);
         close(fd);
         pthread_mutex_destroy(&p->pool_mu);
         fy__free(p);
         return fy__diag_set(d, FY_EIO, "cannot start the front proxy on %s:%d%s", host, port,
-                            tls_cert ? " (libmicrohttpd refused the TLS setup)" : "");
+                            tls ? " (libmicrohttpd refused the TLS setup)" : "");
     }
     *out = p;
     return FY_OK;
+}
+
+int fy__proxy_reload_tls(fy_proxy *p, const fy__tls *t, fy_diag *d)
+{
+    return fy__tls_daemon_reload(p->tls_owner, t, d);
 }
 
 void fy__proxy_stop(fy_proxy *p)
@@ -589,6 +598,7 @@ void fy__proxy_stop(fy_proxy *p)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(p->mhd);
+    fy__tls_daemon_release(p->tls_owner); /* no handshake holds a pair any more */
     close(p->listen_fd);
     for (int i = 0; i < p->n_pool; i++)
         curl_easy_cleanup(p->pool[i]);

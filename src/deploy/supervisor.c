@@ -92,13 +92,20 @@ typedef struct sup {
     int has_tls;
 } sup;
 
-/* Set by SIGTERM/SIGINT in the supervisor process (listed in docs/ARCHITECTURE.md). */
-static volatile sig_atomic_t sup_stop_signal;
+/* Set by SIGTERM/SIGINT (stop) and SIGHUP (reload the front's certificate) in the
+ * supervisor process (listed in docs/ARCHITECTURE.md). */
+static volatile sig_atomic_t sup_stop_signal, sup_reload_signal;
 
 static void on_term(int sig)
 {
     (void)sig;
     sup_stop_signal = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    sup_reload_signal = 1;
 }
 
 __attribute__((format(printf, 1, 2))) static void logf_(const char *fmt, ...)
@@ -766,8 +773,9 @@ int fy_supervisor_running(const char *state_dir, const char *service, long *pid)
 
 /* HTTPS on the public port when the deployment asked for it: `ferry deploy` writes
  * the certificate's and key's paths to SERVICE/FY_FRONT_TLS_FILE as
- * {"cert": PATH, "key": PATH}; the files are read (and checked) as ferry serve's. */
-static int load_front_tls(sup *s, fy_diag *d)
+ * {"cert": PATH, "key": PATH}; the files are read (and checked) as ferry serve's.
+ * With into == NULL, only whether the files changed since s->tls was read. */
+static int read_front_tls(sup *s, fy__tls *into, int *changed, fy_diag *d)
 {
     char p[FY_DEPLOY_PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", s->dir, FY_FRONT_TLS_FILE);
@@ -777,14 +785,51 @@ static int load_front_tls(sup *s, fy_diag *d)
     json_t *j = json_load_file(p, 0, &je);
     const char *cert = json_string_value(json_object_get(j, "cert"));
     const char *key = json_string_value(json_object_get(j, "key"));
-    int rc;
+    int rc = FY_OK;
     if (!cert || !key)
         rc = fy__diag_set(d, FY_EINVAL, "%s: wants {\"cert\": PATH, \"key\": PATH}%s%s", p,
                           j ? "" : ": ", j ? "" : je.text);
-    else if ((rc = fy__tls_load(&s->tls, cert, key, d)) == FY_OK)
-        s->has_tls = 1;
+    else if (changed)
+        *changed = fy__tls_changed(&s->tls, cert, key);
+    else
+        rc = fy__tls_load(into, cert, key, d);
     json_decref(j);
     return rc;
+}
+
+static int load_front_tls(sup *s, fy_diag *d)
+{
+    int rc = read_front_tls(s, &s->tls, NULL, d);
+    s->has_tls = rc == FY_OK && s->tls.cert != NULL;
+    return rc;
+}
+
+/* SIGHUP: a renewed certificate (the same paths, new contents) goes to the front's
+ * new handshakes; a pair that fails the checks is refused and the old one kept. */
+static void reload_front_tls(sup *s)
+{
+    int changed = 0;
+    fy_diag d = {{0}};
+    fy__tls t;
+    memset(&t, 0, sizeof t);
+    if (!s->has_tls || !s->proxy) {
+        logf_("reload: the front serves plain HTTP, nothing to reload");
+        return;
+    }
+    if (read_front_tls(s, NULL, &changed, &d) != FY_OK || !changed) {
+        logf_("reload: %s", d.msg[0] ? d.msg : "the front's certificate is unchanged");
+        return;
+    }
+    int rc = read_front_tls(s, &t, NULL, &d);
+    if (rc == FY_OK && (rc = fy__proxy_reload_tls(s->proxy, &t, &d)) != FY_OK)
+        fy__tls_clear(&t);
+    if (rc != FY_OK) {
+        logf_("reload: the front keeps its certificate: %s", d.msg);
+        return;
+    }
+    fy__tls_clear(&s->tls); /* the daemon takes its pairs from the callback */
+    s->tls = t;
+    logf_("reload: the front serves the renewed certificate to new connections");
 }
 
 int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d)
@@ -848,7 +893,7 @@ int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d)
         goto done;
     fy_proxy_hooks hooks = {pick, done, metrics, workers, s};
     if ((rc = fy__proxy_start(&s->proxy, o->host ? o->host : "127.0.0.1", o->port, &hooks,
-                              s->has_tls ? s->tls.cert : NULL, s->has_tls ? s->tls.key : NULL, d)))
+                              s->has_tls ? &s->tls : NULL, d)))
         goto done;
     /* the pid file is written last: its presence with the lock held means "serving" */
     snprintf(p, sizeof p, "%s/supervisor.pid", s->dir);
@@ -863,11 +908,16 @@ int fy_supervisor_run(const fy_supervisor_opts *o, fy_diag *d)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     logf_("supervisor of %s: pid %d, listening on %s:%d", o->service, (int)getpid(),
           o->host ? o->host : "127.0.0.1", o->port);
     int proxy_stopped = 0;
     for (;;) {
+        if (sup_reload_signal) {
+            sup_reload_signal = 0;
+            reload_front_tls(s);
+        }
         if (sup_stop_signal && !s->stopping) {
             pthread_mutex_lock(&s->mu);
             s->stopping = 1;

@@ -502,7 +502,7 @@ typedef struct req req;
 
 struct fy__http {
     fy__http_cfg cfg;
-    int tls_owner; /* the daemon takes its certificate from fy__tls_cert_callback */
+    int tls_owner; /* the daemon's certificate can be swapped (fy__tls_daemon_opts) */
     char *host, *keys_file;
     char host_lc[256]; /* the bound host as given, lower case, no brackets */
     struct MHD_Daemon *daemon;
@@ -2204,29 +2204,12 @@ int fy__http_start(fy__http **out, const fy__http_cfg *cfg, fy_diag *d)
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (h->ipv6 ? MHD_USE_IPv6 : 0) |
                      (h->cfg.tls ? MHD_USE_TLS : 0);
-    /* TLS: the certificate comes from fy__tls_cert_callback, which hands out the
-     * pair fy__http_reload_tls can swap, when this server owns it (one per
-     * process); otherwise from the PEM buffers, which libmicrohttpd keeps pointers
-     * to, so they belong to the server until the daemon stops. */
-    struct MHD_OptionItem tls_opts[4];
-    int n_tls = 0;
-    if (h->cfg.tls) {
-        fy__tls_creds *c = NULL;
-        if ((rc = fy__tls_creds_make(h->cfg.tls, &c, d)) != FY_OK)
-            goto fail;
-        if ((h->tls_owner = fy__tls_own(c))) {
-            tls_opts[n_tls++] =
-                (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, fy__tls_cert_callback()};
-        } else {
-            fy__tls_creds_free(c);
-            tls_opts[n_tls++] =
-                (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->cfg.tls->cert};
-            tls_opts[n_tls++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->cfg.tls->key};
-        }
-        tls_opts[n_tls++] =
-            (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)fy__tls_priorities};
-    }
-    tls_opts[n_tls] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    /* TLS: through a callback that hands out a swappable pair when this daemon
+     * owns it (one per process), else from the PEM buffers, which libmicrohttpd
+     * keeps pointers to: they belong to the server until the daemon stops. */
+    struct MHD_OptionItem tls_opts[FY_TLS_DAEMON_OPTS];
+    if ((rc = fy__tls_daemon_opts(h->cfg.tls, tls_opts, &h->tls_owner, d)) != FY_OK)
+        goto fail;
     /* One thread: no pool (libmicrohttpd warns about a pool of one). */
     unsigned pool = h->cfg.threads > 1 ? (unsigned)h->cfg.threads : 0;
     /* The logger first, so that the other options' complaints reach the log too. */
@@ -2266,16 +2249,7 @@ int fy__http_inflight(const fy__http *h)
 
 int fy__http_reload_tls(fy__http *h, const fy__tls *t, fy_diag *d)
 {
-    if (!h->tls_owner)
-        return fy__diag_set(d, FY_EUNSUPPORTED,
-                            "another HTTPS server of this process owns the certificate callback; "
-                            "this one keeps its certificate until it is restarted");
-    fy__tls_creds *c = NULL;
-    int rc = fy__tls_creds_make(t, &c, d);
-    if (rc != FY_OK)
-        return rc;
-    fy__tls_swap(c); /* the old pair stays chained to c until the daemon stops */
-    return FY_OK;
+    return fy__tls_daemon_reload(h->tls_owner, t, d);
 }
 
 int fy__http_reload_keys(fy__http *h, fy_diag *d)
@@ -2382,8 +2356,7 @@ void fy__http_free(fy__http *h)
     }
     if (h->listen_fd >= 0)
         close(h->listen_fd);
-    if (h->tls_owner) /* the daemon is stopped: no handshake holds a pair */
-        fy__tls_creds_free(fy__tls_disown());
+    fy__tls_daemon_release(h->tls_owner); /* the daemon is stopped: no handshake holds a pair */
     fy__keys_free(h->keys);
     pthread_rwlock_destroy(&h->keys_lock);
     pthread_mutex_destroy(&h->mu);

@@ -284,8 +284,8 @@ int fy__http_port(const fy__http *h);
 /* Re-read the keys file (SIGHUP); on failure the old keys stay in force. */
 int fy__http_reload_keys(fy__http *h, fy_diag *d);
 /* New handshakes use t's pair from now on (connections already open keep theirs).
- * FY_EUNSUPPORTED when another server of the process owns the certificate
- * callback (see fy__tls_own). t is not kept. */
+ * FY_EUNSUPPORTED when another daemon of the process owns the certificate
+ * callback (fy__tls_daemon_opts). t is not kept. */
 int fy__http_reload_tls(fy__http *h, const fy__tls *t, fy_diag *d);
 /* Stop accepting connections; readiness answers 503 and responses say
  * "Connection: close" from now on. */
@@ -328,26 +328,22 @@ int fy__tls_changed(const fy__tls *t, const char *cert_file, const char *key_fil
 /* Zeroes the key bytes and frees; the daemon using them must be stopped. */
 void fy__tls_clear(fy__tls *t);
 
-/* The pair parsed for handshakes. A server whose daemon asks for its certificate
- * through fy__tls_cert_callback can swap in a new pair while it runs (SIGHUP):
- * the replaced ones stay allocated (chained to the new) until the daemon stops,
- * since a handshake in progress may hold them. */
-typedef struct fy__tls_creds fy__tls_creds;
-int fy__tls_creds_make(const fy__tls *t, fy__tls_creds **out, fy_diag *d);
-/* Frees c and every pair it replaced. */
-void fy__tls_creds_free(fy__tls_creds *c);
-/* The callback's pair is the process's (libmicrohttpd passes it no user
- * pointer): 1 if this server now owns it, handing out c; 0 if another server
- * does (this one then gives the daemon fixed PEM and cannot swap). */
-int fy__tls_own(fy__tls_creds *c);
-/* The owner's swap: c is handed out from now on; returns the previous pair,
- * now chained to c (freed with it). */
-fy__tls_creds *fy__tls_swap(fy__tls_creds *c);
-/* The owner gives up, after its daemon stopped: returns the pairs to free. */
-fy__tls_creds *fy__tls_disown(void);
-/* The gnutls_certificate_retrieve_function2 to give MHD_OPTION_HTTPS_CERT_CALLBACK:
- * it hands out the owner's current pair. */
-void *fy__tls_cert_callback(void);
+/* A libmicrohttpd daemon's TLS options for t (NULL: none), ending with
+ * MHD_OPTION_END, for MHD_OPTION_ARRAY. The first daemon of the process to ask
+ * gets its certificate through a callback and *owner = 1: it can swap the pair
+ * while it runs (fy__tls_daemon_reload). The callback carries no user pointer,
+ * so there is one such daemon per process; any other gets fixed PEM from t, which
+ * must then outlive it. */
+#define FY_TLS_DAEMON_OPTS 4
+struct MHD_OptionItem;
+int fy__tls_daemon_opts(const fy__tls *t, struct MHD_OptionItem *opts,
+                        int *owner, fy_diag *d);
+/* New handshakes get t's pair from now on; connections already open keep theirs.
+ * The replaced pair stays allocated until release (a handshake may hold it). t is
+ * not kept. FY_EUNSUPPORTED when !owner. */
+int fy__tls_daemon_reload(int owner, const fy__tls *t, fy_diag *d);
+/* After the owner's daemon stopped: frees every pair and frees the slot. */
+void fy__tls_daemon_release(int owner);
 
 /* Keys file (docs/serve.md): "ROLE SHA256HEX NAME" lines. */
 typedef enum { FY_ROLE_NONE = 0, FY_ROLE_INFER = 1, FY_ROLE_ADMIN = 2 } fy__role;

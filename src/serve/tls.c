@@ -15,6 +15,7 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
+#include <microhttpd.h>
 #include <gnutls/x509.h>
 #include <sodium.h>
 
@@ -189,6 +190,8 @@ void fy__tls_clear(fy__tls *t)
 
 #define CREDS_MAX_CHAIN 16
 
+/* A pair parsed for handshakes. */
+typedef struct fy__tls_creds fy__tls_creds;
 struct fy__tls_creds {
     gnutls_pcert_st pcert[CREDS_MAX_CHAIN];
     unsigned int n_pcert;
@@ -196,7 +199,7 @@ struct fy__tls_creds {
     fy__tls_creds *older; /* replaced ones: handshakes may still hold them */
 };
 
-int fy__tls_creds_make(const fy__tls *t, fy__tls_creds **out, fy_diag *d)
+static int creds_make(const fy__tls *t, fy__tls_creds **out, fy_diag *d)
 {
     fy__tls_creds *c = fy__calloc(1, sizeof *c);
     if (!c)
@@ -223,7 +226,8 @@ int fy__tls_creds_make(const fy__tls *t, fy__tls_creds **out, fy_diag *d)
     return FY_OK;
 }
 
-void fy__tls_creds_free(fy__tls_creds *c)
+/* Frees c and every pair it replaced. */
+static void creds_free(fy__tls_creds *c)
 {
     while (c) {
         fy__tls_creds *older = c->older;
@@ -236,34 +240,10 @@ void fy__tls_creds_free(fy__tls_creds *c)
 }
 
 /* libmicrohttpd's certificate callback has no user pointer, so the certificates it
- * hands out are the process's: one server at a time may own them (fy__tls_own);
- * any other serves fixed ones. */
+ * hands out are the process's: one daemon at a time may own them; any other is
+ * given fixed PEM. */
 static _Atomic(fy__tls_creds *) g_creds;
 static atomic_int g_owned;
-
-int fy__tls_own(fy__tls_creds *c)
-{
-    int free_slot = 0;
-    if (!atomic_compare_exchange_strong(&g_owned, &free_slot, 1))
-        return 0;
-    atomic_store(&g_creds, c);
-    return 1;
-}
-
-fy__tls_creds *fy__tls_swap(fy__tls_creds *c)
-{
-    fy__tls_creds *old = atomic_load(&g_creds);
-    c->older = old;
-    atomic_store(&g_creds, c);
-    return old;
-}
-
-fy__tls_creds *fy__tls_disown(void)
-{
-    fy__tls_creds *c = atomic_exchange(&g_creds, NULL);
-    atomic_store(&g_owned, 0);
-    return c;
-}
 
 static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
                          const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
@@ -284,8 +264,52 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
     return 0;
 }
 
-void *fy__tls_cert_callback(void)
+int fy__tls_daemon_opts(const fy__tls *t, struct MHD_OptionItem *opts,
+                        int *owner, fy_diag *d)
 {
-    gnutls_certificate_retrieve_function2 *f = cert_callback;
-    return (void *)f;
+    int n = 0;
+    *owner = 0;
+    if (t) {
+        fy__tls_creds *c = NULL;
+        int rc = creds_make(t, &c, d), free_slot = 0;
+        if (rc != FY_OK)
+            return rc;
+        if (atomic_compare_exchange_strong(&g_owned, &free_slot, 1)) {
+            atomic_store(&g_creds, c);
+            *owner = 1;
+            gnutls_certificate_retrieve_function2 *f = cert_callback;
+            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)f};
+        } else {
+            creds_free(c);
+            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, t->cert};
+            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, t->key};
+        }
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                            (void *)fy__tls_priorities};
+    }
+    opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return FY_OK;
+}
+
+int fy__tls_daemon_reload(int owner, const fy__tls *t, fy_diag *d)
+{
+    if (!owner)
+        return fy__diag_set(d, FY_EUNSUPPORTED,
+                            "another HTTPS server of this process owns the certificate callback; "
+                            "this one keeps its certificate until it is restarted");
+    fy__tls_creds *c = NULL;
+    int rc = creds_make(t, &c, d);
+    if (rc != FY_OK)
+        return rc;
+    c->older = atomic_load(&g_creds); /* freed with c: a handshake may still hold it */
+    atomic_store(&g_creds, c);
+    return FY_OK;
+}
+
+void fy__tls_daemon_release(int owner)
+{
+    if (!owner)
+        return;
+    creds_free(atomic_exchange(&g_creds, NULL));
+    atomic_store(&g_owned, 0);
 }

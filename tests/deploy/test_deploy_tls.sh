@@ -2,9 +2,10 @@
 # ferry deploy with HTTPS on the public port (serving.tls_cert / serving.tls_key):
 # the front speaks TLS with the given certificate (curl checks it against the
 # certificate itself), plain HTTP is refused there, merged /metrics come over
-# HTTPS, a spec with only one of the two files is refused with its line, a change
-# of the TLS settings while the service runs is refused until 'ferry stop', and
-# after a stop the service comes back as plain HTTP. Loopback only, a free port,
+# HTTPS, SIGHUP to the supervisor loads a renewed certificate (and refuses a
+# mismatched pair), a spec with only one of the two files is refused with its
+# line, a change of the TLS settings while the service runs is refused until
+# 'ferry stop', and after a stop the service comes back as plain HTTP. Loopback only, a free port,
 # bounded waits. Usage: sh THIS BUILD
 set -u
 BUILD=${1:-build}
@@ -76,6 +77,30 @@ check "merged /metrics over HTTPS ($code)" sh -c "test '$code' = 200 && grep -q 
 check "plain HTTP gets no answer on the HTTPS port" sh -c "! curl -s -f -m 5 -o /dev/null http://127.0.0.1:$PORT/healthz/live"
 check "an unknown certificate authority is refused" sh -c "! curl -s -m 5 -o /dev/null --resolve localhost:$PORT:127.0.0.1 https://localhost:$PORT/healthz/live"
 check "the service folder holds the TLS settings" grep -q '"cert"' "$ST/services/fashion/front-tls.json"
+
+# SIGHUP to the supervisor after a renewal (same files, new contents): new
+# connections get the new certificate; then a key that does not belong to its
+# certificate is refused, and the renewed certificate keeps serving
+SUP=$(cat "$ST/services/fashion/supervisor.pid")
+SLOG="$ST/services/fashion/supervisor.log"
+newcert() { openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$1" -out "$2" >/dev/null 2>&1; }
+with_ca() { curl -s -m 10 --cacert "$1" --resolve "localhost:$PORT:127.0.0.1" -o /dev/null \
+  -w '%{http_code}' "https://localhost:$PORT/healthz/live"; }
+wait_log() { for _ in $(seq 50); do grep -q "$1" "$SLOG" && return 0; sleep 0.1; done; return 1; }
+cp "$T/v1/cert.pem" "$T/cert.old"
+newcert "$T/key.new" "$T/cert.new"
+cat "$T/cert.new" >"$T/v1/cert.pem"; cat "$T/key.new" >"$T/v1/key.pem"
+kill -HUP "$SUP"
+check "SIGHUP: the front loads the renewed certificate" wait_log "reload: the front serves the renewed certificate"
+check "new connections get the renewed certificate" test "$(with_ca "$T/cert.new")" = 200
+check "the old certificate no longer verifies" test "$(with_ca "$T/cert.old")" != 200
+newcert "$T/key.other" "$T/cert.other"
+cat "$T/cert.other" >"$T/v1/cert.pem"
+kill -HUP "$SUP"
+check "SIGHUP: a mismatched pair is refused, naming the key" wait_log "reload: the front keeps its certificate: TLS key .*does not belong"
+check "the renewed certificate still serves" test "$(with_ca "$T/cert.new")" = 200
+cat "$T/cert.new" >"$T/v1/cert.pem"
 
 # plain HTTP asked while it runs with HTTPS: refused, the service untouched
 mkspec ""
