@@ -2,11 +2,12 @@
 /* TLS material for the server: a PEM certificate (chain) and private key read from
  * files with bounded, careful reads (regular files, 1 MiB, the key private to its
  * owner), then checked with GnuTLS, the library under Debian's libmicrohttpd, so
- * that a bad file is named in the error rather than failing inside the daemon. */
+ * that a bad file is named in the error rather than failing inside the daemon; and
+ * the daemons' TLS options, with the certificate swappable while they run. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
