@@ -328,16 +328,15 @@ int fy__tls_changed(const fy__tls *t, const char *cert_file, const char *key_fil
 /* Zeroes the key bytes and frees; the daemon using them must be stopped. */
 void fy__tls_clear(fy__tls *t);
 
-/* A libmicrohttpd daemon's TLS options for t (NULL: none), ending with
- * MHD_OPTION_END, for MHD_OPTION_ARRAY. The first daemon of the process to ask
+/* A libmicrohttpd daemon's TLS options for t (NULL: none) into opts (room for
+ * FY_TLS_DAEMON_OPTS), ending with MHD_OPTION_END, for MHD_OPTION_ARRAY. The first daemon of the process to ask
  * gets its certificate through a callback and *owner = 1: it can swap the pair
  * while it runs (fy__tls_daemon_reload). The callback carries no user pointer,
  * so there is one such daemon per process; any other gets fixed PEM from t, which
  * must then outlive it. */
 #define FY_TLS_DAEMON_OPTS 4
 struct MHD_OptionItem;
-int fy__tls_daemon_opts(const fy__tls *t, struct MHD_OptionItem *opts,
-                        int *owner, fy_diag *d);
+int fy__tls_daemon_opts(const fy__tls *t, struct MHD_OptionItem *opts, int *owner, fy_diag *d);
 /* New handshakes get t's pair from now on; connections already open keep theirs.
  * The replaced pair stays allocated until release (a handshake may hold it). t is
  * not kept. FY_EUNSUPPORTED when !owner. */

@@ -265,8 +265,7 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
     return 0;
 }
 
-int fy__tls_daemon_opts(const fy__tls *t, struct MHD_OptionItem *opts,
-                        int *owner, fy_diag *d)
+int fy__tls_daemon_opts(const fy__tls *t, struct MHD_OptionItem *opts, int *owner, fy_diag *d)
 {
     int n = 0;
     *owner = 0;
