@@ -63,9 +63,12 @@ int fy__opt_pass_qmatmul(fy__opt *o, fy__opt_stats *st);
  * negative error. */
 int fy__opt_add_const(fy__opt *o, fy_tensor *t, const char *what);
 
-/* optimize_pool.c: a MaxPool the fused pool kernels take (2-D, no pads, no
- * dilations, floor rounding, no Indices output). */
-int fy__opt_pool_fusable(const fy__node *mp);
+/* optimize_pool.c: the MaxPool that alone reads n's output, when the fused pool
+ * kernels take it (2-D, no pads, no dilations, floor rounding, no Indices
+ * output): its node index, with its kernel and strides ({1, 1} when absent);
+ * -1 when there is none. */
+int fy__opt_pool_after(const fy__opt *o, const fy__node *n, const int64_t **kernel,
+                       const int64_t **strides);
 
 /* optimize_qpool.c: QLinearConv + MaxPool [+ Flatten] -> ai.ferry.QConvPool; a
  * MatMulInteger reading its flattened output gets its constant weight's rows in

@@ -30,7 +30,7 @@ static int ints_all(const fy__node *n, const char *name, int64_t v)
     return 1;
 }
 
-int fy__opt_pool_fusable(const fy__node *mp)
+static int pool_fusable(const fy__node *mp)
 {
     const int64_t *k = NULL, *s = NULL;
     if (mp->n_inputs != 1 || (mp->n_outputs > 1 && mp->outputs[1] >= 0) ||
@@ -43,6 +43,21 @@ int fy__opt_pool_fusable(const fy__node *mp)
         return 0;
     const char *ap = fy__attr_str(mp, "auto_pad", "NOTSET");
     return !*ap || strcmp(ap, "NOTSET") == 0 || strcmp(ap, "VALID") == 0;
+}
+
+int fy__opt_pool_after(const fy__opt *o, const fy__node *n, const int64_t **kernel,
+                       const int64_t **strides)
+{
+    static const int64_t ones[2] = {1, 1};
+    int r = fy__opt_sole_reader(o, n->outputs[0]);
+    if (r < 0 || !fy__opt_is_op(&o->g.nodes[r], "MaxPool") || !pool_fusable(&o->g.nodes[r]) ||
+        o->g.nodes[r].inputs[0] != n->outputs[0])
+        return -1;
+    const fy__node *mp = &o->g.nodes[r];
+    fy__attr_ints(mp, "kernel_shape", kernel);
+    if (fy__attr_ints(mp, "strides", strides) != 2)
+        *strides = ones;
+    return r;
 }
 
 static int conv_fusable(const fy__opt *o, const fy__node *n)
@@ -73,7 +88,6 @@ static void add_ints(fy__node *n, const char *name, int64_t cnt, const int64_t *
 
 int fy__opt_pass_conv_pool(fy__opt *o, fy__opt_stats *st)
 {
-    static const int64_t ones[2] = {1, 1};
     fy__opt_recount(o);
     for (int i = 0; i < o->g.n_nodes; i++) {
         if (o->dead[i])
@@ -81,16 +95,11 @@ int fy__opt_pass_conv_pool(fy__opt *o, fy__opt_stats *st)
         const fy__node *n = &o->g.nodes[i];
         if (!conv_fusable(o, n))
             continue;
-        int r = fy__opt_sole_reader(o, n->outputs[0]);
-        if (r < 0 || !fy__opt_is_op(&o->g.nodes[r], "MaxPool") ||
-            !fy__opt_pool_fusable(&o->g.nodes[r]) ||
-            o->g.nodes[r].inputs[0] != n->outputs[0])
+        const int64_t *k = NULL, *s = NULL;
+        int r = fy__opt_pool_after(o, n, &k, &s);
+        if (r < 0)
             continue;
         const fy__node *mp = &o->g.nodes[r];
-        const int64_t *k = NULL, *s = NULL;
-        fy__attr_ints(mp, "kernel_shape", &k);
-        if (fy__attr_ints(mp, "strides", &s) != 2)
-            s = ones;
         int ins[3] = {n->inputs[0], n->inputs[1], n->n_inputs > 2 ? n->inputs[2] : -1};
         int out = mp->outputs[0];
         fy__node src = *n;

@@ -79,21 +79,16 @@ static int gemm_after(const fy__opt *o, int vid, int64_t M)
 
 int fy__opt_pass_qconv_pool(fy__opt *o, fy__opt_stats *st)
 {
-    static const int64_t ones[2] = {1, 1};
     fy__opt_recount(o);
     for (int i = 0; i < o->g.n_nodes; i++) {
         if (o->dead[i] || !conv_fusable(o, &o->g.nodes[i]))
             continue;
         const fy__node *n = &o->g.nodes[i];
-        int r = fy__opt_sole_reader(o, n->outputs[0]);
-        if (r < 0 || !fy__opt_is_op(&o->g.nodes[r], "MaxPool") ||
-            !fy__opt_pool_fusable(&o->g.nodes[r]) || o->g.nodes[r].inputs[0] != n->outputs[0])
+        const int64_t *k = NULL, *s = NULL;
+        int r = fy__opt_pool_after(o, n, &k, &s);
+        if (r < 0)
             continue;
         const fy__node *mp = &o->g.nodes[r];
-        const int64_t *k = NULL, *s = NULL;
-        fy__attr_ints(mp, "kernel_shape", &k);
-        if (fy__attr_ints(mp, "strides", &s) != 2)
-            s = ones;
         int64_t M = fy__opt_cval(o, n->inputs[3])->dims[0];
         int ins[9];
         for (int j = 0; j < n->n_inputs; j++)

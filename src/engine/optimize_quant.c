@@ -40,6 +40,27 @@ static int next_op(const fy__opt *o, int vid, const char *op)
     return r >= 0 && fy__opt_is_op(&o->g.nodes[r], op) ? r : -1;
 }
 
+/* The fused node took the place of the chain's last node: the others are dead. */
+static void retire_chain(fy__opt *o, const int *chain, int n, int last)
+{
+    for (int k = 0; k < n; k++)
+        if (chain[k] >= 0 && chain[k] != last)
+            fy__opt_kill(o, chain[k]);
+    fy__opt_rewired(o, last);
+}
+
+/* A pass: match_at at every live node of op `op`. */
+static int each_op(fy__opt *o, const char *op, int (*match_at)(fy__opt *, int, fy__opt_stats *),
+                   fy__opt_stats *st)
+{
+    int rc = FY_OK;
+    fy__opt_recount(o);
+    for (int i = 0; rc == FY_OK && i < o->g.n_nodes; i++)
+        if (!o->dead[i] && fy__opt_is_op(&o->g.nodes[i], op))
+            rc = match_at(o, i, st);
+    return rc;
+}
+
 static int match(fy__opt *o, int id, fy__opt_stats *st)
 {
     const fy__node *d = &o->g.nodes[id];
@@ -112,22 +133,14 @@ static int match(fy__opt *o, int id, fy__opt_stats *st)
         return FY_ENOMEM;
     if (act)
         fy__opt_set_act(f, act, alpha, beta);
-    for (int k = 0; k < 8; k++)
-        if (chain[k] >= 0 && chain[k] != last)
-            fy__opt_kill(o, chain[k]);
-    fy__opt_rewired(o, last);
+    retire_chain(o, chain, 8, last);
     st->dynq++;
     return FY_OK;
 }
 
 int fy__opt_pass_dynq(fy__opt *o, fy__opt_stats *st)
 {
-    int rc = FY_OK;
-    fy__opt_recount(o);
-    for (int i = 0; rc == FY_OK && i < o->g.n_nodes; i++)
-        if (!o->dead[i] && fy__opt_is_op(&o->g.nodes[i], "DynamicQuantizeLinear"))
-            rc = match(o, i, st);
-    return rc;
+    return each_op(o, "DynamicQuantizeLinear", match, st);
 }
 
 /* ---- the static int8 chain (ferry compress --quantize int8) ----
@@ -215,20 +228,12 @@ static int match_static(fy__opt *o, int im, fy__opt_stats *st)
     if (act)
         fy__opt_set_act(f, act, alpha, beta);
     int chain[6] = {iq, im, ic, imul, ia, iact};
-    for (int k = 0; k < 6; k++)
-        if (chain[k] >= 0 && chain[k] != last)
-            fy__opt_kill(o, chain[k]);
-    fy__opt_rewired(o, last);
+    retire_chain(o, chain, 6, last);
     st->qmatmul++;
     return FY_OK;
 }
 
 int fy__opt_pass_qmatmul(fy__opt *o, fy__opt_stats *st)
 {
-    int rc = FY_OK;
-    fy__opt_recount(o);
-    for (int i = 0; rc == FY_OK && i < o->g.n_nodes; i++)
-        if (!o->dead[i] && fy__opt_is_op(&o->g.nodes[i], "MatMulInteger"))
-            rc = match_static(o, i, st);
-    return rc;
+    return each_op(o, "MatMulInteger", match_static, st);
 }
