@@ -51,12 +51,13 @@ typedef struct fy_proxy_hooks {
     void *ctx;
 } fy_proxy_hooks;
 /* tls: the certificate and key (NULL: plain HTTP); must outlive the proxy, unless
- * it can swap pairs (see fy__proxy_reload_tls). */
+ * it can swap pairs (see fy__proxy_renew_tls). */
 typedef struct fy__tls fy__tls;
 int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_hooks *hooks,
                     const fy__tls *tls, fy_diag *d);
-/* New handshakes get t's pair (fy__tls_daemon_reload); t is not kept. */
-int fy__proxy_reload_tls(fy_proxy *p, const fy__tls *t, fy_diag *d);
+/* fy__tls_daemon_renew for the front's daemon. */
+int fy__proxy_renew_tls(fy_proxy *p, fy__tls *cur, const char *cert_file, const char *key_file,
+                        fy_diag *d);
 /* Stop accepting, finish requests in flight, free. */
 void fy__proxy_stop(fy_proxy *p);
 

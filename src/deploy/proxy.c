@@ -582,9 +582,10 @@ int fy__proxy_start(fy_proxy **out, const char *host, int port, const fy_proxy_h
     return FY_OK;
 }
 
-int fy__proxy_reload_tls(fy_proxy *p, const fy__tls *t, fy_diag *d)
+int fy__proxy_renew_tls(fy_proxy *p, fy__tls *cur, const char *cert_file, const char *key_file,
+                        fy_diag *d)
 {
-    return fy__tls_daemon_reload(p->tls_owner, t, d);
+    return fy__tls_daemon_renew(p->tls_owner, cur, cert_file, key_file, d);
 }
 
 void fy__proxy_stop(fy_proxy *p)

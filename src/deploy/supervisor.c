@@ -773,34 +773,39 @@ int fy_supervisor_running(const char *state_dir, const char *service, long *pid)
 
 /* HTTPS on the public port when the deployment asked for it: `ferry deploy` writes
  * the certificate's and key's paths to SERVICE/FY_FRONT_TLS_FILE as
- * {"cert": PATH, "key": PATH}; the files are read (and checked) as ferry serve's.
- * With into == NULL, only whether the files changed since s->tls was read. */
-static int read_front_tls(sup *s, fy__tls *into, int *changed, fy_diag *d)
+ * {"cert": PATH, "key": PATH}. *present is 0 when the file is absent (plain
+ * HTTP); else cert and key hold the paths. */
+static int front_tls_paths(const sup *s, int *present, char cert[FY_DEPLOY_PATH_MAX],
+                           char key[FY_DEPLOY_PATH_MAX], fy_diag *d)
 {
     char p[FY_DEPLOY_PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", s->dir, FY_FRONT_TLS_FILE);
-    if (access(p, F_OK) != 0)
+    *present = access(p, F_OK) == 0;
+    if (!*present)
         return FY_OK;
     json_error_t je;
     json_t *j = json_load_file(p, 0, &je);
-    const char *cert = json_string_value(json_object_get(j, "cert"));
-    const char *key = json_string_value(json_object_get(j, "key"));
+    const char *c = json_string_value(json_object_get(j, "cert"));
+    const char *k = json_string_value(json_object_get(j, "key"));
     int rc = FY_OK;
-    if (!cert || !key)
+    if (!c || !k)
         rc = fy__diag_set(d, FY_EINVAL, "%s: wants {\"cert\": PATH, \"key\": PATH}%s%s", p,
                           j ? "" : ": ", j ? "" : je.text);
-    else if (changed)
-        *changed = fy__tls_changed(&s->tls, cert, key);
-    else
-        rc = fy__tls_load(into, cert, key, d);
+    else if ((size_t)snprintf(cert, FY_DEPLOY_PATH_MAX, "%s", c) >= FY_DEPLOY_PATH_MAX ||
+             (size_t)snprintf(key, FY_DEPLOY_PATH_MAX, "%s", k) >= FY_DEPLOY_PATH_MAX)
+        rc = fy__diag_set(d, FY_EINVAL, "%s: a path is longer than %d bytes", p,
+                          FY_DEPLOY_PATH_MAX - 1);
     json_decref(j);
     return rc;
 }
 
+/* The front's pair, read (and checked) as ferry serve's, when it serves HTTPS. */
 static int load_front_tls(sup *s, fy_diag *d)
 {
-    int rc = read_front_tls(s, &s->tls, NULL, d);
-    s->has_tls = rc == FY_OK && s->tls.cert != NULL;
+    char cert[FY_DEPLOY_PATH_MAX], key[FY_DEPLOY_PATH_MAX];
+    int present = 0, rc = front_tls_paths(s, &present, cert, key, d);
+    if (rc == FY_OK && present && (rc = fy__tls_load(&s->tls, cert, key, d)) == FY_OK)
+        s->has_tls = 1;
     return rc;
 }
 
@@ -808,27 +813,22 @@ static int load_front_tls(sup *s, fy_diag *d)
  * new handshakes; a pair that fails the checks is refused and the old one kept. */
 static void reload_front_tls(sup *s)
 {
-    int changed = 0;
+    char cert[FY_DEPLOY_PATH_MAX], key[FY_DEPLOY_PATH_MAX];
+    int present = 0;
     fy_diag d = {{0}};
-    fy__tls t;
-    memset(&t, 0, sizeof t);
     if (!s->has_tls || !s->proxy) {
         logf_("reload: the front serves plain HTTP, nothing to reload");
         return;
     }
-    if (read_front_tls(s, NULL, &changed, &d) != FY_OK || !changed) {
+    if (front_tls_paths(s, &present, cert, key, &d) != FY_OK || !present ||
+        !fy__tls_changed(&s->tls, cert, key)) {
         logf_("reload: %s", d.msg[0] ? d.msg : "the front's certificate is unchanged");
         return;
     }
-    int rc = read_front_tls(s, &t, NULL, &d);
-    if (rc == FY_OK && (rc = fy__proxy_reload_tls(s->proxy, &t, &d)) != FY_OK)
-        fy__tls_clear(&t);
-    if (rc != FY_OK) {
+    if (fy__proxy_renew_tls(s->proxy, &s->tls, cert, key, &d) != FY_OK) {
         logf_("reload: the front keeps its certificate: %s", d.msg);
         return;
     }
-    fy__tls_clear(&s->tls); /* the daemon takes its pairs from the callback */
-    s->tls = t;
     logf_("reload: the front serves the renewed certificate to new connections");
 }
 

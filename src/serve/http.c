@@ -2247,9 +2247,10 @@ int fy__http_inflight(const fy__http *h)
     return atomic_load(&h->inflight);
 }
 
-int fy__http_reload_tls(fy__http *h, const fy__tls *t, fy_diag *d)
+int fy__http_renew_tls(fy__http *h, fy__tls *cur, const char *cert_file, const char *key_file,
+                       fy_diag *d)
 {
-    return fy__tls_daemon_reload(h->tls_owner, t, d);
+    return fy__tls_daemon_renew(h->tls_owner, cur, cert_file, key_file, d);
 }
 
 int fy__http_reload_keys(fy__http *h, fy_diag *d)

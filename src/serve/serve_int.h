@@ -283,10 +283,10 @@ int fy__http_start(fy__http **out, const fy__http_cfg *cfg, fy_diag *d);
 int fy__http_port(const fy__http *h);
 /* Re-read the keys file (SIGHUP); on failure the old keys stay in force. */
 int fy__http_reload_keys(fy__http *h, fy_diag *d);
-/* New handshakes use t's pair from now on (connections already open keep theirs).
- * FY_EUNSUPPORTED when another daemon of the process owns the certificate
- * callback (fy__tls_daemon_opts). t is not kept. */
-int fy__http_reload_tls(fy__http *h, const fy__tls *t, fy_diag *d);
+/* fy__tls_daemon_renew for this server's daemon: FY_EUNSUPPORTED when another
+ * daemon of the process owns the certificate callback (fy__tls_daemon_opts). */
+int fy__http_renew_tls(fy__http *h, fy__tls *cur, const char *cert_file, const char *key_file,
+                       fy_diag *d);
 /* Stop accepting connections; readiness answers 503 and responses say
  * "Connection: close" from now on. */
 void fy__http_drain(fy__http *h);
@@ -331,16 +331,19 @@ void fy__tls_clear(fy__tls *t);
 /* A libmicrohttpd daemon's TLS options for t (NULL: none) into opts (room for
  * FY_TLS_DAEMON_OPTS), ending with MHD_OPTION_END, for MHD_OPTION_ARRAY. The first daemon of the process to ask
  * gets its certificate through a callback and *owner = 1: it can swap the pair
- * while it runs (fy__tls_daemon_reload). The callback carries no user pointer,
+ * while it runs (fy__tls_daemon_renew). The callback carries no user pointer,
  * so there is one such daemon per process; any other gets fixed PEM from t, which
  * must then outlive it. */
 #define FY_TLS_DAEMON_OPTS 4
 struct MHD_OptionItem;
 int fy__tls_daemon_opts(const fy__tls *t, struct MHD_OptionItem *opts, int *owner, fy_diag *d);
-/* New handshakes get t's pair from now on; connections already open keep theirs.
- * The replaced pair stays allocated until release (a handshake may hold it). t is
- * not kept. FY_EUNSUPPORTED when !owner. */
-int fy__tls_daemon_reload(int owner, const fy__tls *t, fy_diag *d);
+/* Renewal (SIGHUP): reads and checks the files as fy__tls_load does, then new
+ * handshakes get that pair (connections already open keep theirs) and *cur holds
+ * it, the old PEM wiped. The replaced parsed pair stays allocated until release, as
+ * a handshake may hold it. On failure *cur and the daemon are unchanged:
+ * FY_EUNSUPPORTED when !owner, else fy__tls_load's error. */
+int fy__tls_daemon_renew(int owner, fy__tls *cur, const char *cert_file, const char *key_file,
+                         fy_diag *d);
 /* After the owner's daemon stopped: frees every pair and frees the slot. */
 void fy__tls_daemon_release(int owner);
 

@@ -406,10 +406,7 @@ static void reload_tls(fy_server *s)
 {
     fy_diag d = {{0}};
     char why[600];
-    fy__tls t;
-    int rc = fy__tls_load(&t, s->tls_cert_file, s->tls_key_file, &d);
-    if (rc == FY_OK && (rc = fy__http_reload_tls(s->http, &t, &d)) != FY_OK)
-        fy__tls_clear(&t);
+    int rc = fy__http_renew_tls(s->http, &s->tls, s->tls_cert_file, s->tls_key_file, &d);
     if (rc != FY_OK) {
         log_event(s, json_pack("{s:s, s:s}", "event",
                                rc == FY_EUNSUPPORTED ? "reload_tls_needs_restart"
@@ -417,9 +414,6 @@ static void reload_tls(fy_server *s)
                                "reason", fy__serve_ascii(why, sizeof why, d.msg)));
         return;
     }
-    /* the daemon takes its pairs from the callback: the old PEM is no longer used */
-    fy__tls_clear(&s->tls);
-    s->tls = t;
     json_t *ev = json_pack("{s:s}", "event", "reload_tls");
     add_not_after(ev, &s->tls);
     log_event(s, ev);

@@ -291,7 +291,7 @@ int fy__tls_daemon_opts(const fy__tls *t, struct MHD_OptionItem *opts, int *owne
     return FY_OK;
 }
 
-int fy__tls_daemon_reload(int owner, const fy__tls *t, fy_diag *d)
+static int daemon_reload(int owner, const fy__tls *t, fy_diag *d)
 {
     if (!owner)
         return fy__diag_set(d, FY_EUNSUPPORTED,
@@ -303,6 +303,22 @@ int fy__tls_daemon_reload(int owner, const fy__tls *t, fy_diag *d)
         return rc;
     c->older = atomic_load(&g_creds); /* freed with c: a handshake may still hold it */
     atomic_store(&g_creds, c);
+    return FY_OK;
+}
+
+int fy__tls_daemon_renew(int owner, fy__tls *cur, const char *cert_file, const char *key_file,
+                         fy_diag *d)
+{
+    fy__tls t;
+    int rc = fy__tls_load(&t, cert_file, key_file, d);
+    if (rc != FY_OK)
+        return rc;
+    if ((rc = daemon_reload(owner, &t, d)) != FY_OK) {
+        fy__tls_clear(&t);
+        return rc;
+    }
+    fy__tls_clear(cur); /* the daemon takes its pairs from the callback, not this PEM */
+    *cur = t;
     return FY_OK;
 }
 
